@@ -1,0 +1,65 @@
+# Two commands for a fresh machine:  `make run`  (the default study)  and  `make test`.
+# The venv is created from the pinned requirements the first time either is used.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+CONFIG ?= config/config.yaml
+CORES  ?= all
+SMK    := $(BIN)/snakemake --snakefile workflow/Snakefile --profile profiles/default --configfile $(CONFIG) --cores $(CORES)
+
+.PHONY: run report test test-fast lint format bench dag clean lock help
+
+help:
+	@echo "make run      set up the venv if needed, run the study ($(CONFIG)) and build report.html"
+	@echo "make test     set up the venv if needed and run the full test suite"
+	@echo "make report   rebuild report.html from existing results"
+	@echo "make bench    simulation and baseline throughput benchmarks -> results/benchmarks/"
+	@echo "make lint     ruff, snakefmt --check, snakemake --lint"
+	@echo "variables: CONFIG=config/other.yaml CORES=4"
+
+$(BIN)/snakemake: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $@
+
+venv: $(BIN)/snakemake
+
+run: $(BIN)/snakemake
+	$(SMK)
+	$(MAKE) report
+
+report: $(BIN)/snakemake
+	$(SMK) --report report.html
+	@echo "report: $(CURDIR)/report.html"
+
+test: $(BIN)/snakemake
+	$(BIN)/python -m pytest
+
+test-fast: $(BIN)/snakemake
+	$(BIN)/python -m pytest -m "not slow and not workflow and not slurm and not browser"
+
+lint: $(BIN)/snakemake
+	$(BIN)/ruff check scripts tests
+	$(BIN)/ruff format --check scripts tests
+	$(BIN)/snakefmt --check workflow
+	$(BIN)/snakemake --snakefile workflow/Snakefile --configfile $(CONFIG) --lint
+
+format: $(BIN)/snakemake
+	$(BIN)/ruff format scripts tests
+	$(BIN)/ruff check --fix scripts tests
+	$(BIN)/snakefmt workflow
+
+bench: $(BIN)/snakemake
+	OMP_NUM_THREADS=1 $(BIN)/python scripts/bench_simulation.py --output results/benchmarks/simulation.json
+	OMP_NUM_THREADS=1 $(BIN)/python scripts/bench_baseline.py --output results/benchmarks/baseline.json
+
+dag: $(BIN)/snakemake
+	$(SMK) --rulegraph | dot -Tpng > rulegraph.png
+
+lock: $(BIN)/snakemake
+	$(BIN)/python -m pip freeze > requirements.txt
+
+clean:
+	rm -rf results logs benchmarks .snakemake report.html

@@ -1,0 +1,168 @@
+"""Study configuration: schema validation, defaults and the checks a schema cannot express.
+
+The JSON schema in ``workflow/schemas/config.schema.yaml`` is the single source of truth for
+keys, types and defaults. :func:`validate_config` applies it (filling defaults in place) and
+then checks cross-key constraints such as split fractions summing to one. Every error names
+the offending key as a dotted path, e.g. ``preparation.fractions``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+BASELINE = "baseline"  # the classical reconstruction; enters the comparison like a model
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, unknown or impossible."""
+
+
+def load_schema() -> dict:
+    with open(SCHEMA_PATH) as fh:
+        return yaml.safe_load(fh)
+
+
+def load_config(path: str | Path) -> dict:
+    """Read a YAML config file and validate it (defaults filled in)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    with open(path) as fh:
+        config = yaml.safe_load(fh)
+    if not isinstance(config, dict):
+        raise ConfigError(f"config file {path} does not hold a mapping of keys")
+    return validate_config(config)
+
+
+def _key(path) -> str:
+    return ".".join(str(p) for p in path) or "<top level>"
+
+
+def _defaulting_validator(schema: dict):
+    """A Draft 2020-12 validator that also writes schema defaults into the instance."""
+    import jsonschema
+
+    base = jsonschema.Draft202012Validator
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, sub in properties.items():
+                if isinstance(sub, dict) and "default" in sub and name not in instance:
+                    instance[name] = copy.deepcopy(sub["default"])
+        yield from base.VALIDATORS["properties"](validator, properties, instance, schema)
+
+    cls = jsonschema.validators.extend(base, {"properties": set_defaults})
+    return cls(schema)
+
+
+def validate_config(config: dict) -> dict:
+    """Validate ``config`` against the schema, fill defaults in place and return it.
+
+    Raises
+    ------
+    ConfigError
+        naming the first offending key (dotted path) and what is wrong with it.
+    """
+    validator = _defaulting_validator(load_schema())
+    errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.path), list(map(str, e.path))))
+    if errors:
+        err = errors[0]
+        key = _key(err.path)
+        if err.validator == "additionalProperties":
+            raise ConfigError(f"config key '{key}': {err.message} (unknown key; see config/README.md)")
+        if err.validator == "propertyNames":
+            raise ConfigError(
+                f"config key '{key}': name {err.instance!r} is not allowed (model names must match "
+                "^[A-Za-z][A-Za-z0-9_]*$ and may not be 'baseline')"
+            )
+        raise ConfigError(f"config key '{key}': {err.message}")
+    _check_semantics(config)
+    return config
+
+
+def _check_semantics(config: dict) -> None:
+    sim = config["simulation"]
+    lo, hi = sim["log10_energy_ev"]
+    if not lo < hi:
+        raise ConfigError(f"config key 'simulation.log10_energy_ev': minimum {lo} must be below maximum {hi}")
+    comp = sim.get("composition")
+    if comp is not None:
+        if len(comp["mass_numbers"]) != len(comp["fractions"]):
+            raise ConfigError(
+                "config key 'simulation.composition.fractions': needs one fraction per mass number "
+                f"({len(comp['fractions'])} fractions for {len(comp['mass_numbers'])} mass numbers)"
+            )
+        if not math.isclose(sum(comp["fractions"]), 1.0, abs_tol=1e-6):
+            raise ConfigError(
+                f"config key 'simulation.composition.fractions': must sum to 1, got {sum(comp['fractions']):.6g}"
+            )
+    n_blocks = math.ceil(sim["n_events"] / sim["block_size"])
+    if sim["n_shards"] > n_blocks:
+        raise ConfigError(
+            f"config key 'simulation.n_shards': {sim['n_shards']} shards for only {n_blocks} blocks of "
+            f"{sim['block_size']} events; lower n_shards or block_size"
+        )
+
+    fr = config["preparation"]["fractions"]
+    total = fr["train"] + fr["val"] + fr["test"]
+    if not math.isclose(total, 1.0, abs_tol=1e-6):
+        raise ConfigError(f"config key 'preparation.fractions': train + val + test must be 1, got {total:.6g}")
+    from airshower.preparation import split_sizes
+
+    try:
+        split_sizes(sim["n_events"], fr)
+    except ValueError as exc:
+        raise ConfigError(f"config key 'preparation.fractions': {exc}") from None
+
+    bins = config["evaluation"]["energy_bins_eev"]
+    if not bins["min"] < bins["max"]:
+        raise ConfigError("config key 'evaluation.energy_bins_eev': min must be below max")
+
+    for name in config["models"]:
+        training_settings(config, name)  # merged settings are complete
+
+
+def model_names(config: dict) -> list[str]:
+    """Networks named in the config, in config order."""
+    return list(config["models"])
+
+
+def compared_models(config: dict) -> list[str]:
+    """Everything that enters the comparison: the networks and, if enabled, the baseline."""
+    names = model_names(config)
+    if config.get("baseline", {}).get("enabled", True):
+        names.append(BASELINE)
+    return names
+
+
+def training_settings(config: dict, model: str) -> dict:
+    """Training settings of ``model``: the global ``training`` section with the model's overrides."""
+    settings = copy.deepcopy(config["training"])
+    override = config["models"][model].get("training", {})
+    for key, value in override.items():
+        if isinstance(value, dict):
+            settings[key] = {**settings.get(key, {}), **value}
+        else:
+            settings[key] = value
+    return settings
+
+
+def model_seeds(config: dict, model: str) -> list[int]:
+    """Training seeds of ``model``; the deterministic baseline has the single seed 0."""
+    if model == BASELINE:
+        return [0]
+    return list(training_settings(config, model)["seeds"])
+
+
+def config_section(config: dict, *keys: str) -> dict[str, Any]:
+    """A deep copy of a config section, for provenance attributes."""
+    out = config
+    for k in keys:
+        out = out[k]
+    return copy.deepcopy(out)

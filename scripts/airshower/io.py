@@ -1,0 +1,278 @@
+"""All file access of the study: HDF5 and JSON, written atomically, read with checks.
+
+Writers put the data into a temporary file next to the target and rename it into place, so a
+killed job never leaves a half-written artefact. Readers check that the file exists, opens,
+holds the datasets asked for with the expected shapes, and (where asked) has no NaNs, and
+raise :class:`DataError` naming the file and the dataset otherwise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import os
+import platform
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+# The raw-shower data contract: dataset -> (dtype, per-event shape or None for fixed, unit).
+SHOWER_DATASETS: dict[str, tuple[str, tuple[int, ...] | None, str]] = {
+    "time": ("float32", ("side", "side"), "us"),
+    "signal": ("float32", ("side", "side"), "VEM"),
+    "energy": ("float32", (), "EeV"),
+    "zenith": ("float32", (), "rad"),
+    "azimuth": ("float32", (), "rad"),
+    "axis": ("float32", (3,), "1"),
+    "core": ("float32", (2,), "m"),
+    "xmax": ("float32", (), "g/cm^2"),
+    "mass": ("int16", (), "1"),
+}
+STATION_DATASET = "detector"  # (n_stations, 3) station positions in m, not per event
+
+
+class DataError(RuntimeError):
+    """An input file is missing, unreadable or breaks its data contract."""
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; rename it onto ``path`` only on success."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def package_versions(names: Iterable[str] = ("numpy", "h5py", "scipy", "keras", "tensorflow")) -> dict:
+    out = {"python": platform.python_version()}
+    for name in names:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            out[name] = metadata.version(name)
+    return out
+
+
+def provenance(config_section: Mapping | None = None, seed: int | None = None) -> dict:
+    """File-level attributes: config section (JSON), seed, package versions, creation time."""
+    attrs = {
+        "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "package_versions": json.dumps(package_versions()),
+    }
+    if config_section is not None:
+        attrs["config"] = json.dumps(config_section, sort_keys=True)
+    if seed is not None:
+        attrs["seed"] = int(seed)
+    return attrs
+
+
+def write_h5(
+    path: str | os.PathLike,
+    datasets: Mapping[str, np.ndarray],
+    units: Mapping[str, str] | None = None,
+    attrs: Mapping | None = None,
+    compression: str | None = "gzip",
+) -> None:
+    """Write arrays as datasets of one HDF5 file, atomically.
+
+    ``units`` become each dataset's ``unit`` attribute; ``attrs`` the file attributes.
+    Compression is lossless and deterministic, so the same arrays give the same data.
+    """
+    import h5py
+
+    units = dict(units or {})
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w", track_order=True) as fh:
+            for key, value in (attrs or {}).items():
+                fh.attrs[key] = value
+            for name, array in datasets.items():
+                array = np.asarray(array)
+                kwargs = {}
+                if compression and array.ndim and array.size > 1024:
+                    kwargs = {"compression": compression, "compression_opts": 4, "shuffle": True}
+                    kwargs["chunks"] = (min(len(array), 1024), *array.shape[1:])
+                ds = fh.create_dataset(name, data=array, **kwargs)
+                if name in units:
+                    ds.attrs["unit"] = units[name]
+
+
+def _open(path: Path):
+    import h5py
+
+    if not path.is_file():
+        raise DataError(f"{path}: file does not exist")
+    try:
+        return h5py.File(path, "r")
+    except OSError as exc:
+        raise DataError(f"{path}: not a readable HDF5 file ({exc})") from None
+
+
+def read_h5(
+    path: str | os.PathLike,
+    names: Iterable[str] | None = None,
+    finite: Iterable[str] = (),
+    n_events: int | None = None,
+) -> dict[str, np.ndarray]:
+    """Read datasets of an HDF5 file into memory.
+
+    Parameters
+    ----------
+    names
+        datasets to read (all if None); a missing one raises :class:`DataError`.
+    finite
+        datasets that must not contain NaN or infinity.
+    n_events
+        if given, every per-event dataset read must have this leading length.
+    """
+    path = Path(path)
+    with _open(path) as fh:
+        wanted = list(fh.keys()) if names is None else list(names)
+        out = {}
+        for name in wanted:
+            if name not in fh:
+                raise DataError(f"{path}: dataset '{name}' is missing (has: {', '.join(sorted(fh.keys()))})")
+            try:
+                out[name] = fh[name][()]
+            except (OSError, KeyError) as exc:
+                raise DataError(f"{path}: dataset '{name}' cannot be read ({exc})") from None
+    for name in finite:
+        if name in out and not np.all(np.isfinite(out[name])):
+            bad = int(np.size(out[name]) - np.count_nonzero(np.isfinite(out[name])))
+            raise DataError(f"{path}: dataset '{name}' has {bad} NaN or infinite values")
+    if n_events is not None:
+        for name, array in out.items():
+            if name != STATION_DATASET and np.ndim(array) and len(array) != n_events:
+                raise DataError(f"{path}: dataset '{name}' has {len(array)} entries, expected {n_events}")
+    return out
+
+
+def read_attrs(path: str | os.PathLike) -> dict:
+    with _open(Path(path)) as fh:
+        return {k: (v.decode() if isinstance(v, bytes) else v) for k, v in fh.attrs.items()}
+
+
+def check_showers(data: Mapping[str, np.ndarray], path: str | os.PathLike) -> int:
+    """Check arrays against the raw-shower contract; return the number of events.
+
+    Time and signal may be NaN (silent stations); every label must be finite.
+    """
+    missing = [k for k in SHOWER_DATASETS if k not in data]
+    if missing:
+        raise DataError(f"{path}: dataset(s) {', '.join(missing)} missing")
+    n = len(data["energy"])
+    side = data["signal"].shape[1] if np.ndim(data["signal"]) == 3 else None
+    for name, (dtype, shape, _unit) in SHOWER_DATASETS.items():
+        array = np.asarray(data[name])
+        expected = tuple(side if s == "side" else s for s in shape)
+        if array.shape != (n, *expected):
+            raise DataError(f"{path}: dataset '{name}' has shape {array.shape}, expected {(n, *expected)}")
+        if array.dtype != np.dtype(dtype):
+            raise DataError(f"{path}: dataset '{name}' has dtype {array.dtype}, expected {dtype}")
+        if name not in ("time", "signal") and not np.all(np.isfinite(array)):
+            raise DataError(f"{path}: dataset '{name}' has NaN or infinite values")
+    triggered = np.isfinite(data["signal"])
+    if not np.array_equal(triggered, np.isfinite(data["time"])):
+        raise DataError(f"{path}: datasets 'time' and 'signal' disagree on which stations triggered")
+    if np.any(data["signal"][triggered] < 0):
+        raise DataError(f"{path}: dataset 'signal' has negative values")
+    return n
+
+
+def read_showers(path: str | os.PathLike, names: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+    """Read a raw-shower file and check it against the data contract."""
+    wanted = list(SHOWER_DATASETS) + [STATION_DATASET]
+    data = read_h5(path, wanted)
+    check_showers(data, path)
+    if names is not None:
+        data = {k: data[k] for k in names}
+    return data
+
+
+def shower_units(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    units = {name: unit for name, (_d, _s, unit) in SHOWER_DATASETS.items()}
+    units[STATION_DATASET] = "m"
+    units.update(extra or {})
+    return units
+
+
+def _json_default(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"not JSON serializable: {type(obj)}")
+
+
+def write_json(path: str | os.PathLike, obj) -> None:
+    """Write ``obj`` as indented JSON, atomically. NaN is written as null."""
+
+    def clean(o):
+        if isinstance(o, float | np.floating) and not np.isfinite(o):
+            return None
+        if isinstance(o, dict):
+            return {k: clean(v) for k, v in o.items()}
+        if isinstance(o, list | tuple):
+            return [clean(v) for v in o]
+        return o
+
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(clean(obj), indent=2, default=_json_default) + "\n")
+
+
+def read_json(path: str | os.PathLike) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file does not exist")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: not valid JSON ({exc})") from None
+
+
+def merge_showers(paths: Iterable[str | os.PathLike]) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Concatenate shower shards in the given order; return (datasets, units).
+
+    Every per-event dataset (leading length = number of events of the shard, including optional
+    extras such as traces) is concatenated; the station table ``detector`` must be identical in
+    every shard and is kept once. Each shard is checked against the shower contract first.
+    """
+    import h5py
+
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise DataError("no shower shards to merge")
+    parts: dict[str, list[np.ndarray]] = {}
+    units: dict[str, str] = {}
+    detector = None
+    for i, path in enumerate(paths):
+        data = read_h5(path)
+        n = check_showers(data, path)
+        if detector is None:
+            detector = data[STATION_DATASET]
+        elif not np.array_equal(detector, data[STATION_DATASET]):
+            raise DataError(f"{path}: dataset '{STATION_DATASET}' differs from the first shard's")
+        with h5py.File(path, "r") as fh:
+            units.update({k: fh[k].attrs["unit"] for k in fh if "unit" in fh[k].attrs})
+        for name, array in data.items():
+            if name == STATION_DATASET:
+                continue
+            if np.ndim(array) == 0 or len(array) != n:
+                raise DataError(f"{path}: dataset '{name}' is not per event (length {np.shape(array)})")
+            if i and name not in parts:
+                raise DataError(f"{path}: dataset '{name}' is not in the earlier shards")
+            parts.setdefault(name, []).append(array)
+        if set(parts) - set(data):
+            raise DataError(f"{path}: dataset(s) {', '.join(sorted(set(parts) - set(data)))} missing")
+    merged = {name: np.concatenate(arrays) for name, arrays in parts.items()}
+    merged[STATION_DATASET] = detector
+    return merged, units

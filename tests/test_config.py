@@ -1,0 +1,89 @@
+"""The config check: shipped configs pass, and every kind of mistake names its key."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from airshower.config import (
+    ConfigError,
+    compared_models,
+    load_config,
+    model_seeds,
+    training_settings,
+    validate_config,
+)
+from conftest import ROOT
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "test.yaml"])
+def test_shipped_configs_are_valid(name):
+    config = load_config(ROOT / "config" / name)
+    assert config["simulation"]["n_events"] > 0
+    assert compared_models(config)[-1] == "baseline"
+
+
+def test_defaults_are_filled(test_config):
+    config = validate_config(test_config)
+    # keys absent from test.yaml come from the schema defaults
+    assert config["simulation"]["array"] == {"n_side": 14, "spacing_m": 750.0, "altitude_m": 1400.0}
+    assert config["simulation"]["log10_energy_ev"] == [18.5, 20.0]
+    assert config["preparation"]["mask_channel"] is False
+
+
+def test_per_model_training_overrides(default_config):
+    config = validate_config(default_config)
+    pyramid = training_settings(config, "cnn_pyramid")
+    assert pyramid["epochs"] == default_config["models"]["cnn_pyramid"]["training"]["epochs"]
+    assert pyramid["batch_size"] == config["training"]["batch_size"]
+    assert training_settings(config, "fcn")["epochs"] == config["training"]["epochs"]
+    assert model_seeds(config, "baseline") == [0]
+
+
+def _set(config, dotted, value):
+    *parents, last = dotted.split(".")
+    node = config
+    for key in parents:
+        node = node[key]
+    node[last] = value
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "named"),
+    [
+        ("simulation.n_events", 0, "simulation.n_events"),
+        ("simulation.n_evnets", 10, "simulation"),  # typo: unknown key
+        ("preparation.fractions", {"train": 0.5, "val": 0.3, "test": 0.3}, "preparation.fractions"),
+        ("preparation.fractions", {"train": 0.999, "val": 0.0005, "test": 0.0005}, "preparation.fractions"),
+        ("training.batch_size", "128", "training.batch_size"),
+        ("training.seeds", [], "training.seeds"),
+        ("models.fcn.family", "transformer", "models.fcn.family"),
+        ("models.fcn.units", [100, -3], "models.fcn.units"),
+        ("simulation.n_shards", 100, "simulation.n_shards"),
+        ("evaluation.energy_bins_eev", {"min": 10.0, "max": 3.0, "n": 4}, "evaluation.energy_bins_eev"),
+        ("plots.formats", ["svg"], "plots.formats"),
+    ],
+)
+def test_bad_values_name_their_key(test_config, key, value, named):
+    _set(test_config, key, value)
+    with pytest.raises(ConfigError, match="'" + re.escape(named)):
+        validate_config(test_config)
+
+
+@pytest.mark.parametrize("name", ["fcn/x", "1net", "baseline", "a b", "net.v2"])
+def test_model_names_must_be_plain_identifiers(test_config, name):
+    test_config["models"][name] = test_config["models"].pop("fcn")
+    with pytest.raises(ConfigError, match="models"):
+        validate_config(test_config)
+
+
+def test_missing_section_is_named(test_config):
+    del test_config["training"]
+    with pytest.raises(ConfigError, match="training"):
+        validate_config(test_config)
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.yaml")

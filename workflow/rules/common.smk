@@ -1,0 +1,84 @@
+# Config validation and the small functions that turn the config into target lists.
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(workflow.basedir).parent / "scripts"))
+
+from airshower.config import (  # noqa: E402
+    BASELINE,
+    ConfigError,
+    compared_models,
+    model_names,
+    model_seeds,
+    training_settings,
+    validate_config,
+)
+
+try:
+    validate_config(config)  # fills schema defaults in place; names the key on error
+except ConfigError as exc:
+    raise WorkflowError(f"Invalid configuration: {exc}") from None
+
+
+wildcard_constraints:
+    model=r"[A-Za-z][A-Za-z0-9_]*",
+    seed=r"\d+",
+    shard=r"\d+",
+
+
+localrules:
+    all,
+    merge_showers,
+    summary,
+    plot_data,
+    plot_training,
+    plot_performance,
+    plot_comparison,
+
+
+DATA = "results/data"
+MODELS = "results/models/{model}/seed{seed}"
+FIGURES = "results/figures"
+
+
+def shard_files():
+    n = config["simulation"]["n_shards"]
+    return [f"{DATA}/shards/{shard}.h5" for shard in range(n)]
+
+
+def runs(models):
+    """(model, seed) pairs of the given models."""
+    return [(m, s) for m in models for s in model_seeds(config, m)]
+
+
+def per_run(pattern, models=None):
+    models = compared_models(config) if models is None else models
+    return [pattern.format(model=m, seed=s) for m, s in runs(models)]
+
+
+def per_seed(pattern):
+    """Input function: one file per seed of the wildcard model."""
+    return lambda w: [pattern.format(model=w.model, seed=s) for s in model_seeds(config, w.model)]
+
+
+def training_resources(key):
+    return lambda w: training_settings(config, w.model)[key]
+
+
+def final_outputs():
+    networks = model_names(config)
+    figures = [
+        f"{FIGURES}/data/footprints.png",
+        f"{FIGURES}/data/input_distributions.png",
+        f"{FIGURES}/comparison/relative_resolution_vs_energy.png",
+        f"{FIGURES}/comparison/bias_vs_energy.png",
+        f"{FIGURES}/comparison/resolution_overall.png",
+    ]
+    figures += [f"{FIGURES}/{m}/training_curves.png" for m in networks]
+    for m in compared_models(config):
+        figures += [
+            f"{FIGURES}/{m}/residuals.png",
+            f"{FIGURES}/{m}/energy_scatter.png",
+            f"{FIGURES}/{m}/bias_resolution_vs_energy.png",
+        ]
+    return ["results/summary.csv", "results/summary.md", *figures]

@@ -1,0 +1,26 @@
+# Train/validation/test split and normalization fitted on the training split only.
+
+
+rule prepare:
+    input:
+        showers=f"{DATA}/showers.h5",
+    output:
+        train=f"{DATA}/train.h5",
+        val=f"{DATA}/val.h5",
+        test=f"{DATA}/test.h5",
+        normalization=f"{DATA}/normalization.json",
+    params:
+        preparation=config["preparation"],
+        seed=config["seed"],
+    log:
+        "logs/prepare.log",
+    benchmark:
+        "benchmarks/prepare.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    conda:
+        "../envs/study.yaml"
+    script:
+        "../../scripts/prepare.py"

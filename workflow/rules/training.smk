@@ -1,0 +1,58 @@
+# One training job per (model, seed); resumable from results/checkpoints (not a rule output:
+# Snakemake deletes the outputs of a failed job, the checkpoint must survive it).
+
+
+rule train:
+    input:
+        train=f"{DATA}/train.h5",
+        val=f"{DATA}/val.h5",
+    output:
+        model=f"{MODELS}/model.keras",
+        history=f"{MODELS}/history.csv",
+        info=f"{MODELS}/training.json",
+    params:
+        model="{model}",
+        seed=lambda w: int(w.seed),
+        spec=lambda w: config["models"][w.model],
+        training=lambda w: training_settings(config, w.model),
+        study_seed=config["seed"],
+        checkpoint_dir="results/checkpoints/{model}/seed{seed}",
+    log:
+        "logs/train/{model}/seed{seed}.log",
+    benchmark:
+        "benchmarks/train/{model}/seed{seed}.tsv"
+    threads: lambda w: training_settings(config, w.model)["threads"]
+    resources:
+        gpu=training_resources("gpus"),
+        mem_mb=6000,
+        runtime=240,
+    conda:
+        "../envs/study.yaml"
+    script:
+        "../../scripts/train.py"
+
+
+rule predict:
+    input:
+        model=f"{MODELS}/model.keras",
+        test=f"{DATA}/test.h5",
+        normalization=f"{DATA}/normalization.json",
+    output:
+        predictions=f"{MODELS}/predictions.h5",
+    params:
+        model="{model}",
+        seed=lambda w: int(w.seed),
+        batch_size=lambda w: training_settings(config, w.model)["batch_size"],
+    log:
+        "logs/predict/{model}/seed{seed}.log",
+    benchmark:
+        "benchmarks/predict/{model}/seed{seed}.tsv"
+    threads: lambda w: training_settings(config, w.model)["threads"]
+    resources:
+        gpu=training_resources("gpus"),
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../envs/study.yaml"
+    script:
+        "../../scripts/predict.py"
