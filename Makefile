@@ -59,7 +59,8 @@ dag: $(BIN)/snakemake
 	$(SMK) --rulegraph | dot -Tpng > rulegraph.png
 
 lock: $(BIN)/snakemake
-	$(BIN)/python -m pip freeze > requirements.txt
+	{ head -n 2 requirements.txt; $(BIN)/python -m pip freeze; } > requirements.txt.new
+	mv requirements.txt.new requirements.txt
 
 clean:
 	rm -rf results logs benchmarks .snakemake report.html

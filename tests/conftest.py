@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import copy
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -26,3 +30,42 @@ def default_config() -> dict:
 def test_config() -> dict:
     """The tiny test study's config as written (not yet validated)."""
     return copy.deepcopy(read_config("test.yaml"))
+
+
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", "workflow/Snakefile"]
+COPY = ("workflow", "scripts", "config", "profiles", "environment.yml")
+
+
+def copy_repo(dest: Path) -> Path:
+    """Copy what a study needs (not results/, not the venv) into ``dest``."""
+    for name in COPY:
+        if (ROOT / name).is_dir():
+            ignore = shutil.ignore_patterns("__pycache__", ".snakemake")
+            shutil.copytree(ROOT / name, dest / name, symlinks=True, ignore=ignore)
+        else:
+            shutil.copy2(ROOT / name, dest / name)
+    return dest
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = dict(os.environ, OMP_NUM_THREADS="1", TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.run(
+        [*SNAKEMAKE, *args], cwd=workdir, env=env, capture_output=True, text=True, timeout=1200
+    )
+    if check and proc.returncode != 0:
+        logs = "\n".join(
+            f"--- {p}\n{p.read_text()[-3000:]}" for p in sorted((workdir / "logs").rglob("*.log"))
+        )
+        pytest.fail(
+            f"snakemake {' '.join(args)} failed:\n{proc.stdout[-5000:]}\n{proc.stderr[-5000:]}\n{logs}"
+        )
+    return proc
+
+
+@pytest.fixture(scope="session")
+def study(tmp_path_factory) -> Path:
+    """The test study run once per session in a temporary copy of the repository (with its report)."""
+    workdir = copy_repo(tmp_path_factory.mktemp("study"))
+    snakemake(workdir, "--configfile", "config/test.yaml", "--cores", "2")
+    snakemake(workdir, "--configfile", "config/test.yaml", "--cores", "1", "--report", "report.html")
+    return workdir

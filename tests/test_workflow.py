@@ -1,0 +1,126 @@
+"""The whole DAG end to end on config/test.yaml, in a temporary copy of the repository.
+
+One module-scoped run of the study; the tests then check what came out: every model in the
+summary with a finite resolution, real PNG figures, the report with every figure, a lint-clean
+workflow, and that a plotting-only config change reruns only the plotting rules.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import sys
+
+import numpy as np
+import pytest
+import yaml
+from conftest import ROOT, copy_repo, snakemake
+
+pytestmark = [pytest.mark.workflow, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def config(study) -> dict:
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from airshower.config import load_config
+
+    return load_config(study / "config" / "test.yaml")
+
+
+def test_summary_has_every_model_with_finite_resolution(study, config):
+    from airshower.config import compared_models
+
+    with open(study / "results" / "summary.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    models = [row["model"] for row in rows]
+    assert models == compared_models(config)
+    for row in rows:
+        resolution = float(row["resolution_eev"])
+        assert math.isfinite(resolution) and 0 < resolution < 100, row
+    md = (study / "results" / "summary.md").read_text()
+    for model in models:
+        assert f"| {model} " in md
+
+
+def test_networks_trained_every_seed(study, config):
+    from airshower.config import model_names, model_seeds
+
+    for model in model_names(config):
+        for seed in model_seeds(config, model):
+            run = study / "results" / "models" / model / f"seed{seed}"
+            info = json.loads((run / "training.json").read_text())
+            assert 1 <= info["epochs_run"] <= config["training"]["epochs"]
+            assert info["n_parameters"] > 0
+            history = (run / "history.csv").read_text().splitlines()
+            assert len(history) == info["epochs_run"] + 1  # header + one line per epoch
+
+
+def test_simulation_matches_the_config(study, config):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from airshower import io
+
+    showers = io.read_showers(study / "results" / "data" / "showers.h5")
+    n = config["simulation"]["n_events"]
+    assert len(showers["energy"]) == n
+    lo, hi = config["simulation"]["log10_energy_ev"]
+    log_e = np.log10(showers["energy"].astype(np.float64)) + 18
+    assert log_e.min() >= lo - 1e-6 and log_e.max() <= hi + 1e-6
+    splits = [
+        io.read_h5(study / "results" / "data" / f"{s}.h5", ["index"])["index"]
+        for s in ("train", "val", "test")
+    ]
+    assert sorted(np.concatenate(splits).tolist()) == list(range(n))
+
+
+def test_every_figure_is_a_real_png(study):
+    import matplotlib.image as mpimg
+
+    figures = sorted((study / "results" / "figures").rglob("*.png"))
+    assert len(figures) >= 5
+    for path in figures:
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", path
+        image = mpimg.imread(path)
+        assert image.shape[0] > 100 and image.shape[1] > 100, path
+        assert image[..., :3].std() > 0.01, f"{path} is blank"
+
+
+def test_report_contains_every_figure(study):
+    html = (study / "report.html").read_text()
+    figures = sorted((study / "results" / "figures").rglob("*.png"))
+    for path in figures:
+        assert path.name in html, f"{path.name} missing from report.html"
+
+
+def test_lint_reports_nothing(study):
+    proc = snakemake(study, "--configfile", "config/test.yaml", "--lint", check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and "Lints for" not in out, out
+
+
+def test_plot_setting_reruns_only_plots(study):
+    cfg = yaml.safe_load((study / "config" / "test.yaml").read_text())
+    cfg["plots"]["dpi"] = cfg["plots"]["dpi"] + 10
+    (study / "config" / "changed.yaml").write_text(yaml.safe_dump(cfg))
+    proc = snakemake(study, "--configfile", "config/changed.yaml", "-n", "--quiet", "rules", "--cores", "1")
+    planned = {
+        line.split()[0]
+        for line in proc.stdout.splitlines()
+        if line.strip() and line.split()[0].isidentifier()
+    }
+    planned -= {"job", "total", "Job", "Building"}
+    assert planned, proc.stdout
+    assert planned <= {"plot_data", "plot_training", "plot_performance", "plot_comparison", "all"}, (
+        proc.stdout
+    )
+
+
+def test_bad_config_stops_before_any_job(tmp_path):
+    workdir = copy_repo(tmp_path)
+    cfg = yaml.safe_load((workdir / "config" / "test.yaml").read_text())
+    cfg["preparation"]["fractions"]["test"] = 0.5
+    (workdir / "config" / "bad.yaml").write_text(yaml.safe_dump(cfg))
+    proc = snakemake(workdir, "--configfile", "config/bad.yaml", "--cores", "1", check=False)
+    assert proc.returncode != 0
+    assert "preparation.fractions" in proc.stdout + proc.stderr
+    assert not (workdir / "results").exists()
