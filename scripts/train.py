@@ -1,0 +1,16 @@
+"""Train one network with one seed, resuming from its checkpoint if there is one (rule train)."""
+
+from airshower import io, logs, training
+
+log = logs.setup(snakemake.log[0])
+p = snakemake.params
+settings = training.TrainingSettings.from_config(p.training)
+training.configure_runtime(settings)  # threads, GPU, precision: before any tensor exists
+data = {s: io.read_h5(snakemake.input[s], ["x", "y"], finite=["x", "y"]) for s in ("train", "val")}
+result = training.train(data["train"]["x"], data["train"]["y"], data["val"]["x"], data["val"]["y"], p.model,
+                        p.spec, settings, p.study_seed, p.seed, checkpoint_dir=p.checkpoint_dir)
+log.info("%s", result.info)
+training.save_model(result.model, snakemake.output.model)
+training.write_history(snakemake.output.history, result.history)
+io.write_json(snakemake.output.info, result.info)
+training.remove_checkpoint(p.checkpoint_dir)  # outputs complete: a re-run trains afresh

@@ -1,0 +1,114 @@
+"""Network builders: the default presets, every family, and every installed Keras backend."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from airshower import config, models
+
+ROOT = Path(__file__).resolve().parents[1]
+INPUT = (14, 14, 2)
+# Parameter counts of the seed tutorial's networks on 14 x 14 x 2 inputs.
+DEFAULT_PARAMETERS = {"fcn": 69_701, "cnn": 6_513, "cnn_pyramid": 460_737}
+
+
+@pytest.fixture(scope="module")
+def default_models() -> dict:
+    return config.load_config(ROOT / "config" / "config.yaml")["models"]
+
+
+def test_default_presets_have_the_tutorial_parameter_counts(default_models):
+    assert set(DEFAULT_PARAMETERS) <= set(default_models)
+    for name, expected in DEFAULT_PARAMETERS.items():
+        model = models.build_model(default_models[name], INPUT, name=name)
+        assert models.count_parameters(model) == expected, name
+        assert model.output_shape == (None, 1)
+
+
+def test_fcn_layers_by_hand():
+    """Flatten(392) -> 4 x Dense(100) -> Dense(1): 392*100+100 + 3*(100*100+100) + 101."""
+    spec = {"family": "dense", "units": [100] * 4, "dropout": 0.3}
+    assert models.count_parameters(models.build_model(spec, INPUT)) == 392 * 100 + 100 + 3 * 10_100 + 101
+
+
+def test_every_family_builds_and_maps_a_batch_to_one_energy():
+    specs = {
+        "dense_bn": {"family": "dense", "units": [8, 8], "batch_norm": True},
+        "cnn": {"family": "cnn", "blocks": [{"filters": [4, 4], "pool": "max"}, {"filters": [8], "batch_norm": True}],
+                "head": "global_avg", "dense_units": [8], "dropout": 0.2},
+        "resnet": {"family": "resnet", "stem_filters": 8, "stages": [{"filters": 8, "blocks": 1},
+                                                                     {"filters": 16, "blocks": 2}]},
+    }
+    x = np.random.default_rng(0).normal(size=(5, *INPUT)).astype("float32")
+    for name, spec in specs.items():
+        model = models.build_model(spec, INPUT, name=name)
+        y = np.asarray(model(x, training=False))
+        assert y.shape == (5, 1) and np.all(np.isfinite(y)), name
+    # resnet: the second stage halves the 14 x 14 map with a strided 1x1 projection shortcut
+    resnet = models.build_model(specs["resnet"], INPUT)
+    shapes = [tuple(layer.output.shape[1:3]) for layer in resnet.layers if layer.__class__.__name__ == "Add"]
+    assert shapes == [(14, 14), (7, 7), (7, 7)]
+
+
+def test_bad_specs_name_the_problem():
+    with pytest.raises(ValueError, match="unknown family 'mlp'"):
+        models.build_model({"family": "mlp"}, INPUT, name="x")
+    with pytest.raises(ValueError, match="unknown head"):
+        models.build_model({"family": "cnn", "blocks": [{"filters": [2]}], "head": "attention"}, INPUT)
+
+
+def test_mixed_precision_keeps_a_float32_output():
+    import keras
+
+    try:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+        model = models.build_model({"family": "cnn", "blocks": [{"filters": [4]}]}, INPUT)
+        assert model.layers[1].compute_dtype == "float16"
+        assert model.get_layer("energy").compute_dtype == "float32"
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+BACKEND_CHECK = """
+import json, sys
+import numpy as np
+import keras
+from airshower import config, models, training
+cfg = config.load_config(sys.argv[1])
+s = training.TrainingSettings.from_config(config.training_settings(cfg, "fcn"))
+x = np.random.default_rng(0).normal(size=(8, 14, 14, 2)).astype("float32")
+y = np.random.default_rng(1).normal(size=(8, 1)).astype("float32")
+out = {"backend": keras.backend.backend()}
+for name, spec in cfg["models"].items():
+    model = models.build_model(spec, (14, 14, 2), name=name)
+    training.compile_model(model, s)
+    h = model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    out[name] = [model.count_params(), float(h.history["loss"][0])]
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
+def test_default_presets_train_under_every_installed_backend(backend):
+    """Only keras / keras.ops in model and loss code: each preset builds and fits a step anywhere."""
+    if backend != "tensorflow" and importlib.util.find_spec(backend) is None:
+        pytest.skip(f"Keras backend '{backend}' is not installed (pip install {backend} to test it)")
+    env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(ROOT / "scripts"), "OMP_NUM_THREADS": "1",
+           "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
+    proc = subprocess.run([sys.executable, "-c", BACKEND_CHECK, str(ROOT / "config" / "config.yaml")], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["backend"] == backend
+    for name, expected in DEFAULT_PARAMETERS.items():
+        n_params, loss = out[name]
+        assert n_params == expected and np.isfinite(loss), name

@@ -1,0 +1,224 @@
+"""Training loop: learning, seeding, checkpoints and resume after a killed job, predictions."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from airshower import io, training
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY_DENSE = {"family": "dense", "units": [16], "activation": "elu", "dropout": 0.1}
+TINY_CNN = {"family": "cnn", "blocks": [{"filters": [4], "pool": "avg"}], "head": "flatten", "dropout": 0.1}
+
+
+def settings(**kw) -> training.TrainingSettings:
+    base = {"epochs": 3, "batch_size": 32, "learning_rate": 0.003, "early_stopping_patience": 50,
+            "reduce_lr": {"factor": 0.5, "patience": 50, "min_lr": 1e-5}, "threads": 1, "gpus": 0}
+    base.update(kw)
+    return training.TrainingSettings.from_config(base)
+
+
+def synthetic(n: int, seed: int = 0, side: int = 6) -> tuple[np.ndarray, np.ndarray]:
+    """Images whose mean signal channel is the standardized target (plus 5 % noise)."""
+    gen = np.random.default_rng(seed)
+    y = gen.normal(size=n).astype(np.float32)
+    x = gen.normal(scale=0.5, size=(n, side, side, 2)).astype(np.float32)
+    x[..., 1] += y[:, None, None]
+    return x, (y + 0.05 * gen.normal(size=n)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return (*synthetic(512, 0), *synthetic(128, 1))
+
+
+def weights(model) -> list[np.ndarray]:
+    return [np.array(w) for w in model.get_weights()]
+
+
+def test_settings_from_config_and_loss_values():
+    s = training.TrainingSettings.from_config({"epochs": 5, "batch_size": 8, "learning_rate": 0.01, "loss": "huber"})
+    assert (s.epochs, s.batch_size, s.loss, s.jit_compile, s.mixed_precision) == (5, 8, "huber", False, False)
+    with pytest.raises(ValueError, match="training.loss"):
+        training.TrainingSettings.from_config({"epochs": 1, "batch_size": 1, "learning_rate": 0.1, "loss": "l2"})
+    y_true, y_pred = np.array([[0.0], [0.0]], "float32"), np.array([[0.5], [3.0]], "float32")
+    expected = {
+        "mse": (0.25 + 9.0) / 2,
+        "mae": (0.5 + 3.0) / 2,
+        "huber": (0.5 * 0.25 + (3.0 - 0.5)) / 2,  # delta 1: quadratic below, linear above
+        "log_cosh": (np.log(np.cosh(0.5)) + np.log(np.cosh(3.0))) / 2,
+    }
+    for name, value in expected.items():
+        assert float(training.make_loss(name)(y_true, y_pred)) == pytest.approx(value, rel=1e-5), name
+
+
+def test_keras_seed_depends_on_study_seed_model_and_seed():
+    seeds = {training.keras_seed(s, m, k) for s in (1, 2) for m in ("fcn", "cnn") for k in (1, 2)}
+    assert len(seeds) == 8
+    assert training.keras_seed(1, "fcn", 1) == training.keras_seed(1, "fcn", 1)
+    assert all(0 <= s < 2**31 for s in seeds)
+
+
+def test_training_learns_and_records_history(data):
+    """The tiny net learns y from the images: val MSE far below the target variance (1)."""
+    result = training.train(*data, "tiny", TINY_CNN, settings(epochs=6), study_seed=3, seed=1)
+    rows = result.history
+    assert [r["epoch"] for r in rows] == list(range(6))
+    assert set(rows[0]) == set(training.HISTORY_COLUMNS)
+    best = min(r["val_loss"] for r in rows)
+    assert best < 0.3 * rows[0]["loss"] and best < 0.3
+    info = result.info
+    assert set(info) == {"model", "seed", "family", "n_parameters", "epochs_run", "best_epoch", "training_time_s",
+                         "train_samples_per_s", "batch_size", "backend", "resumed_from_epoch"}
+    assert info["best_epoch"] == int(np.argmin([r["val_loss"] for r in rows]))
+    assert (info["epochs_run"], info["batch_size"], info["resumed_from_epoch"]) == (6, 32, None)
+    assert info["n_parameters"] == result.model.count_params() and info["train_samples_per_s"] > 0
+    # restore_best_weights: the returned model reproduces the best validation loss
+    x_val, y_val = data[2], data[3]
+    pred = np.asarray(result.model.predict(x_val, verbose=0)).ravel()
+    assert np.mean((pred - y_val) ** 2) == pytest.approx(best, rel=1e-3)
+
+
+def test_same_seed_same_weights_other_seed_differs(data):
+    s = settings(epochs=2)
+    a = training.train(*data, "tiny", TINY_DENSE, s, study_seed=3, seed=1)
+    b = training.train(*data, "tiny", TINY_DENSE, s, study_seed=3, seed=1)
+    c = training.train(*data, "tiny", TINY_DENSE, s, study_seed=3, seed=2)
+    assert all(np.array_equal(u, v) for u, v in zip(weights(a.model), weights(b.model), strict=True))
+    assert [r["loss"] for r in a.history] == [r["loss"] for r in b.history]
+    assert not all(np.array_equal(u, v) for u, v in zip(weights(a.model), weights(c.model), strict=True))
+
+
+def test_early_stopping_and_lr_reduction_follow_val_loss(data):
+    """A tiny learning rate barely moves val_loss: the LR halves (min_delta 1e-4), training stops early."""
+    s = settings(epochs=30, learning_rate=1e-9, early_stopping_patience=4,
+                 reduce_lr={"factor": 0.5, "patience": 2, "min_lr": 1e-12})
+    result = training.train(*data, "tiny", TINY_DENSE, s, study_seed=3, seed=1)
+    lr = [r["learning_rate"] for r in result.history]
+    assert len(result.history) < 30
+    assert result.info["epochs_run"] - 1 - result.info["best_epoch"] >= 4
+    assert lr[0] == pytest.approx(1e-9) and min(lr) < lr[0]
+
+
+def test_checkpoint_roundtrip_resume_and_fingerprint(tmp_path, data):
+    """A finished checkpoint is reused as is; another seed or other data start over."""
+    ckpt = tmp_path / "ckpt"
+    s = settings(epochs=3)
+    first = training.train(*data, "tiny", TINY_DENSE, s, study_seed=3, seed=1, checkpoint_dir=ckpt)
+    state = training.load_checkpoint(ckpt / training.CHECKPOINT)["state"]
+    assert state["epochs_done"] == 3 and len(state["history"]) == 3
+    again = training.train(*data, "tiny", TINY_DENSE, s, study_seed=3, seed=1, checkpoint_dir=ckpt)
+    assert again.info["resumed_from_epoch"] == 3 and again.history == first.history
+    assert all(np.array_equal(u, v) for u, v in zip(weights(first.model), weights(again.model), strict=True))
+    # other settings (here: epochs) or other data: the checkpoint does not fit, start over
+    more = training.train(*data, "tiny", TINY_DENSE, settings(epochs=5), study_seed=3, seed=1, checkpoint_dir=ckpt)
+    assert more.info["resumed_from_epoch"] is None  # epochs is part of the fingerprint: other config
+    other = training.train(*data[:2], data[2][:64], data[3][:64], "tiny", TINY_DENSE, s, study_seed=3, seed=1,
+                           checkpoint_dir=ckpt)
+    assert other.info["resumed_from_epoch"] is None
+    (ckpt / training.CHECKPOINT).write_bytes(b"garbage")
+    assert training.load_checkpoint(ckpt / training.CHECKPOINT) is None
+    training.remove_checkpoint(ckpt)
+    assert not ckpt.exists()
+
+
+RUNNER = """
+import sys, time
+import keras
+from airshower import io, training
+
+class Slow(keras.callbacks.Callback):  # gives the test time to kill the job between epochs
+    def on_epoch_end(self, epoch, logs=None):
+        time.sleep({sleep})
+
+d, out = sys.argv[1], sys.argv[2]
+s = training.TrainingSettings.from_config({settings!r})
+training.configure_runtime(s)
+tr, va = io.read_h5(d + "/train.h5"), io.read_h5(d + "/val.h5")
+r = training.train(tr["x"], tr["y"], va["x"], va["y"], "tiny", {spec!r}, s, 3, 1, checkpoint_dir=d + "/ckpt",
+                   callbacks=[Slow()])
+training.write_history(out + "/history.csv", r.history)
+io.write_json(out + "/training.json", r.info)
+training.save_model(r.model, out + "/model.keras")
+"""
+
+
+@pytest.mark.slow
+def test_killed_job_resumes_from_last_finished_epoch(tmp_path):
+    """SIGTERM after >= 1 finished epoch; the re-run continues there with a complete history."""
+    for name, seed in (("train", 0), ("val", 1)):
+        x, y = synthetic(256 if name == "train" else 64, seed)
+        io.write_h5(tmp_path / f"{name}.h5", {"x": x, "y": y})
+    epochs = 8
+    cfg = {"epochs": epochs, "batch_size": 32, "learning_rate": 0.003, "early_stopping_patience": 50,
+           "reduce_lr": {"factor": 0.5, "patience": 2, "min_lr": 1e-5}, "threads": 1, "gpus": 0}
+    script = tmp_path / "run.py"
+    script.write_text(RUNNER.format(sleep=0.4, settings=cfg, spec=TINY_DENSE))
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "scripts"), "KERAS_BACKEND": "tensorflow",
+           "OMP_NUM_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    out = tmp_path / "out"
+    out.mkdir()
+    cmd = [sys.executable, str(script), str(tmp_path), str(out)]
+    ckpt = tmp_path / "ckpt" / training.CHECKPOINT
+
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and proc.poll() is None:
+        if ckpt.exists() and (c := training.load_checkpoint(ckpt)) and c["state"]["epochs_done"] >= 1:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, f"training ended before it could be killed:\n{proc.stdout.read().decode()}"
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGTERM
+    assert not (out / "training.json").exists()
+    before = training.load_checkpoint(ckpt)["state"]
+    done = before["epochs_done"]
+    assert 1 <= done < epochs
+
+    rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    info = io.read_json(out / "training.json")
+    assert info["resumed_from_epoch"] == done
+    assert info["epochs_run"] == epochs
+    history = (out / "history.csv").read_text().splitlines()
+    assert history[0] == "epoch,loss,val_loss,learning_rate"
+    rows = [line.split(",") for line in history[1:]]
+    assert [int(r[0]) for r in rows] == list(range(epochs))
+    for r, old in zip(rows[:done], before["history"], strict=True):  # earlier epochs kept as logged
+        assert float(r[2]) == pytest.approx(old["val_loss"], rel=1e-6)
+    assert training.load_model(out / "model.keras").count_params() == info["n_parameters"]
+
+
+def test_predictions_file_contract(tmp_path, data):
+    result = training.train(*data, "tiny", TINY_DENSE, settings(epochs=1), study_seed=3, seed=1)
+    path = tmp_path / "model.keras"
+    training.save_model(result.model, path)
+    assert [p.name for p in tmp_path.iterdir()] == ["model.keras"]  # no temporary left behind
+    model = training.load_model(path)
+    x = data[2]
+    y, rate = training.predict(model, x, batch_size=32)
+    assert y.dtype == np.float64 and y.shape == (len(x),) and rate > 0
+    np.testing.assert_allclose(y, np.asarray(result.model.predict(x, verbose=0)).ravel(), rtol=1e-5, atol=1e-6)
+    n = len(x)
+    test = {"energy": np.linspace(3, 100, n).astype(np.float32), "index": np.arange(n), "zenith": np.zeros(n, "f4"),
+            "mass": np.ones(n, "i2"), "xmax": np.full(n, 750.0, "f4")}
+    norm = {"target": {"transform": "log10", "mean": 1.0, "std": 0.5}}
+    from airshower.preparation import inverse_target
+
+    pred = training.prediction_datasets(inverse_target(y, norm), test)
+    assert set(pred) == set(training.PREDICTION_UNITS)
+    assert pred["energy_pred"].dtype == np.float64 and pred["energy_true"].dtype == np.float64
+    np.testing.assert_allclose(pred["energy_pred"], 10 ** (y * 0.5 + 1.0))
+    with pytest.raises(ValueError, match="predictions for"):
+        training.prediction_datasets(y[:-1], test)
+    with pytest.raises(io.DataError, match="does not exist"):
+        training.load_model(tmp_path / "missing.keras")
