@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 import io as _io
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -229,6 +230,53 @@ def compute_metrics(
     }
 
 
+# --- reading run records ------------------------------------------------------------------------
+
+_RUN_DIR = re.compile(r"(?:^|/)(?P<model>[A-Za-z][A-Za-z0-9_]*)/seed(?P<seed>\d+)/[^/]+$")
+
+
+def run_key(path: str, record: Mapping | None = None) -> tuple[str, int]:
+    """(model, seed) of a run file: from the record's ``model``/``seed`` fields if present, else
+    from the path ``.../{model}/seed{seed}/<file>``."""
+    record = record or {}
+    if "model" in record and "seed" in record:
+        return str(record["model"]), int(record["seed"])
+    match = _RUN_DIR.search(str(path).replace("\\", "/"))
+    if match is None:
+        raise ValueError(
+            f"{path}: cannot tell model and seed (no 'model'/'seed' fields, path not .../MODEL/seedN/FILE)"
+        )
+    return match["model"], int(match["seed"])
+
+
+HISTORY_COLUMNS = ("epoch", "loss", "val_loss")
+
+
+def parse_history(text: str, source: str = "history.csv") -> dict[str, np.ndarray]:
+    """Columns of a Keras ``CSVLogger`` file as float arrays (``epoch``, ``loss``, ``val_loss``
+    required; ``learning_rate`` and any metric columns kept). Raises ValueError naming ``source``
+    and the column when the file does not fit."""
+    rows = list(csv.reader(_io.StringIO(text)))
+    if not rows:
+        raise ValueError(f"{source}: empty history")
+    header = [h.strip() for h in rows[0]]
+    missing = [c for c in HISTORY_COLUMNS if c not in header]
+    if missing:
+        raise ValueError(f"{source}: column(s) {', '.join(missing)} missing (has: {', '.join(header)})")
+    body = [r for r in rows[1:] if r]
+    if not body:
+        raise ValueError(f"{source}: no epochs logged")
+    out = {}
+    for j, name in enumerate(header):
+        try:
+            out[name] = np.array([float(r[j]) if r[j].strip() else np.nan for r in body], dtype=np.float64)
+        except (ValueError, IndexError):
+            raise ValueError(f"{source}: column '{name}' has a non-numeric or missing entry") from None
+    if "lr" in out and "learning_rate" not in out:
+        out["learning_rate"] = out.pop("lr")
+    return out
+
+
 # --- combining seeds -------------------------------------------------------------------------
 
 
@@ -268,8 +316,11 @@ def aggregate_seeds(records: Sequence[Mapping]) -> dict:
         raise ValueError("no metrics to aggregate")
     edges = records[0]["bins"]["edges_eev"]
     for rec in records[1:]:
-        if not np.allclose(rec["bins"]["edges_eev"], edges):
-            raise ValueError(f"seed {rec.get('seed')} has different energy bins than seed {records[0].get('seed')}")
+        other = rec["bins"]["edges_eev"]
+        if len(other) != len(edges) or not np.allclose(other, edges):
+            raise ValueError(
+                f"seed {rec.get('seed')} has different energy bins than seed {records[0].get('seed')}"
+            )
     out: dict = {
         "seeds": [rec.get("seed") for rec in records],
         "n_seeds": len(records),
@@ -288,9 +339,7 @@ def aggregate_seeds(records: Sequence[Mapping]) -> dict:
         out["overall"][q] = {"mean": mean, "std": std, "stat": stat, "values": [e["value"] for e in entries]}
         cols: dict[str, list] = {"mean": [], "std": [], "stat": []}
         for i in range(len(edges) - 1):
-            cells = [
-                {k: rec["bins"][q][k][i] for k in ("value", "lo", "hi")} for rec in records
-            ]
+            cells = [{k: rec["bins"][q][k][i] for k in ("value", "lo", "hi")} for rec in records]
             mean, std = _mean_std([c["value"] for c in cells])
             stat, _ = _mean_std([_half_width(c) for c in cells])
             cols["mean"].append(mean)
@@ -370,7 +419,9 @@ def summary_csv(rows: Sequence[Mapping]) -> str:
     writer = csv.DictWriter(buf, fieldnames=list(SUMMARY_COLUMNS), lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: ("" if v is None else (f"{v:.6g}" if isinstance(v, float) else v)) for k, v in row.items()})
+        writer.writerow(
+            {k: ("" if v is None else (f"{v:.6g}" if isinstance(v, float) else v)) for k, v in row.items()}
+        )
     return buf.getvalue()
 
 
@@ -426,7 +477,10 @@ def summary_markdown(rows: Sequence[Mapping]) -> str:
             _pm(r["resolution68_eev"], r["resolution68_eev_seed_std"]),
             _pm(r["relative_resolution"], r["relative_resolution_seed_std"], 100.0),
             _pm(r["bias_eev"], r["bias_eev_seed_std"]),
-            _count(r["epochs_run"], ".0f" if r["epochs_run"] is None or float(r["epochs_run"]).is_integer() else ".1f"),
+            _count(
+                r["epochs_run"],
+                ".0f" if r["epochs_run"] is None or float(r["epochs_run"]).is_integer() else ".1f",
+            ),
             _count(r["training_time_s"], ",.0f"),
             _count(r["train_samples_per_s"], ",.0f"),
             _count(r["inference_events_per_s"], ",.0f"),

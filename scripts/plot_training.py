@@ -1,0 +1,16 @@
+"""Training and validation loss and learning rate of every seed of one model (rule plot_training)."""
+
+from pathlib import Path
+
+from airshower import evaluation, logs, plotting
+from airshower.config import compared_models
+
+log = logs.setup(snakemake.log[0])
+model, plots = snakemake.params.model, snakemake.params.plots
+models = getattr(snakemake.params, "models", None) or compared_models(snakemake.config)
+histories = {
+    int(seed): evaluation.parse_history(Path(path).read_text(), path)
+    for seed, path in zip(snakemake.params.seeds, snakemake.input.histories, strict=True)
+}
+fig = plotting.training_curves(histories, model, plotting.model_color(model, models))
+plotting.save(fig, snakemake.output.curves, plots["formats"], plots["dpi"])

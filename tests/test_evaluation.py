@@ -1,0 +1,272 @@
+"""Metrics: hand-computed values, bootstrap intervals, binning edge cases, seed aggregation, summary."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from airshower import evaluation as ev
+from airshower import rng as rngmod
+
+SETTINGS = ev.EvaluationSettings(bins_min_eev=1.0, bins_max_eev=100.0, n_bins=2, n_bootstrap=50)
+
+
+def gen(k: int = 0) -> np.random.Generator:
+    return rngmod.generator(1234, "bootstrap", k)
+
+
+# --- point estimates -------------------------------------------------------------------------
+
+
+def test_point_estimates_by_hand():
+    e_true = np.array([10.0, 10.0, 10.0, 10.0])
+    e_pred = np.array([9.0, 11.0, 10.0, 14.0])  # residuals -1, 1, 0, 4
+    got = ev.point_estimates(e_true, e_pred)
+    assert got["bias_eev"] == pytest.approx(1.0)
+    # deviations from the mean: -2, 0, -1, 3 -> sum of squares 14, ddof=1
+    assert got["resolution_eev"] == pytest.approx(math.sqrt(14 / 3))
+    # sorted residuals -1, 0, 1, 4; linear interpolation at positions 3 p
+    p_lo, p_hi = 3 * 0.158650, 3 * 0.841350
+    q_lo = -1 + p_lo * (0 - -1)
+    q_hi = 1 + (p_hi - 2) * (4 - 1)
+    assert got["resolution68_eev"] == pytest.approx((q_hi - q_lo) / 2, rel=1e-4)
+    assert got["relative_bias"] == pytest.approx(0.1)
+    assert got["relative_resolution"] == pytest.approx(math.sqrt(14 / 3) / 10)
+
+
+def test_relative_resolution_uses_each_events_energy():
+    e_true = np.array([5.0, 50.0])
+    e_pred = np.array([6.0, 40.0])  # relative residuals +0.2, -0.2
+    got = ev.point_estimates(e_true, e_pred)
+    assert got["relative_bias"] == pytest.approx(0.0, abs=1e-12)
+    assert got["relative_resolution"] == pytest.approx(np.std([0.2, -0.2], ddof=1))
+    assert got["bias_eev"] == pytest.approx((1.0 - 10.0) / 2)
+
+
+def test_robust_resolution_is_sigma_for_gaussian_and_ignores_outliers():
+    r = np.random.default_rng(0)
+    n, sigma = 20000, 2.0
+    e_true = np.full(n, 30.0)
+    e_pred = e_true + r.normal(0.0, sigma, n)
+    got = ev.point_estimates(e_true, e_pred)
+    # std of a sample std ~ sigma / sqrt(2n); quantile estimate ~ 2-3x worse: 5 sigma-ish tolerance
+    assert got["resolution_eev"] == pytest.approx(sigma, abs=5 * sigma / math.sqrt(2 * n))
+    assert got["resolution68_eev"] == pytest.approx(sigma, abs=0.05 * sigma)
+    e_pred[:100] = 1000.0  # 0.5 % wild reconstructions
+    spoiled = ev.point_estimates(e_true, e_pred)
+    assert spoiled["resolution_eev"] > 10 * sigma
+    assert spoiled["resolution68_eev"] == pytest.approx(sigma, rel=0.06)
+
+
+def test_non_finite_or_mismatched_input_is_an_error():
+    with pytest.raises(ValueError, match="finite"):
+        ev.point_estimates(np.array([1.0, 2.0]), np.array([1.0, np.nan]))
+    with pytest.raises(ValueError, match="events"):
+        ev.point_estimates(np.array([1.0, 2.0]), np.array([1.0]))
+
+
+# --- bootstrap -------------------------------------------------------------------------------
+
+
+def test_bootstrap_interval_covers_value_and_matches_standard_error():
+    r = np.random.default_rng(1)
+    n, sigma = 2000, 3.0
+    e_true = r.uniform(10, 20, n)
+    e_pred = e_true + r.normal(0.5, sigma, n)
+    summ = ev.summarize(e_true, e_pred, 400, gen())
+    for q in ev.QUANTITIES:
+        assert summ[q]["lo"] <= summ[q]["value"] <= summ[q]["hi"], q
+    half = (summ["bias_eev"]["hi"] - summ["bias_eev"]["lo"]) / 2
+    # standard error of the mean sigma/sqrt(n); a 400-sample bootstrap width is good to ~10 %
+    assert half == pytest.approx(sigma / math.sqrt(n), rel=0.2)
+    half_std = (summ["resolution_eev"]["hi"] - summ["resolution_eev"]["lo"]) / 2
+    assert half_std == pytest.approx(sigma / math.sqrt(2 * n), rel=0.25)
+
+
+def test_bootstrap_interval_shrinks_as_one_over_sqrt_n():
+    r = np.random.default_rng(2)
+    widths = {}
+    for n in (400, 6400):
+        e_true = np.full(n, 20.0)
+        e_pred = e_true + r.normal(0.0, 2.0, n)
+        lo, hi = ev.bootstrap_intervals(e_true, e_pred, 300, gen(n))["resolution_eev"]
+        widths[n] = hi - lo
+    assert widths[400] / widths[6400] == pytest.approx(4.0, rel=0.3)
+
+
+def test_bootstrap_is_reproducible_and_chunking_does_not_change_it(monkeypatch):
+    r = np.random.default_rng(3)
+    e_true = r.uniform(3, 100, 300)
+    e_pred = e_true * r.normal(1, 0.1, 300)
+    a = ev.bootstrap_intervals(e_true, e_pred, 64, gen())
+    b = ev.bootstrap_intervals(e_true, e_pred, 64, gen())
+    assert a == b
+    monkeypatch.setattr(ev, "_MAX_BOOTSTRAP_CELLS", 300 * 7)  # chunks of 7 resamples
+    c = ev.bootstrap_intervals(e_true, e_pred, 64, gen())
+    for q in ev.QUANTITIES:
+        assert c[q] == pytest.approx(a[q], rel=1e-12)
+
+
+# --- binning ---------------------------------------------------------------------------------
+
+
+def test_bin_edges_log_and_linear():
+    edges = ev.bin_edges(ev.EvaluationSettings(bins_min_eev=1.0, bins_max_eev=100.0, n_bins=2))
+    np.testing.assert_allclose(edges, [1.0, 10.0, 100.0])
+    np.testing.assert_allclose(ev.bin_centers(edges), [math.sqrt(10), math.sqrt(1000)])
+    lin = ev.bin_edges(ev.EvaluationSettings(bins_min_eev=2.0, bins_max_eev=8.0, n_bins=3, spacing="linear"))
+    np.testing.assert_allclose(lin, [2.0, 4.0, 6.0, 8.0])
+    with pytest.raises(ValueError, match="min < max"):
+        ev.bin_edges(ev.EvaluationSettings(bins_min_eev=5.0, bins_max_eev=5.0))
+
+
+def test_bin_index_edges_and_outside():
+    edges = np.array([1.0, 10.0, 100.0])
+    e = np.array([0.5, 1.0, 9.99, 10.0, 99.0, 100.0, 100.1])
+    np.testing.assert_array_equal(ev.bin_index(e, edges), [-1, 0, 0, 1, 1, 1, -1])
+
+
+def test_compute_metrics_empty_bin_single_event_and_outside_events():
+    # bins [1, 10), [10, 100]: first empty... make three bins so one is empty and one has one event
+    settings = ev.EvaluationSettings(bins_min_eev=1.0, bins_max_eev=1000.0, n_bins=3, n_bootstrap=20)
+    e_true = np.array([0.5, 20.0, 30.0, 40.0, 500.0, 2000.0])
+    e_pred = np.array([0.6, 21.0, 29.0, 43.0, 450.0, 1900.0])
+    m = ev.compute_metrics(e_true, e_pred, settings, gen())
+    b = m["bins"]
+    assert b["n"] == [0, 3, 1]
+    assert b["n_outside"] == 2
+    assert m["overall"]["n"] == 6 == m["n_events"]
+    for q in ev.QUANTITIES:  # empty bin: every entry None
+        assert b[q]["value"][0] is None and b[q]["lo"][0] is None and b[q]["hi"][0] is None
+    assert b["bias_eev"]["value"][2] == pytest.approx(-50.0)  # one event: bias defined...
+    assert b["bias_eev"]["lo"][2] == pytest.approx(-50.0)
+    for q in ("resolution_eev", "resolution68_eev", "relative_resolution"):  # ...spreads not
+        assert b[q]["value"][2] is None
+    assert b["bias_eev"]["value"][1] == pytest.approx((1.0 - 1.0 + 3.0) / 3)
+    assert m["overall"]["bias_eev"]["value"] == pytest.approx(np.mean(e_pred - e_true))
+    json.dumps(m, allow_nan=False)  # strictly valid JSON, no NaN
+
+
+def test_compute_metrics_no_events_in_range_does_not_crash():
+    settings = ev.EvaluationSettings(bins_min_eev=3.0, bins_max_eev=100.0, n_bins=4, n_bootstrap=10)
+    m = ev.compute_metrics(np.array([1.0, 2.0]), np.array([1.5, 2.5]), settings, gen())
+    assert m["bins"]["n"] == [0, 0, 0, 0] and m["bins"]["n_outside"] == 2
+    assert all(v is None for v in m["bins"]["relative_resolution"]["value"])
+    json.dumps(m, allow_nan=False)
+
+
+def test_settings_from_config_section():
+    s = ev.EvaluationSettings.from_config(
+        {"energy_bins_eev": {"min": 3.16, "max": 100.0, "n": 6}, "bootstrap": 99}
+    )
+    assert (s.bins_min_eev, s.bins_max_eev, s.n_bins, s.spacing, s.n_bootstrap) == (3.16, 100.0, 6, "log", 99)
+
+
+# --- aggregation over seeds and the summary --------------------------------------------------
+
+
+def fake_record(seed: int, scale: float, n_bins: int = 2) -> dict:
+    r = np.random.default_rng(seed)
+    e_true = r.uniform(1.0, 100.0, 500)
+    e_pred = e_true * (1 + scale * r.normal(size=500))
+    settings = ev.EvaluationSettings(bins_min_eev=1.0, bins_max_eev=100.0, n_bins=n_bins, n_bootstrap=20)
+    return {"model": "m", "seed": seed, **ev.compute_metrics(e_true, e_pred, settings, gen(seed))}
+
+
+def test_aggregate_seeds_mean_and_std():
+    recs = [fake_record(1, 0.1), fake_record(2, 0.2), fake_record(3, 0.3)]
+    agg = ev.aggregate_seeds(recs)
+    assert agg["seeds"] == [1, 2, 3] and agg["n_seeds"] == 3
+    vals = [r["overall"]["relative_resolution"]["value"] for r in recs]
+    o = agg["overall"]["relative_resolution"]
+    assert o["mean"] == pytest.approx(np.mean(vals))
+    assert o["std"] == pytest.approx(np.std(vals, ddof=1))
+    assert o["values"] == vals
+    halfs = [
+        (r["overall"]["relative_resolution"]["hi"] - r["overall"]["relative_resolution"]["lo"]) / 2
+        for r in recs
+    ]
+    assert o["stat"] == pytest.approx(np.mean(halfs))
+    binned = [r["bins"]["bias_eev"]["value"][1] for r in recs]
+    assert agg["bins"]["bias_eev"]["mean"][1] == pytest.approx(np.mean(binned))
+    assert agg["bins"]["bias_eev"]["std"][1] == pytest.approx(np.std(binned, ddof=1))
+
+
+def test_aggregate_single_seed_and_empty_bins():
+    rec = fake_record(1, 0.1)
+    rec["bins"]["bias_eev"]["value"][0] = None  # as for an empty bin
+    rec["bins"]["bias_eev"]["lo"][0] = rec["bins"]["bias_eev"]["hi"][0] = None
+    agg = ev.aggregate_seeds([rec])
+    assert agg["overall"]["bias_eev"]["std"] is None
+    assert agg["overall"]["bias_eev"]["mean"] == rec["overall"]["bias_eev"]["value"]
+    assert agg["bins"]["bias_eev"]["mean"][0] is None and agg["bins"]["bias_eev"]["stat"][0] is None
+    with pytest.raises(ValueError, match="different energy bins"):
+        ev.aggregate_seeds([fake_record(1, 0.1), fake_record(2, 0.1, n_bins=3)])
+
+
+def test_summary_rows_table_and_baseline_dashes():
+    agg = {
+        "fcn": ev.aggregate_seeds([fake_record(1, 0.1), fake_record(2, 0.12)]),
+        "baseline": ev.aggregate_seeds([fake_record(0, 0.15)]),
+    }
+    info = {
+        "fcn": [
+            {"n_parameters": 50_301, "epochs_run": 20, "training_time_s": 100.0, "train_samples_per_s": 5e3},
+            {"n_parameters": 50_301, "epochs_run": 30, "training_time_s": 140.0, "train_samples_per_s": 7e3},
+        ]
+    }
+    inference = {"fcn": [1e5, 3e5], "baseline": [2e4]}
+    rows = ev.summary_rows(agg, info, inference, ["fcn", "baseline"])
+    assert [r["model"] for r in rows] == ["fcn", "baseline"]
+    fcn, base = rows
+    assert fcn["n_parameters"] == 50_301 and fcn["epochs_run"] == 25 and fcn["training_time_s"] == 120
+    assert fcn["inference_events_per_s"] == pytest.approx(2e5)
+    assert fcn["resolution_eev"] == pytest.approx(agg["fcn"]["overall"]["resolution_eev"]["mean"])
+    assert base["n_parameters"] is None and base["epochs_run"] is None and base["train_samples_per_s"] is None
+    assert base["resolution_eev_seed_std"] is None
+
+    md = ev.summary_markdown(rows).splitlines()
+    assert md[0].startswith("| model | parameters | seeds | resolution [EeV]")
+    cells = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[1:-1]] for line in md[2:4]}
+    assert cells["fcn"][1] == "50,301" and cells["fcn"][2] == "2" and "±" in cells["fcn"][3]
+    assert cells["baseline"][1] == ev.DASH and cells["baseline"][7:10] == [ev.DASH] * 3
+    assert (
+        cells["baseline"][2] == "1" and "±" not in cells["baseline"][3] and cells["baseline"][10] == "20,000"
+    )
+
+    csv_lines = ev.summary_csv(rows).splitlines()
+    assert csv_lines[0].split(",") == list(ev.SUMMARY_COLUMNS)
+    base_cells = dict(zip(ev.SUMMARY_COLUMNS, csv_lines[2].split(","), strict=True))
+    assert base_cells["n_parameters"] == "" and base_cells["model"] == "baseline"
+    with pytest.raises(ValueError, match="no metrics"):
+        ev.summary_rows(agg, info, inference, ["fcn", "cnn"])
+
+
+def test_pm_formatting():
+    assert ev._pm(1.2345, 0.0123) == "1.234 ± 0.012"
+    assert ev._pm(0.1234, 0.0123, 100.0) == "12.3 ± 1.2"
+    assert ev._pm(None, None) == ev.DASH
+
+
+# --- run records -----------------------------------------------------------------------------
+
+
+def test_run_key_from_record_or_path():
+    assert ev.run_key("x/y.json", {"model": "cnn", "seed": 2}) == ("cnn", 2)
+    assert ev.run_key("results/models/cnn_pyramid/seed12/metrics.json") == ("cnn_pyramid", 12)
+    with pytest.raises(ValueError, match="cannot tell"):
+        ev.run_key("results/metrics.json", {})
+
+
+def test_parse_history():
+    text = "epoch,learning_rate,loss,val_loss\n0,0.001,0.9,1.0\n1,0.0005,0.5,0.6\n"
+    h = ev.parse_history(text, "h.csv")
+    np.testing.assert_array_equal(h["epoch"], [0, 1])
+    np.testing.assert_allclose(h["learning_rate"], [1e-3, 5e-4])
+    with pytest.raises(ValueError, match="h.csv: column\\(s\\) val_loss missing"):
+        ev.parse_history("epoch,loss\n0,1\n", "h.csv")
+    with pytest.raises(ValueError, match="no epochs"):
+        ev.parse_history("epoch,loss,val_loss\n", "h.csv")
+    assert "learning_rate" in ev.parse_history("epoch,loss,lr,val_loss\n0,1,0.1,2\n")

@@ -1,0 +1,438 @@
+"""Figures: labels with units, legends, model colours, atomic PNG/PDF output; report captions.
+
+Every figure function is run on small synthetic data and drawn (so layout and colour scales are
+exercised), then its axes are inspected. The captions of workflow/report/ are rendered the way
+``snakemake --report`` renders them (Jinja2, then docutils) for both shipped configs.
+"""
+
+from __future__ import annotations
+
+import io as _io
+import re
+import types
+
+import matplotlib.image as mpimg
+import numpy as np
+import pytest
+from airshower import evaluation as ev
+from airshower import plotting as pl
+from airshower.config import BASELINE, compared_models, load_config, model_seeds
+from conftest import ROOT
+from matplotlib.figure import Figure
+
+UNIT = re.compile(r"\[[^\]]+\]")  # "[EeV]", "[%]", "[km]", ...
+MODELS = ["fcn", "cnn", "cnn_pyramid", BASELINE]
+SETTINGS = ev.EvaluationSettings(bins_min_eev=3.16, bins_max_eev=100.0, n_bins=4, n_bootstrap=10)
+
+
+def draw(fig: Figure) -> Figure:
+    """Render once (layout, norms and tick formatters run only at draw time)."""
+    fig.savefig(_io.BytesIO(), format="png", dpi=30)
+    return fig
+
+
+def data_axes(fig: Figure) -> list:
+    """Visible axes that are not colour bars."""
+    return [ax for ax in fig.axes if ax.get_visible() and not hasattr(ax, "_colorbar")]
+
+
+def colorbar_axes(fig: Figure) -> list:
+    return [ax for ax in fig.axes if hasattr(ax, "_colorbar")]
+
+
+def assert_labelled(fig: Figure, units_x: bool = True, units_y: bool = True) -> None:
+    for ax in data_axes(fig):
+        xlabel, ylabel = ax.get_xlabel(), ax.get_ylabel()
+        shared_x = ax.get_shared_x_axes().get_siblings(ax)
+        if not xlabel and len(shared_x) > 1:  # the bottom panel of a shared x axis carries it
+            xlabel = next(a.get_xlabel() for a in shared_x if a.get_xlabel())
+        shared_y = ax.get_shared_y_axes().get_siblings(ax)
+        if not ylabel and len(shared_y) > 1:
+            ylabel = next(a.get_ylabel() for a in shared_y if a.get_ylabel())
+        assert xlabel and (ylabel or ax.get_yticklabels()), f"unlabelled axes in {fig}"
+        if units_x:
+            assert UNIT.search(xlabel), xlabel
+        if units_y and ylabel:
+            assert UNIT.search(ylabel) or ylabel.startswith(("events", "triggered")), ylabel
+
+
+def legend_labels(ax) -> list[str]:
+    legend = ax.get_legend()
+    return [] if legend is None else [t.get_text() for t in legend.get_texts()]
+
+
+def fig_legend_labels(fig: Figure) -> list[str]:
+    return [t.get_text() for lg in fig.legends for t in lg.get_texts()]
+
+
+# --- synthetic inputs ------------------------------------------------------------------------
+
+
+def fake_run(seed: int, scale: float, n: int = 600) -> tuple[np.ndarray, np.ndarray]:
+    r = np.random.default_rng(seed)
+    e_true = 10 ** r.uniform(0.5, 2.0, n)
+    return e_true, e_true * (1 + r.normal(0.01 * seed, scale, n))
+
+
+def fake_metrics(model: str, seed: int, scale: float) -> dict:
+    e_true, e_pred = fake_run(seed, scale)
+    return {
+        "model": model,
+        "seed": seed,
+        **ev.compute_metrics(e_true, e_pred, SETTINGS, np.random.default_rng(seed)),
+    }
+
+
+@pytest.fixture(scope="module")
+def summary() -> dict:
+    seeds = {"fcn": [1, 2, 3], "cnn": [1, 2], "cnn_pyramid": [4], BASELINE: [0]}
+    scales = {"fcn": 0.2, "cnn": 0.12, "cnn_pyramid": 0.1, BASELINE: 0.25}
+    return {m: ev.aggregate_seeds([fake_metrics(m, s, scales[m]) for s in seeds[m]]) for m in MODELS}
+
+
+@pytest.fixture(scope="module")
+def showers() -> dict:
+    r = np.random.default_rng(5)
+    n, side = 40, 14
+    pos = (np.arange(side) - (side - 1) / 2) * 750.0
+    gx, gy = np.meshgrid(pos, pos, indexing="xy")
+    detector = np.stack([gx.ravel(), gy.ravel(), np.full(side * side, 1400.0)], axis=1)
+    energy = 10 ** r.uniform(0.5, 2.0, n)
+    core = r.uniform(-700, 700, (n, 2))
+    dist = np.hypot(detector[:, 0] - core[:, :1], detector[:, 1] - core[:, 1:])
+    signal = 90 * energy[:, None] * (np.maximum(dist, 150) / 1000) ** -5
+    signal[signal < 20] = np.nan
+    time = detector[:, 0] / 3e8 * 1e6 * 0.5 + np.where(np.isfinite(signal), 0.0, np.nan)
+    return {
+        "time": time.reshape(n, side, side).astype(np.float32),
+        "signal": signal.reshape(n, side, side).astype(np.float32),
+        "detector": detector.astype(np.float32),
+        "energy": energy.astype(np.float32),
+        "zenith": np.arccos(np.sqrt(1 - r.uniform(size=n) * 0.75)).astype(np.float32),
+        "xmax": r.gumbel(750, 50, n).astype(np.float32),
+        "core": core.astype(np.float32),
+    }
+
+
+def history(n_epochs: int, offset: float = 0.0) -> dict[str, np.ndarray]:
+    epoch = np.arange(n_epochs, dtype=float)
+    loss = 0.3 + np.exp(-epoch / 3) + offset
+    return {"epoch": epoch, "loss": loss, "val_loss": loss * 1.1, "learning_rate": 1e-3 * 0.5 ** (epoch // 4)}
+
+
+# --- style -----------------------------------------------------------------------------------
+
+
+def test_model_colours_do_not_depend_on_the_baseline_and_baseline_is_black():
+    with_base = pl.model_styles(["fcn", "cnn", BASELINE])
+    without = pl.model_styles(["fcn", "cnn"])
+    assert with_base["fcn"] == without["fcn"] and with_base["cnn"] == without["cnn"]
+    assert with_base[BASELINE]["color"] == "black"
+    assert len({with_base[m]["color"] for m in with_base}) == 3
+    assert pl.model_color("cnn", ["fcn", "cnn", BASELINE]) == with_base["cnn"]["color"]
+
+
+def test_seed_colours_are_distinct_shades_of_the_model_colour():
+    import matplotlib.colors as mcolors
+
+    base = pl.model_color("cnn", MODELS)
+    shades = pl.seed_colors([1, 2, 3], base)
+    assert len(set(shades.values())) == 3
+    hue = mcolors.rgb_to_hsv(mcolors.to_rgb(base))[0]
+    for c in shades.values():
+        assert mcolors.rgb_to_hsv(mcolors.to_rgb(c))[0] == pytest.approx(hue, abs=0.02)
+    assert pl.seed_colors([7], base) == {7: mcolors.to_hex(base)}
+
+
+# --- data figures ----------------------------------------------------------------------------
+
+
+def test_n_triggered_and_choice_of_footprints(showers):
+    n_trig = pl.n_triggered(showers["signal"])
+    assert n_trig.tolist() == np.isfinite(showers["signal"]).reshape(40, -1).sum(axis=1).tolist()
+    pick = pl.choose_footprints(showers["energy"], n_trig, 4, np.random.default_rng(1))
+    again = pl.choose_footprints(showers["energy"], n_trig, 4, np.random.default_rng(1))
+    assert pick.tolist() == again.tolist() and len(set(pick.tolist())) == 4
+    assert np.all(np.diff(showers["energy"][pick]) > 0)  # one per energy quantile, sorted
+    assert np.all(n_trig[pick] >= 3)
+
+
+def test_footprints_figure(showers):
+    pick = pl.choose_footprints(
+        showers["energy"], pl.n_triggered(showers["signal"]), 2, np.random.default_rng(0)
+    )
+    fig = draw(
+        pl.footprints(
+            *(showers[k][pick] for k in ("time", "signal")),
+            showers["detector"],
+            *(showers[k][pick] for k in ("energy", "zenith", "xmax", "core")),
+        )
+    )
+    axes = data_axes(fig)
+    assert len(axes) == 4  # a time and a signal map per event
+    assert_labelled(fig)
+    assert all(ax.get_xlabel() == "x [km]" and ax.get_ylabel() == "y [km]" for ax in axes)
+    bars = [ax.get_ylabel() for ax in colorbar_axes(fig)]
+    assert sum("[µs]" in b for b in bars) == 2 and sum("[VEM]" in b for b in bars) == 2
+    # the station grid spans the array: 13 spacings of 750 m
+    x0, x1 = axes[0].get_xlim()
+    assert x1 - x0 == pytest.approx(14 * 0.75, rel=0.01)
+
+
+def test_input_distributions_figure(showers):
+    fig = draw(
+        pl.input_distributions(
+            showers["energy"], showers["zenith"], showers["xmax"], pl.n_triggered(showers["signal"])
+        )
+    )
+    axes = data_axes(fig)
+    assert len(axes) == 4
+    assert_labelled(fig)
+    energy_axes = [ax for ax in axes if "EeV" in ax.get_xlabel()]
+    assert len(energy_axes) == 2 and all(ax.get_xscale() == "log" for ax in energy_axes)
+    for ax in axes:
+        assert legend_labels(ax), ax.get_xlabel()
+    assert "40 showers" in legend_labels(axes[0])[0]
+
+
+# --- per model -------------------------------------------------------------------------------
+
+
+def test_training_curves_figure_per_seed_in_model_shades():
+    color = pl.model_color("fcn", MODELS)
+    fig = draw(pl.training_curves({1: history(12), 2: history(9, 0.05)}, "fcn", color))
+    a_loss, a_lr = data_axes(fig)
+    assert a_loss.get_yscale() == "log" and a_lr.get_yscale() == "log"
+    assert a_lr.get_xlabel() == "epoch" and a_loss.get_ylabel() and a_lr.get_ylabel()
+    labels = legend_labels(a_loss)
+    assert {"seed 1: training", "seed 1: validation", "seed 2: validation"} <= set(labels)
+    assert legend_labels(a_lr) == ["seed 1", "seed 2"]
+    shades = pl.seed_colors([1, 2], color)
+    lines = {ln.get_label(): ln for ln in a_loss.get_lines()}
+    assert lines["seed 2: training"].get_color() == shades[2]
+    assert lines["seed 1: training"].get_xdata()[0] == 1  # epochs counted from 1
+    # plain tick labels on the log loss axis (0.5, 1), not 5 x 10^-1
+    texts = [t.get_text() for t in a_loss.get_yticklabels() if t.get_text()]
+    assert texts and not any("10^" in t or "e-0" in t for t in texts), texts
+
+
+def test_training_curves_of_one_short_run_are_visible():
+    fig = draw(pl.training_curves({1: history(1)}, "cnn"))
+    line = next(ln for ln in data_axes(fig)[0].get_lines() if ln.get_label() == "seed 1: training")
+    assert line.get_marker() == "o"  # a single epoch is a point, not an invisible line
+
+
+def test_residuals_figure_reports_mu_and_sigma():
+    runs = {1: fake_run(1, 0.1), 2: fake_run(2, 0.2)}
+    fig = draw(pl.residuals(runs, "cnn", pl.model_color("cnn", MODELS)))
+    a_abs, a_rel = data_axes(fig)
+    assert "[EeV]" in a_abs.get_xlabel() and "[%]" in a_rel.get_xlabel()
+    assert_labelled(fig)
+    t, p = runs[2]
+    mu, sigma = np.mean(p - t), np.std(p - t, ddof=1)
+    assert f"seed 2: μ = {mu:.2f} EeV, σ = {sigma:.2f} EeV" in legend_labels(a_abs)
+    rel = 100 * (p - t) / t
+    assert f"μ = {np.mean(rel):.2f} %, σ = {np.std(rel, ddof=1):.2f} %" in legend_labels(a_rel)[1]
+
+
+@pytest.mark.parametrize("n", [300, 2500])
+def test_energy_scatter_points_or_histogram_on_log_axes(n):
+    e_true, e_pred = fake_run(3, 0.15, n)
+    e_pred[:3] = 0.01  # wild reconstructions are drawn at the lower edge and counted
+    fig = draw(pl.energy_scatter(e_true, e_pred, "fcn", (3.16, 100.0)))
+    ax = data_axes(fig)[0]
+    assert ax.get_xscale() == ax.get_yscale() == "log"
+    assert_labelled(fig)
+    assert "[EeV]" in ax.get_xlabel() and "[EeV]" in ax.get_ylabel()
+    assert len(legend_labels(ax)) >= 2
+    n_low = int(np.count_nonzero(e_pred < 3.16 / 1.3))  # below the lower axis limit
+    assert n_low >= 3 and f"; {n_low} with" in ax.get_title()
+    assert bool(colorbar_axes(fig)) == (n >= 2000)  # 2-D histogram for large samples
+    lo, hi = ax.get_xlim()
+    assert lo < 3.16 and hi > 100.0 and ax.get_ylim() == pytest.approx((lo, hi))
+
+
+def test_bias_resolution_vs_energy_figure():
+    records = [fake_metrics("cnn", 1, 0.1), fake_metrics("cnn", 2, 0.15)]
+    fig = draw(pl.bias_resolution_vs_energy(records, "cnn", pl.model_color("cnn", MODELS)))
+    axes = data_axes(fig)
+    assert len(axes) == 3
+    assert_labelled(fig)
+    assert all(ax.get_xscale() == "log" for ax in axes)
+    assert [ax.get_ylabel().split("[")[-1] for ax in axes] == ["EeV]", "EeV]", "%]"]
+    for ax in axes:
+        assert len(legend_labels(ax)) >= 2
+    # the plotted relative resolution of seed 2 is the metrics' value in per cent
+    rel = axes[2].containers[1]
+    np.testing.assert_allclose(
+        rel.lines[0].get_ydata(), 100 * np.array(records[1]["bins"]["relative_resolution"]["value"])
+    )
+
+
+# --- comparison ------------------------------------------------------------------------------
+
+
+def series(ax) -> dict[str, object]:
+    return {c.get_label(): c for c in ax.containers}
+
+
+def test_relative_resolution_comparison_colours_errors_and_values(summary):
+    fig = draw(pl.relative_resolution_vs_energy(summary, MODELS))
+    ax = data_axes(fig)[0]
+    assert_labelled(fig)
+    assert ax.get_xscale() == "log" and "[%]" in ax.get_ylabel()
+    by_label = series(ax)
+    assert len(by_label) == 4 and len(legend_labels(ax)) == 4
+    styles = pl.model_styles(MODELS)
+    for label, container in by_label.items():
+        model = label.split(" (")[0]
+        assert container.lines[0].get_color() == styles[model]["color"]
+    fcn = by_label["fcn (3 seeds)"]
+    np.testing.assert_allclose(
+        fcn.lines[0].get_ydata(), 100 * np.array(summary["fcn"]["bins"]["relative_resolution"]["mean"])
+    )
+    # error bar: the spread over seeds (standard deviation)
+    seg = fcn.lines[2][0].get_segments()[0]
+    assert seg[1][1] - seg[0][1] == pytest.approx(
+        2 * 100 * summary["fcn"]["bins"]["relative_resolution"]["std"][0]
+    )
+    # single-result models: bootstrap half-width instead, and the legend says so
+    assert (
+        "baseline (1 seed; bootstrap 68 %)" in by_label and "cnn_pyramid (1 seed; bootstrap 68 %)" in by_label
+    )
+
+
+def test_bias_comparison_has_absolute_and_relative_panels(summary):
+    fig = draw(pl.bias_vs_energy(summary, MODELS))
+    a_abs, a_rel = data_axes(fig)
+    assert_labelled(fig)
+    assert "[EeV]" in a_abs.get_ylabel() and "[%]" in a_rel.get_ylabel()
+    assert len(legend_labels(a_abs)) == 4
+    base = series(a_rel)["baseline (1 seed; bootstrap 68 %)"]
+    np.testing.assert_allclose(
+        base.lines[0].get_ydata(), 100 * np.array(summary[BASELINE]["bins"]["relative_bias"]["mean"])
+    )
+
+
+def test_overall_resolution_chart(summary):
+    fig = draw(pl.resolution_overall(summary, MODELS))
+    a_abs, a_rel = data_axes(fig)
+    assert "[EeV]" in a_abs.get_xlabel() and "[%]" in a_rel.get_xlabel()
+    rows = dict(zip(a_abs.get_yticks(), [t.get_text() for t in a_abs.get_yticklabels()], strict=True))
+    assert [rows[y] for y in sorted(rows, reverse=True)] == MODELS  # top to bottom in config order
+    assert len(fig_legend_labels(fig)) == 3
+    values = {c.lines[0].get_xdata()[0] for c in a_rel.containers}
+    expected = {100 * summary[m]["overall"]["relative_resolution"]["mean"] for m in MODELS}
+    assert sorted(values) == pytest.approx(sorted(expected))
+    assert a_abs.get_xlim()[0] == 0
+
+
+def test_comparison_survives_empty_bins(summary):
+    broken = {m: summary[m] for m in ("fcn", BASELINE)}
+    import copy
+
+    broken = copy.deepcopy(broken)
+    for key in ("mean", "std", "stat"):
+        broken[BASELINE]["bins"]["relative_resolution"][key][0] = None
+    fig = draw(pl.relative_resolution_vs_energy(broken, ["fcn", BASELINE]))
+    y = series(data_axes(fig)[0])["baseline (1 seed; bootstrap 68 %)"].lines[0].get_ydata()
+    assert np.isnan(y[0]) and np.all(np.isfinite(y[1:]))
+
+
+# --- saving ----------------------------------------------------------------------------------
+
+
+def test_save_writes_png_and_pdf_atomically(tmp_path):
+    fig = pl.training_curves({1: history(5)}, "fcn")
+    target = tmp_path / "figs" / "curves.png"
+    written = pl.save(fig, target, formats=("png", "pdf"), dpi=50)
+    assert written == [target, target.with_suffix(".pdf")]
+    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    image = mpimg.imread(target)
+    w, h = fig.get_size_inches()
+    assert image.shape[:2] == (round(h * 50), round(w * 50))
+    assert image[..., :3].std() > 0.05  # not blank
+    assert target.with_suffix(".pdf").read_bytes()[:5] == b"%PDF-"
+    pl.save(fig, target, formats=("pdf",), dpi=50)
+    assert sorted(p.name for p in target.parent.iterdir()) == ["curves.pdf", "curves.png"]  # no temp files
+
+
+def test_save_keeps_the_old_file_when_drawing_fails(tmp_path, monkeypatch):
+    target = tmp_path / "x.png"
+    target.write_bytes(b"old")
+    fig = pl.training_curves({1: history(3)}, "fcn")
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(fig, "savefig", boom)
+    with pytest.raises(RuntimeError, match="disk full"):
+        pl.save(fig, target)
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["x.png"]
+
+
+def test_pdf_bytes_do_not_depend_on_the_time(tmp_path):
+    fig = pl.training_curves({1: history(4)}, "fcn")
+    a = pl.save(fig, tmp_path / "a.png", formats=("pdf",))[0].read_bytes()
+    b = pl.save(fig, tmp_path / "b.png", formats=("pdf",))[0].read_bytes()
+    assert a == b
+
+
+# --- report captions -------------------------------------------------------------------------
+
+RULES = sorted((ROOT / "workflow" / "rules").glob("*.smk"))
+CAPTIONS = sorted(
+    {m for path in RULES for m in re.findall(r'caption="\.\./report/([^"]+)"', path.read_text())}
+)
+
+
+def render_caption(name: str, config: dict) -> tuple[str, str]:
+    """(HTML, docutils warnings) of a caption rendered like ``snakemake --report`` does."""
+    from docutils.core import publish_parts
+    from jinja2 import Environment, StrictUndefined
+
+    model = compared_models(config)[0]
+    snakemake = types.SimpleNamespace(
+        config=config,
+        wildcards=types.SimpleNamespace(model=model),
+        params=types.SimpleNamespace(
+            model=model,
+            models=compared_models(config),
+            seeds=model_seeds(config, model),
+            plots=config["plots"],
+            evaluation=config["evaluation"],
+        ),
+    )
+    env = Environment(trim_blocks=True, lstrip_blocks=True, undefined=StrictUndefined)
+    rst = env.from_string((ROOT / "workflow" / "report" / name).read_text()).render(
+        snakemake=snakemake, categories={}, files=[]
+    )
+    warnings = _io.StringIO()
+    html = publish_parts(
+        rst, writer="html", settings_overrides={"warning_stream": warnings, "report_level": 1}
+    )
+    return html["html_body"], warnings.getvalue()
+
+
+def test_every_caption_the_rules_name_exists():
+    assert len(CAPTIONS) >= 10
+    missing = [c for c in CAPTIONS if not (ROOT / "workflow" / "report" / c).is_file()]
+    assert not missing
+    assert 'report: "report/workflow.rst"' in (ROOT / "workflow" / "Snakefile").read_text()
+
+
+@pytest.mark.parametrize("config_name", ["config.yaml", "test.yaml"])
+def test_captions_render_cleanly_with_the_config_values(config_name):
+    config = load_config(ROOT / "config" / config_name)
+    for name in [*CAPTIONS, "workflow.rst"]:
+        html, warnings = render_caption(name, config)
+        assert not warnings, f"{name}: {warnings}"
+        assert "{{" not in html and "{%" not in html, name
+        assert len(html) > 500, name
+    html, _ = render_caption("workflow.rst", config)
+    assert f"Study seed {config['seed']}" in html
+    for model in config["models"]:
+        assert re.search(f">{model}</(tt|code|span)>", html), model
+    n_bins = config["evaluation"]["energy_bins_eev"]["n"]
+    assert f"{n_bins} bins of true energy" in render_caption("bias_resolution_vs_energy.rst", config)[0]
