@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import stat
+
 import numpy as np
 import pytest
 from airshower import io
@@ -119,3 +122,13 @@ def test_merge_rejects_inconsistent_shards(tmp_path):
     io.write_h5(tmp_path / "b.h5", b)
     with pytest.raises(io.DataError, match="b.h5: dataset 'detector' differs"):
         io.merge_showers([tmp_path / "a.h5", tmp_path / "b.h5"])
+
+
+def test_atomic_write_gets_umask_permissions_not_0600(tmp_path):
+    """Results are shared on clusters: a written file is group/world readable as the umask allows."""
+    old = os.umask(0o022)
+    try:
+        io.write_json(tmp_path / "a.json", {"x": 1})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "a.json").stat().st_mode) == 0o644
