@@ -48,10 +48,12 @@ class Atmosphere:
 
     @classmethod
     def from_config(cls, section: Mapping | None) -> Atmosphere:
-        """From the ``simulation.atmosphere`` section (``layer_boundaries_km``, ``a_gcm2``, ``b_gcm2``, ``c_cm``)."""
+        """From the ``simulation.atmosphere`` section (km, g/cm^2, g/cm^2, cm; see config/README.md)."""
         section = section or {}
         return cls(
-            boundaries_m=tuple(1e3 * float(h) for h in section.get("layer_boundaries_km", DEFAULT_LAYER_BOUNDARIES_KM)),
+            boundaries_m=tuple(
+                1e3 * float(h) for h in section.get("layer_boundaries_km", DEFAULT_LAYER_BOUNDARIES_KM)
+            ),
             a_gcm2=tuple(float(a) for a in section.get("a_gcm2", DEFAULT_A_GCM2)),
             b_gcm2=tuple(float(b) for b in section.get("b_gcm2", DEFAULT_B_GCM2)),
             c_m=tuple(1e-2 * float(c) for c in section.get("c_cm", DEFAULT_C_CM)),
@@ -78,7 +80,7 @@ def vertical_depth(height_m, atmosphere: Atmosphere = Atmosphere()) -> np.ndarra
 
 
 def height_at_vertical_depth(depth_gcm2, atmosphere: Atmosphere = Atmosphere()) -> np.ndarray:
-    """Height (m above sea level) where the vertical depth is ``depth_gcm2``; inverse of :func:`vertical_depth`.
+    """Height (m a.s.l.) where the vertical depth is ``depth_gcm2``; inverse of :func:`vertical_depth`.
 
     Depths <= 0 map to the top of the atmosphere; depths beyond sea level extrapolate the lowest layer.
     """
@@ -95,10 +97,10 @@ def height_at_vertical_depth(depth_gcm2, atmosphere: Atmosphere = Atmosphere()) 
 
 
 def slant_depth(height_m, zenith_rad, atmosphere: Atmosphere = Atmosphere()) -> np.ndarray:
-    """Slant depth (g/cm^2) above ``height_m`` along a direction of zenith angle ``zenith_rad`` (flat earth)."""
+    """Slant depth (g/cm^2) above ``height_m`` along zenith angle ``zenith_rad`` (flat earth)."""
     return vertical_depth(height_m, atmosphere) / np.cos(zenith_rad)
 
 
 def height_at_slant_depth(depth_gcm2, zenith_rad, atmosphere: Atmosphere = Atmosphere()) -> np.ndarray:
-    """Height (m) where the slant depth along zenith ``zenith_rad`` is ``depth_gcm2``; inverse of :func:`slant_depth`."""
+    """Height (m) where the slant depth along ``zenith_rad`` is ``depth_gcm2`` (inverse of slant_depth)."""
     return height_at_vertical_depth(np.asarray(depth_gcm2) * np.cos(zenith_rad), atmosphere)

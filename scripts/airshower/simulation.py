@@ -24,7 +24,8 @@ Integrated signal, with and without traces
 ------------------------------------------
 With ``store_traces`` the per-bin counts are drawn from the binned delay distribution
 (a binomial for the in-window count, then a multinomial over the normalized bin
-probabilities: together exactly the multinomial over bins plus overflow), the detector
+probabilities: together exactly the multinomial over bins plus overflow; see
+:func:`sample_traces` for how the multinomial is drawn cheaply), the detector
 noise is added per bin, ``clip(S_b + rel S_b g1 + abs (1 + spread g2), 0)``, and the
 integral is the sum over bins. The stored ``trace_muon`` / ``trace_em`` are the detected
 particles per bin *before* detector noise (VEM).
@@ -116,7 +117,7 @@ class ArrayLayout:
     altitude_m: float = 1400.0
 
     def positions(self) -> np.ndarray:
-        """Station positions (n_side^2, 3) in m; row-major: station ``i * n_side + j`` is image pixel ``[i, j]``."""
+        """Station positions (n_side^2, 3) in m; row-major: station ``i * n_side + j`` is pixel ``[i, j]``."""
         c = (np.arange(self.n_side) - (self.n_side - 1) / 2) * self.spacing_m
         x, y = np.meshgrid(c, c, indexing="ij")
         z = np.full_like(x, self.altitude_m)
@@ -225,7 +226,9 @@ class SimulationSettings:
             raise ValueError(f"unknown interaction model {self.interaction_model!r}")
         if self.shower_front not in ("planar", "spherical"):
             raise ValueError(f"shower_front must be 'planar' or 'spherical', got {self.shower_front!r}")
-        if len(self.mass_numbers) != len(self.fractions) or not math.isclose(sum(self.fractions), 1, abs_tol=1e-6):
+        if len(self.mass_numbers) != len(self.fractions) or not math.isclose(
+            sum(self.fractions), 1, abs_tol=1e-6
+        ):
             raise ValueError("composition: one fraction per mass number, summing to 1")
         lo, hi = self.log10_energy_ev
         if not lo < hi:
@@ -261,7 +264,9 @@ class SimulationSettings:
                 s["xmax"].get("min_height_above_ground_m", cls.xmax_min_height_above_ground_m)
             )
         if "trigger" in s:
-            kwargs["trigger_threshold_vem"] = float(s["trigger"].get("threshold_vem", cls.trigger_threshold_vem))
+            kwargs["trigger_threshold_vem"] = float(
+                s["trigger"].get("threshold_vem", cls.trigger_threshold_vem)
+            )
         kwargs["array"] = _from_section(ArrayLayout, s.get("array"))
         kwargs["atmosphere"] = atm.Atmosphere.from_config(s.get("atmosphere"))
         kwargs["station"] = _from_section(StationModel, s.get("station"))
@@ -302,7 +307,9 @@ def sample_events(settings: SimulationSettings, n: int, rng: np.random.Generator
     """
     lo, hi = settings.log10_energy_ev
     log10_energy = lo + (hi - lo) * rng.random(n)
-    mass = rng.choice(np.asarray(settings.mass_numbers, dtype=np.int64), size=n, p=np.asarray(settings.fractions))
+    mass = rng.choice(
+        np.asarray(settings.mass_numbers, dtype=np.int64), size=n, p=np.asarray(settings.fractions)
+    )
     azimuth = -np.pi + 2 * np.pi * rng.random(n)
     zenith = sample_zenith(n, np.deg2rad(settings.zenith_max_deg), rng)
     core_r = settings.core_radius_m * np.sqrt(rng.random(n))
@@ -349,7 +356,7 @@ def point_at_slant_depth(settings: SimulationSettings, depth_gcm2, events: Mappi
 def station_geometry(
     settings: SimulationSettings, events: Mapping, detector: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Distance to the axis ``r_m``, slant depth to the maximum ``dx_gcm2`` and front arrival time ``time_us``.
+    """Distance to the axis ``r_m``, slant depth to the maximum ``dx_gcm2`` and front time ``time_us``.
 
     All of shape (n_events, n_stations). ``dx_gcm2`` is the vertical depth difference between
     station and shower maximum divided by the cosine of the direction from station to maximum.
@@ -379,7 +386,9 @@ def station_geometry(
         ox = origin[:, None, 0] - detector[None, :, 0]
         oy = origin[:, None, 1] - detector[None, :, 1]
         oz = origin[:, None, 2] - detector[None, :, 2]
-        to_core = np.linalg.norm(origin - np.column_stack([events["core"], np.full(len(origin), altitude)]), axis=1)
+        to_core = np.linalg.norm(
+            origin - np.column_stack([events["core"], np.full(len(origin), altitude)]), axis=1
+        )
         time_us = (np.sqrt(ox * ox + oy * oy + oz * oz) - to_core[:, None]) / C_M_PER_US
     return r_m, dx_gcm2, time_us
 
@@ -399,14 +408,19 @@ def expected_signals(
     s0 = station.s1000_vem * 10.0 ** (np.asarray(log10_energy_ev) - station.reference_log10_energy_ev)
     r1 = station.muon_share * np.asarray(mass, dtype=float) ** station.muon_share_mass_index
     r2 = station.em_share
-    ln_r = np.log(np.maximum(r_m, station.min_distance_m) / station.reference_distance_m)
-    ln_d = np.log(np.maximum(dx_gcm2, 1e-9) / station.attenuation_depth_gcm2)
-    ln_cap = np.log(station.max_attenuation_factor)
+    # the lateral and attenuation factors in float32 (SIMD log/exp; 1e-7 relative precision)
+    f32 = np.float32
+    r_m = np.asarray(r_m, dtype=f32)
+    dx_gcm2 = np.asarray(dx_gcm2, dtype=f32)
+    ln_r = np.log(np.maximum(r_m, f32(station.min_distance_m)) * f32(1.0 / station.reference_distance_m))
+    ln_d = np.log(np.maximum(dx_gcm2, f32(1e-9)) * f32(1.0 / station.attenuation_depth_gcm2))
+    ln_cap = f32(np.log(station.max_attenuation_factor))
     s_mu = (s0 * r1 / (r1 + r2)) * np.exp(
-        -station.muon_lateral_index * ln_r + np.minimum(-station.muon_attenuation_index * ln_d, ln_cap)
+        f32(-station.muon_lateral_index) * ln_r
+        + np.minimum(f32(-station.muon_attenuation_index) * ln_d, ln_cap)
     )
     s_em = (s0 * r2 / (r1 + r2)) * np.exp(
-        -station.em_lateral_index * ln_r + np.minimum(-station.em_attenuation_index * ln_d, ln_cap)
+        f32(-station.em_lateral_index) * ln_r + np.minimum(f32(-station.em_attenuation_index) * ln_d, ln_cap)
     )
     total = s_mu + s_em
     scale = np.minimum(1.0, station.saturation_vem / np.maximum(total, 1e-300))
@@ -425,8 +439,12 @@ def delay_medians_ns(trace: TraceModel, r_m, dx_gcm2) -> tuple[np.ndarray, np.nd
     """Medians (ns) of the log-normal muon and em delays at axis distance ``r_m`` and depth ``dx_gcm2``."""
     x = (np.asarray(r_m, dtype=float) / trace.delay_distance_m) ** trace.delay_distance_index
     d = np.asarray(dx_gcm2, dtype=float) / trace.delay_depth_gcm2
-    m_mu = trace.muon_delay_ns + trace.muon_delay_scale_ns * x * np.maximum(1 - trace.muon_delay_depth_coefficient * d, 0)
-    m_em = trace.em_delay_ns + trace.em_delay_scale_ns * x * np.maximum(1 - trace.em_delay_depth_coefficient * d, 0)
+    m_mu = trace.muon_delay_ns + trace.muon_delay_scale_ns * x * np.maximum(
+        1 - trace.muon_delay_depth_coefficient * d, 0
+    )
+    m_em = trace.em_delay_ns + trace.em_delay_scale_ns * x * np.maximum(
+        1 - trace.em_delay_depth_coefficient * d, 0
+    )
     return m_mu, m_em
 
 
@@ -481,17 +499,23 @@ def bin_probabilities(trace: TraceModel, median_mu_ns, median_em_ns) -> tuple[np
 def thin_counts(n, q, rng: np.random.Generator) -> np.ndarray:
     """Exact binomial thinning: of ``n`` particles each is lost with probability ``q``; returns the kept ones.
 
-    Same distribution as ``n - rng.binomial(n, q)`` but without a binomial draw per entry, which
-    dominates the run time otherwise: one uniform ``u`` per entry decides "nothing lost"
-    (``u < (1 - q)^n``; certain when ``u < 1 - n q``). For the rest the index of the first lost
-    particle follows a truncated geometric distribution (inverted from the same, rescaled
-    ``u``) and the particles after it are lost independently (one binomial draw).
+    Same distribution as ``n - rng.binomial(n, q)``. Entries expecting at least half a lost
+    particle take that binomial draw; for the others (most stations near the axis) a binomial
+    draw per entry would dominate the run time, so one uniform ``u`` decides "nothing lost"
+    (``u < (1 - q)^n``; certain when ``u < 1 - n q``), and only where something is lost the
+    index of the first lost particle is drawn from its truncated geometric distribution
+    (inverted from the same, rescaled ``u``) and the particles after it are lost independently
+    (one binomial draw).
     """
     n = np.asarray(n, dtype=float)
     q = np.clip(np.asarray(q, dtype=float), 0.0, 1.0)
     u = rng.random(n.shape)
     lost = np.zeros(n.shape)
-    maybe = np.flatnonzero(u >= 1.0 - n * q)
+    mean_lost = n * q
+    likely = np.flatnonzero(mean_lost >= 0.5)  # losses are common: one binomial draw
+    if likely.size:
+        lost[likely] = rng.binomial(n[likely].astype(np.int64), q[likely])
+    maybe = np.flatnonzero((u >= 1.0 - mean_lost) & (mean_lost < 0.5))
     if maybe.size:
         n_m, q_m, u_m = n[maybe], q[maybe], u[maybe]
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -511,7 +535,7 @@ def thin_counts(n, q, rng: np.random.Generator) -> np.ndarray:
 def window_counts(
     n_mu, n_em, expected_mu, expected_em, q_mu, q_em, rng: np.random.Generator, fluctuations: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Particles inside the trace window (loss probabilities ``q``): binomial thinning, or ``round(S (1 - q))``."""
+    """In-window particles (loss probabilities ``q``): binomial thinning, or ``round(S (1 - q))``."""
     if not fluctuations:
         return np.rint(expected_mu * (1.0 - q_mu)), np.rint(expected_em * (1.0 - q_em))
     return thin_counts(n_mu, q_mu, rng), thin_counts(n_em, q_em, rng)
@@ -684,7 +708,7 @@ def _window_cdf(trace: TraceModel, median_ns, shift_ns) -> np.ndarray:
 
 
 def _bin_counts(n, window_cdf, rng: np.random.Generator) -> np.ndarray:
-    """Multinomial counts (rows, n_bins) of ``n`` particles over the bins of ``window_cdf`` (see sample_traces)."""
+    """Multinomial counts (rows, n_bins) of ``n`` particles over the bins of ``window_cdf``."""
     rows, n_bins = window_cdf.shape
     counts = np.empty((rows, n_bins), dtype=np.float32)
     few = n <= _CATEGORICAL_MAX
@@ -744,7 +768,9 @@ def sample_traces(
 
 
 def integrate_noisy_traces(noise: NoiseModel, trace_muon, trace_em, rng: np.random.Generator) -> np.ndarray:
-    """Sum over bins of ``clip(S_b + rel S_b g1 + abs (1 + spread g2), 0)``, ``S_b`` = muon + em (VEM, pedestal included).
+    """Sum over bins of ``clip(S_b + rel S_b g1 + abs (1 + spread g2), 0)``, ``S_b`` = muon + em (VEM).
+
+    The pedestal is included.
 
     Without noise: the sum of the bins plus the mean pedestal ``n_bins E[max(abs (1 + spread g), 0)]``.
     Computed in chunks of ``_CHUNK_ROWS`` stations, in float32 (sums in float64).
@@ -807,7 +833,9 @@ def simulate_block(
     q_mu, q_em = window_loss_probabilities(tr, m_mu[hit], m_em[hit])
     k_mu = np.zeros(n * n_st)
     k_em = np.zeros(n * n_st)
-    k_mu[hit], k_em[hit] = window_counts(n_mu[hit], n_em[hit], s_mu[hit], s_em[hit], q_mu, q_em, rng, st.fluctuations)
+    k_mu[hit], k_em[hit] = window_counts(
+        n_mu[hit], n_em[hit], s_mu[hit], s_em[hit], q_mu, q_em, rng, st.fluctuations
+    )
     n_tot = k_mu + k_em
 
     tm = settings.timing

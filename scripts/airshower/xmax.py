@@ -68,7 +68,9 @@ def gumbel_parameters(
         one of :data:`INTERACTION_MODELS`.
     """
     if model not in GUMBEL_PARAMETERS:
-        raise ValueError(f"unknown interaction model {model!r}; choose one of {', '.join(INTERACTION_MODELS)}")
+        raise ValueError(
+            f"unknown interaction model {model!r}; choose one of {', '.join(INTERACTION_MODELS)}"
+        )
     par = GUMBEL_PARAMETERS[model]
     l = np.asarray(log10_energy_ev, dtype=float) - E0_LOG10_EV  # noqa: E741
     ln_a = np.log(np.asarray(mass, dtype=float))

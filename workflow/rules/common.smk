@@ -46,6 +46,15 @@ def shard_files():
     return [f"{DATA}/shards/{shard}.h5" for shard in range(n)]
 
 
+def simulation_mem_mb(wildcards):
+    """Peak memory of one shard (measured by scripts/bench_simulation.py: about 10 MB per
+    1000 events without traces, 140 MB with traces) plus the interpreter."""
+    sim = config["simulation"]
+    per_shard = -(-sim["n_events"] // sim["n_shards"])
+    per_1000 = 140 if sim["store_traces"] else 10
+    return 300 + per_1000 * per_shard // 1000
+
+
 def runs(models):
     """(model, seed) pairs of the given models."""
     return [(m, s) for m in models for s in model_seeds(config, m)]
@@ -58,7 +67,9 @@ def per_run(pattern, models=None):
 
 def per_seed(pattern):
     """Input function: one file per seed of the wildcard model."""
-    return lambda w: [pattern.format(model=w.model, seed=s) for s in model_seeds(config, w.model)]
+    return lambda w: [
+        pattern.format(model=w.model, seed=s) for s in model_seeds(config, w.model)
+    ]
 
 
 def training_resources(key):

@@ -4,19 +4,19 @@
 rule simulate:
     output:
         showers=temp(f"{DATA}/shards/{{shard}}.h5"),
-    params:
-        simulation=config["simulation"],
-        seed=config["seed"],
     log:
         "logs/simulate/{shard}.log",
     benchmark:
         "benchmarks/simulate/{shard}.tsv"
-    threads: 1
-    resources:
-        mem_mb=1500,
-        runtime=30,
     conda:
         "../envs/study.yaml"
+    threads: 1
+    resources:
+        mem_mb=simulation_mem_mb,
+        runtime=30,
+    params:
+        simulation=config["simulation"],
+        seed=config["seed"],
     script:
         "../../scripts/simulate.py"
 
@@ -26,16 +26,16 @@ rule merge_showers:
         shards=shard_files(),
     output:
         showers=f"{DATA}/showers.h5",
-    params:
-        simulation=config["simulation"],
-        seed=config["seed"],
     log:
         "logs/merge_showers.log",
+    conda:
+        "../envs/study.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=10,
-    conda:
-        "../envs/study.yaml"
+    params:
+        simulation=config["simulation"],
+        seed=config["seed"],
     script:
         "../../scripts/merge_showers.py"
