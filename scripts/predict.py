@@ -7,6 +7,7 @@ p = snakemake.params
 labels = ["x", "energy", "index", "zenith", "mass", "xmax"]
 test = io.read_h5(snakemake.input.test, labels, finite=["x"])
 norm = io.read_json(snakemake.input.normalization)
+training.configure_runtime(snakemake.threads, snakemake.resources.get("gpu", 0))
 model = training.load_model(snakemake.input.model)
 y, rate = training.predict(model, test["x"], p.batch_size)
 predictions = training.prediction_datasets(preparation.inverse_target(y, norm), test)

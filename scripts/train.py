@@ -5,10 +5,20 @@ from airshower import io, logs, training
 log = logs.setup(snakemake.log[0])
 p = snakemake.params
 settings = training.TrainingSettings.from_config(p.training)
-training.configure_runtime(settings)  # threads, GPU, precision: before any tensor exists
+training.configure_runtime(settings.threads, settings.gpus, settings.mixed_precision)  # before any tensor
 data = {s: io.read_h5(snakemake.input[s], ["x", "y"], finite=["x", "y"]) for s in ("train", "val")}
-result = training.train(data["train"]["x"], data["train"]["y"], data["val"]["x"], data["val"]["y"], p.model,
-                        p.spec, settings, p.study_seed, p.seed, checkpoint_dir=p.checkpoint_dir)
+result = training.train(
+    data["train"]["x"],
+    data["train"]["y"],
+    data["val"]["x"],
+    data["val"]["y"],
+    p.model,
+    p.spec,
+    settings,
+    p.study_seed,
+    p.seed,
+    checkpoint_dir=p.checkpoint_dir,
+)
 log.info("%s", result.info)
 training.save_model(result.model, snakemake.output.model)
 training.write_history(snakemake.output.history, result.history)

@@ -42,10 +42,18 @@ def test_fcn_layers_by_hand():
 def test_every_family_builds_and_maps_a_batch_to_one_energy():
     specs = {
         "dense_bn": {"family": "dense", "units": [8, 8], "batch_norm": True},
-        "cnn": {"family": "cnn", "blocks": [{"filters": [4, 4], "pool": "max"}, {"filters": [8], "batch_norm": True}],
-                "head": "global_avg", "dense_units": [8], "dropout": 0.2},
-        "resnet": {"family": "resnet", "stem_filters": 8, "stages": [{"filters": 8, "blocks": 1},
-                                                                     {"filters": 16, "blocks": 2}]},
+        "cnn": {
+            "family": "cnn",
+            "blocks": [{"filters": [4, 4], "pool": "max"}, {"filters": [8], "batch_norm": True}],
+            "head": "global_avg",
+            "dense_units": [8],
+            "dropout": 0.2,
+        },
+        "resnet": {
+            "family": "resnet",
+            "stem_filters": 8,
+            "stages": [{"filters": 8, "blocks": 1}, {"filters": 16, "blocks": 2}],
+        },
     }
     x = np.random.default_rng(0).normal(size=(5, *INPUT)).astype("float32")
     for name, spec in specs.items():
@@ -102,10 +110,21 @@ def test_default_presets_train_under_every_installed_backend(backend):
     """Only keras / keras.ops in model and loss code: each preset builds and fits a step anywhere."""
     if backend != "tensorflow" and importlib.util.find_spec(backend) is None:
         pytest.skip(f"Keras backend '{backend}' is not installed (pip install {backend} to test it)")
-    env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(ROOT / "scripts"), "OMP_NUM_THREADS": "1",
-           "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
-    proc = subprocess.run([sys.executable, "-c", BACKEND_CHECK, str(ROOT / "config" / "config.yaml")], env=env,
-                          capture_output=True, text=True, timeout=300)
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": backend,
+        "PYTHONPATH": str(ROOT / "scripts"),
+        "OMP_NUM_THREADS": "1",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "CUDA_VISIBLE_DEVICES": "",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", BACKEND_CHECK, str(ROOT / "config" / "config.yaml")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["backend"] == backend

@@ -20,8 +20,15 @@ TINY_CNN = {"family": "cnn", "blocks": [{"filters": [4], "pool": "avg"}], "head"
 
 
 def settings(**kw) -> training.TrainingSettings:
-    base = {"epochs": 3, "batch_size": 32, "learning_rate": 0.003, "early_stopping_patience": 50,
-            "reduce_lr": {"factor": 0.5, "patience": 50, "min_lr": 1e-5}, "threads": 1, "gpus": 0}
+    base = {
+        "epochs": 3,
+        "batch_size": 32,
+        "learning_rate": 0.003,
+        "early_stopping_patience": 50,
+        "reduce_lr": {"factor": 0.5, "patience": 50, "min_lr": 1e-5},
+        "threads": 1,
+        "gpus": 0,
+    }
     base.update(kw)
     return training.TrainingSettings.from_config(base)
 
@@ -45,10 +52,14 @@ def weights(model) -> list[np.ndarray]:
 
 
 def test_settings_from_config_and_loss_values():
-    s = training.TrainingSettings.from_config({"epochs": 5, "batch_size": 8, "learning_rate": 0.01, "loss": "huber"})
+    s = training.TrainingSettings.from_config(
+        {"epochs": 5, "batch_size": 8, "learning_rate": 0.01, "loss": "huber"}
+    )
     assert (s.epochs, s.batch_size, s.loss, s.jit_compile, s.mixed_precision) == (5, 8, "huber", False, False)
     with pytest.raises(ValueError, match="training.loss"):
-        training.TrainingSettings.from_config({"epochs": 1, "batch_size": 1, "learning_rate": 0.1, "loss": "l2"})
+        training.TrainingSettings.from_config(
+            {"epochs": 1, "batch_size": 1, "learning_rate": 0.1, "loss": "l2"}
+        )
     y_true, y_pred = np.array([[0.0], [0.0]], "float32"), np.array([[0.5], [3.0]], "float32")
     expected = {
         "mse": (0.25 + 9.0) / 2,
@@ -76,8 +87,19 @@ def test_training_learns_and_records_history(data):
     best = min(r["val_loss"] for r in rows)
     assert best < 0.3 * rows[0]["loss"] and best < 0.3
     info = result.info
-    assert set(info) == {"model", "seed", "family", "n_parameters", "epochs_run", "best_epoch", "training_time_s",
-                         "train_samples_per_s", "batch_size", "backend", "resumed_from_epoch"}
+    assert set(info) == {
+        "model",
+        "seed",
+        "family",
+        "n_parameters",
+        "epochs_run",
+        "best_epoch",
+        "training_time_s",
+        "train_samples_per_s",
+        "batch_size",
+        "backend",
+        "resumed_from_epoch",
+    }
     assert info["best_epoch"] == int(np.argmin([r["val_loss"] for r in rows]))
     assert (info["epochs_run"], info["batch_size"], info["resumed_from_epoch"]) == (6, 32, None)
     assert info["n_parameters"] == result.model.count_params() and info["train_samples_per_s"] > 0
@@ -97,10 +119,29 @@ def test_same_seed_same_weights_other_seed_differs(data):
     assert not all(np.array_equal(u, v) for u, v in zip(weights(a.model), weights(c.model), strict=True))
 
 
+def test_steps_per_execution_changes_speed_not_result(data):
+    """Several batches per backend call apply the same updates as one batch per call."""
+    one = training.train(
+        *data, "tiny", TINY_DENSE, settings(epochs=2, steps_per_execution=1), study_seed=3, seed=1
+    )
+    many = training.train(
+        *data, "tiny", TINY_DENSE, settings(epochs=2, steps_per_execution=5), study_seed=3, seed=1
+    )
+    for u, v in zip(weights(one.model), weights(many.model), strict=True):
+        np.testing.assert_allclose(u, v, rtol=1e-5, atol=1e-6)
+    assert [r["val_loss"] for r in one.history] == pytest.approx(
+        [r["val_loss"] for r in many.history], rel=1e-5
+    )
+
+
 def test_early_stopping_and_lr_reduction_follow_val_loss(data):
     """A tiny learning rate barely moves val_loss: the LR halves (min_delta 1e-4), training stops early."""
-    s = settings(epochs=30, learning_rate=1e-9, early_stopping_patience=4,
-                 reduce_lr={"factor": 0.5, "patience": 2, "min_lr": 1e-12})
+    s = settings(
+        epochs=30,
+        learning_rate=1e-9,
+        early_stopping_patience=4,
+        reduce_lr={"factor": 0.5, "patience": 2, "min_lr": 1e-12},
+    )
     result = training.train(*data, "tiny", TINY_DENSE, s, study_seed=3, seed=1)
     lr = [r["learning_rate"] for r in result.history]
     assert len(result.history) < 30
@@ -119,10 +160,21 @@ def test_checkpoint_roundtrip_resume_and_fingerprint(tmp_path, data):
     assert again.info["resumed_from_epoch"] == 3 and again.history == first.history
     assert all(np.array_equal(u, v) for u, v in zip(weights(first.model), weights(again.model), strict=True))
     # other settings (here: epochs) or other data: the checkpoint does not fit, start over
-    more = training.train(*data, "tiny", TINY_DENSE, settings(epochs=5), study_seed=3, seed=1, checkpoint_dir=ckpt)
+    more = training.train(
+        *data, "tiny", TINY_DENSE, settings(epochs=5), study_seed=3, seed=1, checkpoint_dir=ckpt
+    )
     assert more.info["resumed_from_epoch"] is None  # epochs is part of the fingerprint: other config
-    other = training.train(*data[:2], data[2][:64], data[3][:64], "tiny", TINY_DENSE, s, study_seed=3, seed=1,
-                           checkpoint_dir=ckpt)
+    other = training.train(
+        *data[:2],
+        data[2][:64],
+        data[3][:64],
+        "tiny",
+        TINY_DENSE,
+        s,
+        study_seed=3,
+        seed=1,
+        checkpoint_dir=ckpt,
+    )
     assert other.info["resumed_from_epoch"] is None
     (ckpt / training.CHECKPOINT).write_bytes(b"garbage")
     assert training.load_checkpoint(ckpt / training.CHECKPOINT) is None
@@ -141,7 +193,7 @@ class Slow(keras.callbacks.Callback):  # gives the test time to kill the job bet
 
 d, out = sys.argv[1], sys.argv[2]
 s = training.TrainingSettings.from_config({settings!r})
-training.configure_runtime(s)
+training.configure_runtime(s.threads, s.gpus)
 tr, va = io.read_h5(d + "/train.h5"), io.read_h5(d + "/val.h5")
 r = training.train(tr["x"], tr["y"], va["x"], va["y"], "tiny", {spec!r}, s, 3, 1, checkpoint_dir=d + "/ckpt",
                    callbacks=[Slow()])
@@ -158,12 +210,24 @@ def test_killed_job_resumes_from_last_finished_epoch(tmp_path):
         x, y = synthetic(256 if name == "train" else 64, seed)
         io.write_h5(tmp_path / f"{name}.h5", {"x": x, "y": y})
     epochs = 8
-    cfg = {"epochs": epochs, "batch_size": 32, "learning_rate": 0.003, "early_stopping_patience": 50,
-           "reduce_lr": {"factor": 0.5, "patience": 2, "min_lr": 1e-5}, "threads": 1, "gpus": 0}
+    cfg = {
+        "epochs": epochs,
+        "batch_size": 32,
+        "learning_rate": 0.003,
+        "early_stopping_patience": 50,
+        "reduce_lr": {"factor": 0.5, "patience": 2, "min_lr": 1e-5},
+        "threads": 1,
+        "gpus": 0,
+    }
     script = tmp_path / "run.py"
     script.write_text(RUNNER.format(sleep=0.4, settings=cfg, spec=TINY_DENSE))
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "scripts"), "KERAS_BACKEND": "tensorflow",
-           "OMP_NUM_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT / "scripts"),
+        "KERAS_BACKEND": "tensorflow",
+        "OMP_NUM_THREADS": "1",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
     out = tmp_path / "out"
     out.mkdir()
     cmd = [sys.executable, str(script), str(tmp_path), str(out)]
@@ -207,10 +271,17 @@ def test_predictions_file_contract(tmp_path, data):
     x = data[2]
     y, rate = training.predict(model, x, batch_size=32)
     assert y.dtype == np.float64 and y.shape == (len(x),) and rate > 0
-    np.testing.assert_allclose(y, np.asarray(result.model.predict(x, verbose=0)).ravel(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        y, np.asarray(result.model.predict(x, verbose=0)).ravel(), rtol=1e-5, atol=1e-6
+    )
     n = len(x)
-    test = {"energy": np.linspace(3, 100, n).astype(np.float32), "index": np.arange(n), "zenith": np.zeros(n, "f4"),
-            "mass": np.ones(n, "i2"), "xmax": np.full(n, 750.0, "f4")}
+    test = {
+        "energy": np.linspace(3, 100, n).astype(np.float32),
+        "index": np.arange(n),
+        "zenith": np.zeros(n, "f4"),
+        "mass": np.ones(n, "i2"),
+        "xmax": np.full(n, 750.0, "f4"),
+    }
     norm = {"target": {"transform": "log10", "mean": 1.0, "std": 0.5}}
     from airshower.preparation import inverse_target
 

@@ -17,7 +17,8 @@ state: finished epochs, early-stopping and learning-rate-schedule state, the his
 a fingerprint of the configuration and data (:func:`fingerprint`). A restarted job with the
 same fingerprint continues after the last finished epoch; a different fingerprint starts over.
 Dropout masks and the shuffling order of a resumed run are not those of an uninterrupted run,
-so a resumed model is equivalent, not bit-identical.
+so a resumed model is equivalent, not bit-identical. The entry script ``train.py`` removes the checkpoint once
+the job's outputs are written, so a forced re-run trains afresh.
 
 Only ``keras`` and ``keras.ops`` appear in model and loss code, so the same code trains under
 ``KERAS_BACKEND=tensorflow``, ``jax`` or ``torch``.
@@ -25,6 +26,7 @@ Only ``keras`` and ``keras.ops`` appear in model and loss code, so the same code
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -49,7 +51,7 @@ CHECKPOINT = "checkpoint.npz"
 HISTORY_COLUMNS = ("epoch", "loss", "val_loss", "learning_rate")
 LOSSES = ("mse", "mae", "huber", "log_cosh")
 # Training settings that do not change the result: a checkpoint stays valid when they change.
-RESULT_NEUTRAL = ("seeds", "threads", "gpus")
+RESULT_NEUTRAL = ("seeds", "threads", "gpus", "steps_per_execution")
 PREDICTION_UNITS = {
     "energy_true": "EeV",
     "energy_pred": "EeV",
@@ -76,6 +78,7 @@ class TrainingSettings:
     gpus: int = 0
     jit_compile: bool = False
     mixed_precision: bool = False
+    steps_per_execution: int = 32
 
     @classmethod
     def from_config(cls, section: Mapping) -> TrainingSettings:
@@ -96,6 +99,7 @@ class TrainingSettings:
             gpus=int(section.get("gpus", 0)),
             jit_compile=bool(section.get("jit_compile", False)),
             mixed_precision=bool(section.get("mixed_precision", False)),
+            steps_per_execution=int(section.get("steps_per_execution", 32)),
         )
 
 
@@ -119,7 +123,7 @@ def backend_name() -> str:
     return keras.backend.backend()
 
 
-def configure_runtime(settings: TrainingSettings) -> None:
+def configure_runtime(threads: int, gpus: int = 0, mixed_precision: bool = False) -> None:
     """Threads, GPU visibility and memory growth, precision policy; call before building models.
 
     ``threads`` sets the intra- and inter-op thread pools of TensorFlow (and PyTorch) and the
@@ -127,7 +131,7 @@ def configure_runtime(settings: TrainingSettings) -> None:
     demand instead of taking the whole card. ``mixed_precision`` switches the Keras policy to
     ``mixed_float16`` (the output layer stays float32).
     """
-    n = str(settings.threads)
+    n = str(threads)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = n
     os.environ["TF_NUM_INTRAOP_THREADS"] = n
@@ -139,25 +143,22 @@ def configure_runtime(settings: TrainingSettings) -> None:
         import tensorflow as tf
 
         try:
-            tf.config.threading.set_intra_op_parallelism_threads(settings.threads)
-            tf.config.threading.set_inter_op_parallelism_threads(settings.threads)
-            gpus = tf.config.list_physical_devices("GPU")
-            if settings.gpus == 0:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
+            if gpus == 0:
                 tf.config.set_visible_devices([], "GPU")
             else:
-                for gpu in gpus:
+                for gpu in tf.config.list_physical_devices("GPU"):
                     tf.config.experimental.set_memory_growth(gpu, True)
         except RuntimeError as exc:  # TensorFlow already initialized: keep what it has
             log.warning("TensorFlow runtime already initialized, threads/GPU settings not applied (%s)", exc)
     elif backend == "torch":
         import torch
 
-        torch.set_num_threads(settings.threads)
-        try:
-            torch.set_num_interop_threads(settings.threads)
-        except RuntimeError:
-            pass
-    keras.mixed_precision.set_global_policy("mixed_float16" if settings.mixed_precision else "float32")
+        torch.set_num_threads(threads)
+        with contextlib.suppress(RuntimeError):  # fixed once torch ran parallel work
+            torch.set_num_interop_threads(threads)
+    keras.mixed_precision.set_global_policy("mixed_float16" if mixed_precision else "float32")
 
 
 def keras_seed(study_seed: int, model: str, seed: int) -> int:
@@ -200,15 +201,19 @@ def compile_model(model: keras.Model, settings: TrainingSettings) -> None:
     """Adam with the configured learning rate and loss.
 
     XLA follows ``jit_compile`` on TensorFlow (off by default: on CPU it rarely pays for the
-    compile time); JAX always compiles with XLA and PyTorch runs eagerly.
+    compile time); JAX always compiles with XLA and PyTorch runs eagerly. ``steps_per_execution``
+    batches run in one backend call (TensorFlow, JAX; PyTorch supports only 1): the same updates,
+    less per-batch overhead.
     """
     import keras
 
-    jit = {"tensorflow": settings.jit_compile, "jax": True, "torch": False}.get(keras.backend.backend(), False)
+    backend = keras.backend.backend()
+    jit = {"tensorflow": settings.jit_compile, "jax": True, "torch": False}.get(backend, False)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=settings.learning_rate),
         loss=make_loss(settings.loss),
         jit_compile=jit,
+        steps_per_execution=1 if backend == "torch" else settings.steps_per_execution,
     )
 
 
@@ -216,20 +221,26 @@ def fingerprint(spec: Mapping, settings: Mapping, seed: int, arrays: Sequence[np
     """Hash of what determines a training run: model spec, training settings, seed, data.
 
     The data enter by shape, dtype and a CRC32 of their bytes; settings that do not change the
-    result (:data:`RESULT_NEUTRAL`: seeds list, threads, gpus) are left out.
+    result (:data:`RESULT_NEUTRAL`: seeds list, threads, gpus, steps_per_execution) are left out.
     """
     relevant = {k: v for k, v in settings.items() if k not in RESULT_NEUTRAL}
     data = [[list(a.shape), str(a.dtype), zlib.crc32(np.ascontiguousarray(a).data)] for a in arrays]
-    text = json.dumps({"spec": spec, "training": relevant, "seed": int(seed), "data": data}, sort_keys=True,
-                      default=str)
+    text = json.dumps(
+        {"spec": spec, "training": relevant, "seed": int(seed), "data": data}, sort_keys=True, default=str
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 # --- checkpoints ----------------------------------------------------------------------------
 
 
-def save_checkpoint(path: str | os.PathLike, weights: Sequence[np.ndarray], optimizer: Sequence[np.ndarray],
-                    best_weights: Sequence[np.ndarray] | None, state: Mapping) -> None:
+def save_checkpoint(
+    path: str | os.PathLike,
+    weights: Sequence[np.ndarray],
+    optimizer: Sequence[np.ndarray],
+    best_weights: Sequence[np.ndarray] | None,
+    state: Mapping,
+) -> None:
     """Write weights, optimizer variables, best weights and the JSON state to one file, atomically."""
     from airshower import io
 
@@ -251,10 +262,17 @@ def load_checkpoint(path: str | os.PathLike) -> dict | None:
             state = json.loads(str(npz["state"]))
 
             def group(prefix):
-                keys = sorted((k for k in npz.files if k[0] == prefix and k[1:].isdigit()), key=lambda k: int(k[1:]))
+                keys = sorted(
+                    (k for k in npz.files if k[0] == prefix and k[1:].isdigit()), key=lambda k: int(k[1:])
+                )
                 return [npz[k] for k in keys]
 
-            return {"state": state, "weights": group("w"), "optimizer": group("o"), "best_weights": group("b")}
+            return {
+                "state": state,
+                "weights": group("w"),
+                "optimizer": group("o"),
+                "best_weights": group("b"),
+            }
     except (OSError, ValueError, KeyError) as exc:
         log.warning("%s: unreadable checkpoint, starting over (%s)", path, exc)
         return None
@@ -267,10 +285,8 @@ def remove_checkpoint(checkpoint_dir: str | os.PathLike | None) -> None:
     path = Path(checkpoint_dir) / CHECKPOINT
     if path.exists():
         path.unlink()
-    try:
+    with contextlib.suppress(OSError):  # not empty: leave it
         Path(checkpoint_dir).rmdir()
-    except OSError:
-        pass
 
 
 def _to_numpy(variables) -> list[np.ndarray]:
@@ -315,9 +331,15 @@ def _make_callbacks(settings: TrainingSettings, restored: Mapping | None):
                 s = restored["state"]["reduce_lr"]
                 self.wait, self.cooldown_counter, self.best = s["wait"], s["cooldown_counter"], s["best"]
 
-    early = EarlyStopping(monitor="val_loss", patience=settings.early_stopping_patience, restore_best_weights=True)
-    reduce = ReduceLROnPlateau(monitor="val_loss", factor=settings.reduce_lr_factor,
-                               patience=settings.reduce_lr_patience, min_lr=settings.min_lr)
+    early = EarlyStopping(
+        monitor="val_loss", patience=settings.early_stopping_patience, restore_best_weights=True
+    )
+    reduce = ReduceLROnPlateau(
+        monitor="val_loss",
+        factor=settings.reduce_lr_factor,
+        patience=settings.reduce_lr_patience,
+        min_lr=settings.min_lr,
+    )
     return Timer(), early, reduce
 
 
@@ -331,16 +353,23 @@ class _Checkpointer:
         class Checkpointer(keras.callbacks.Callback):
             def on_epoch_end(self, epoch, logs=None):
                 logs = logs or {}
-                history.append({
-                    "epoch": int(epoch),
-                    "loss": float(logs["loss"]),
-                    "val_loss": float(logs["val_loss"]),
-                    "learning_rate": timer.lr.get(epoch, float(logs.get("learning_rate", np.nan))),
-                })
+                history.append(
+                    {
+                        "epoch": int(epoch),
+                        "loss": float(logs["loss"]),
+                        "val_loss": float(logs["val_loss"]),
+                        "learning_rate": timer.lr.get(epoch, float(logs.get("learning_rate", np.nan))),
+                    }
+                )
                 state0["train_s"].append(timer.train_s.get(epoch, np.nan))
-                log.info("epoch %d: loss %.5g, val_loss %.5g, lr %.3g, %.0f samples/s", epoch, history[-1]["loss"],
-                         history[-1]["val_loss"], history[-1]["learning_rate"],
-                         n_train / state0["train_s"][-1] if state0["train_s"][-1] else np.nan)
+                log.info(
+                    "epoch %d: loss %.5g, val_loss %.5g, lr %.3g, %.0f samples/s",
+                    epoch,
+                    history[-1]["loss"],
+                    history[-1]["val_loss"],
+                    history[-1]["learning_rate"],
+                    n_train / state0["train_s"][-1] if state0["train_s"][-1] else np.nan,
+                )
                 if path is None:
                     return
                 state = {
@@ -348,13 +377,25 @@ class _Checkpointer:
                     "epochs_done": epoch + 1,
                     "stopped": bool(self.model.stop_training),
                     "learning_rate": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
-                    "early_stopping": {"wait": early.wait, "best": _plain(early.best), "best_epoch": early.best_epoch},
-                    "reduce_lr": {"wait": reduce.wait, "cooldown_counter": reduce.cooldown_counter,
-                                  "best": _plain(reduce.best)},
+                    "early_stopping": {
+                        "wait": early.wait,
+                        "best": _plain(early.best),
+                        "best_epoch": early.best_epoch,
+                    },
+                    "reduce_lr": {
+                        "wait": reduce.wait,
+                        "cooldown_counter": reduce.cooldown_counter,
+                        "best": _plain(reduce.best),
+                    },
                     "history": history,
                 }
-                save_checkpoint(path, self.model.get_weights(), _to_numpy(self.model.optimizer.variables),
-                                early.best_weights, state)
+                save_checkpoint(
+                    path,
+                    self.model.get_weights(),
+                    _to_numpy(self.model.optimizer.variables),
+                    early.best_weights,
+                    state,
+                )
 
         return Checkpointer()
 
@@ -386,7 +427,8 @@ def train(
     x_train, y_train, x_val, y_val
         inputs (N, H, W, C) float32 and standardized targets (N,).
     settings
-        merged training settings; :func:`configure_runtime` should have been called with them.
+        merged training settings; call :func:`configure_runtime` with their threads, gpus and
+        mixed_precision first.
     study_seed, seed
         the study seed and the job's training seed (see :func:`keras_seed`).
     checkpoint_dir
@@ -410,8 +452,10 @@ def train(
     y_train = np.asarray(y_train, dtype=np.float32).reshape(-1, 1)
     y_val = np.asarray(y_val, dtype=np.float32).reshape(-1, 1)
     if len(x_train) != len(y_train) or len(x_val) != len(y_val):
-        raise ValueError(f"inputs and targets differ in length: {len(x_train)}/{len(y_train)} train, "
-                         f"{len(x_val)}/{len(y_val)} val")
+        raise ValueError(
+            f"inputs and targets differ in length: {len(x_train)}/{len(y_train)} train, "
+            f"{len(x_val)}/{len(y_val)} val"
+        )
 
     seed_everything(keras_seed(study_seed, name, seed))
     model = models.build_model(spec, x_train.shape[1:], name=name)
@@ -422,8 +466,12 @@ def train(
     path = Path(checkpoint_dir) / CHECKPOINT if checkpoint_dir is not None else None
     restored = load_checkpoint(path) if path is not None else None
     if restored is not None and restored["state"].get("fingerprint") != key:
-        log.info("%s: checkpoint from a different configuration or data (%s != %s), starting over",
-                 path, restored["state"].get("fingerprint"), key)
+        log.info(
+            "%s: checkpoint from a different configuration or data (%s != %s), starting over",
+            path,
+            restored["state"].get("fingerprint"),
+            key,
+        )
         restored = None
     start_epoch, history, prior = 0, [], {"training_time_s": 0.0, "train_s": []}
     if restored is not None:
@@ -434,12 +482,23 @@ def train(
         model.optimizer.learning_rate = state["learning_rate"]
         start_epoch, history = state["epochs_done"], list(state["history"])
         prior = {"training_time_s": state["training_time_s"], "train_s": list(state["train_s"])}
-        log.info("%s: resuming after epoch %d of %d (best val_loss %s at epoch %s)", path, start_epoch - 1,
-                 settings.epochs, state["early_stopping"]["best"], state["early_stopping"]["best_epoch"])
+        log.info(
+            "%s: resuming after epoch %d of %d (best val_loss %s at epoch %s)",
+            path,
+            start_epoch - 1,
+            settings.epochs,
+            state["early_stopping"]["best"],
+            state["early_stopping"]["best_epoch"],
+        )
 
     timer, early, reduce = _make_callbacks(settings, restored)
-    state0 = {"fingerprint": key, "model": name, "seed": int(seed), "train_s": prior["train_s"],
-              "training_time_s": prior["training_time_s"]}
+    state0 = {
+        "fingerprint": key,
+        "model": name,
+        "seed": int(seed),
+        "train_s": prior["train_s"],
+        "training_time_s": prior["training_time_s"],
+    }
     checkpointer = _Checkpointer.make(path, state0, history, timer, early, reduce, len(x_train))
 
     class Clock(keras.callbacks.Callback):  # accumulated wall time, stored in the checkpoint
@@ -498,7 +557,9 @@ def predict(model: keras.Model, x: np.ndarray, batch_size: int) -> tuple[np.ndar
     t0 = time.perf_counter()
     y = model.predict(x, batch_size=batch_size, verbose=0)
     elapsed = time.perf_counter() - t0
-    return np.asarray(y, dtype=np.float64).reshape(-1), float(len(x) / elapsed) if elapsed > 0 else float("nan")
+    return np.asarray(y, dtype=np.float64).reshape(-1), float(len(x) / elapsed) if elapsed > 0 else float(
+        "nan"
+    )
 
 
 def prediction_datasets(energy_pred_eev: np.ndarray, test: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -552,7 +613,9 @@ def write_history(path: str | os.PathLike, history: Sequence[Mapping]) -> None:
     from airshower import io
 
     lines = [",".join(HISTORY_COLUMNS)]
-    lines += [",".join(str(int(r[c])) if c == "epoch" else str(np.float32(r[c])) for c in HISTORY_COLUMNS)
-              for r in history]
+    lines += [
+        ",".join(str(int(r[c])) if c == "epoch" else str(np.float32(r[c])) for c in HISTORY_COLUMNS)
+        for r in history
+    ]
     with io.atomic_path(path) as tmp:
         Path(tmp).write_text("\n".join(lines) + "\n")

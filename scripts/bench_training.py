@@ -1,0 +1,268 @@
+"""Benchmark of the training stage: training and inference throughput of the configured models.
+
+For every model of ``--config`` (default: the default study) one child process, pinned to
+``--threads`` threads, measures on synthetic 14 x 14 x 2 data:
+
+1. a plain ``model.fit(x, y, batch_size=128)`` (Adam, MSE, Keras defaults) - the reference;
+2. :func:`airshower.training.train` with the model's training settings (its batch size,
+   validation split, callbacks and per-epoch checkpoint included, seeded, op determinism on);
+3. inference with :func:`airshower.training.predict` at the model's batch size;
+4. the plain fit again (now under op determinism), to show drift of a shared machine's load.
+
+Training rates are samples/s of the training part of an epoch (validation excluded), median
+over the epochs after the first (which includes tracing); next to the wall-clock rates the
+record has samples per CPU second of the process, which a shared, loaded machine disturbs less.
+The data size is chosen so that an epoch takes about ``--seconds``. Writes the JSON record to
+``--output`` and a bar chart next to it (same name, .png).
+
+    python scripts/bench_training.py --output results/benchmarks/training.json
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REFERENCE_BATCH = 128
+INPUT = (14, 14, 2)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--output", required=True, type=Path, help="JSON record (a .png goes next to it)")
+    parser.add_argument("--config", type=Path, default=Path("config/config.yaml"), help="study config")
+    parser.add_argument("--models", nargs="*", help="model names (default: all of the config)")
+    parser.add_argument("--threads", type=int, default=2, help="TensorFlow/OpenMP threads (default 2)")
+    parser.add_argument("--epochs", type=int, default=3, help="timed epochs per measurement (default 3)")
+    parser.add_argument("--seconds", type=float, default=3.0, help="target seconds per epoch (default 3)")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)  # internal: measure one model, print JSON
+    return parser.parse_args(argv)
+
+
+def synthetic(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    gen = np.random.default_rng(seed)
+    return gen.normal(size=(n, *INPUT)).astype(np.float32), gen.normal(size=(n, 1)).astype(np.float32)
+
+
+def timer_callback():
+    """A callback recording wall and CPU seconds of the training part of every epoch."""
+    import keras
+
+    class Timer(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.wall, self.cpu = [], []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.t0, self.c0, self.done = time.perf_counter(), time.process_time(), False
+
+        def on_test_begin(self, logs=None):
+            self._stop()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self._stop()
+
+        def _stop(self):
+            if not self.done:
+                self.wall.append(time.perf_counter() - self.t0)
+                self.cpu.append(time.process_time() - self.c0)
+                self.done = True
+
+        def rates(self, n: int) -> tuple[float, float]:
+            """Samples per wall second and per CPU second, median over the epochs after the first."""
+            wall, cpu = (np.array(v[1:] if len(v) > 1 else v) for v in (self.wall, self.cpu))
+            return float(n / np.median(wall)), float(n / np.median(cpu))
+
+    return Timer()
+
+
+def plain_fit_rate(spec, x, y, epochs: int) -> tuple[float, float]:
+    """Samples per wall and CPU second of a plain ``model.fit(x, y, batch_size=128)``."""
+    import keras
+
+    from airshower import models
+
+    timer = timer_callback()
+    keras.utils.set_random_seed(0)
+    model = models.build_model(spec, INPUT)
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(x, y, batch_size=REFERENCE_BATCH, epochs=epochs, verbose=0, callbacks=[timer])
+    return timer.rates(len(x))
+
+
+def worker(args: argparse.Namespace) -> dict:
+    from airshower import config, training
+
+    cfg = config.load_config(args.config)
+    name = args.worker
+    section = config.training_settings(cfg, name)
+    section.update(threads=args.threads, gpus=0, epochs=args.epochs, early_stopping_patience=10 * args.epochs)
+    settings = training.TrainingSettings.from_config(section)
+    training.configure_runtime(settings.threads, settings.gpus, settings.mixed_precision)
+    spec = cfg["models"][name]
+
+    # size the data so that an epoch takes about --seconds (rough rate from one small epoch)
+    x, y = synthetic(1024, 0)
+    t0 = time.perf_counter()
+    rough, _ = plain_fit_rate(spec, x, y, 2)
+    n = int(np.clip(rough * args.seconds // 1024, 4, 64) * 1024)
+    x, y = synthetic(n, 1)
+    x_val, y_val = synthetic(max(n // 8, 256), 2)
+    log(f"{name}: {n} samples (rough rate {rough:.0f}/s, {time.perf_counter() - t0:.1f} s)")
+
+    plain, plain_cpu = plain_fit_rate(spec, x, y, args.epochs)
+    log(f"{name}: plain fit {plain:.0f} samples/s ({plain_cpu:.0f} per CPU second)")
+    timer = timer_callback()
+    with tempfile.TemporaryDirectory() as ckpt:
+        result = training.train(
+            x,
+            y[:, 0],
+            x_val,
+            y_val[:, 0],
+            name,
+            spec,
+            settings,
+            cfg["seed"],
+            1,
+            checkpoint_dir=ckpt,
+            callbacks=[timer],
+        )
+        ours = result.info["train_samples_per_s"]
+        _, ours_cpu = timer.rates(n)
+        log(f"{name}: training.train {ours:.0f} samples/s ({ours_cpu:.0f} per CPU second)")
+        saved = Path(ckpt) / "model.keras"  # inference on the saved model, as the predict rule does
+        training.save_model(result.model, saved)
+        _, inference = training.predict(training.load_model(saved), x, settings.batch_size)
+    log(f"{name}: inference {inference:.0f} events/s")
+    after, after_cpu = plain_fit_rate(spec, x, y, args.epochs)
+    log(f"{name}: plain fit again {after:.0f} samples/s ({after_cpu:.0f} per CPU second)")
+    return {
+        "family": spec["family"],
+        "n_parameters": result.info["n_parameters"],
+        "batch_size": settings.batch_size,
+        "n_samples": n,
+        "train_samples_per_s": ours,
+        "plain_fit_samples_per_s": plain,
+        "plain_fit_after_samples_per_s": after,
+        "train_over_plain": ours / plain,
+        "train_samples_per_cpu_s": ours_cpu,
+        "plain_fit_samples_per_cpu_s": plain_cpu,
+        "plain_fit_after_samples_per_cpu_s": after_cpu,
+        "train_over_plain_cpu": ours_cpu / plain_cpu,
+        "inference_events_per_s": inference,
+        "backend": result.info["backend"],
+    }
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def figure(record: dict):
+    from matplotlib.figure import Figure
+
+    names = list(record["models"])
+    rows = [record["models"][m] for m in names]
+    x = np.arange(len(names))
+    fig = Figure(figsize=(9, 4), layout="constrained")
+    a_train, a_inf = fig.subplots(1, 2)
+    w = 0.38
+    a_train.bar(
+        x - w / 2,
+        [r["plain_fit_samples_per_s"] for r in rows],
+        w,
+        label="plain model.fit (batch 128)",
+        color="0.6",
+    )
+    a_train.bar(
+        x + w / 2,
+        [r["train_samples_per_s"] for r in rows],
+        w,
+        label="training.train (config)",
+        color="tab:blue",
+    )
+    a_inf.bar(
+        x,
+        [r["inference_events_per_s"] for r in rows],
+        2 * w,
+        label="training.predict (config batch)",
+        color="tab:orange",
+    )
+    for ax, ylabel, title in (
+        (a_train, "training throughput [samples/s]", "training"),
+        (a_inf, "inference throughput [events/s]", "inference"),
+    ):
+        ax.set_yscale("log")
+        ax.set_xticks(x, names)
+        ax.set_xlabel("model")
+        ax.set_ylabel(ylabel)
+        ax.set_title(f"{title}, {record['threads']} threads, {record['backend']}")
+        ax.legend(loc="upper right", fontsize="small")
+    return fig
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    if args.worker:
+        print(json.dumps(worker(args)))
+        return
+    from airshower import config, io, plotting
+
+    names = args.models or config.model_names(config.load_config(args.config))
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(Path(__file__).resolve().parent)}
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[var] = str(args.threads)
+    load_before = os.getloadavg()
+    results = {}
+    for name in names:
+        cmd = [
+            sys.executable,
+            __file__,
+            "--output",
+            str(args.output),
+            "--config",
+            str(args.config),
+            "--threads",
+            str(args.threads),
+            "--epochs",
+            str(args.epochs),
+            "--seconds",
+            str(args.seconds),
+            "--worker",
+            name,
+        ]
+        proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True, check=True)
+        results[name] = json.loads(proc.stdout.strip().splitlines()[-1])
+    record = {
+        "threads": args.threads,
+        "backend": next(iter(results.values()))["backend"] if results else None,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "load_average_before": load_before,
+            "load_average_after": os.getloadavg(),
+        },
+        "versions": io.package_versions(),
+        "models": results,
+    }
+    io.write_json(args.output, record)
+    plotting.save(figure(record), args.output.with_suffix(".png"))
+    for name, r in results.items():
+        print(
+            f"{name:12s} train {r['train_samples_per_s']:9.0f}/s  "
+            f"plain fit {r['plain_fit_samples_per_s']:9.0f}/s "
+            f"(ratio {r['train_over_plain']:.2f}, per CPU s {r['train_over_plain_cpu']:.2f}, "
+            f"plain again {r['plain_fit_after_samples_per_s']:.0f}/s)  "
+            f"inference {r['inference_events_per_s']:9.0f}/s"
+        )
+
+
+if __name__ == "__main__":
+    main()
