@@ -1,14 +1,12 @@
 """Residuals, E_rec vs E_true, bias and resolution vs energy of one model (rule plot_performance)."""
 
 import numpy as np
+
 from airshower import evaluation, io, logs, plotting
-from airshower.config import compared_models
 
 log = logs.setup(snakemake.log[0])
 model, plots = snakemake.params.model, snakemake.params.plots
-color = plotting.model_color(
-    model, getattr(snakemake.params, "models", None) or compared_models(snakemake.config)
-)
+color = plotting.model_color(model, snakemake.params.models)
 settings = evaluation.EvaluationSettings.from_config(snakemake.params.evaluation)
 records = [io.read_json(path) for path in snakemake.input.metrics]
 runs = {}

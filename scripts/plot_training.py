@@ -3,11 +3,10 @@
 from pathlib import Path
 
 from airshower import evaluation, logs, plotting
-from airshower.config import compared_models
 
 log = logs.setup(snakemake.log[0])
 model, plots = snakemake.params.model, snakemake.params.plots
-models = getattr(snakemake.params, "models", None) or compared_models(snakemake.config)
+models = snakemake.params.models
 histories = {
     int(seed): evaluation.parse_history(Path(path).read_text(), path)
     for seed, path in zip(snakemake.params.seeds, snakemake.input.histories, strict=True)

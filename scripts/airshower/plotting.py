@@ -406,6 +406,11 @@ def training_curves(
     return fig
 
 
+def _run_label(model: str, seed: int) -> str:
+    """Legend name of one run: the training seed, or "classical" for the baseline (no seeds)."""
+    return "classical" if model == BASELINE else f"seed {seed}"
+
+
 def _percentile_range(values: Sequence[np.ndarray], q: float = 0.5) -> tuple[float, float]:
     pooled = np.concatenate([np.asarray(v, dtype=np.float64) for v in values])
     lo, hi = np.percentile(pooled, [q, 100 - q])
@@ -429,7 +434,8 @@ def residuals(
     rel = {s: 100 * res[s] / np.asarray(runs[s][0], float) for s in runs}
     for ax, data, unit, key in ((a_abs, res, "EeV", "residual"), (a_rel, rel, "%", "relative_residual")):
         lo, hi = _percentile_range(list(data.values()))
-        bins = np.linspace(lo, hi, 61)
+        n_min = min(len(r) for r in data.values())
+        bins = np.linspace(lo, hi, int(np.clip(np.sqrt(n_min), 15, 60)) + 1)  # fewer bins for small samples
         for seed, r in data.items():
             mu, sigma = float(np.mean(r)), float(np.std(r, ddof=1)) if r.size > 1 else float("nan")
             ax.hist(
@@ -438,7 +444,7 @@ def residuals(
                 histtype="step",
                 lw=1.8,
                 color=colors[seed],
-                label=f"seed {seed}: μ = {mu:.2f} {unit}, σ = {sigma:.2f} {unit}",
+                label=f"{_run_label(model, seed)}: μ = {mu:.2f} {unit}, σ = {sigma:.2f} {unit}",
             )
         ax.axvline(0.0, color="0.3", lw=1, ls=":")
         ax.set_xlabel(LABEL[key])
@@ -533,8 +539,10 @@ def bias_resolution_vs_energy(records: Sequence[Mapping], model: str, color: str
         x = _dodge(b["center_eev"], k, len(records))
         col = colors[seed]
         common = {"color": col, "ls": "-", "lw": 1.0}
-        _errorbar_series(a_bias, x, b, "bias_eev", 1.0, fmt="o", label=f"seed {seed}", **common)
-        _errorbar_series(a_res, x, b, "resolution_eev", 1.0, fmt="o", label=f"seed {seed}: std", **common)
+        _errorbar_series(a_bias, x, b, "bias_eev", 1.0, fmt="o", label=f"{_run_label(model, seed)}", **common)
+        _errorbar_series(
+            a_res, x, b, "resolution_eev", 1.0, fmt="o", label=f"{_run_label(model, seed)}: std", **common
+        )
         _errorbar_series(
             a_res,
             _dodge(x, 1, 2, 0.01),
@@ -543,12 +551,14 @@ def bias_resolution_vs_energy(records: Sequence[Mapping], model: str, color: str
             1.0,
             fmt="s",
             mfc="white",
-            label=f"seed {seed}: 68 % half-width",
+            label=f"{_run_label(model, seed)}: 68 % half-width",
             color=col,
             ls=":",
             lw=1.0,
         )
-        _errorbar_series(a_rel, x, b, "relative_resolution", 100.0, fmt="o", label=f"seed {seed}", **common)
+        _errorbar_series(
+            a_rel, x, b, "relative_resolution", 100.0, fmt="o", label=f"{_run_label(model, seed)}", **common
+        )
     a_bias.axhline(0.0, color="0.3", lw=1, ls=":")
     for ax, key in ((a_bias, "bias"), (a_res, "resolution"), (a_rel, "relative_resolution")):
         _log_energy_axis(ax, edges)

@@ -18,17 +18,17 @@ rule plot_data:
             category="1 Data",
             labels={"figure": "input distributions"},
         ),
-    params:
-        plots=config["plots"],
-        study_seed=config["seed"],
     log:
         "logs/plot_data.log",
+    conda:
+        "../envs/study.yaml"
     threads: 1
     resources:
         mem_mb=3000,
         runtime=10,
-    conda:
-        "../envs/study.yaml"
+    params:
+        plots=config["plots"],
+        study_seed=config["seed"],
     script:
         "../../scripts/plot_data.py"
 
@@ -43,18 +43,19 @@ rule plot_training:
             category="2 Training",
             labels={"model": "{model}", "figure": "training curves"},
         ),
-    params:
-        model="{model}",
-        seeds=lambda w: model_seeds(config, w.model),
-        plots=config["plots"],
     log:
         "logs/plot_training/{model}.log",
+    conda:
+        "../envs/study.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../envs/study.yaml"
+    params:
+        model="{model}",
+        seeds=lambda w: model_seeds(config, w.model),
+        models=compared_models(config),
+        plots=config["plots"],
     script:
         "../../scripts/plot_training.py"
 
@@ -85,18 +86,19 @@ rule plot_performance:
             subcategory="{model}",
             labels={"model": "{model}", "figure": "bias and resolution vs energy"},
         ),
-    params:
-        model="{model}",
-        plots=config["plots"],
-        evaluation=config["evaluation"],
     log:
         "logs/plot_performance/{model}.log",
+    conda:
+        "../envs/study.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../envs/study.yaml"
+    params:
+        model="{model}",
+        models=compared_models(config),
+        plots=config["plots"],
+        evaluation=config["evaluation"],
     script:
         "../../scripts/plot_performance.py"
 
@@ -123,16 +125,16 @@ rule plot_comparison:
             category="4 Comparison",
             labels={"figure": "overall resolution"},
         ),
-    params:
-        models=compared_models(config),
-        plots=config["plots"],
     log:
         "logs/plot_comparison.log",
+    conda:
+        "../envs/study.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../envs/study.yaml"
+    params:
+        models=compared_models(config),
+        plots=config["plots"],
     script:
         "../../scripts/plot_comparison.py"
