@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 CONFIG ?= config/config.yaml
 CORES  ?= all
-SMK    := $(BIN)/snakemake --snakefile workflow/Snakefile --profile profiles/default --configfile $(CONFIG) --cores $(CORES)
+SMK    := $(BIN)/snakemake --snakefile workflow/Snakefile --profile profiles/local --configfile $(CONFIG) --cores $(CORES)
 
 .PHONY: run report test test-fast lint format bench dag clean lock help
 
@@ -14,7 +14,7 @@ help:
 	@echo "make run      set up the venv if needed, run the study ($(CONFIG)) and build report.html"
 	@echo "make test     set up the venv if needed and run the full test suite"
 	@echo "make report   rebuild report.html from existing results"
-	@echo "make bench    simulation and baseline throughput benchmarks -> results/benchmarks/"
+	@echo "make bench    simulation, baseline and training throughput benchmarks -> results/benchmarks/"
 	@echo "make lint     ruff, snakefmt --check, snakemake --lint"
 	@echo "variables: CONFIG=config/other.yaml CORES=4"
 
@@ -54,6 +54,7 @@ format: $(BIN)/snakemake
 bench: $(BIN)/snakemake
 	OMP_NUM_THREADS=1 $(BIN)/python scripts/bench_simulation.py --output results/benchmarks/simulation.json
 	OMP_NUM_THREADS=1 $(BIN)/python scripts/bench_baseline.py --output results/benchmarks/baseline.json
+	$(BIN)/python scripts/bench_training.py --output results/benchmarks/training.json
 
 dag: $(BIN)/snakemake
 	$(SMK) --rulegraph | dot -Tpng > rulegraph.png

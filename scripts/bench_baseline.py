@@ -20,10 +20,11 @@ from pathlib import Path  # noqa: E402
 import matplotlib  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
 from airshower import baseline as bl  # noqa: E402
 from airshower import io, plotting  # noqa: E402
 from airshower import simulation as sim  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
 
 ENERGY_POINTS_EEV = (10.0, 30.0)  # the direction resolution is quoted in +-0.1 in log10 E around these
 HALF_WIDTH_LOG10 = 0.1

@@ -68,7 +68,7 @@ def walk_report(report: Path, screenshot_dir: Path) -> dict:
         page.screenshot(path=str(shot))
         found["screenshots"].append(shot)
         for c_index, (category, subcategories) in enumerate(found["categories"].items()):
-            for subcategory, names in subcategories.items():
+            for subcategory in subcategories:
                 page.get_by_text("Results", exact=True).first.click()
                 page.get_by_text(category, exact=True).first.click()
                 if len(subcategories) > 1:

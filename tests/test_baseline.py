@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+
 from airshower import baseline as bl
 from airshower import io
 from airshower import simulation as sim

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+
 from airshower.config import (
     ConfigError,
     compared_models,
@@ -16,11 +17,20 @@ from airshower.config import (
 from conftest import ROOT
 
 
-@pytest.mark.parametrize("name", ["config.yaml", "test.yaml"])
+@pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "config").glob("*.yaml")))
 def test_shipped_configs_are_valid(name):
     config = load_config(ROOT / "config" / name)
     assert config["simulation"]["n_events"] > 0
     assert compared_models(config)[-1] == "baseline"
+
+
+def test_large_study_scales_up_the_default():
+    """config/large.yaml is the default study, bigger: same physics, same networks."""
+    default, large = (load_config(ROOT / "config" / n) for n in ("config.yaml", "large.yaml"))
+    assert large["models"].keys() == default["models"].keys()
+    assert large["simulation"]["n_events"] > default["simulation"]["n_events"]
+    same = ("array", "log10_energy_ev", "zenith_max_deg", "composition", "interaction_model")
+    assert all(large["simulation"][k] == default["simulation"][k] for k in same)
 
 
 def test_defaults_are_filled(test_config):

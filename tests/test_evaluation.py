@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+
 from airshower import evaluation as ev
 from airshower import rng as rngmod
 

@@ -7,6 +7,7 @@ import stat
 
 import numpy as np
 import pytest
+
 from airshower import io
 
 

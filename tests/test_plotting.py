@@ -14,11 +14,12 @@ import types
 import matplotlib.image as mpimg
 import numpy as np
 import pytest
+from matplotlib.figure import Figure
+
 from airshower import evaluation as ev
 from airshower import plotting as pl
 from airshower.config import BASELINE, compared_models, load_config, model_seeds
 from conftest import ROOT
-from matplotlib.figure import Figure
 
 UNIT = re.compile(r"\[[^\]]+\]")  # "[EeV]", "[%]", "[km]", ...
 MODELS = ["fcn", "cnn", "cnn_pyramid", BASELINE]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from airshower import preparation as prep
 from test_io import fake_showers
+
+from airshower import preparation as prep
 
 
 def settings(**kw):

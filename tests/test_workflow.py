@@ -15,6 +15,7 @@ import sys
 import numpy as np
 import pytest
 import yaml
+
 from conftest import ROOT, copy_repo, snakemake
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slow]

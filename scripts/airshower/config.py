@@ -100,8 +100,14 @@ def _check_semantics(config: dict) -> None:
             )
         if not math.isclose(sum(comp["fractions"]), 1.0, abs_tol=1e-6):
             raise ConfigError(
-                f"config key 'simulation.composition.fractions': must sum to 1, got {sum(comp['fractions']):.6g}"
+                "config key 'simulation.composition.fractions': must sum to 1, "
+                f"got {sum(comp['fractions']):.6g}"
             )
+    bounds = sim.get("atmosphere", {}).get("layer_boundaries_km")
+    if bounds is not None and any(b >= c for b, c in zip(bounds, bounds[1:], strict=False)):
+        raise ConfigError(
+            f"config key 'simulation.atmosphere.layer_boundaries_km': must increase, got {bounds}"
+        )
     n_blocks = math.ceil(sim["n_events"] / sim["block_size"])
     if sim["n_shards"] > n_blocks:
         raise ConfigError(
@@ -112,7 +118,9 @@ def _check_semantics(config: dict) -> None:
     fr = config["preparation"]["fractions"]
     total = fr["train"] + fr["val"] + fr["test"]
     if not math.isclose(total, 1.0, abs_tol=1e-6):
-        raise ConfigError(f"config key 'preparation.fractions': train + val + test must be 1, got {total:.6g}")
+        raise ConfigError(
+            f"config key 'preparation.fractions': train + val + test must be 1, got {total:.6g}"
+        )
     from airshower.preparation import split_sizes
 
     try:

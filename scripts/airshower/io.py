@@ -70,7 +70,7 @@ def package_versions(names: Iterable[str] = ("numpy", "h5py", "scipy", "keras", 
 def provenance(config_section: Mapping | None = None, seed: int | None = None) -> dict:
     """File-level attributes: config section (JSON), seed, package versions, creation time."""
     attrs = {
-        "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "package_versions": json.dumps(package_versions()),
     }
     if config_section is not None:
@@ -95,19 +95,18 @@ def write_h5(
     import h5py
 
     units = dict(units or {})
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w", track_order=True) as fh:
-            for key, value in (attrs or {}).items():
-                fh.attrs[key] = value
-            for name, array in datasets.items():
-                array = np.asarray(array)
-                kwargs = {}
-                if compression and array.ndim and array.size > 1024:
-                    kwargs = {"compression": compression, "compression_opts": 4, "shuffle": True}
-                    kwargs["chunks"] = (min(len(array), 1024), *array.shape[1:])
-                ds = fh.create_dataset(name, data=array, **kwargs)
-                if name in units:
-                    ds.attrs["unit"] = units[name]
+    with atomic_path(path) as tmp, h5py.File(tmp, "w", track_order=True) as fh:
+        for key, value in (attrs or {}).items():
+            fh.attrs[key] = value
+        for name, array in datasets.items():
+            array = np.asarray(array)
+            kwargs = {}
+            if compression and array.ndim and array.size > 1024:
+                kwargs = {"compression": compression, "compression_opts": 4, "shuffle": True}
+                kwargs["chunks"] = (min(len(array), 1024), *array.shape[1:])
+            ds = fh.create_dataset(name, data=array, **kwargs)
+            if name in units:
+                ds.attrs["unit"] = units[name]
 
 
 def _open(path: Path):

@@ -54,7 +54,9 @@ def split_sizes(n_events: int, fractions: Mapping[str, float]) -> dict[str, int]
     return sizes
 
 
-def split_indices(n_events: int, fractions: Mapping[str, float], rng: np.random.Generator) -> dict[str, np.ndarray]:
+def split_indices(
+    n_events: int, fractions: Mapping[str, float], rng: np.random.Generator
+) -> dict[str, np.ndarray]:
     """Disjoint, sorted event indices of each split, drawn by a random permutation."""
     sizes = split_sizes(n_events, fractions)
     order = rng.permutation(n_events)
@@ -74,8 +76,9 @@ def _target(energy_eev: np.ndarray, transform: str) -> np.ndarray:
     return np.log10(e) if transform == "log10" else e
 
 
-def fit_normalization(time_us: np.ndarray, signal_vem: np.ndarray, energy_eev: np.ndarray,
-                      settings: PreparationSettings) -> dict:
+def fit_normalization(
+    time_us: np.ndarray, signal_vem: np.ndarray, energy_eev: np.ndarray, settings: PreparationSettings
+) -> dict:
     """Normalization statistics from the training split (arrays of that split only)."""
     log_s = np.log10(1.0 + signal_vem[np.isfinite(signal_vem)].astype(np.float64))
     rel_t = _relative_time(time_us.astype(np.float64))
@@ -101,10 +104,15 @@ def fit_normalization(time_us: np.ndarray, signal_vem: np.ndarray, energy_eev: n
 def transform_inputs(time_us: np.ndarray, signal_vem: np.ndarray, norm: Mapping) -> np.ndarray:
     """Network inputs ``x`` of shape (N, side, side, C), float32, silent stations 0."""
     triggered = np.isfinite(signal_vem)
-    sig = (np.log10(1.0 + np.where(triggered, signal_vem, 0.0)) - norm["signal"]["mean"]) / norm["signal"]["std"]
+    sig = (np.log10(1.0 + np.where(triggered, signal_vem, 0.0)) - norm["signal"]["mean"]) / norm["signal"][
+        "std"
+    ]
     t = (_relative_time(time_us) - norm["time"]["mean"]) / norm["time"]["std"]
-    planes = {"time": np.where(triggered, t, 0.0), "signal": np.where(triggered, sig, 0.0),
-              "mask": triggered.astype(np.float64)}
+    planes = {
+        "time": np.where(triggered, t, 0.0),
+        "signal": np.where(triggered, sig, 0.0),
+        "mask": triggered.astype(np.float64),
+    }
     return np.stack([planes[c] for c in norm["channels"]], axis=-1).astype(np.float32)
 
 
@@ -120,8 +128,9 @@ def inverse_target(y: np.ndarray, norm: Mapping) -> np.ndarray:
     return 10.0**value if t["transform"] == "log10" else value
 
 
-def prepare(showers: Mapping[str, np.ndarray], settings: PreparationSettings,
-            rng: np.random.Generator) -> tuple[dict[str, dict[str, np.ndarray]], dict]:
+def prepare(
+    showers: Mapping[str, np.ndarray], settings: PreparationSettings, rng: np.random.Generator
+) -> tuple[dict[str, dict[str, np.ndarray]], dict]:
     """Split the showers, fit the normalization on the training split, transform every split.
 
     Returns
