@@ -10,18 +10,18 @@ rule baseline:
     output:
         predictions=f"results/models/{BASELINE}/seed0/predictions.h5",
         calibration=f"results/models/{BASELINE}/seed0/calibration.json",
-    params:
-        baseline=config["baseline"],
-        array=config["simulation"]["array"],
     log:
         "logs/baseline.log",
     benchmark:
         "benchmarks/baseline.tsv"
+    conda:
+        "../envs/study.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../envs/study.yaml"
+    params:
+        baseline=config["baseline"],
+        array=config["simulation"]["array"],
     script:
         "../../scripts/baseline.py"

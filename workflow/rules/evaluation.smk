@@ -6,17 +6,17 @@ rule metrics:
         predictions=f"{MODELS}/predictions.h5",
     output:
         metrics=f"{MODELS}/metrics.json",
-    params:
-        evaluation=config["evaluation"],
-        study_seed=config["seed"],
     log:
         "logs/metrics/{model}/seed{seed}.log",
+    conda:
+        "../envs/study.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../envs/study.yaml"
+    params:
+        evaluation=config["evaluation"],
+        study_seed=config["seed"],
     script:
         "../../scripts/metrics.py"
 
@@ -35,15 +35,15 @@ rule summary:
         ),
         md="results/summary.md",
         json="results/summary.json",
-    params:
-        models=compared_models(config),
     log:
         "logs/summary.log",
+    conda:
+        "../envs/study.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../envs/study.yaml"
+    params:
+        models=compared_models(config),
     script:
         "../../scripts/summary.py"

@@ -9,18 +9,18 @@ rule prepare:
         val=f"{DATA}/val.h5",
         test=f"{DATA}/test.h5",
         normalization=f"{DATA}/normalization.json",
-    params:
-        preparation=config["preparation"],
-        seed=config["seed"],
     log:
         "logs/prepare.log",
     benchmark:
         "benchmarks/prepare.tsv"
+    conda:
+        "../envs/study.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=10,
-    conda:
-        "../envs/study.yaml"
+    params:
+        preparation=config["preparation"],
+        seed=config["seed"],
     script:
         "../../scripts/prepare.py"

@@ -10,6 +10,17 @@ rule train:
         model=f"{MODELS}/model.keras",
         history=f"{MODELS}/history.csv",
         info=f"{MODELS}/training.json",
+    log:
+        "logs/train/{model}/seed{seed}.log",
+    benchmark:
+        "benchmarks/train/{model}/seed{seed}.tsv"
+    conda:
+        "../envs/study.yaml"
+    threads: lambda w: training_settings(config, w.model)["threads"]
+    resources:
+        gpu=training_resources("gpus"),
+        mem_mb=6000,
+        runtime=240,
     params:
         model="{model}",
         seed=lambda w: int(w.seed),
@@ -17,17 +28,6 @@ rule train:
         training=lambda w: training_settings(config, w.model),
         study_seed=config["seed"],
         checkpoint_dir="results/checkpoints/{model}/seed{seed}",
-    log:
-        "logs/train/{model}/seed{seed}.log",
-    benchmark:
-        "benchmarks/train/{model}/seed{seed}.tsv"
-    threads: lambda w: training_settings(config, w.model)["threads"]
-    resources:
-        gpu=training_resources("gpus"),
-        mem_mb=6000,
-        runtime=240,
-    conda:
-        "../envs/study.yaml"
     script:
         "../../scripts/train.py"
 
@@ -39,20 +39,20 @@ rule predict:
         normalization=f"{DATA}/normalization.json",
     output:
         predictions=f"{MODELS}/predictions.h5",
-    params:
-        model="{model}",
-        seed=lambda w: int(w.seed),
-        batch_size=lambda w: training_settings(config, w.model)["batch_size"],
     log:
         "logs/predict/{model}/seed{seed}.log",
     benchmark:
         "benchmarks/predict/{model}/seed{seed}.tsv"
+    conda:
+        "../envs/study.yaml"
     threads: lambda w: training_settings(config, w.model)["threads"]
     resources:
         gpu=training_resources("gpus"),
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../envs/study.yaml"
+    params:
+        model="{model}",
+        seed=lambda w: int(w.seed),
+        batch_size=lambda w: training_settings(config, w.model)["batch_size"],
     script:
         "../../scripts/predict.py"
