@@ -1,6 +1,10 @@
 # Config validation and the small functions that turn the config into target lists.
+import os
 import sys
 from pathlib import Path
+
+# TensorFlow's start-up chatter (CPU features, missing CUDA) in every job is noise; errors stay.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 sys.path.insert(0, str(Path(workflow.basedir).parent / "scripts"))
 
