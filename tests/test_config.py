@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
+import yaml
 
 from airshower.config import (
     ConfigError,
@@ -96,3 +98,14 @@ def test_missing_section_is_named(test_config):
 def test_missing_config_file(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_key_order_in_the_file_does_not_matter_but_model_order_does(test_config):
+    """Rules get config sections as params: the same settings in another order must compare equal."""
+    raw = yaml.safe_load((ROOT / "config" / "test.yaml").read_text())
+    shuffled = yaml.safe_load(yaml.safe_dump(raw, sort_keys=True))
+    shuffled["simulation"] = dict(reversed(list(shuffled["simulation"].items())))
+    shuffled["models"] = {name: shuffled["models"][name] for name in raw["models"]}
+    a, b = validate_config(raw), validate_config(shuffled)
+    assert json.dumps(a) == json.dumps(b)
+    assert list(a["models"]) == list(raw["models"])  # comparison order as written

@@ -83,7 +83,27 @@ def validate_config(config: dict) -> dict:
             )
         raise ConfigError(f"config key '{key}': {err.message}")
     _check_semantics(config)
+    _sort_keys(config)
     return config
+
+
+def _sort_keys(obj, path: str = "") -> None:
+    """Put every mapping's keys in sorted order, in place (recursing into lists).
+
+    Rules receive config sections as params, and Snakemake reruns a job whose params compare
+    differently, dict order included: writing the same settings in another order in the YAML
+    file must not rerun the study. The order of the models is kept: it is the order of the
+    comparison (table rows, plot colours).
+    """
+    if isinstance(obj, dict):
+        keys = list(obj) if path == "models" else sorted(obj)
+        items = [(k, obj.pop(k)) for k in keys]
+        for key, value in items:
+            _sort_keys(value, f"{path}.{key}" if path else str(key))
+            obj[key] = value
+    elif isinstance(obj, list):
+        for item in obj:
+            _sort_keys(item, path)
 
 
 def _check_semantics(config: dict) -> None:
