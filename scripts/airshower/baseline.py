@@ -41,6 +41,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from airshower import io
+
 C_M_PER_US = 299.792458  # speed of light
 R_REF_M = 1000.0  # S(1000): the signal at 1000 m from the axis
 NKG_R_SCALE_M = 700.0  # scale radius of the NKG-like LDF (r/1000)^-b ((r+700)/1700)^-b
@@ -768,12 +770,7 @@ def flag_counts(flag: np.ndarray) -> dict[str, int]:
 # the whole baseline: calibrate on the training split, predict the test split
 
 PREDICTION_UNITS = {
-    "energy_true": "EeV",
-    "energy_pred": "EeV",
-    "index": "row in showers.h5",
-    "zenith": "rad",
-    "mass": "1",
-    "xmax": "g/cm^2",
+    **io.PREDICTION_UNITS,
     "zenith_rec": "rad",
     "azimuth_rec": "rad",
     "core_rec": "m",

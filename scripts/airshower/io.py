@@ -32,6 +32,15 @@ SHOWER_DATASETS: dict[str, tuple[str, tuple[int, ...] | None, str]] = {
     "xmax": ("float32", (), "g/cm^2"),
     "mass": ("int16", (), "1"),
 }
+# predictions.h5 of every model (networks and baseline): the test split, energies in EeV
+PREDICTION_UNITS = {
+    "energy_true": "EeV",
+    "energy_pred": "EeV",
+    "index": "row in showers.h5",
+    "zenith": "rad",
+    "mass": "1",
+    "xmax": "g/cm^2",
+}
 STATION_DATASET = "detector"  # (n_stations, 3) station positions in m, not per event
 
 

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from airshower import rng
+from airshower import io, rng
 
 if TYPE_CHECKING:
     import keras
@@ -52,14 +52,7 @@ HISTORY_COLUMNS = ("epoch", "loss", "val_loss", "learning_rate")
 LOSSES = ("mse", "mae", "huber", "log_cosh")
 # Training settings that do not change the result: a checkpoint stays valid when they change.
 RESULT_NEUTRAL = ("seeds", "threads", "gpus", "steps_per_execution")
-PREDICTION_UNITS = {
-    "energy_true": "EeV",
-    "energy_pred": "EeV",
-    "index": "row in showers.h5",
-    "zenith": "rad",
-    "mass": "1",
-    "xmax": "g/cm^2",
-}
+PREDICTION_UNITS = io.PREDICTION_UNITS
 
 
 @dataclass(frozen=True)
@@ -242,8 +235,6 @@ def save_checkpoint(
     state: Mapping,
 ) -> None:
     """Write weights, optimizer variables, best weights and the JSON state to one file, atomically."""
-    from airshower import io
-
     arrays = {f"w{i}": np.asarray(a) for i, a in enumerate(weights)}
     arrays.update({f"o{i}": np.asarray(a) for i, a in enumerate(optimizer)})
     arrays.update({f"b{i}": np.asarray(a) for i, a in enumerate(best_weights or ())})
@@ -597,15 +588,13 @@ def load_model(path: str | os.PathLike) -> keras.Model:
     """Load a saved model for inference (not compiled)."""
     import keras
 
-    from airshower.io import DataError
-
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path}: model file does not exist")
+        raise io.DataError(f"{path}: model file does not exist")
     try:
         return keras.saving.load_model(path, compile=False)
     except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: not a loadable Keras model ({exc})") from None
+        raise io.DataError(f"{path}: not a loadable Keras model ({exc})") from None
 
 
 def write_history(path: str | os.PathLike, history: Sequence[Mapping]) -> None:
