@@ -281,6 +281,12 @@ def footprints(
     return fig
 
 
+def _filled_hist(ax, values: np.ndarray, bins, color: str, label: str) -> None:
+    """One shaded input histogram with its legend (the style of the data figure)."""
+    ax.hist(values, bins=bins, histtype="stepfilled", alpha=0.6, color=color, ec=color, label=label)
+    ax.legend()
+
+
 @styled
 def input_distributions(
     energy_eev: np.ndarray, zenith_rad: np.ndarray, xmax_gcm2: np.ndarray, n_trig: np.ndarray
@@ -291,44 +297,18 @@ def input_distributions(
     n = len(energy_eev)
     e_lo, e_hi = float(np.min(energy_eev)), float(np.max(energy_eev))
     e_bins = np.logspace(np.log10(e_lo), np.log10(e_hi) + 1e-9, 31)
-    a_e.hist(
-        energy_eev,
-        bins=e_bins,
-        histtype="stepfilled",
-        alpha=0.6,
-        color=PALETTE[0],
-        ec=PALETTE[0],
-        label=f"{n:,} showers",
-    )
+    _filled_hist(a_e, energy_eev, e_bins, PALETTE[0], f"{n:,} showers")
     _log_energy_axis(a_e, [e_lo * 1.04, e_hi / 1.04])
     a_e.set_xlabel(LABEL["energy_true"])
     a_e.set_ylabel(LABEL["events"] + " (log-spaced bins)")
-    a_e.legend()
     zen = np.degrees(zenith_rad)
-    a_z.hist(
-        zen,
-        bins=30,
-        histtype="stepfilled",
-        alpha=0.6,
-        color=PALETTE[1],
-        ec=PALETTE[1],
-        label=f"median {np.median(zen):.0f}°",
-    )
+    _filled_hist(a_z, zen, 30, PALETTE[1], f"median {np.median(zen):.0f}°")
     a_z.set_xlabel(LABEL["zenith"])
     a_z.set_ylabel(LABEL["events"])
-    a_z.legend()
-    a_x.hist(
-        xmax_gcm2,
-        bins=40,
-        histtype="stepfilled",
-        alpha=0.6,
-        color=PALETTE[2],
-        ec=PALETTE[2],
-        label=f"mean {np.mean(xmax_gcm2):.0f}, std {np.std(xmax_gcm2):.0f} g cm$^{{-2}}$",
-    )
+    label = f"mean {np.mean(xmax_gcm2):.0f}, std {np.std(xmax_gcm2):.0f} g cm$^{{-2}}$"
+    _filled_hist(a_x, xmax_gcm2, 40, PALETTE[2], label)
     a_x.set_xlabel(LABEL["xmax"])
     a_x.set_ylabel(LABEL["events"])
-    a_x.legend()
     n_bins = np.arange(
         -0.5, max(int(np.max(n_trig)), 1) + 1.5, max(1, int(np.ceil((np.max(n_trig) + 1) / 40)))
     )
