@@ -18,10 +18,11 @@ help:
 	@echo "make lint     ruff, snakefmt --check, snakemake --lint"
 	@echo "variables: CONFIG=config/other.yaml CORES=4"
 
-$(BIN)/snakemake: requirements.txt
+$(BIN)/snakemake: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps --editable .
 	touch $@
 
 venv: $(BIN)/snakemake
@@ -41,20 +42,20 @@ test-fast: $(BIN)/snakemake
 	$(BIN)/python -m pytest -m "not slow and not workflow and not slurm and not browser"
 
 lint: $(BIN)/snakemake
-	$(BIN)/ruff check scripts tests
-	$(BIN)/ruff format --check scripts tests
+	$(BIN)/ruff check src workflow/scripts bench tests
+	$(BIN)/ruff format --check src workflow/scripts bench tests
 	$(BIN)/snakefmt --check workflow
 	$(BIN)/snakemake --snakefile workflow/Snakefile --configfile $(CONFIG) --lint
 
 format: $(BIN)/snakemake
-	$(BIN)/ruff format scripts tests
-	$(BIN)/ruff check --fix scripts tests
+	$(BIN)/ruff format src workflow/scripts bench tests
+	$(BIN)/ruff check --fix src workflow/scripts bench tests
 	$(BIN)/snakefmt workflow
 
 bench: $(BIN)/snakemake
-	OMP_NUM_THREADS=1 $(BIN)/python scripts/bench_simulation.py --output results/benchmarks/simulation.json
-	OMP_NUM_THREADS=1 $(BIN)/python scripts/bench_baseline.py --output results/benchmarks/baseline.json
-	$(BIN)/python scripts/bench_training.py --output results/benchmarks/training.json
+	OMP_NUM_THREADS=1 $(BIN)/python bench/simulation.py --output results/benchmarks/simulation.json
+	OMP_NUM_THREADS=1 $(BIN)/python bench/baseline.py --output results/benchmarks/baseline.json
+	$(BIN)/python bench/training.py --output results/benchmarks/training.json
 
 dag: $(BIN)/snakemake
 	$(SMK) --rulegraph | dot -Tpng > rulegraph.png

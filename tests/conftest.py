@@ -33,7 +33,7 @@ def test_config() -> dict:
 
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", "workflow/Snakefile"]
-COPY = ("workflow", "scripts", "config", "profiles", "environment.yml")
+COPY = ("workflow", "config", "profiles", "environment.yml")
 
 
 def copy_repo(dest: Path) -> Path:

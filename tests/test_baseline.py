@@ -348,7 +348,7 @@ def test_run_writes_the_predictions_contract(clean, tmp_path):
     assert calibration["inference_events_per_s"] > 0
     assert calibration["flagged"]["test"]["ok"] == n
     assert abs(calibration["test_statistics"]["all"]["relative_bias"]) < 0.02
-    # what scripts/baseline.py writes, read back
+    # what workflow/scripts/baseline.py writes, read back
     attrs = {**io.provenance({"enabled": True}, 0), "model": "baseline", "inference_events_per_s": 1.0}
     io.write_h5(tmp_path / "predictions.h5", predictions, units=bl.PREDICTION_UNITS, attrs=attrs)
     io.write_json(tmp_path / "calibration.json", calibration)

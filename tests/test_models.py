@@ -113,7 +113,6 @@ def test_default_presets_train_under_every_installed_backend(backend):
     env = {
         **os.environ,
         "KERAS_BACKEND": backend,
-        "PYTHONPATH": str(ROOT / "scripts"),
         "OMP_NUM_THREADS": "1",
         "TF_CPP_MIN_LOG_LEVEL": "2",
         "CUDA_VISIBLE_DEVICES": "",

@@ -223,7 +223,6 @@ def test_killed_job_resumes_from_last_finished_epoch(tmp_path):
     script.write_text(RUNNER.format(sleep=0.4, settings=cfg, spec=TINY_DENSE))
     env = {
         **os.environ,
-        "PYTHONPATH": str(ROOT / "scripts"),
         "KERAS_BACKEND": "tensorflow",
         "OMP_NUM_THREADS": "1",
         "TF_CPP_MIN_LOG_LEVEL": "2",

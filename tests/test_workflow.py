@@ -11,7 +11,6 @@ import csv
 import json
 import math
 import re
-import sys
 
 import numpy as np
 import pytest
@@ -24,7 +23,6 @@ pytestmark = [pytest.mark.workflow, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def config(study) -> dict:
-    sys.path.insert(0, str(ROOT / "scripts"))
     from airshower.config import load_config
 
     return load_config(study / "config" / "test.yaml")
@@ -59,7 +57,6 @@ def test_networks_trained_every_seed(study, config):
 
 
 def test_simulation_matches_the_config(study, config):
-    sys.path.insert(0, str(ROOT / "scripts"))
     from airshower import io
 
     showers = io.read_showers(study / "results" / "data" / "showers.h5")

@@ -24,4 +24,4 @@ rule baseline:
         baseline=config["baseline"],
         array=config["simulation"]["array"],
     script:
-        "../../scripts/baseline.py"
+        "../scripts/baseline.py"

@@ -1,14 +1,10 @@
 # Config validation and the small functions that turn the config into target lists.
 import os
-import sys
-from pathlib import Path
 
 # TensorFlow's start-up chatter (CPU features, missing CUDA) in every job is noise; errors stay.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-sys.path.insert(0, str(Path(workflow.basedir).parent / "scripts"))
-
-from airshower.config import (  # noqa: E402
+from airshower.config import (
     BASELINE,
     ConfigError,
     compared_models,
@@ -51,7 +47,7 @@ def shard_files():
 
 
 def simulation_mem_mb(wildcards):
-    """Peak memory of one shard (measured by scripts/bench_simulation.py: about 10 MB per
+    """Peak memory of one shard (measured by bench/simulation.py: about 10 MB per
     1000 events without traces, 140 MB with traces) plus the interpreter."""
     sim = config["simulation"]
     per_shard = -(-sim["n_events"] // sim["n_shards"])

@@ -18,7 +18,7 @@ rule metrics:
         evaluation=config["evaluation"],
         study_seed=config["seed"],
     script:
-        "../../scripts/metrics.py"
+        "../scripts/metrics.py"
 
 
 rule summary:
@@ -46,4 +46,4 @@ rule summary:
     params:
         models=compared_models(config),
     script:
-        "../../scripts/summary.py"
+        "../scripts/summary.py"

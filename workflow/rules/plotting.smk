@@ -30,7 +30,7 @@ rule plot_data:
         plots=config["plots"],
         study_seed=config["seed"],
     script:
-        "../../scripts/plot_data.py"
+        "../scripts/plot_data.py"
 
 
 rule plot_training:
@@ -57,7 +57,7 @@ rule plot_training:
         models=compared_models(config),
         plots=config["plots"],
     script:
-        "../../scripts/plot_training.py"
+        "../scripts/plot_training.py"
 
 
 rule plot_performance:
@@ -100,7 +100,7 @@ rule plot_performance:
         plots=config["plots"],
         evaluation=config["evaluation"],
     script:
-        "../../scripts/plot_performance.py"
+        "../scripts/plot_performance.py"
 
 
 rule plot_comparison:
@@ -137,4 +137,4 @@ rule plot_comparison:
         models=compared_models(config),
         plots=config["plots"],
     script:
-        "../../scripts/plot_comparison.py"
+        "../scripts/plot_comparison.py"

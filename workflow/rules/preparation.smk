@@ -23,4 +23,4 @@ rule prepare:
         preparation=config["preparation"],
         seed=config["seed"],
     script:
-        "../../scripts/prepare.py"
+        "../scripts/prepare.py"

@@ -18,7 +18,7 @@ rule simulate:
         simulation=config["simulation"],
         seed=config["seed"],
     script:
-        "../../scripts/simulate.py"
+        "../scripts/simulate.py"
 
 
 rule merge_showers:
@@ -38,4 +38,4 @@ rule merge_showers:
         simulation=config["simulation"],
         seed=config["seed"],
     script:
-        "../../scripts/merge_showers.py"
+        "../scripts/merge_showers.py"

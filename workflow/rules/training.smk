@@ -29,7 +29,7 @@ rule train:
         study_seed=config["seed"],
         checkpoint_dir="results/checkpoints/{model}/seed{seed}",
     script:
-        "../../scripts/train.py"
+        "../scripts/train.py"
 
 
 rule predict:
@@ -55,4 +55,4 @@ rule predict:
         seed=lambda w: int(w.seed),
         batch_size=lambda w: training_settings(config, w.model)["batch_size"],
     script:
-        "../../scripts/predict.py"
+        "../scripts/predict.py"

@@ -9,9 +9,14 @@ the offending key as a dotted path, e.g. ``preparation.fractions``.
 from __future__ import annotations
 
 import copy
+import dataclasses
+import functools
 import math
+import types
+import typing
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
@@ -23,9 +28,20 @@ class ConfigError(ValueError):
     """A configuration value is missing, unknown or impossible."""
 
 
-def load_schema() -> dict:
+@functools.cache
+def _schema() -> dict:
+    if not SCHEMA_PATH.is_file():
+        raise ConfigError(
+            f"config schema {SCHEMA_PATH} not found: the library is used from a checkout of the "
+            "workflow (pip install --editable .), not from a copy without workflow/"
+        )
     with open(SCHEMA_PATH) as fh:
         return yaml.safe_load(fh)
+
+
+def load_schema() -> dict:
+    """The config schema (a fresh copy: validation writes defaults into what it is given)."""
+    return copy.deepcopy(_schema())
 
 
 def load_config(path: str | Path) -> dict:
@@ -188,9 +204,73 @@ def model_seeds(config: dict, model: str) -> list[int]:
     return list(training_settings(config, model)["seeds"])
 
 
-def config_section(config: dict, *keys: str) -> dict[str, Any]:
-    """A deep copy of a config section, for provenance attributes."""
-    out = config
-    for k in keys:
-        out = out[k]
-    return copy.deepcopy(out)
+# ---------------------------------------------------------------------------------------------
+# settings objects: frozen dataclasses built from a config section, defaults from the schema
+
+
+def section_schema(path: str) -> dict:
+    """The schema of the config section at dotted ``path`` (e.g. ``simulation.station``),
+    self-contained (with the schema's ``$defs``) so that it validates on its own."""
+    root = _schema()
+    node = root
+    for key in path.split("."):
+        try:
+            node = node["properties"][key]
+        except KeyError:
+            raise KeyError(f"the config schema has no section '{path}'") from None
+    return {"$defs": root["$defs"], **copy.deepcopy(node)}
+
+
+def complete_section(path: str, section: Mapping | None) -> dict:
+    """A deep copy of the config section at ``path`` validated against its schema, with every
+    default filled in (a section already validated with the whole config passes unchanged)."""
+    out = copy.deepcopy(dict(section or {}))
+    validator = _defaulting_validator(section_schema(path))
+    errors = sorted(validator.iter_errors(out), key=lambda e: (len(e.path), list(map(str, e.path))))
+    if errors:
+        err = errors[0]
+        raise ConfigError(f"config key '{_key([path, *err.path])}': {err.message}")
+    return out
+
+
+class Settings:
+    """Base of the settings dataclasses: ``Cls.from_config(section)`` builds one from the config
+    section named by ``SECTION``, taking every default from the schema (the dataclasses have none)."""
+
+    SECTION: ClassVar[str]
+
+    @classmethod
+    def from_config(cls, section: Mapping | None = None):
+        return build_settings(cls, complete_section(cls.SECTION, section), cls.SECTION)
+
+
+def build_settings(cls, section: Mapping, path: str):
+    """Frozen dataclass ``cls`` from a complete config ``section``: one field per key, nested
+    dataclasses from nested sections, lists as tuples, integers where a float is declared as
+    floats. A key without a field or a field without a key is an error naming ``path``."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls) if f.init}
+    unknown, missing = sorted(set(section) - names), sorted(names - set(section))
+    if unknown or missing:
+        raise ConfigError(
+            f"config section '{path}' does not match {cls.__name__}: "
+            f"unknown {unknown or 'none'}, missing {missing or 'none'}"
+        )
+    kwargs = {name: _convert(hints[name], section[name], f"{path}.{name}") for name in names}
+    return cls(**kwargs)
+
+
+def _convert(hint, value, path: str):
+    if dataclasses.is_dataclass(hint):
+        return build_settings(hint, value, path)
+    origin = typing.get_origin(hint)
+    if origin in (types.UnionType, typing.Union):
+        options = [h for h in typing.get_args(hint) if h is not type(None)]
+        return None if value is None else _convert(options[0], value, path)
+    if origin is tuple:
+        args = typing.get_args(hint)
+        item = args[0] if args else Any
+        return tuple(_convert(item, v, path) for v in value)
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value

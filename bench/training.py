@@ -15,7 +15,7 @@ record has samples per CPU second of the process, which a shared, loaded machine
 The data size is chosen so that an epoch takes about ``--seconds``. Writes the JSON record to
 ``--output`` and a bar chart next to it (same name, .png).
 
-    python scripts/bench_training.py --output results/benchmarks/training.json
+    python bench/training.py --output results/benchmarks/training.json
 """
 
 import argparse

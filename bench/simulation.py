@@ -12,7 +12,7 @@ memory (``ru_maxrss``) belongs to that measurement alone and nothing is cached f
 
 Writes the JSON record to ``--output`` and a figure next to it (same name, .png).
 
-    OMP_NUM_THREADS=1 python scripts/bench_simulation.py --output results/benchmarks/simulation.json
+    OMP_NUM_THREADS=1 python bench/simulation.py --output results/benchmarks/simulation.json
 """
 
 import os
@@ -115,8 +115,6 @@ def worker_trigger(n_events: int, seed: int) -> dict:
 
 def run_worker(*args: str) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    scripts = str(Path(__file__).resolve().parent)
-    env["PYTHONPATH"] = scripts + os.pathsep + env.get("PYTHONPATH", "")
     proc = subprocess.run(
         [sys.executable, __file__, "--output", "-", *args],
         env=env,

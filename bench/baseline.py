@@ -5,7 +5,7 @@ Simulates ``--n-events`` showers of the default simulation (noise on), calibrate
 ``--repeat``). Writes the JSON record to ``--output`` and a figure next to it (same name, .png):
 the 68 % containment angle of the direction and the relative energy bias/resolution vs energy.
 
-    OMP_NUM_THREADS=1 python scripts/bench_baseline.py --output results/benchmarks/baseline.json
+    OMP_NUM_THREADS=1 python bench/baseline.py --output results/benchmarks/baseline.json
 """
 
 import os
