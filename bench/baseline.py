@@ -22,7 +22,8 @@ import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from airshower import baseline as bl  # noqa: E402
+from airshower import baseline as bl
+from airshower import geometry  # noqa: E402
 from airshower import io, plotting  # noqa: E402
 from airshower import simulation as sim  # noqa: E402
 
@@ -87,7 +88,7 @@ def main(argv=None) -> None:
     # direction and core on all events (they do not depend on the calibration)
     reco = {k: np.concatenate([reco_train[k], reco_test[k]]) for k in reco_train}
     ok = reco["flag"] == bl.FLAG_OK
-    angle_deg = np.degrees(bl.opening_angle(reco["axis"], data["axis"].astype(np.float64)))
+    angle_deg = np.degrees(geometry.opening_angle(reco["axis"], data["axis"].astype(np.float64)))
     angle_deg[~ok] = np.nan
     core_m = np.linalg.norm(reco["core_rec"] - data["core"], axis=1)
     log_e = np.log10(energy)

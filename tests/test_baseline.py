@@ -15,10 +15,11 @@ import pytest
 import yaml
 
 from airshower import baseline as bl
+from airshower import geometry
 from airshower import io
 from airshower import simulation as sim
 
-C = bl.C_M_PER_US
+C = geometry.C_M_PER_US
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = bl.BaselineSettings()
 
@@ -70,14 +71,14 @@ def test_plane_fit_three_stations_by_hand():
     axis, _, ok = bl.front_fit(*packed([0.0, -375.0 / C, 0.0], TRIANGLE_M))
     assert ok[0]
     np.testing.assert_allclose(axis[0], [0.5, 0.0, np.sqrt(3) / 2], atol=1e-12)
-    zenith, azimuth = bl.zenith_azimuth(axis)
+    zenith, azimuth = geometry.zenith_azimuth(axis)
     assert np.degrees(zenith[0]) == pytest.approx(30.0, abs=1e-9)
     assert np.degrees(azimuth[0]) == pytest.approx(0.0, abs=1e-9)
 
     # zenith 45 deg from -y (azimuth -90 deg): the station at y = 750 m is hit 530.33 m / c later
     late = 750.0 * np.sin(np.radians(45.0)) / C
     axis, _, ok = bl.front_fit(*packed([3.0, 3.0, 3.0 + late], TRIANGLE_M))  # t0 is arbitrary
-    zenith, azimuth = bl.zenith_azimuth(axis)
+    zenith, azimuth = geometry.zenith_azimuth(axis)
     assert np.degrees(zenith[0]) == pytest.approx(45.0, abs=1e-9)
     assert np.degrees(azimuth[0]) == pytest.approx(-90.0, abs=1e-9)
 
@@ -108,7 +109,7 @@ def test_plane_fit_recovers_random_axes_exactly():
     n = 200
     zenith = rng.uniform(0, np.radians(65), n)
     azimuth = rng.uniform(-np.pi, np.pi, n)
-    axis = sim.axis_vector(azimuth, zenith)
+    axis = geometry.axis_vector(azimuth, zenith)
     times = -(detector @ axis.T).T / C + rng.uniform(-5, 5, (n, 1))  # plane front, arbitrary t0
     signal = np.full_like(times, 100.0)
     silent = rng.random(times.shape) > 0.1  # about 20 random stations each
@@ -116,8 +117,8 @@ def test_plane_fit_recovers_random_axes_exactly():
     times[silent], signal[silent] = np.nan, np.nan
     fitted, ok = bl.plane_fit(times, signal, detector, SETTINGS)
     assert ok.all()
-    assert np.degrees(bl.opening_angle(fitted, axis)).max() < 1e-8
-    zen, az = bl.zenith_azimuth(fitted)
+    assert np.degrees(geometry.opening_angle(fitted, axis)).max() < 1e-8
+    zen, az = geometry.zenith_azimuth(fitted)
     np.testing.assert_allclose(zen, zenith, atol=1e-9)
     np.testing.assert_allclose(np.angle(np.exp(1j * (az - azimuth))), 0.0, atol=1e-8)
 
@@ -136,18 +137,18 @@ def test_curved_front_fit_recovers_curvature():
     # c (t - t0) = -u.x + rho^2 / (2 R), R = 10 km, with rho the true distance to the axis
     rng = np.random.default_rng(4)
     detector = sim.ArrayLayout().positions()[::7]
-    axis_true = sim.axis_vector(np.radians(20.0), np.radians(35.0))
+    axis_true = geometry.axis_vector(np.radians(20.0), np.radians(35.0))
     proj = detector @ axis_true
     rho2 = (detector**2).sum(axis=1) - proj**2
     radius_m = 10_000.0
     times = (-proj + rho2 / (2 * radius_m)) / C + rng.uniform(-1, 1)
     axis, curvature, ok = bl.front_fit(*packed(times, detector), rho2_m2=rho2[None])
     assert ok[0]
-    assert np.degrees(bl.opening_angle(axis, axis_true[None]))[0] < 1e-8
+    assert np.degrees(geometry.opening_angle(axis, axis_true[None]))[0] < 1e-8
     assert curvature[0] == pytest.approx(1 / (2 * radius_m), rel=1e-8)
     # the plane fit of the same curved times is off by far more
     plane, _, _ = bl.front_fit(*packed(times, detector))
-    assert np.degrees(bl.opening_angle(plane, axis_true[None]))[0] > 0.1
+    assert np.degrees(geometry.opening_angle(plane, axis_true[None]))[0] > 0.1
 
 
 def test_sphere_fit_recovers_point_source():
@@ -166,7 +167,7 @@ def test_sphere_fit_recovers_point_source():
 def test_opening_angle_and_packing():
     a = np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
     b = np.array([[np.sin(1e-7), 0.0, np.cos(1e-7)], [0.0, 1.0, 0.0]])
-    np.testing.assert_allclose(bl.opening_angle(a, b), [1e-7, np.pi / 2], rtol=1e-9)
+    np.testing.assert_allclose(geometry.opening_angle(a, b), [1e-7, np.pi / 2], rtol=1e-9)
     time_us = np.array([[np.nan, 1.0, np.nan, 2.0], [3.0, np.nan, np.nan, np.nan]])
     signal = np.array([[np.nan, 10.0, np.nan, 20.0], [30.0, np.nan, np.nan, np.nan]])
     positions = np.arange(12.0).reshape(4, 3)
@@ -187,7 +188,7 @@ def test_ldf_fit_recovers_exact_core_and_s1000(form):
     rng = np.random.default_rng(5)
     detector = sim.ArrayLayout().positions()
     n = 100
-    axis = sim.axis_vector(rng.uniform(-np.pi, np.pi, n), np.radians(rng.uniform(0, 55, n)))
+    axis = geometry.axis_vector(rng.uniform(-np.pi, np.pi, n), np.radians(rng.uniform(0, 55, n)))
     core = rng.uniform(-600, 600, (n, 2))
     s1000 = 10 ** rng.uniform(1.5, 3.0, n)
     ground = np.full(n, detector[0, 2])
@@ -212,7 +213,7 @@ def test_noiseless_direction_and_core(clean):
     ok = reco["flag"] == bl.FLAG_OK
     assert ok.all()  # every 3-100 EeV shower on the 750 m grid triggers >= 3 stations
     assert reco["n_triggered"].min() >= 3
-    angle_deg = np.degrees(bl.opening_angle(reco["axis"], data["axis"].astype(np.float64)))
+    angle_deg = np.degrees(geometry.opening_angle(reco["axis"], data["axis"].astype(np.float64)))
     # statistic: every event (the toy front is exactly planar; only float32 storage limits it)
     assert angle_deg.max() < 0.5
     assert angle_deg.max() < 1e-3
@@ -306,7 +307,7 @@ def test_default_simulation_resolution_and_speed(noisy):
     assert len(data["energy"]) / best > 1000  # events/s on one core (measured ~ 15,000)
     ok = reco["flag"] == bl.FLAG_OK
     assert ok.mean() > 0.99
-    angle_deg = np.degrees(bl.opening_angle(reco["axis"][ok], data["axis"][ok].astype(np.float64)))
+    angle_deg = np.degrees(geometry.opening_angle(reco["axis"][ok], data["axis"][ok].astype(np.float64)))
     # 68 % containment ~ 0.7 deg with 480 ns / (1 + log10(N + 1)) jitter; better at high energy
     assert 0.3 < np.quantile(angle_deg, 0.68) < 1.2
     high = data["energy"][ok] > 30
@@ -321,8 +322,8 @@ def test_curved_front_on_spherical_showers():
     axis_true = data["axis"].astype(np.float64)
     planar = bl.reconstruct(*args, SETTINGS)
     curved = bl.reconstruct(*args, bl.BaselineSettings(front="curved"))
-    a_planar = np.degrees(bl.opening_angle(planar["axis"], axis_true))
-    a_curved = np.degrees(bl.opening_angle(curved["axis"], axis_true))
+    a_planar = np.degrees(geometry.opening_angle(planar["axis"], axis_true))
+    a_curved = np.degrees(geometry.opening_angle(curved["axis"], axis_true))
     # the plane misses the curvature by ~ 0.9 deg (68 %); the spherical fit is limited only by
     # the ~ 13 m core error in the axis from the core to the fitted point source (~ 0.07 deg)
     assert np.quantile(a_planar, 0.68) > 0.5

@@ -11,6 +11,7 @@ import pytest
 from scipy import special, stats
 
 from airshower import atmosphere as atm
+from airshower import geometry
 from airshower import simulation as sim
 from airshower.config import ConfigError, load_schema, validate_config
 
@@ -32,8 +33,7 @@ def axis_distance_m(data: dict[str, np.ndarray]) -> np.ndarray:
     det = data["detector"].astype(float)
     core3 = np.column_stack([data["core"], np.full(len(data["core"]), det[0, 2])])
     w = det[None, :, :] - core3[:, None, :]
-    along = np.einsum("nsk,nk->ns", w, data["axis"].astype(float))
-    r = np.sqrt(np.maximum((w**2).sum(-1) - along**2, 0.0))
+    r, _ = geometry.axis_distance(w[..., 0], w[..., 1], w[..., 2], data["axis"].astype(float))
     side = int(round(np.sqrt(len(det))))
     return r.reshape(-1, side, side)
 

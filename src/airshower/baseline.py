@@ -41,9 +41,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from airshower import io
+from airshower import geometry, io
 
-C_M_PER_US = 299.792458  # speed of light
 R_REF_M = 1000.0  # S(1000): the signal at 1000 m from the axis
 NKG_R_SCALE_M = 700.0  # scale radius of the NKG-like LDF (r/1000)^-b ((r+700)/1700)^-b
 SPHERE_START_M = 10_000.0  # start of the spherical-front fit: this far up the plane-fit axis
@@ -142,7 +141,7 @@ def triggered_stations(
 
 def time_weights(signal_vem: np.ndarray, mask: np.ndarray, settings: BaselineSettings) -> np.ndarray:
     """Weights ``1 / sigma^2`` (1/m^2) of the arrival times, 0 for padding."""
-    sigma_m = settings.time_sigma_ns * 1e-3 * C_M_PER_US / (1.0 + np.log10(np.maximum(signal_vem, 0.0) + 1.0))
+    sigma_m = settings.time_sigma_ns * 1e-3 * geometry.C_M_PER_US / (1.0 + np.log10(np.maximum(signal_vem, 0.0) + 1.0))
     return np.where(mask, 1.0 / sigma_m**2, 0.0)
 
 
@@ -187,7 +186,7 @@ def front_fit(
     safe = np.where(wsum > 0, wsum, 1.0)
     centre = _weighted_centre(positions_m, weights, safe)
     d = positions_m - centre[:, None, :]
-    ct = C_M_PER_US * (time_us - _weighted_centre(time_us, weights, safe)[:, None])
+    ct = geometry.C_M_PER_US * (time_us - _weighted_centre(time_us, weights, safe)[:, None])
     if axis_z_guess is not None:
         ct = ct + axis_z_guess[:, None] * d[..., 2]
     columns = [-d[..., 0], -d[..., 1]]
@@ -241,7 +240,7 @@ def sphere_fit(
     ok
         (N,) bool: at least 5 stations with weight and a finite fit.
     """
-    ct = C_M_PER_US * time_us
+    ct = geometry.C_M_PER_US * time_us
     use = (weights > 0).sum(axis=1) >= 5
     w = np.where(use[:, None], weights, 0.0)
     wsum = np.where(use, w.sum(axis=1), 1.0)
@@ -303,21 +302,6 @@ def _plane_fit_packed(t, pos, w):
     return axis, ok
 
 
-def zenith_azimuth(axis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Zenith in [0, pi/2] and azimuth in [-pi, pi) (rad) of unit vectors (N, 3)."""
-    zenith = np.arccos(np.clip(axis[:, 2], -1.0, 1.0))
-    azimuth = np.arctan2(axis[:, 1], axis[:, 0])
-    azimuth = np.where(azimuth >= np.pi, azimuth - 2 * np.pi, azimuth)
-    return zenith, azimuth
-
-
-def opening_angle(axis_a: np.ndarray, axis_b: np.ndarray) -> np.ndarray:
-    """Angle (rad) between unit vectors (N, 3), numerically safe at small angles."""
-    cross = np.linalg.norm(np.cross(axis_a, axis_b), axis=-1)
-    dot = np.sum(axis_a * axis_b, axis=-1)
-    return np.arctan2(cross, dot)
-
-
 # ----------------------------------------------------------------------------------------------
 # lateral distribution
 
@@ -345,10 +329,8 @@ def axis_distance(positions_m: np.ndarray, core_m: np.ndarray, axis: np.ndarray,
     dx = positions_m[..., 0] - core_m[:, 0:1]
     dy = positions_m[..., 1] - core_m[:, 1:2]
     dz = positions_m[..., 2] - ground_z_m[:, None]
-    ux, uy, uz = axis[:, 0:1], axis[:, 1:2], axis[:, 2:3]
-    ud = dx * ux + dy * uy + dz * uz
-    r = np.sqrt(np.maximum(dx * dx + dy * dy + dz * dz - ud * ud, 1e-6))
-    return r, (ud * ux - dx) / r, (ud * uy - dy) / r
+    r, ud = geometry.axis_distance(dx, dy, dz, axis, min_r2_m2=1e-6)
+    return r, (ud * axis[:, 0:1] - dx) / r, (ud * axis[:, 1:2] - dy) / r
 
 
 def ldf_fit(
@@ -524,7 +506,7 @@ def _reconstruct_packed(
             s1000 = np.where(good & ok_c, s1000_c, s1000)
     ok = enough & ok_dir & ok_ldf
     flag = np.where(~enough, FLAG_FEW_STATIONS, np.where(ok, FLAG_OK, FLAG_FIT_FAILED)).astype(np.int8)
-    zenith, azimuth = zenith_azimuth(axis)
+    zenith, azimuth = geometry.zenith_azimuth(axis)
     return {
         "axis": axis,
         "zenith_rec": zenith,

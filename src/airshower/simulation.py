@@ -88,11 +88,9 @@ import numpy as np
 from scipy import special
 
 from airshower import atmosphere as atm
+from airshower import geometry
 from airshower import rng as rng_streams
 from airshower import xmax as xmax_model
-
-C_M_PER_US = 299.792458  # speed of light (m/us)
-
 
 def _from_section(cls, section: Mapping | None):
     """Build a flat settings dataclass from a config section; unknown keys are errors."""
@@ -293,12 +291,6 @@ def sample_zenith(n: int, zenith_max_rad: float, rng: np.random.Generator) -> np
     return np.arccos(np.sqrt(1.0 - u * (1.0 - np.cos(zenith_max_rad) ** 2)))
 
 
-def axis_vector(azimuth_rad, zenith_rad) -> np.ndarray:
-    """Unit vectors (n, 3) pointing to where the shower comes from."""
-    st = np.sin(zenith_rad)
-    return np.stack([st * np.cos(azimuth_rad), st * np.sin(azimuth_rad), np.cos(zenith_rad)], axis=-1)
-
-
 def sample_events(settings: SimulationSettings, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Primary and geometry of ``n`` showers (float64): log10 energy, mass, direction, core, Xmax.
 
@@ -337,7 +329,7 @@ def sample_events(settings: SimulationSettings, n: int, rng: np.random.Generator
         "mass": mass,
         "azimuth": azimuth,
         "zenith": zenith,
-        "axis": axis_vector(azimuth, zenith),
+        "axis": geometry.axis_vector(azimuth, zenith),
         "core": core,
         "xmax": xmax,
         "offset_ns": offset_ns,
@@ -366,8 +358,7 @@ def station_geometry(
     wx = detector[None, :, 0] - events["core"][:, 0:1]
     wy = detector[None, :, 1] - events["core"][:, 1:2]
     wz = np.broadcast_to(detector[None, :, 2] - altitude, wx.shape)
-    along = wx * axis[:, 0:1] + wy * axis[:, 1:2] + wz * axis[:, 2:3]
-    r_m = np.sqrt(np.maximum(wx * wx + wy * wy + wz * wz - along * along, 0.0))
+    r_m, along = geometry.axis_distance(wx, wy, wz, axis)
 
     v_max = point_at_slant_depth(settings, events["xmax"], events)
     dx = v_max[:, None, 0] - detector[None, :, 0]
@@ -379,7 +370,7 @@ def station_geometry(
     dx_gcm2 = (depth_station[None, :] - depth_max[:, None]) * dist / np.maximum(dz, 1e-9)
 
     if settings.shower_front == "planar":
-        time_us = -along / C_M_PER_US
+        time_us = -along / geometry.C_M_PER_US
     else:
         depth = settings.timing.virtual_origin_fraction * events["xmax"]
         origin = point_at_slant_depth(settings, depth, events)
@@ -389,7 +380,7 @@ def station_geometry(
         to_core = np.linalg.norm(
             origin - np.column_stack([events["core"], np.full(len(origin), altitude)]), axis=1
         )
-        time_us = (np.sqrt(ox * ox + oy * oy + oz * oz) - to_core[:, None]) / C_M_PER_US
+        time_us = (np.sqrt(ox * ox + oy * oy + oz * oz) - to_core[:, None]) / geometry.C_M_PER_US
     return r_m, dx_gcm2, time_us
 
 
