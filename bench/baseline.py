@@ -23,8 +23,11 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from airshower import baseline as bl
-from airshower import geometry  # noqa: E402
-from airshower import io, plotting  # noqa: E402
+from airshower import (  # noqa: E402
+    geometry,  # noqa: E402
+    io,
+    plotting,
+)
 from airshower import simulation as sim  # noqa: E402
 
 ENERGY_POINTS_EEV = (10.0, 30.0)  # the direction resolution is quoted in +-0.1 in log10 E around these

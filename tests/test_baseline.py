@@ -15,8 +15,7 @@ import pytest
 import yaml
 
 from airshower import baseline as bl
-from airshower import geometry
-from airshower import io
+from airshower import geometry, io
 from airshower import simulation as sim
 
 C = geometry.C_M_PER_US
@@ -340,7 +339,7 @@ def test_run_writes_the_predictions_contract(clean, tmp_path):
     train_idx, test_idx = index[index % 4 != 0], index[index % 4 == 0]
     split = lambda idx: {"index": idx, "energy": data["energy"][idx], "zenith": data["zenith"][idx]}  # noqa: E731
     predictions, calibration = bl.run(data, split(train_idx), split(test_idx), SETTINGS)
-    assert set(predictions) == set(bl.PREDICTION_UNITS)
+    assert set(predictions) == set(io.PREDICTION_UNITS) | set(bl.RECONSTRUCTED_UNITS)
     n = len(test_idx)
     assert all(len(v) == n for v in predictions.values())
     assert predictions["energy_pred"].dtype == np.float64 and predictions["energy_true"].dtype == np.float64
@@ -351,7 +350,7 @@ def test_run_writes_the_predictions_contract(clean, tmp_path):
     assert abs(calibration["test_statistics"]["all"]["relative_bias"]) < 0.02
     # what workflow/scripts/baseline.py writes, read back
     attrs = {**io.provenance({"enabled": True}, 0), "model": "baseline", "inference_events_per_s": 1.0}
-    io.write_h5(tmp_path / "predictions.h5", predictions, units=bl.PREDICTION_UNITS, attrs=attrs)
+    io.write_predictions(tmp_path / "predictions.h5", predictions, attrs, bl.RECONSTRUCTED_UNITS)
     io.write_json(tmp_path / "calibration.json", calibration)
     back = io.read_h5(tmp_path / "predictions.h5")
     np.testing.assert_array_equal(back["energy_pred"], predictions["energy_pred"])

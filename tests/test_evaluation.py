@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from airshower import evaluation as ev
+from airshower import io
 from airshower import rng as rngmod
 
 SETTINGS = ev.EvaluationSettings(bins_min_eev=1.0, bins_max_eev=100.0, n_bins=2, n_bootstrap=50)
@@ -263,11 +264,11 @@ def test_run_key_from_record_or_path():
 
 def test_parse_history():
     text = "epoch,learning_rate,loss,val_loss\n0,0.001,0.9,1.0\n1,0.0005,0.5,0.6\n"
-    h = ev.parse_history(text, "h.csv")
+    h = io.parse_history(text, "h.csv")
     np.testing.assert_array_equal(h["epoch"], [0, 1])
     np.testing.assert_allclose(h["learning_rate"], [1e-3, 5e-4])
-    with pytest.raises(ValueError, match="h.csv: column\\(s\\) val_loss missing"):
-        ev.parse_history("epoch,loss\n0,1\n", "h.csv")
+    with pytest.raises(ValueError, match="h.csv: column\\(s\\) val_loss, learning_rate missing"):
+        io.parse_history("epoch,loss\n0,1\n", "h.csv")
     with pytest.raises(ValueError, match="no epochs"):
-        ev.parse_history("epoch,loss,val_loss\n", "h.csv")
-    assert "learning_rate" in ev.parse_history("epoch,loss,lr,val_loss\n0,1,0.1,2\n")
+        io.parse_history("epoch,loss,val_loss,learning_rate\n", "h.csv")
+    assert "learning_rate" in io.parse_history("epoch,loss,lr,val_loss\n0,1,0.1,2\n")

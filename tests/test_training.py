@@ -83,7 +83,7 @@ def test_training_learns_and_records_history(data):
     result = training.train(*data, "tiny", TINY_CNN, settings(epochs=6), study_seed=3, seed=1)
     rows = result.history
     assert [r["epoch"] for r in rows] == list(range(6))
-    assert set(rows[0]) == set(training.HISTORY_COLUMNS)
+    assert set(rows[0]) == set(io.HISTORY_COLUMNS)
     best = min(r["val_loss"] for r in rows)
     assert best < 0.3 * rows[0]["loss"] and best < 0.3
     info = result.info
@@ -197,7 +197,7 @@ training.configure_runtime(s.threads, s.gpus)
 tr, va = io.read_h5(d + "/train.h5"), io.read_h5(d + "/val.h5")
 r = training.train(tr["x"], tr["y"], va["x"], va["y"], "tiny", {spec!r}, s, 3, 1, checkpoint_dir=d + "/ckpt",
                    callbacks=[Slow()])
-training.write_history(out + "/history.csv", r.history)
+io.write_history(out + "/history.csv", r.history)
 io.write_json(out + "/training.json", r.info)
 training.save_model(r.model, out + "/model.keras")
 """
@@ -284,11 +284,11 @@ def test_predictions_file_contract(tmp_path, data):
     norm = {"target": {"transform": "log10", "mean": 1.0, "std": 0.5}}
     from airshower.preparation import inverse_target
 
-    pred = training.prediction_datasets(inverse_target(y, norm), test)
-    assert set(pred) == set(training.PREDICTION_UNITS)
+    pred = io.prediction_datasets(inverse_target(y, norm), test)
+    assert set(pred) == set(io.PREDICTION_UNITS)
     assert pred["energy_pred"].dtype == np.float64 and pred["energy_true"].dtype == np.float64
     np.testing.assert_allclose(pred["energy_pred"], 10 ** (y * 0.5 + 1.0))
     with pytest.raises(ValueError, match="predictions for"):
-        training.prediction_datasets(y[:-1], test)
+        io.prediction_datasets(y[:-1], test)
     with pytest.raises(io.DataError, match="does not exist"):
         training.load_model(tmp_path / "missing.keras")

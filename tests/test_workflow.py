@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import ROOT, copy_repo, snakemake
+from conftest import copy_repo, snakemake
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slow]
 

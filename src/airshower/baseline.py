@@ -141,7 +141,12 @@ def triggered_stations(
 
 def time_weights(signal_vem: np.ndarray, mask: np.ndarray, settings: BaselineSettings) -> np.ndarray:
     """Weights ``1 / sigma^2`` (1/m^2) of the arrival times, 0 for padding."""
-    sigma_m = settings.time_sigma_ns * 1e-3 * geometry.C_M_PER_US / (1.0 + np.log10(np.maximum(signal_vem, 0.0) + 1.0))
+    sigma_m = (
+        settings.time_sigma_ns
+        * 1e-3
+        * geometry.C_M_PER_US
+        / (1.0 + np.log10(np.maximum(signal_vem, 0.0) + 1.0))
+    )
     return np.where(mask, 1.0 / sigma_m**2, 0.0)
 
 
@@ -751,8 +756,8 @@ def flag_counts(flag: np.ndarray) -> dict[str, int]:
 # ----------------------------------------------------------------------------------------------
 # the whole baseline: calibrate on the training split, predict the test split
 
-PREDICTION_UNITS = {
-    **io.PREDICTION_UNITS,
+# what predictions.h5 of the baseline carries beyond io.PREDICTION_UNITS
+RECONSTRUCTED_UNITS = {
     "zenith_rec": "rad",
     "azimuth_rec": "rad",
     "core_rec": "m",
@@ -822,7 +827,8 @@ def run(
     Returns
     -------
     predictions
-        the test-split datasets of ``predictions.h5`` (see :data:`PREDICTION_UNITS`).
+        the test-split datasets of ``predictions.h5`` (:data:`io.PREDICTION_UNITS` and
+        :data:`RECONSTRUCTED_UNITS`).
     calibration
         the JSON-serializable calibration with fit statistics, flag counts per split and the
         throughput ``inference_events_per_s`` (reconstruction and calibration of the test split).
@@ -850,18 +856,14 @@ def run(
     }
     calibration["inference_events_per_s"] = rate
     calibration["settings"] = {k: getattr(settings, k) for k in settings.__dataclass_fields__}
-    predictions = {
-        "energy_true": energy_true,
-        "energy_pred": energy_pred,
+    labels = {
+        "energy": energy_true,
         "index": te,
-        "zenith": np.asarray(test["zenith"]),
+        "zenith": test["zenith"],
         "mass": showers["mass"][te],
         "xmax": showers["xmax"][te],
-        "zenith_rec": reco_test["zenith_rec"],
-        "azimuth_rec": reco_test["azimuth_rec"],
-        "core_rec": reco_test["core_rec"],
-        "s1000_vem": reco_test["s1000_vem"],
-        "n_triggered": reco_test["n_triggered"],
-        "flag": reco_test["flag"],
     }
+    predictions = io.prediction_datasets(
+        energy_pred, labels, extra={name: reco_test[name] for name in RECONSTRUCTED_UNITS}
+    )
     return predictions, calibration

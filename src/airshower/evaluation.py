@@ -249,34 +249,6 @@ def run_key(path: str, record: Mapping | None = None) -> tuple[str, int]:
     return match["model"], int(match["seed"])
 
 
-HISTORY_COLUMNS = ("epoch", "loss", "val_loss")
-
-
-def parse_history(text: str, source: str = "history.csv") -> dict[str, np.ndarray]:
-    """Columns of a Keras ``CSVLogger`` file as float arrays (``epoch``, ``loss``, ``val_loss``
-    required; ``learning_rate`` and any metric columns kept). Raises ValueError naming ``source``
-    and the column when the file does not fit."""
-    rows = list(csv.reader(_io.StringIO(text)))
-    if not rows:
-        raise ValueError(f"{source}: empty history")
-    header = [h.strip() for h in rows[0]]
-    missing = [c for c in HISTORY_COLUMNS if c not in header]
-    if missing:
-        raise ValueError(f"{source}: column(s) {', '.join(missing)} missing (has: {', '.join(header)})")
-    body = [r for r in rows[1:] if r]
-    if not body:
-        raise ValueError(f"{source}: no epochs logged")
-    out = {}
-    for j, name in enumerate(header):
-        try:
-            out[name] = np.array([float(r[j]) if r[j].strip() else np.nan for r in body], dtype=np.float64)
-        except (ValueError, IndexError):
-            raise ValueError(f"{source}: column '{name}' has a non-numeric or missing entry") from None
-    if "lr" in out and "learning_rate" not in out:
-        out["learning_rate"] = out.pop("lr")
-    return out
-
-
 # --- combining seeds -------------------------------------------------------------------------
 
 

@@ -9,7 +9,9 @@ raise :class:`DataError` naming the file and the dataset otherwise.
 from __future__ import annotations
 
 import contextlib
+import csv
 import datetime as _dt
+import io as _io
 import json
 import os
 import platform
@@ -41,6 +43,8 @@ PREDICTION_UNITS = {
     "mass": "1",
     "xmax": "g/cm^2",
 }
+# history.csv of every training: one row per epoch (the columns of Keras' CSVLogger)
+HISTORY_COLUMNS = ("epoch", "loss", "val_loss", "learning_rate")
 STATION_DATASET = "detector"  # (n_stations, 3) station positions in m, not per event
 
 
@@ -288,3 +292,82 @@ def merge_showers(paths: Iterable[str | os.PathLike]) -> tuple[dict[str, np.ndar
     merged = {name: np.concatenate(arrays) for name, arrays in parts.items()}
     merged[STATION_DATASET] = detector
     return merged, units
+
+
+# ---------------------------------------------------------------------------------------------
+# the per-run files every model writes: predictions.h5 and history.csv
+
+
+def prediction_datasets(
+    energy_pred_eev: np.ndarray, test: Mapping[str, np.ndarray], extra: Mapping[str, np.ndarray] | None = None
+) -> dict[str, np.ndarray]:
+    """Datasets of ``predictions.h5``: the predicted energy (EeV, float64), the test labels of
+    :data:`PREDICTION_LABELS` and the model's ``extra`` reconstructed quantities."""
+    energy_pred_eev = np.asarray(energy_pred_eev, dtype=np.float64)
+    if len(energy_pred_eev) != len(test["energy"]):
+        raise ValueError(f"{len(energy_pred_eev)} predictions for {len(test['energy'])} test events")
+    out = {
+        "energy_true": np.asarray(test["energy"], dtype=np.float64),
+        "energy_pred": energy_pred_eev,
+        "index": np.asarray(test["index"], dtype=np.int64),
+        "zenith": np.asarray(test["zenith"]),
+        "mass": np.asarray(test["mass"]),
+        "xmax": np.asarray(test["xmax"]),
+    }
+    return {**out, **(extra or {})}
+
+
+def write_predictions(
+    path: str | os.PathLike,
+    datasets: Mapping[str, np.ndarray],
+    attrs: Mapping,
+    extra_units: Mapping[str, str] | None = None,
+) -> None:
+    """Write ``predictions.h5`` (datasets from :func:`prediction_datasets`), every dataset with
+    its unit: :data:`PREDICTION_UNITS` and the model's ``extra_units``."""
+    units = {**PREDICTION_UNITS, **(extra_units or {})}
+    if set(datasets) != set(units):
+        raise ValueError(f"{path}: predictions {sorted(datasets)} do not match the contract {sorted(units)}")
+    write_h5(path, datasets, units=units, attrs=attrs)
+
+
+def write_history(path: str | os.PathLike, history: Iterable[Mapping]) -> None:
+    """The history rows (one per epoch, keys :data:`HISTORY_COLUMNS`) as CSV, atomically."""
+    lines = [",".join(HISTORY_COLUMNS)]
+    lines += [
+        ",".join(str(int(r[c])) if c == "epoch" else str(np.float32(r[c])) for c in HISTORY_COLUMNS)
+        for r in history
+    ]
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text("\n".join(lines) + "\n")
+
+
+def parse_history(text: str, source: str = "history.csv") -> dict[str, np.ndarray]:
+    """Columns of a history file as float arrays (every column of :data:`HISTORY_COLUMNS`
+    required, Keras' older ``lr`` accepted for ``learning_rate``, metric columns kept). Raises
+    ValueError naming ``source`` and the column when the file does not fit."""
+    rows = list(csv.reader(_io.StringIO(text)))
+    if not rows:
+        raise ValueError(f"{source}: empty history")
+    header = ["learning_rate" if h.strip() == "lr" else h.strip() for h in rows[0]]
+    missing = [c for c in HISTORY_COLUMNS if c not in header]
+    if missing:
+        raise ValueError(f"{source}: column(s) {', '.join(missing)} missing (has: {', '.join(header)})")
+    body = [r for r in rows[1:] if r]
+    if not body:
+        raise ValueError(f"{source}: no epochs logged")
+    out = {}
+    for j, name in enumerate(header):
+        try:
+            out[name] = np.array([float(r[j]) if r[j].strip() else np.nan for r in body], dtype=np.float64)
+        except (ValueError, IndexError):
+            raise ValueError(f"{source}: column '{name}' has a non-numeric or missing entry") from None
+    return out
+
+
+def read_history(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """:func:`parse_history` of the file at ``path``."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: history file does not exist")
+    return parse_history(path.read_text(), str(path))

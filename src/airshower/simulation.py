@@ -92,6 +92,7 @@ from airshower import geometry
 from airshower import rng as rng_streams
 from airshower import xmax as xmax_model
 
+
 def _from_section(cls, section: Mapping | None):
     """Build a flat settings dataclass from a config section; unknown keys are errors."""
     section = dict(section or {})

@@ -48,11 +48,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CHECKPOINT = "checkpoint.npz"
-HISTORY_COLUMNS = ("epoch", "loss", "val_loss", "learning_rate")
 LOSSES = ("mse", "mae", "huber", "log_cosh")
 # Training settings that do not change the result: a checkpoint stays valid when they change.
 RESULT_NEUTRAL = ("seeds", "threads", "gpus", "steps_per_execution")
-PREDICTION_UNITS = io.PREDICTION_UNITS
 
 
 @dataclass(frozen=True)
@@ -553,21 +551,6 @@ def predict(model: keras.Model, x: np.ndarray, batch_size: int) -> tuple[np.ndar
     )
 
 
-def prediction_datasets(energy_pred_eev: np.ndarray, test: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Datasets of ``predictions.h5``: true and predicted energy (EeV, float64) and test labels."""
-    energy_pred_eev = np.asarray(energy_pred_eev, dtype=np.float64)
-    if len(energy_pred_eev) != len(test["energy"]):
-        raise ValueError(f"{len(energy_pred_eev)} predictions for {len(test['energy'])} test events")
-    return {
-        "energy_true": np.asarray(test["energy"], dtype=np.float64),
-        "energy_pred": energy_pred_eev,
-        "index": np.asarray(test["index"], dtype=np.int64),
-        "zenith": np.asarray(test["zenith"]),
-        "mass": np.asarray(test["mass"]),
-        "xmax": np.asarray(test["xmax"]),
-    }
-
-
 # --- files ------------------------------------------------------------------------------------
 
 
@@ -595,16 +578,3 @@ def load_model(path: str | os.PathLike) -> keras.Model:
         return keras.saving.load_model(path, compile=False)
     except (OSError, ValueError) as exc:
         raise io.DataError(f"{path}: not a loadable Keras model ({exc})") from None
-
-
-def write_history(path: str | os.PathLike, history: Sequence[Mapping]) -> None:
-    """The history rows as CSV (the columns of Keras' ``CSVLogger``), atomically."""
-    from airshower import io
-
-    lines = [",".join(HISTORY_COLUMNS)]
-    lines += [
-        ",".join(str(int(r[c])) if c == "epoch" else str(np.float32(r[c])) for c in HISTORY_COLUMNS)
-        for r in history
-    ]
-    with io.atomic_path(path) as tmp:
-        Path(tmp).write_text("\n".join(lines) + "\n")

@@ -19,5 +19,5 @@ log.info(
     rate,
 )
 attrs = {**io.provenance(snakemake.params.baseline, 0), "model": "baseline", "inference_events_per_s": rate}
-io.write_h5(snakemake.output.predictions, predictions, units=baseline.PREDICTION_UNITS, attrs=attrs)
+io.write_predictions(snakemake.output.predictions, predictions, attrs, baseline.RECONSTRUCTED_UNITS)
 io.write_json(snakemake.output.calibration, calibration)

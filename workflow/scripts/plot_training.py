@@ -1,14 +1,12 @@
 """Training and validation loss and learning rate of every seed of one model (rule plot_training)."""
 
-from pathlib import Path
-
-from airshower import evaluation, logs, plotting
+from airshower import io, logs, plotting
 
 log = logs.setup(snakemake.log[0])
 model, plots = snakemake.params.model, snakemake.params.plots
 models = snakemake.params.models
 histories = {
-    int(seed): evaluation.parse_history(Path(path).read_text(), path)
+    int(seed): io.read_history(path)
     for seed, path in zip(snakemake.params.seeds, snakemake.input.histories, strict=True)
 }
 fig = plotting.training_curves(histories, model, plotting.model_color(model, models))

@@ -21,6 +21,6 @@ result = training.train(
 )
 log.info("%s", result.info)
 training.save_model(result.model, snakemake.output.model)
-training.write_history(snakemake.output.history, result.history)
+io.write_history(snakemake.output.history, result.history)
 io.write_json(snakemake.output.info, result.info)
 training.remove_checkpoint(p.checkpoint_dir)  # outputs complete: a re-run trains afresh
