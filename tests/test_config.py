@@ -100,7 +100,7 @@ def test_missing_config_file(tmp_path):
         load_config(tmp_path / "nope.yaml")
 
 
-def test_key_order_in_the_file_does_not_matter_but_model_order_does(test_config):
+def test_key_order_in_the_file_does_not_matter_but_model_order_does():
     """Rules get config sections as params: the same settings in another order must compare equal."""
     raw = yaml.safe_load((ROOT / "config" / "test.yaml").read_text())
     shuffled = yaml.safe_load(yaml.safe_dump(raw, sort_keys=True))

@@ -46,11 +46,14 @@ def test_round_trip_keeps_values_units_and_attrs(tmp_path):
     for key, value in data.items():
         np.testing.assert_array_equal(back[key], value)
     attrs = io.read_attrs(path)
-    assert attrs["seed"] == 3 and '"n_events": 50' in attrs["config"] and "numpy" in attrs["package_versions"]
+    assert attrs["seed"] == 3
+    assert '"n_events": 50' in attrs["config"]
+    assert "numpy" in attrs["package_versions"]
     import h5py
 
     with h5py.File(path) as fh:
-        assert fh["time"].attrs["unit"] == "us" and fh["energy"].attrs["unit"] == "EeV"
+        assert fh["time"].attrs["unit"] == "us"
+        assert fh["energy"].attrs["unit"] == "EeV"
 
 
 def test_missing_and_corrupt_files_are_named(tmp_path):
@@ -75,7 +78,7 @@ def test_missing_dataset_and_nan_labels_are_named(tmp_path):
         io.read_showers(tmp_path / "b.h5")
 
 
-def test_contract_shape_and_trigger_consistency(tmp_path):
+def test_contract_shape_and_trigger_consistency():
     data = fake_showers(10, np.random.default_rng(3))
     data["time"][0, 0, 0] = np.nan
     data["signal"][0, 0, 0] = 5.0
@@ -108,11 +111,13 @@ def test_merge_concatenates_in_order_and_keeps_extras(tmp_path):
         shard["trace_muon"] = np.full((len(shard["energy"]), 3), i, np.float32)
         io.write_h5(tmp_path / f"{i}.h5", shard, units=io.shower_units({"trace_muon": "VEM"}))
     merged, units = io.merge_showers([tmp_path / f"{i}.h5" for i in range(3)])
-    assert len(merged["energy"]) == 21 and merged["signal"].shape == (21, 14, 14)
+    assert len(merged["energy"]) == 21
+    assert merged["signal"].shape == (21, 14, 14)
     np.testing.assert_array_equal(merged["energy"], np.concatenate([s["energy"] for s in shards]))
     np.testing.assert_array_equal(merged["trace_muon"][:, 0], np.repeat([0, 1, 2], [7, 5, 9]))
     np.testing.assert_array_equal(merged["detector"], shards[0]["detector"])
-    assert units["trace_muon"] == "VEM" and units["xmax"] == "g/cm^2"
+    assert units["trace_muon"] == "VEM"
+    assert units["xmax"] == "g/cm^2"
 
 
 def test_merge_rejects_inconsistent_shards(tmp_path):

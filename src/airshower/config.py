@@ -123,7 +123,16 @@ def _sort_keys(obj, path: str = "") -> None:
 
 
 def _check_semantics(config: dict) -> None:
-    sim = config["simulation"]
+    _check_simulation(config["simulation"])
+    _check_split(config["preparation"]["fractions"], config["simulation"]["n_events"])
+    bins = config["evaluation"]["energy_bins_eev"]
+    if not bins["min"] < bins["max"]:
+        raise ConfigError("config key 'evaluation.energy_bins_eev': min must be below max")
+    for name in config["models"]:
+        training_settings(config, name)  # merged settings are complete
+
+
+def _check_simulation(sim: dict) -> None:
     lo, hi = sim["log10_energy_ev"]
     if not lo < hi:
         raise ConfigError(f"config key 'simulation.log10_energy_ev': minimum {lo} must be below maximum {hi}")
@@ -151,7 +160,8 @@ def _check_semantics(config: dict) -> None:
             f"{sim['block_size']} events; lower n_shards or block_size"
         )
 
-    fr = config["preparation"]["fractions"]
+
+def _check_split(fr: dict, n_events: int) -> None:
     total = fr["train"] + fr["val"] + fr["test"]
     if not math.isclose(total, 1.0, abs_tol=1e-6):
         raise ConfigError(
@@ -160,16 +170,9 @@ def _check_semantics(config: dict) -> None:
     from airshower.preparation import split_sizes
 
     try:
-        split_sizes(sim["n_events"], fr)
+        split_sizes(n_events, fr)
     except ValueError as exc:
         raise ConfigError(f"config key 'preparation.fractions': {exc}") from None
-
-    bins = config["evaluation"]["energy_bins_eev"]
-    if not bins["min"] < bins["max"]:
-        raise ConfigError("config key 'evaluation.energy_bins_eev': min must be below max")
-
-    for name in config["models"]:
-        training_settings(config, name)  # merged settings are complete
 
 
 def model_names(config: dict) -> list[str]:
