@@ -136,20 +136,19 @@ def _check_simulation(sim: dict) -> None:
     lo, hi = sim["log10_energy_ev"]
     if not lo < hi:
         raise ConfigError(f"config key 'simulation.log10_energy_ev': minimum {lo} must be below maximum {hi}")
-    comp = sim.get("composition")
-    if comp is not None:
-        if len(comp["mass_numbers"]) != len(comp["fractions"]):
-            raise ConfigError(
-                "config key 'simulation.composition.fractions': needs one fraction per mass number "
-                f"({len(comp['fractions'])} fractions for {len(comp['mass_numbers'])} mass numbers)"
-            )
-        if not math.isclose(sum(comp["fractions"]), 1.0, abs_tol=1e-6):
-            raise ConfigError(
-                "config key 'simulation.composition.fractions': must sum to 1, "
-                f"got {sum(comp['fractions']):.6g}"
-            )
-    bounds = sim.get("atmosphere", {}).get("layer_boundaries_km")
-    if bounds is not None and any(b >= c for b, c in zip(bounds, bounds[1:], strict=False)):
+    comp = sim["composition"]
+    if len(comp["mass_numbers"]) != len(comp["fractions"]):
+        raise ConfigError(
+            "config key 'simulation.composition.fractions': needs one fraction per mass number "
+            f"({len(comp['fractions'])} fractions for {len(comp['mass_numbers'])} mass numbers)"
+        )
+    if not math.isclose(sum(comp["fractions"]), 1.0, abs_tol=1e-6):
+        raise ConfigError(
+            "config key 'simulation.composition.fractions': must sum to 1, "
+            f"got {sum(comp['fractions']):.6g}"
+        )
+    bounds = sim["atmosphere"]["layer_boundaries_km"]
+    if any(b >= c for b, c in zip(bounds, bounds[1:], strict=False)):
         raise ConfigError(
             f"config key 'simulation.atmosphere.layer_boundaries_km': must increase, got {bounds}"
         )
@@ -183,7 +182,7 @@ def model_names(config: dict) -> list[str]:
 def compared_models(config: dict) -> list[str]:
     """Everything that enters the comparison: the networks and, if enabled, the baseline."""
     names = model_names(config)
-    if config.get("baseline", {}).get("enabled", True):
+    if config["baseline"]["enabled"]:
         names.append(BASELINE)
     return names
 
