@@ -11,8 +11,13 @@ import pytest
 from airshower import evaluation as ev
 from airshower import io
 from airshower import rng as rngmod
+from airshower.evaluation import metrics as ev_metrics
+from airshower.evaluation import tables as ev_tables
 
-SETTINGS = ev.EvaluationSettings(bins_min_eev=1.0, bins_max_eev=100.0, n_bins=2, n_bootstrap=50)
+
+def settings(bootstrap: int = 50, **bins) -> ev.EvaluationSettings:
+    """Evaluation settings from the schema defaults with the given energy bins and resamples."""
+    return ev.EvaluationSettings.from_config({"energy_bins_eev": bins, "bootstrap": bootstrap})
 
 
 def gen(k: int = 0) -> np.random.Generator:
@@ -105,7 +110,7 @@ def test_bootstrap_is_reproducible_and_chunking_does_not_change_it(monkeypatch):
     a = ev.bootstrap_intervals(e_true, e_pred, 64, gen())
     b = ev.bootstrap_intervals(e_true, e_pred, 64, gen())
     assert a == b
-    monkeypatch.setattr(ev, "_MAX_BOOTSTRAP_CELLS", 300 * 7)  # chunks of 7 resamples
+    monkeypatch.setattr(ev_metrics, "_MAX_BOOTSTRAP_CELLS", 300 * 7)  # chunks of 7 resamples
     c = ev.bootstrap_intervals(e_true, e_pred, 64, gen())
     for q in ev.QUANTITIES:
         assert c[q] == pytest.approx(a[q], rel=1e-12)
@@ -114,34 +119,37 @@ def test_bootstrap_is_reproducible_and_chunking_does_not_change_it(monkeypatch):
 # --- binning ---------------------------------------------------------------------------------
 
 
-def test_bin_edges_log_and_linear():
-    edges = ev.bin_edges(ev.EvaluationSettings(bins_min_eev=1.0, bins_max_eev=100.0, n_bins=2))
+def test_energy_bins_of_the_settings():
+    edges = settings(min=1.0, max=100.0, n=2).energy_bins_eev.edges()
     np.testing.assert_allclose(edges, [1.0, 10.0, 100.0])
-    np.testing.assert_allclose(ev.bin_centers(edges), [math.sqrt(10), math.sqrt(1000)])
-    lin = ev.bin_edges(ev.EvaluationSettings(bins_min_eev=2.0, bins_max_eev=8.0, n_bins=3, spacing="linear"))
+    lin = settings(min=2.0, max=8.0, n=3, spacing="linear").energy_bins_eev.edges()
     np.testing.assert_allclose(lin, [2.0, 4.0, 6.0, 8.0])
     with pytest.raises(ValueError, match="min < max"):
-        ev.bin_edges(ev.EvaluationSettings(bins_min_eev=5.0, bins_max_eev=5.0))
+        settings(min=5.0, max=5.0).energy_bins_eev.edges()
 
 
-def test_bin_index_edges_and_outside():
-    edges = np.array([1.0, 10.0, 100.0])
-    e = np.array([0.5, 1.0, 9.99, 10.0, 99.0, 100.0, 100.1])
-    np.testing.assert_array_equal(ev.bin_index(e, edges), [-1, 0, 0, 1, 1, 1, -1])
+def test_compute_metrics_bins_are_the_statistics_bins():
+    e_true = np.array([0.5, 1.0, 9.99, 10.0, 99.0, 100.0, 100.1])
+    m = ev.compute_metrics(e_true, e_true * 1.1, settings(10, min=1.0, max=100.0, n=2), gen())
+    assert m["bins"]["n"] == [2, 3]
+    assert m["bins"]["n_outside"] == 2
+    np.testing.assert_allclose(m["bins"]["center_eev"], [math.sqrt(10), math.sqrt(1000)])
 
 
 def test_compute_metrics_empty_bin_single_event_and_outside_events():
     # bins [1, 10), [10, 100]: first empty... make three bins so one is empty and one has one event
-    settings = ev.EvaluationSettings(bins_min_eev=1.0, bins_max_eev=1000.0, n_bins=3, n_bootstrap=20)
+    settings_ = settings(20, min=1.0, max=1000.0, n=3)
     e_true = np.array([0.5, 20.0, 30.0, 40.0, 500.0, 2000.0])
     e_pred = np.array([0.6, 21.0, 29.0, 43.0, 450.0, 1900.0])
-    m = ev.compute_metrics(e_true, e_pred, settings, gen())
+    m = ev.compute_metrics(e_true, e_pred, settings_, gen())
     b = m["bins"]
     assert b["n"] == [0, 3, 1]
     assert b["n_outside"] == 2
     assert m["overall"]["n"] == 6 == m["n_events"]
     for q in ev.QUANTITIES:  # empty bin: every entry None
-        assert b[q]["value"][0] is None and b[q]["lo"][0] is None and b[q]["hi"][0] is None
+        assert b[q]["value"][0] is None
+        assert b[q]["lo"][0] is None
+        assert b[q]["hi"][0] is None
     assert b["bias_eev"]["value"][2] == pytest.approx(-50.0)  # one event: bias defined...
     assert b["bias_eev"]["lo"][2] == pytest.approx(-50.0)
     for q in ("resolution_eev", "resolution68_eev", "relative_resolution"):  # ...spreads not
@@ -152,18 +160,20 @@ def test_compute_metrics_empty_bin_single_event_and_outside_events():
 
 
 def test_compute_metrics_no_events_in_range_does_not_crash():
-    settings = ev.EvaluationSettings(bins_min_eev=3.0, bins_max_eev=100.0, n_bins=4, n_bootstrap=10)
-    m = ev.compute_metrics(np.array([1.0, 2.0]), np.array([1.5, 2.5]), settings, gen())
-    assert m["bins"]["n"] == [0, 0, 0, 0] and m["bins"]["n_outside"] == 2
+    m = ev.compute_metrics(
+        np.array([1.0, 2.0]), np.array([1.5, 2.5]), settings(10, min=3.0, max=100.0, n=4), gen()
+    )
+    assert m["bins"]["n"] == [0, 0, 0, 0]
+    assert m["bins"]["n_outside"] == 2
     assert all(v is None for v in m["bins"]["relative_resolution"]["value"])
     json.dumps(m, allow_nan=False)
 
 
-def test_settings_from_config_section():
-    s = ev.EvaluationSettings.from_config(
-        {"energy_bins_eev": {"min": 3.16, "max": 100.0, "n": 6}, "bootstrap": 99}
-    )
-    assert (s.bins_min_eev, s.bins_max_eev, s.n_bins, s.spacing, s.n_bootstrap) == (3.16, 100.0, 6, "log", 99)
+def test_settings_from_config_section_with_schema_defaults():
+    s = ev.EvaluationSettings.from_config({"energy_bins_eev": {"max": 100}, "bootstrap": 99})
+    assert s == ev.EvaluationSettings(ev.EnergyBins(min=3.16, max=100.0, n=6, spacing="log"), bootstrap=99)
+    assert isinstance(s.energy_bins_eev.max, float)
+    assert ev.EvaluationSettings.from_config().bootstrap == 200
 
 
 # --- aggregation over seeds and the summary --------------------------------------------------
@@ -173,14 +183,15 @@ def fake_record(seed: int, scale: float, n_bins: int = 2) -> dict:
     r = np.random.default_rng(seed)
     e_true = r.uniform(1.0, 100.0, 500)
     e_pred = e_true * (1 + scale * r.normal(size=500))
-    settings = ev.EvaluationSettings(bins_min_eev=1.0, bins_max_eev=100.0, n_bins=n_bins, n_bootstrap=20)
-    return {"model": "m", "seed": seed, **ev.compute_metrics(e_true, e_pred, settings, gen(seed))}
+    settings_ = settings(20, min=1.0, max=100.0, n=n_bins)
+    return {"model": "m", "seed": seed, **ev.compute_metrics(e_true, e_pred, settings_, gen(seed))}
 
 
 def test_aggregate_seeds_mean_and_std():
     recs = [fake_record(1, 0.1), fake_record(2, 0.2), fake_record(3, 0.3)]
     agg = ev.aggregate_seeds(recs)
-    assert agg["seeds"] == [1, 2, 3] and agg["n_seeds"] == 3
+    assert agg["seeds"] == [1, 2, 3]
+    assert agg["n_seeds"] == 3
     vals = [r["overall"]["relative_resolution"]["value"] for r in recs]
     o = agg["overall"]["relative_resolution"]
     assert o["mean"] == pytest.approx(np.mean(vals))
@@ -203,7 +214,8 @@ def test_aggregate_single_seed_and_empty_bins():
     agg = ev.aggregate_seeds([rec])
     assert agg["overall"]["bias_eev"]["std"] is None
     assert agg["overall"]["bias_eev"]["mean"] == rec["overall"]["bias_eev"]["value"]
-    assert agg["bins"]["bias_eev"]["mean"][0] is None and agg["bins"]["bias_eev"]["stat"][0] is None
+    assert agg["bins"]["bias_eev"]["mean"][0] is None
+    assert agg["bins"]["bias_eev"]["stat"][0] is None
     with pytest.raises(ValueError, match="different energy bins"):
         ev.aggregate_seeds([fake_record(1, 0.1), fake_record(2, 0.1, n_bins=3)])
 
@@ -223,33 +235,47 @@ def test_summary_rows_table_and_baseline_dashes():
     rows = ev.summary_rows(agg, info, inference, ["fcn", "baseline"])
     assert [r["model"] for r in rows] == ["fcn", "baseline"]
     fcn, base = rows
-    assert fcn["n_parameters"] == 50_301 and fcn["epochs_run"] == 25 and fcn["training_time_s"] == 120
+    assert fcn["n_parameters"] == 50_301
+    assert fcn["epochs_run"] == 25
+    assert fcn["training_time_s"] == 120
     assert fcn["inference_events_per_s"] == pytest.approx(2e5)
     assert fcn["resolution_eev"] == pytest.approx(agg["fcn"]["overall"]["resolution_eev"]["mean"])
-    assert base["n_parameters"] is None and base["epochs_run"] is None and base["train_samples_per_s"] is None
+    assert base["n_parameters"] is None
+    assert base["epochs_run"] is None
+    assert base["train_samples_per_s"] is None
     assert base["resolution_eev_seed_std"] is None
 
     md = ev.summary_markdown(rows).splitlines()
     assert md[0].startswith("| model | parameters | seeds | resolution [EeV]")
     cells = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[1:-1]] for line in md[2:4]}
-    assert cells["fcn"][1] == "50,301" and cells["fcn"][2] == "2" and "±" in cells["fcn"][3]
-    assert cells["baseline"][1] == ev.DASH and cells["baseline"][7:10] == [ev.DASH] * 3
-    assert (
-        cells["baseline"][2] == "1" and "±" not in cells["baseline"][3] and cells["baseline"][10] == "20,000"
-    )
+    assert cells["fcn"][1] == "50,301"
+    assert cells["fcn"][2] == "2"
+    assert "±" in cells["fcn"][3]
+    assert cells["baseline"][1] == ev.DASH
+    assert cells["baseline"][7:10] == [ev.DASH] * 3
+    assert cells["baseline"][2] == "1"
+    assert "±" not in cells["baseline"][3]
+    assert cells["baseline"][10] == "20,000"
 
     csv_lines = ev.summary_csv(rows).splitlines()
     assert csv_lines[0].split(",") == list(ev.SUMMARY_COLUMNS)
     base_cells = dict(zip(ev.SUMMARY_COLUMNS, csv_lines[2].split(","), strict=True))
-    assert base_cells["n_parameters"] == "" and base_cells["model"] == "baseline"
+    assert base_cells["n_parameters"] == ""
+    assert base_cells["model"] == "baseline"
     with pytest.raises(ValueError, match="no metrics"):
         ev.summary_rows(agg, info, inference, ["fcn", "cnn"])
 
 
 def test_pm_formatting():
-    assert ev._pm(1.2345, 0.0123) == "1.234 ± 0.012"
-    assert ev._pm(0.1234, 0.0123, 100.0) == "12.3 ± 1.2"
-    assert ev._pm(None, None) == ev.DASH
+    assert ev_tables._pm(1.2345, 0.0123) == "1.234 ± 0.012"
+    assert ev_tables._pm(0.1234, 0.0123, 100.0) == "12.3 ± 1.2"
+    assert ev_tables._pm(None, None) == ev.DASH
+
+
+def test_markdown_note_states_the_conventions():
+    note = ev.summary_markdown([]).splitlines()[-1]
+    assert "ddof = 1" in note
+    assert "half-width of the central 68.27 %" in note
 
 
 # --- run records -----------------------------------------------------------------------------

@@ -23,7 +23,9 @@ from conftest import ROOT
 
 UNIT = re.compile(r"\[[^\]]+\]")  # "[EeV]", "[%]", "[km]", ...
 MODELS = ["fcn", "cnn", "cnn_pyramid", BASELINE]
-SETTINGS = ev.EvaluationSettings(bins_min_eev=3.16, bins_max_eev=100.0, n_bins=4, n_bootstrap=10)
+SETTINGS = ev.EvaluationSettings.from_config(
+    {"energy_bins_eev": {"min": 3.16, "max": 100.0, "n": 4}, "bootstrap": 10}
+)
 
 
 def draw(fig: Figure) -> Figure:
@@ -50,7 +52,8 @@ def assert_labelled(fig: Figure, units_x: bool = True, units_y: bool = True) -> 
         shared_y = ax.get_shared_y_axes().get_siblings(ax)
         if not ylabel and len(shared_y) > 1:
             ylabel = next(a.get_ylabel() for a in shared_y if a.get_ylabel())
-        assert xlabel and (ylabel or ax.get_yticklabels()), f"unlabelled axes in {fig}"
+        assert xlabel, f"unlabelled x axis in {fig}"
+        assert ylabel or ax.get_yticklabels(), f"unlabelled y axis in {fig}"
         if units_x:
             assert UNIT.search(xlabel), xlabel
         if units_y and ylabel:
@@ -127,7 +130,8 @@ def history(n_epochs: int, offset: float = 0.0) -> dict[str, np.ndarray]:
 def test_model_colours_do_not_depend_on_the_baseline_and_baseline_is_black():
     with_base = pl.model_styles(["fcn", "cnn", BASELINE])
     without = pl.model_styles(["fcn", "cnn"])
-    assert with_base["fcn"] == without["fcn"] and with_base["cnn"] == without["cnn"]
+    assert with_base["fcn"] == without["fcn"]
+    assert with_base["cnn"] == without["cnn"]
     assert with_base[BASELINE]["color"] == "black"
     assert len({with_base[m]["color"] for m in with_base}) == 3
     assert pl.model_color("cnn", ["fcn", "cnn", BASELINE]) == with_base["cnn"]["color"]
@@ -153,7 +157,8 @@ def test_n_triggered_and_choice_of_footprints(showers):
     assert n_trig.tolist() == np.isfinite(showers["signal"]).reshape(40, -1).sum(axis=1).tolist()
     pick = pl.choose_footprints(showers["energy"], n_trig, 4, np.random.default_rng(1))
     again = pl.choose_footprints(showers["energy"], n_trig, 4, np.random.default_rng(1))
-    assert pick.tolist() == again.tolist() and len(set(pick.tolist())) == 4
+    assert pick.tolist() == again.tolist()
+    assert len(set(pick.tolist())) == 4
     assert np.all(np.diff(showers["energy"][pick]) > 0)  # one per energy quantile, sorted
     assert np.all(n_trig[pick] >= 3)
 
@@ -174,7 +179,8 @@ def test_footprints_figure(showers):
     assert_labelled(fig)
     assert all(ax.get_xlabel() == "x [km]" and ax.get_ylabel() == "y [km]" for ax in axes)
     bars = [ax.get_ylabel() for ax in colorbar_axes(fig)]
-    assert sum("[µs]" in b for b in bars) == 2 and sum("[VEM]" in b for b in bars) == 2
+    assert sum("[µs]" in b for b in bars) == 2
+    assert sum("[VEM]" in b for b in bars) == 2
     # the station grid spans the array: 13 spacings of 750 m
     x0, x1 = axes[0].get_xlim()
     assert x1 - x0 == pytest.approx(14 * 0.75, rel=0.01)
@@ -190,7 +196,8 @@ def test_input_distributions_figure(showers):
     assert len(axes) == 4
     assert_labelled(fig)
     energy_axes = [ax for ax in axes if "EeV" in ax.get_xlabel()]
-    assert len(energy_axes) == 2 and all(ax.get_xscale() == "log" for ax in energy_axes)
+    assert len(energy_axes) == 2
+    assert all(ax.get_xscale() == "log" for ax in energy_axes)
     for ax in axes:
         assert legend_labels(ax), ax.get_xlabel()
     assert "40 showers" in legend_labels(axes[0])[0]
@@ -203,8 +210,11 @@ def test_training_curves_figure_per_seed_in_model_shades():
     color = pl.model_color("fcn", MODELS)
     fig = draw(pl.training_curves({1: history(12), 2: history(9, 0.05)}, "fcn", color))
     a_loss, a_lr = data_axes(fig)
-    assert a_loss.get_yscale() == "log" and a_lr.get_yscale() == "log"
-    assert a_lr.get_xlabel() == "epoch" and a_loss.get_ylabel() and a_lr.get_ylabel()
+    assert a_loss.get_yscale() == "log"
+    assert a_lr.get_yscale() == "log"
+    assert a_lr.get_xlabel() == "epoch"
+    assert a_loss.get_ylabel()
+    assert a_lr.get_ylabel()
     labels = legend_labels(a_loss)
     assert {"seed 1: training", "seed 1: validation", "seed 2: validation"} <= set(labels)
     assert legend_labels(a_lr) == ["seed 1", "seed 2"]
@@ -214,7 +224,8 @@ def test_training_curves_figure_per_seed_in_model_shades():
     assert lines["seed 1: training"].get_xdata()[0] == 1  # epochs counted from 1
     # plain tick labels on the log loss axis (0.5, 1), not 5 x 10^-1
     texts = [t.get_text() for t in a_loss.get_yticklabels() if t.get_text()]
-    assert texts and not any("10^" in t or "e-0" in t for t in texts), texts
+    assert texts
+    assert not any("10^" in t or "e-0" in t for t in texts), texts
 
 
 def test_training_curves_of_one_short_run_are_visible():
@@ -227,7 +238,8 @@ def test_residuals_figure_reports_mu_and_sigma():
     runs = {1: fake_run(1, 0.1), 2: fake_run(2, 0.2)}
     fig = draw(pl.residuals(runs, "cnn", pl.model_color("cnn", MODELS)))
     a_abs, a_rel = data_axes(fig)
-    assert "[EeV]" in a_abs.get_xlabel() and "[%]" in a_rel.get_xlabel()
+    assert "[EeV]" in a_abs.get_xlabel()
+    assert "[%]" in a_rel.get_xlabel()
     assert_labelled(fig)
     t, p = runs[2]
     mu, sigma = np.mean(p - t), np.std(p - t, ddof=1)
@@ -244,13 +256,17 @@ def test_energy_scatter_points_or_histogram_on_log_axes(n):
     ax = data_axes(fig)[0]
     assert ax.get_xscale() == ax.get_yscale() == "log"
     assert_labelled(fig)
-    assert "[EeV]" in ax.get_xlabel() and "[EeV]" in ax.get_ylabel()
+    assert "[EeV]" in ax.get_xlabel()
+    assert "[EeV]" in ax.get_ylabel()
     assert len(legend_labels(ax)) >= 2
     n_low = int(np.count_nonzero(e_pred < 3.16 / 1.3))  # below the lower axis limit
-    assert n_low >= 3 and f"; {n_low} with" in ax.get_title()
+    assert n_low >= 3
+    assert f"; {n_low} with" in ax.get_title()
     assert bool(colorbar_axes(fig)) == (n >= 2000)  # 2-D histogram for large samples
     lo, hi = ax.get_xlim()
-    assert lo < 3.16 and hi > 100.0 and ax.get_ylim() == pytest.approx((lo, hi))
+    assert lo < 3.16
+    assert hi > 100.0
+    assert ax.get_ylim() == pytest.approx((lo, hi))
 
 
 def test_bias_resolution_vs_energy_figure():
@@ -281,9 +297,11 @@ def test_relative_resolution_comparison_colours_errors_and_values(summary):
     fig = draw(pl.relative_resolution_vs_energy(summary, MODELS))
     ax = data_axes(fig)[0]
     assert_labelled(fig)
-    assert ax.get_xscale() == "log" and "[%]" in ax.get_ylabel()
+    assert ax.get_xscale() == "log"
+    assert "[%]" in ax.get_ylabel()
     by_label = series(ax)
-    assert len(by_label) == 4 and len(legend_labels(ax)) == 4
+    assert len(by_label) == 4
+    assert len(legend_labels(ax)) == 4
     styles = pl.model_styles(MODELS)
     for label, container in by_label.items():
         model = label.split(" (")[0]
@@ -298,16 +316,16 @@ def test_relative_resolution_comparison_colours_errors_and_values(summary):
         2 * 100 * summary["fcn"]["bins"]["relative_resolution"]["std"][0]
     )
     # single-result models: bootstrap half-width instead, and the legend says so
-    assert (
-        "baseline (1 seed; bootstrap 68 %)" in by_label and "cnn_pyramid (1 seed; bootstrap 68 %)" in by_label
-    )
+    assert "baseline (1 seed; bootstrap 68 %)" in by_label
+    assert "cnn_pyramid (1 seed; bootstrap 68 %)" in by_label
 
 
 def test_bias_comparison_has_absolute_and_relative_panels(summary):
     fig = draw(pl.bias_vs_energy(summary, MODELS))
     a_abs, a_rel = data_axes(fig)
     assert_labelled(fig)
-    assert "[EeV]" in a_abs.get_ylabel() and "[%]" in a_rel.get_ylabel()
+    assert "[EeV]" in a_abs.get_ylabel()
+    assert "[%]" in a_rel.get_ylabel()
     assert len(legend_labels(a_abs)) == 4
     base = series(a_rel)["baseline (1 seed; bootstrap 68 %)"]
     np.testing.assert_allclose(
@@ -318,7 +336,8 @@ def test_bias_comparison_has_absolute_and_relative_panels(summary):
 def test_overall_resolution_chart(summary):
     fig = draw(pl.resolution_overall(summary, MODELS))
     a_abs, a_rel = data_axes(fig)
-    assert "[EeV]" in a_abs.get_xlabel() and "[%]" in a_rel.get_xlabel()
+    assert "[EeV]" in a_abs.get_xlabel()
+    assert "[%]" in a_rel.get_xlabel()
     rows = dict(zip(a_abs.get_yticks(), [t.get_text() for t in a_abs.get_yticklabels()], strict=True))
     assert [rows[y] for y in sorted(rows, reverse=True)] == MODELS  # top to bottom in config order
     assert len(fig_legend_labels(fig)) == 3
@@ -337,7 +356,8 @@ def test_comparison_survives_empty_bins(summary):
         broken[BASELINE]["bins"]["relative_resolution"][key][0] = None
     fig = draw(pl.relative_resolution_vs_energy(broken, ["fcn", BASELINE]))
     y = series(data_axes(fig)[0])["baseline (1 seed; bootstrap 68 %)"].lines[0].get_ydata()
-    assert np.isnan(y[0]) and np.all(np.isfinite(y[1:]))
+    assert np.isnan(y[0])
+    assert np.all(np.isfinite(y[1:]))
 
 
 # --- saving ----------------------------------------------------------------------------------
@@ -363,7 +383,7 @@ def test_save_keeps_the_old_file_when_drawing_fails(tmp_path, monkeypatch):
     target.write_bytes(b"old")
     fig = pl.training_curves({1: history(3)}, "fcn")
 
-    def boom(*args, **kwargs):
+    def boom(*_args, **_kwargs):
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(fig, "savefig", boom)
@@ -429,7 +449,8 @@ def test_captions_render_cleanly_with_the_config_values(config_name):
     for name in [*CAPTIONS, "workflow.rst"]:
         html, warnings = render_caption(name, config)
         assert not warnings, f"{name}: {warnings}"
-        assert "{{" not in html and "{%" not in html, name
+        assert "{{" not in html, name
+        assert "{%" not in html, name
         assert len(html) > 500, name
     html, _ = render_caption("workflow.rst", config)
     assert f"Study seed {config['seed']}" in html

@@ -16,9 +16,8 @@ for rec, path in zip(records, snakemake.input.predictions, strict=True):
 fig = plotting.residuals(runs, model, color)
 plotting.save(fig, snakemake.output.residuals, plots["formats"], plots["dpi"])
 e_true, e_pred = (np.concatenate([r[k] for r in runs.values()]) for k in (0, 1))
-fig = plotting.energy_scatter(
-    e_true, e_pred, model, (settings.bins_min_eev, settings.bins_max_eev), len(runs), color
-)
+bins = settings.energy_bins_eev
+fig = plotting.energy_scatter(e_true, e_pred, model, (bins.min, bins.max), len(runs), color)
 plotting.save(fig, snakemake.output.scatter, plots["formats"], plots["dpi"])
 fig = plotting.bias_resolution_vs_energy(records, model, color)
 plotting.save(fig, snakemake.output.vs_energy, plots["formats"], plots["dpi"])

@@ -1,0 +1,193 @@
+"""Combining the seeds of a model and the rows of the study's summary table.
+
+:func:`run_key` tells model and seed of a run record, :func:`aggregate_seeds` combines the
+metrics of the seeds of one model (mean and sample standard deviation over seeds, ``ddof=1``,
+:func:`airshower.statistics.spread`) and :func:`summary_rows` turns the per-model aggregates
+and training records into the rows of :data:`SUMMARY_COLUMNS`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from airshower import statistics
+from airshower.evaluation.metrics import QUANTITIES
+
+_RUN_DIR = re.compile(r"(?:^|/)(?P<model>[A-Za-z][A-Za-z0-9_]*)/seed(?P<seed>\d+)/[^/]+$")
+
+
+def run_key(path: str, record: Mapping | None = None) -> tuple[str, int]:
+    """(model, seed) of a run file: from the record's ``model``/``seed`` fields if present, else
+    from the path ``.../{model}/seed{seed}/<file>``."""
+    record = record or {}
+    if "model" in record and "seed" in record:
+        return str(record["model"]), int(record["seed"])
+    match = _RUN_DIR.search(str(path).replace("\\", "/"))
+    if match is None:
+        raise ValueError(
+            f"{path}: cannot tell model and seed (no 'model'/'seed' fields, path not .../MODEL/seedN/FILE)"
+        )
+    return match["model"], int(match["seed"])
+
+
+# --- combining seeds -------------------------------------------------------------------------
+
+
+def _mean_std(values: Sequence[float | None]) -> tuple[float | None, float | None]:
+    """Mean and sample standard deviation over seeds, ignoring None; std None for one value."""
+    v = np.array([x for x in values if x is not None], dtype=np.float64)
+    if v.size == 0:
+        return None, None
+    return float(v.mean()), (float(statistics.spread(v)) if v.size >= 2 else None)
+
+
+def _half_width(entry: Mapping) -> float | None:
+    if entry["lo"] is None or entry["hi"] is None:
+        return None
+    return 0.5 * (entry["hi"] - entry["lo"])
+
+
+def _combined(entries: Sequence[Mapping]) -> tuple[float | None, float | None, float | None]:
+    """(mean, std, stat) of one quantity over seeds: mean and spread of the values, mean of the
+    bootstrap half-widths."""
+    mean, std = _mean_std([e["value"] for e in entries])
+    stat, _ = _mean_std([_half_width(e) for e in entries])
+    return mean, std, stat
+
+
+def _check_same_bins(records: Sequence[Mapping]) -> list[float]:
+    edges = records[0]["bins"]["edges_eev"]
+    for rec in records[1:]:
+        other = rec["bins"]["edges_eev"]
+        if len(other) != len(edges) or not np.allclose(other, edges):
+            raise ValueError(
+                f"seed {rec.get('seed')} has different energy bins than seed {records[0].get('seed')}"
+            )
+    return edges
+
+
+def _combined_bins(records: Sequence[Mapping], q: str, n_bins: int) -> dict[str, list]:
+    """``{"mean": [...], "std": [...], "stat": [...]}`` of quantity ``q`` per energy bin."""
+    cols: dict[str, list] = {"mean": [], "std": [], "stat": []}
+    for i in range(n_bins):
+        cells = [{k: rec["bins"][q][k][i] for k in ("value", "lo", "hi")} for rec in records]
+        for key, value in zip(("mean", "std", "stat"), _combined(cells), strict=True):
+            cols[key].append(value)
+    return cols
+
+
+def aggregate_seeds(records: Sequence[Mapping]) -> dict:
+    """Combine the metrics of the seeds of one model.
+
+    Parameters
+    ----------
+    records
+        metrics dicts of :func:`airshower.evaluation.compute_metrics`, each with ``"seed"`` (and
+        ``"model"``) set; all with the same energy bins.
+
+    Returns
+    -------
+    dict
+        ``{"seeds", "n_seeds", "overall": {q: {"mean", "std", "stat", "values"}},
+        "bins": {"edges_eev", "center_eev", "n", q: {"mean": [...], "std": [...], "stat": [...]}}}``
+        where ``std`` is the sample standard deviation over seeds (None for a single seed) and
+        ``stat`` the mean over seeds of the bootstrap half-width ``(hi - lo) / 2`` (the
+        statistical uncertainty from the finite test sample).
+    """
+    if not records:
+        raise ValueError("no metrics to aggregate")
+    edges = _check_same_bins(records)
+    out: dict = {
+        "seeds": [rec.get("seed") for rec in records],
+        "n_seeds": len(records),
+        "n_events": records[0]["n_events"],
+        "overall": {},
+        "bins": {
+            "edges_eev": list(edges),
+            "center_eev": list(records[0]["bins"]["center_eev"]),
+            "n": list(records[0]["bins"]["n"]),
+        },
+    }
+    for q in QUANTITIES:
+        entries = [rec["overall"][q] for rec in records]
+        mean, std, stat = _combined(entries)
+        out["overall"][q] = {"mean": mean, "std": std, "stat": stat, "values": [e["value"] for e in entries]}
+        out["bins"][q] = _combined_bins(records, q, len(edges) - 1)
+    return out
+
+
+# --- the summary table -----------------------------------------------------------------------
+
+SUMMARY_COLUMNS = (
+    "model",
+    "n_parameters",
+    "n_seeds",
+    "resolution_eev",
+    "resolution_eev_seed_std",
+    "resolution_eev_stat",
+    "resolution68_eev",
+    "resolution68_eev_seed_std",
+    "relative_resolution",
+    "relative_resolution_seed_std",
+    "bias_eev",
+    "bias_eev_seed_std",
+    "bias_eev_stat",
+    "relative_bias",
+    "relative_bias_seed_std",
+    "epochs_run",
+    "training_time_s",
+    "train_samples_per_s",
+    "inference_events_per_s",
+)
+_SUMMARY_QUANTITIES = (
+    "resolution_eev",
+    "resolution68_eev",
+    "relative_resolution",
+    "bias_eev",
+    "relative_bias",
+)
+_TRAINING_COLUMNS = ("epochs_run", "training_time_s", "train_samples_per_s")
+
+
+def _mean_of(values: Sequence[float | None]) -> float | None:
+    return _mean_std(values)[0]
+
+
+def _training_columns(info: Sequence[Mapping]) -> dict:
+    """Parameters and the mean over seeds of the training records; None without records."""
+    if not info:
+        return dict.fromkeys(("n_parameters", *_TRAINING_COLUMNS))
+    row: dict = {"n_parameters": int(info[0]["n_parameters"])}
+    for key in _TRAINING_COLUMNS:
+        row[key] = _mean_of([i.get(key) for i in info])
+    return row
+
+
+def summary_rows(
+    aggregated: Mapping[str, Mapping],
+    training_info: Mapping[str, Sequence[Mapping]],
+    inference_events_per_s: Mapping[str, Sequence[float]],
+    models: Sequence[str],
+) -> list[dict]:
+    """One row per model (in ``models`` order) with the columns of :data:`SUMMARY_COLUMNS`.
+
+    Training columns (parameters, epochs, time, throughput) are averaged over the seeds'
+    ``training.json`` records; a model without records (the classical baseline) gets None there.
+    """
+    rows = []
+    for model in models:
+        if model not in aggregated:
+            raise ValueError(f"model '{model}' has no metrics")
+        agg = aggregated[model]["overall"]
+        row: dict = {"model": model, "n_seeds": aggregated[model]["n_seeds"]}
+        for q in _SUMMARY_QUANTITIES:
+            row[q] = agg[q]["mean"]
+            row[f"{q}_seed_std"] = agg[q]["std"]
+            row[f"{q}_stat"] = agg[q]["stat"]
+        row.update(_training_columns(list(training_info.get(model, []))))
+        row["inference_events_per_s"] = _mean_of(list(inference_events_per_s.get(model, [])))
+        rows.append({c: row.get(c) for c in SUMMARY_COLUMNS})
+    return rows

@@ -1,0 +1,202 @@
+"""Performance metrics of one energy reconstruction (one model and seed): bias, resolution and
+their bootstrap intervals, over all events and in bins of true energy.
+
+For events with true energy ``E_true`` and reconstructed energy ``E_rec`` (both in EeV):
+
+- bias ``mean(E_rec - E_true)`` [EeV] and relative bias ``mean((E_rec - E_true) / E_true)``;
+- resolution ``std(E_rec - E_true)`` [EeV] (:func:`airshower.statistics.spread`, the sample
+  standard deviation, ``ddof=1``);
+- robust resolution (:func:`airshower.statistics.robust_spread`): half-width of the central
+  68.27 % interval of ``E_rec - E_true`` [EeV]; equal to the standard deviation for Gaussian
+  residuals, but insensitive to a few wild reconstructions;
+- relative resolution ``std((E_rec - E_true) / E_true)`` (sigma_E / E, dimensionless).
+
+Each is computed over all events and in bins of the *true* energy (log-spaced by default). The
+68 % intervals are percentile-bootstrap intervals: the events are resampled with replacement
+``bootstrap`` times and the central 68.27 % interval of the resampled metric is quoted
+(:func:`airshower.statistics.percentile_interval`). A bin without events (or with too few for a
+spread) yields ``None``, never an error.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from airshower import config, statistics
+
+QUANTITIES: dict[str, str] = {
+    "bias_eev": "mean(E_rec - E_true) in EeV",
+    "resolution_eev": "std(E_rec - E_true) in EeV (ddof=1)",
+    "resolution68_eev": "half-width of the central 68.27 % interval of E_rec - E_true in EeV",
+    "relative_bias": "mean((E_rec - E_true) / E_true)",
+    "relative_resolution": "std((E_rec - E_true) / E_true) (ddof=1)",
+}
+# quantities that need at least two events (a spread)
+_SPREADS = ("resolution_eev", "resolution68_eev", "relative_resolution")
+_MAX_BOOTSTRAP_CELLS = 4_000_000  # resampled values held in memory at once
+
+
+@dataclass(frozen=True)
+class EnergyBins:
+    """The ``evaluation.energy_bins_eev`` config section: bins of true energy in EeV."""
+
+    min: float
+    max: float
+    n: int
+    spacing: str  # "log" or "linear"
+
+    def edges(self) -> np.ndarray:
+        """``n + 1`` bin edges in EeV (:func:`airshower.statistics.bin_edges`)."""
+        return statistics.bin_edges(self.min, self.max, self.n, self.spacing)
+
+
+@dataclass(frozen=True)
+class EvaluationSettings(config.Settings):
+    """The ``evaluation`` config section (defaults in the schema)."""
+
+    SECTION: ClassVar[str] = "evaluation"
+
+    energy_bins_eev: EnergyBins
+    bootstrap: int  # bootstrap resamples
+
+
+def _statistics(residual: np.ndarray, relative: np.ndarray) -> dict[str, np.ndarray]:
+    """Every quantity along the last axis (events); works on one sample or a stack of them."""
+    out = {"bias_eev": residual.mean(axis=-1), "relative_bias": relative.mean(axis=-1)}
+    if residual.shape[-1] < 2:
+        nan = np.full(residual.shape[:-1], np.nan)
+        out.update({q: nan for q in _SPREADS})
+        return out
+    out["resolution_eev"] = statistics.spread(residual)
+    out["resolution68_eev"] = statistics.robust_spread(residual)
+    out["relative_resolution"] = statistics.spread(relative)
+    return out
+
+
+def _check(energy_true: np.ndarray, energy_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    e_true = np.asarray(energy_true, dtype=np.float64).ravel()
+    e_pred = np.asarray(energy_pred, dtype=np.float64).ravel()
+    if e_true.shape != e_pred.shape:
+        raise ValueError(f"energy_true has {e_true.size} events, energy_pred {e_pred.size}")
+    if not (np.all(np.isfinite(e_true)) and np.all(np.isfinite(e_pred))):
+        raise ValueError("energies must be finite (a NaN prediction means the network diverged)")
+    if np.any(e_true <= 0):
+        raise ValueError("true energies must be positive")
+    return e_true, e_pred
+
+
+def _value(x) -> float | None:
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def point_estimates(energy_true: np.ndarray, energy_pred: np.ndarray) -> dict[str, float | None]:
+    """Every quantity of :data:`QUANTITIES` for one sample; ``None`` where undefined."""
+    e_true, e_pred = _check(energy_true, energy_pred)
+    if e_true.size == 0:
+        return dict.fromkeys(QUANTITIES)
+    residual = e_pred - e_true
+    stats = _statistics(residual, residual / e_true)
+    return {q: _value(stats[q]) for q in QUANTITIES}
+
+
+def _resampled(
+    residual: np.ndarray, relative: np.ndarray, n_bootstrap: int, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """Every quantity of ``n_bootstrap`` resamples with replacement of the events, drawn in
+    chunks so that memory stays bounded for large samples."""
+    n = residual.size
+    chunk = max(1, _MAX_BOOTSTRAP_CELLS // n)
+    parts: dict[str, list[np.ndarray]] = {q: [] for q in QUANTITIES}
+    for start in range(0, n_bootstrap, chunk):
+        idx = rng.integers(0, n, size=(min(chunk, n_bootstrap - start), n))
+        stats = _statistics(residual[idx], relative[idx])
+        for q in QUANTITIES:
+            parts[q].append(stats[q])
+    return {q: np.concatenate(parts[q]) for q in QUANTITIES}
+
+
+def bootstrap_intervals(
+    energy_true: np.ndarray, energy_pred: np.ndarray, n_bootstrap: int, rng: np.random.Generator
+) -> dict[str, tuple[float | None, float | None]]:
+    """Percentile-bootstrap 68.27 % interval ``(lo, hi)`` of every quantity; ``(None, None)``
+    where a resample leaves it undefined."""
+    e_true, e_pred = _check(energy_true, energy_pred)
+    if e_true.size == 0:
+        return {q: (None, None) for q in QUANTITIES}
+    residual = e_pred - e_true
+    replicas = _resampled(residual, residual / e_true, n_bootstrap, rng)
+    return {
+        q: statistics.percentile_interval(v) if np.all(np.isfinite(v)) else (None, None)
+        for q, v in replicas.items()
+    }
+
+
+def summarize(
+    energy_true: np.ndarray, energy_pred: np.ndarray, n_bootstrap: int, rng: np.random.Generator
+) -> dict:
+    """``{"n": events, quantity: {"value", "lo", "hi"}}`` for one sample."""
+    values = point_estimates(energy_true, energy_pred)
+    intervals = bootstrap_intervals(energy_true, energy_pred, n_bootstrap, rng)
+    out: dict = {"n": int(np.size(energy_true))}
+    for q in QUANTITIES:
+        lo, hi = intervals[q]
+        out[q] = {"value": values[q], "lo": lo, "hi": hi}
+    return out
+
+
+def _binned_metrics(
+    e_true: np.ndarray, e_pred: np.ndarray, settings: EvaluationSettings, rng: np.random.Generator
+) -> dict:
+    """The ``bins`` entry of :func:`compute_metrics`: a :func:`summarize` per bin of true energy."""
+    bins_eev = settings.energy_bins_eev
+    edges = bins_eev.edges()
+    n_bins = len(edges) - 1
+    idx = statistics.bin_index(e_true, edges)
+    bins: dict = {
+        "edges_eev": edges.tolist(),
+        "center_eev": statistics.bin_centers(edges, bins_eev.spacing).tolist(),
+        "spacing": bins_eev.spacing,
+        "n": [int(np.count_nonzero(idx == i)) for i in range(n_bins)],
+        "n_outside": int(np.count_nonzero(idx < 0)),
+    }
+    cells = [summarize(e_true[idx == i], e_pred[idx == i], settings.bootstrap, rng) for i in range(n_bins)]
+    for q in QUANTITIES:
+        bins[q] = {key: [cell[q][key] for cell in cells] for key in ("value", "lo", "hi")}
+    return bins
+
+
+def compute_metrics(
+    energy_true: np.ndarray,
+    energy_pred: np.ndarray,
+    settings: EvaluationSettings,
+    rng: np.random.Generator,
+) -> dict:
+    """All metrics of one model and seed, as a JSON-ready dict.
+
+    Layout::
+
+        {"n_events", "n_bootstrap", "interval", "definitions",
+         "overall": {"n", <quantity>: {"value", "lo", "hi"}, ...},
+         "bins": {"edges_eev", "center_eev", "spacing", "n", "n_outside",
+                  <quantity>: {"value": [...], "lo": [...], "hi": [...]}, ...}}
+
+    Bins are in true energy; events outside the bin range count in ``overall`` and in
+    ``bins.n_outside`` only. Undefined entries (empty bins, spreads of single events) are None.
+    The bootstrap draws of ``rng`` go to the overall sample first, then to the bins in order.
+    """
+    e_true, e_pred = _check(energy_true, energy_pred)
+    overall = summarize(e_true, e_pred, settings.bootstrap, rng)
+    bins = _binned_metrics(e_true, e_pred, settings, rng)
+    return {
+        "n_events": int(e_true.size),
+        "n_bootstrap": settings.bootstrap,
+        "interval": statistics.INTERVAL,
+        "definitions": dict(QUANTITIES),
+        "overall": overall,
+        "bins": bins,
+    }

@@ -1,0 +1,100 @@
+"""The summary table as text: CSV (every digit a reader needs) and Markdown (values ± spread
+over seeds, rounded to the spread's two significant digits, with the conventions in a note)."""
+
+from __future__ import annotations
+
+import csv
+import io as _io
+import math
+from collections.abc import Mapping, Sequence
+
+from airshower.evaluation.aggregate import SUMMARY_COLUMNS
+
+DASH = "–"  # shown where a quantity does not apply (the baseline has no training)
+
+MARKDOWN_HEADER = (
+    "model",
+    "parameters",
+    "seeds",
+    "resolution [EeV]",
+    "robust resolution [EeV]",
+    "σ_E/E [%]",
+    "bias [EeV]",
+    "epochs",
+    "training time [s]",
+    "train samples/s",
+    "inference events/s",
+)
+MARKDOWN_NOTE = (
+    "\nValues are means over the training seeds ± their standard deviation (one value where a "
+    "model has one seed); resolution = std(E_rec − E_true), robust resolution = half-width of the "
+    "central 68.27 % of E_rec − E_true, σ_E/E = std((E_rec − E_true)/E_true), bias = mean(E_rec − "
+    "E_true), all on the test set. Every standard deviation is the sample standard deviation "
+    f"(ddof = 1). {DASH}: does not apply (no training).\n"
+)
+
+
+def summary_csv(rows: Sequence[Mapping]) -> str:
+    """The rows as CSV text (empty cells for missing values)."""
+    buf = _io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(SUMMARY_COLUMNS), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(
+            {k: ("" if v is None else (f"{v:.6g}" if isinstance(v, float) else v)) for k, v in row.items()}
+        )
+    return buf.getvalue()
+
+
+def _sig(x: float, err: float | None) -> int:
+    """Decimals that show ``err`` with two significant digits (at least one, at most six)."""
+    scale = abs(err) if err else abs(x)
+    if not scale:
+        return 2
+    return int(min(6, max(1, 1 - math.floor(math.log10(scale)))))
+
+
+def _pm(value: float | None, spread: float | None, scale: float = 1.0) -> str:
+    """``value ± spread`` (times ``scale``) rounded to the spread; the value alone without one."""
+    if value is None:
+        return DASH
+    v = value * scale
+    if spread is None:
+        return f"{v:.{_sig(v, None) + 1}f}"
+    s = spread * scale
+    d = _sig(v, s)
+    return f"{v:.{d}f} ± {s:.{d}f}"
+
+
+def _count(value: float | None, fmt: str = ",.0f") -> str:
+    return DASH if value is None else format(value, fmt)
+
+
+def _epochs(value: float | None) -> str:
+    """Epochs run: an integer, or one decimal for a mean over seeds."""
+    return _count(value, ".0f" if value is None or float(value).is_integer() else ".1f")
+
+
+def _markdown_cells(r: Mapping) -> list[str]:
+    return [
+        str(r["model"]),
+        _count(r["n_parameters"]),
+        str(r["n_seeds"]),
+        _pm(r["resolution_eev"], r["resolution_eev_seed_std"]),
+        _pm(r["resolution68_eev"], r["resolution68_eev_seed_std"]),
+        _pm(r["relative_resolution"], r["relative_resolution_seed_std"], 100.0),
+        _pm(r["bias_eev"], r["bias_eev_seed_std"]),
+        _epochs(r["epochs_run"]),
+        _count(r["training_time_s"], ",.0f"),
+        _count(r["train_samples_per_s"], ",.0f"),
+        _count(r["inference_events_per_s"], ",.0f"),
+    ]
+
+
+def summary_markdown(rows: Sequence[Mapping]) -> str:
+    """The summary as a Markdown table: values are means over seeds ± standard deviation over
+    seeds (a single value where there is one seed), with the definitions in a note below."""
+    header = MARKDOWN_HEADER
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
+    lines += ["| " + " | ".join(_markdown_cells(r)) + " |" for r in rows]
+    return "\n".join(lines) + "\n" + MARKDOWN_NOTE
