@@ -269,6 +269,16 @@ def test_energy_scatter_points_or_histogram_on_log_axes(n):
     assert ax.get_ylim() == pytest.approx((lo, hi))
 
 
+def test_energy_scatter_profile_is_mean_and_sample_std_per_bin():
+    e_true, e_pred = fake_run(4, 0.15, 800)
+    profile = data_axes(draw(pl.energy_scatter(e_true, e_pred, "fcn", (3.16, 100.0))))[0].containers[0]
+    edges = np.logspace(np.log10(3.16), 2.0, 11)
+    sel = e_pred[(e_true >= edges[4]) & (e_true < edges[5])]
+    assert profile.lines[0].get_ydata()[4] == pytest.approx(sel.mean())
+    low, high = profile.lines[2][0].get_segments()[4][:, 1]
+    assert (high - low) / 2 == pytest.approx(np.std(sel, ddof=1))
+
+
 def test_bias_resolution_vs_energy_figure():
     records = [fake_metrics("cnn", 1, 0.1), fake_metrics("cnn", 2, 0.15)]
     fig = draw(pl.bias_resolution_vs_energy(records, "cnn", pl.model_color("cnn", MODELS)))
@@ -363,10 +373,16 @@ def test_comparison_survives_empty_bins(summary):
 # --- saving ----------------------------------------------------------------------------------
 
 
+def test_plot_settings_from_the_schema():
+    assert pl.PlotSettings.from_config() == pl.PlotSettings(formats=("png",), dpi=120, n_footprints=4)
+    assert pl.PlotSettings.from_config({"formats": ["png", "pdf"]}).formats == ("png", "pdf")
+
+
 def test_save_writes_png_and_pdf_atomically(tmp_path):
     fig = pl.training_curves({1: history(5)}, "fcn")
     target = tmp_path / "figs" / "curves.png"
-    written = pl.save(fig, target, formats=("png", "pdf"), dpi=50)
+    settings = pl.PlotSettings.from_config({"formats": ["png", "pdf"], "dpi": 50})
+    written = pl.save(fig, target, settings)
     assert written == [target, target.with_suffix(".pdf")]
     assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     image = mpimg.imread(target)
@@ -374,7 +390,7 @@ def test_save_writes_png_and_pdf_atomically(tmp_path):
     assert image.shape[:2] == (round(h * 50), round(w * 50))
     assert image[..., :3].std() > 0.05  # not blank
     assert target.with_suffix(".pdf").read_bytes()[:5] == b"%PDF-"
-    pl.save(fig, target, formats=("pdf",), dpi=50)
+    pl.save(fig, target, settings)
     assert sorted(p.name for p in target.parent.iterdir()) == ["curves.pdf", "curves.png"]  # no temp files
 
 
@@ -395,8 +411,9 @@ def test_save_keeps_the_old_file_when_drawing_fails(tmp_path, monkeypatch):
 
 def test_pdf_bytes_do_not_depend_on_the_time(tmp_path):
     fig = pl.training_curves({1: history(4)}, "fcn")
-    a = pl.save(fig, tmp_path / "a.png", formats=("pdf",))[0].read_bytes()
-    b = pl.save(fig, tmp_path / "b.png", formats=("pdf",))[0].read_bytes()
+    settings = pl.PlotSettings.from_config({"formats": ["png", "pdf"]})
+    a = pl.save(fig, tmp_path / "a.png", settings)[1].read_bytes()
+    b = pl.save(fig, tmp_path / "b.png", settings)[1].read_bytes()
     assert a == b
 
 

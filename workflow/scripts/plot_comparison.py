@@ -3,7 +3,8 @@
 from airshower import io, logs, plotting
 
 log = logs.setup(snakemake.log[0])
-plots, models = snakemake.params.plots, list(snakemake.params.models)
+plots = plotting.PlotSettings.from_config(snakemake.params.plots)
+models = list(snakemake.params.models)
 summary = io.read_json(snakemake.input.summary)["models"]
 missing = [m for m in models if m not in summary]
 if missing:
@@ -13,4 +14,4 @@ for key, func in (
     ("bias", plotting.bias_vs_energy),
     ("overall", plotting.resolution_overall),
 ):
-    plotting.save(func(summary, models), snakemake.output[key], plots["formats"], plots["dpi"])
+    plotting.save(func(summary, models), snakemake.output[key], plots)

@@ -3,11 +3,11 @@
 from airshower import io, logs, plotting, rng
 
 log = logs.setup(snakemake.log[0])
-plots = snakemake.params.plots
+plots = plotting.PlotSettings.from_config(snakemake.params.plots)
 showers = io.read_showers(snakemake.input.showers)
 n_trig = plotting.n_triggered(showers["signal"])
 pick = plotting.choose_footprints(
-    showers["energy"], n_trig, plots["n_footprints"], rng.generator(snakemake.params.study_seed, "plots")
+    showers["energy"], n_trig, plots.n_footprints, rng.generator(snakemake.params.study_seed, "plots")
 )
 log.info("footprint examples: events %s", pick.tolist())
 fig = plotting.footprints(
@@ -15,6 +15,6 @@ fig = plotting.footprints(
     showers["detector"],
     *(showers[k][pick] for k in ("energy", "zenith", "xmax", "core")),
 )
-plotting.save(fig, snakemake.output.footprints, plots["formats"], plots["dpi"])
+plotting.save(fig, snakemake.output.footprints, plots)
 fig = plotting.input_distributions(showers["energy"], showers["zenith"], showers["xmax"], n_trig)
-plotting.save(fig, snakemake.output.distributions, plots["formats"], plots["dpi"])
+plotting.save(fig, snakemake.output.distributions, plots)

@@ -3,11 +3,12 @@
 from airshower import io, logs, plotting
 
 log = logs.setup(snakemake.log[0])
-model, plots = snakemake.params.model, snakemake.params.plots
+model = snakemake.params.model
+plots = plotting.PlotSettings.from_config(snakemake.params.plots)
 models = snakemake.params.models
 histories = {
     int(seed): io.read_history(path)
     for seed, path in zip(snakemake.params.seeds, snakemake.input.histories, strict=True)
 }
 fig = plotting.training_curves(histories, model, plotting.model_color(model, models))
-plotting.save(fig, snakemake.output.curves, plots["formats"], plots["dpi"])
+plotting.save(fig, snakemake.output.curves, plots)

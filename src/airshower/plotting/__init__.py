@@ -1,0 +1,47 @@
+"""Figures of the study. Every figure function takes data and returns a matplotlib ``Figure``
+(no pyplot state, Agg canvas); the entry script writes it with :func:`save`.
+
+Modules: :mod:`.style` (rc settings, model colours and markers, labels with units, log axes,
+saving), :mod:`.data` (footprints and input distributions), :mod:`.training` (training
+curves), :mod:`.performance` (one model: residuals, energy scatter, bias and resolution vs
+energy) and :mod:`.comparison` (all models on one plot).
+"""
+
+from airshower.plotting.comparison import bias_vs_energy, relative_resolution_vs_energy, resolution_overall
+from airshower.plotting.data import choose_footprints, footprints, input_distributions, n_triggered
+from airshower.plotting.performance import bias_resolution_vs_energy, energy_scatter, residuals
+from airshower.plotting.style import (
+    LABEL,
+    PALETTE,
+    RC,
+    PlotSettings,
+    model_color,
+    model_styles,
+    save,
+    seed_colors,
+    styled,
+)
+from airshower.plotting.training import training_curves
+
+__all__ = [
+    "LABEL",
+    "PALETTE",
+    "RC",
+    "PlotSettings",
+    "bias_resolution_vs_energy",
+    "bias_vs_energy",
+    "choose_footprints",
+    "energy_scatter",
+    "footprints",
+    "input_distributions",
+    "model_color",
+    "model_styles",
+    "n_triggered",
+    "relative_resolution_vs_energy",
+    "residuals",
+    "resolution_overall",
+    "save",
+    "seed_colors",
+    "styled",
+    "training_curves",
+]

@@ -1,0 +1,201 @@
+"""The one style of every figure: font sizes (:data:`RC`), one colour and marker per model
+(:func:`model_styles`: by position in the list of compared models, the classical baseline always
+black), seed shades, axis labels with units (:data:`LABEL`), log energy axes, and :func:`save`,
+which writes a figure atomically in every format of the ``plots`` config section."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import matplotlib
+import matplotlib.colors
+import matplotlib.ticker
+import numpy as np
+from matplotlib.figure import Figure
+
+from airshower import config, io
+from airshower.config import BASELINE
+
+RC = {
+    "font.size": 11,
+    "axes.titlesize": 12,
+    "axes.labelsize": 12,
+    "xtick.labelsize": 10,
+    "ytick.labelsize": 10,
+    "legend.fontsize": 9,
+    "legend.framealpha": 0.85,
+    "figure.titlesize": 13,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "grid.linewidth": 0.6,
+    "lines.linewidth": 1.6,
+    "lines.markersize": 6,
+    "errorbar.capsize": 3,
+    "image.cmap": "viridis",
+    "savefig.facecolor": "white",
+    "figure.facecolor": "white",
+}
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
+MARKERS = ["o", "s", "D", "^", "v", "P", "X", "<", ">"]
+BASELINE_STYLE = {"color": "black", "marker": "*", "linestyle": "--"}
+
+LABEL = {
+    "energy_true": r"true energy $E_\mathrm{true}$ [EeV]",
+    "energy_rec": r"reconstructed energy $E_\mathrm{rec}$ [EeV]",
+    "residual": r"$E_\mathrm{rec} - E_\mathrm{true}$ [EeV]",
+    "relative_residual": r"$(E_\mathrm{rec} - E_\mathrm{true})\,/\,E_\mathrm{true}$ [%]",
+    "bias": r"bias $\langle E_\mathrm{rec} - E_\mathrm{true}\rangle$ [EeV]",
+    "relative_bias": r"relative bias $\langle \Delta E / E_\mathrm{true}\rangle$ [%]",
+    "resolution": r"resolution $\sigma_E$ [EeV]",
+    "relative_resolution": r"relative resolution $\sigma_E / E$ [%]",
+    "zenith": r"zenith angle $\theta$ [deg]",
+    "xmax": r"depth of shower maximum $X_\mathrm{max}$ [g cm$^{-2}$]",
+    "n_triggered": "triggered stations",
+    "events": "events / bin",
+    "x_km": "x [km]",
+    "y_km": "y [km]",
+    "time": r"arrival time $t - t_\mathrm{first}$ [µs]",
+    "signal": "signal S [VEM]",
+    "epoch": "epoch",
+    "loss": "loss (standardized target)",
+    "learning_rate": "learning rate",
+}
+
+
+@dataclass(frozen=True)
+class PlotSettings(config.Settings):
+    """The ``plots`` config section (defaults in the schema)."""
+
+    SECTION: ClassVar[str] = "plots"
+
+    formats: tuple[str, ...]  # file formats of every figure, png always among them
+    dpi: int  # resolution of the PNGs
+    n_footprints: int  # example events in the footprint figure
+
+
+def styled(func):
+    """Run a figure function under the shared rc settings (fonts, grid, line widths)."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with matplotlib.rc_context(RC):
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
+def model_styles(models: Sequence[str]) -> dict[str, dict]:
+    """Colour, marker and line style per model.
+
+    Networks are numbered by their position in ``models`` (the baseline skipped), so a model
+    keeps its colour whether or not the baseline is compared; the baseline is always black.
+    """
+    out = {}
+    k = 0
+    for name in models:
+        if name == BASELINE:
+            out[name] = dict(BASELINE_STYLE)
+        else:
+            out[name] = {
+                "color": PALETTE[k % len(PALETTE)],
+                "marker": MARKERS[k % len(MARKERS)],
+                "linestyle": "-",
+            }
+            k += 1
+    return out
+
+
+def model_color(model: str, models: Sequence[str] | None = None) -> str:
+    """The colour of ``model`` in every figure (see :func:`model_styles`)."""
+    models = list(models or [])
+    if model not in models:
+        models.append(model)
+    return model_styles(models)[model]["color"]
+
+
+def seed_colors(seeds: Sequence[int], base: str | None = None) -> dict[int, str]:
+    """A colour per training seed, for the per-model figures.
+
+    With ``base`` (the model's colour) the seeds are shades of it, from darker to lighter, so a
+    model looks the same in its own figures and in the comparison; without, palette colours.
+    """
+    seeds = list(seeds)
+    if base is None:
+        return {s: PALETTE[i % len(PALETTE)] for i, s in enumerate(seeds)}
+    rgb = np.array(matplotlib.colors.to_rgb(base))
+    out = {}
+    for i, s in enumerate(seeds):
+        f = 0.0 if len(seeds) == 1 else -0.35 + 0.85 * i / (len(seeds) - 1)  # -: towards black, +: white
+        mixed = rgb * (1 + f) if f < 0 else rgb + (1 - rgb) * f * 0.7
+        out[s] = matplotlib.colors.to_hex(np.clip(mixed, 0, 1))
+    return out
+
+
+def run_label(model: str, seed: int) -> str:
+    """Legend name of one run: the training seed, or "classical" for the baseline (no seeds)."""
+    return "classical" if model == BASELINE else f"seed {seed}"
+
+
+# --- axes ------------------------------------------------------------------------------------
+
+
+class _PlainLogFormatter(matplotlib.ticker.LogFormatter):
+    """LogFormatter (which decides which minor ticks get a label) writing 0.3 rather than 3e-01."""
+
+    def _num_to_string(self, x, _vmin, _vmax):
+        return f"{x:g}"
+
+
+def plain_log_labels(axis) -> None:
+    """Tick labels like 0.3, 0.5, 1 instead of 3 x 10^-1 on a log axis (minor labels only where
+    the axis spans less than about a decade, so they never crowd)."""
+    axis.set_major_formatter(_PlainLogFormatter(labelOnlyBase=False))
+    axis.set_minor_formatter(_PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(1.2, 0.6)))
+
+
+def log_energy_axis(ax, edges: Sequence[float] | None = None, which: str = "x") -> None:
+    """Log energy axis with plain tick labels (3, 5, 10, 20, 50, 100 EeV), limits around ``edges``."""
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    (ax.set_xscale if which == "x" else ax.set_yscale)("log")
+    ticks = [1, 2, 3, 5, 10, 20, 30, 50, 100, 200, 300]
+    if edges is not None:
+        lo, hi = edges[0] / 1.08, edges[-1] * 1.08
+        (ax.set_xlim if which == "x" else ax.set_ylim)(lo, hi)
+        ticks = [t for t in ticks if lo <= t <= hi] or ticks
+    axis.set_ticks(ticks, labels=[str(t) for t in ticks])
+    axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+
+
+def dodge(x: np.ndarray, k: int, n: int, width: float = 0.025) -> np.ndarray:
+    """Shift markers of series ``k`` of ``n`` sideways on a log axis so error bars do not overlap."""
+    return np.asarray(x) * 10 ** (width * (k - (n - 1) / 2))
+
+
+def as_array(values: Sequence[float | None], scale: float = 1.0) -> np.ndarray:
+    """Values of a metrics record (None where undefined) times ``scale``, NaN for None."""
+    return np.array([np.nan if v is None else v * scale for v in values], dtype=np.float64)
+
+
+# --- output ----------------------------------------------------------------------------------
+
+
+def save(fig: Figure, png_path: str | Path, settings: PlotSettings | None = None) -> list[Path]:
+    """Write ``fig`` once per format of ``settings`` (the schema's ``plots`` defaults if None),
+    next to ``png_path`` with the suffix swapped, atomically.
+
+    Returns the written paths. PDF metadata carry no creation date, so reruns give the same bytes.
+    """
+    settings = settings or PlotSettings.from_config()
+    png_path = Path(png_path)
+    written = []
+    for fmt in settings.formats:
+        target = png_path.with_suffix(f".{fmt}")
+        metadata = {"CreationDate": None} if fmt == "pdf" else None
+        with io.atomic_path(target) as tmp:
+            fig.savefig(tmp, format=fmt, dpi=settings.dpi, metadata=metadata)
+        written.append(target)
+    return written
