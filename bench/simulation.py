@@ -61,7 +61,9 @@ def _maxrss_mb() -> float:
 def worker_throughput(n_events: int, traces: bool, repeat: int, seed: int) -> dict:
     from airshower import simulation as sim
 
-    settings = sim.SimulationSettings(n_events=n_events, block_size=BLOCK_SIZE, store_traces=traces)
+    settings = sim.SimulationSettings.from_config(
+        {"n_events": n_events, "block_size": BLOCK_SIZE, "store_traces": traces}
+    )
     sim.simulate_events(settings, seed + 1, [0])  # warm-up: imports, cached tables
     wall, cpu = [], []
     for k in range(repeat):
@@ -82,7 +84,9 @@ def worker_memory(traces: bool, seed: int) -> dict:
     from airshower import simulation as sim
 
     before = _maxrss_mb()
-    settings = sim.SimulationSettings(n_events=SHARD_EVENTS, block_size=BLOCK_SIZE, store_traces=traces)
+    settings = sim.SimulationSettings.from_config(
+        {"n_events": SHARD_EVENTS, "block_size": BLOCK_SIZE, "store_traces": traces}
+    )
     data = sim.simulate_shard(settings, seed, 0, n_shards=1)
     return {
         "n_events": SHARD_EVENTS,
@@ -98,8 +102,8 @@ def worker_trigger(n_events: int, seed: int) -> dict:
     out = {}
     for k, energy in enumerate(ENERGIES_EEV):
         log_e = 18.0 + np.log10(energy)
-        settings = sim.SimulationSettings(
-            n_events=n_events, block_size=BLOCK_SIZE, log10_energy_ev=(log_e, log_e + 1e-9)
+        settings = sim.SimulationSettings.from_config(
+            {"n_events": n_events, "block_size": BLOCK_SIZE, "log10_energy_ev": [log_e, log_e + 1e-9]}
         )
         data = sim.simulate_events(settings, seed + 100 * k, range(settings.n_blocks))
         n_trig = np.isfinite(data["signal"]).sum(axis=(1, 2))

@@ -50,12 +50,10 @@ GUMBEL_PARAMETERS: dict[str, dict[str, tuple[tuple[float, ...], ...]]] = {
         "lambda": ((0.683, 0.278, 0.012), (0.008, 0.051, 0.003)),
     },
 }
-INTERACTION_MODELS = tuple(GUMBEL_PARAMETERS)
+INTERACTION_MODELS = tuple(GUMBEL_PARAMETERS)  # the schema's simulation.interaction_model enum
 
 
-def gumbel_parameters(
-    log10_energy_ev, mass, model: str = "EPOS-LHC"
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def gumbel_parameters(log10_energy_ev, mass, model: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(mu, sigma, lambda)`` of the generalized Gumbel; mu and sigma in g/cm^2.
 
     Parameters
@@ -65,7 +63,7 @@ def gumbel_parameters(
     mass
         mass number A (broadcast against the energy).
     model
-        one of :data:`INTERACTION_MODELS`.
+        one of :data:`INTERACTION_MODELS` (config ``simulation.interaction_model``).
     """
     if model not in GUMBEL_PARAMETERS:
         raise ValueError(
@@ -82,26 +80,26 @@ def gumbel_parameters(
     return poly(par["mu"]), poly(par["sigma"]), poly(par["lambda"])
 
 
-def xmax_mean(log10_energy_ev, mass, model: str = "EPOS-LHC") -> np.ndarray:
+def xmax_mean(log10_energy_ev, mass, model: str) -> np.ndarray:
     """Analytic mean of the distribution, ``mu + sigma (ln lambda - digamma(lambda))`` (g/cm^2)."""
     mu, sigma, lam = gumbel_parameters(log10_energy_ev, mass, model)
     return mu + sigma * (np.log(lam) - special.digamma(lam))
 
 
-def xmax_std(log10_energy_ev, mass, model: str = "EPOS-LHC") -> np.ndarray:
+def xmax_std(log10_energy_ev, mass, model: str) -> np.ndarray:
     """Analytic standard deviation, ``sigma sqrt(trigamma(lambda))`` (g/cm^2)."""
     _mu, sigma, lam = gumbel_parameters(log10_energy_ev, mass, model)
     return sigma * np.sqrt(special.polygamma(1, lam))
 
 
-def xmax_cdf(xmax_gcm2, log10_energy_ev, mass, model: str = "EPOS-LHC") -> np.ndarray:
+def xmax_cdf(xmax_gcm2, log10_energy_ev, mass, model: str) -> np.ndarray:
     """Cumulative distribution ``P(Xmax <= x) = Q(lambda, lambda exp(-z))``."""
     mu, sigma, lam = gumbel_parameters(log10_energy_ev, mass, model)
     z = (np.asarray(xmax_gcm2, dtype=float) - mu) / sigma
     return special.gammaincc(lam, lam * np.exp(-z))
 
 
-def sample_xmax(log10_energy_ev, mass, rng: np.random.Generator, model: str = "EPOS-LHC") -> np.ndarray:
+def sample_xmax(log10_energy_ev, mass, rng: np.random.Generator, model: str) -> np.ndarray:
     """One Xmax (g/cm^2) per entry of the broadcast ``log10_energy_ev`` and ``mass``."""
     mu, sigma, lam = np.broadcast_arrays(*gumbel_parameters(log10_energy_ev, mass, model))
     y = rng.gamma(lam, 1.0)
