@@ -248,8 +248,8 @@ class Settings:
 
 def build_settings(cls, section: Mapping, path: str):
     """Frozen dataclass ``cls`` from a complete config ``section``: one field per key, nested
-    dataclasses from nested sections, lists as tuples, integers where a float is declared as
-    floats. A key without a field or a field without a key is an error naming ``path``."""
+    dataclasses from nested sections, lists as tuples, numbers in the declared type (6 -> 6.0
+    for a float field, 6.0 -> 6 for an integer field). A key without a field or a field without a key is an error naming ``path``."""
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls) if f.init}
     unknown, missing = sorted(set(section) - names), sorted(names - set(section))
@@ -275,4 +275,6 @@ def _convert(hint, value, path: str):
         return tuple(_convert(item, v, path) for v in value)
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if hint is int and isinstance(value, float) and value.is_integer():
+        return int(value)  # JSON schema's "integer" accepts 6.0
     return value
