@@ -22,16 +22,13 @@ import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from airshower import baseline as bl
-from airshower import (  # noqa: E402
-    geometry,  # noqa: E402
-    io,
-    plotting,
-)
+from airshower import baseline as bl  # noqa: E402
+from airshower import geometry, io, plotting, statistics  # noqa: E402
 from airshower import simulation as sim  # noqa: E402
 
 ENERGY_POINTS_EEV = (10.0, 30.0)  # the direction resolution is quoted in +-0.1 in log10 E around these
 HALF_WIDTH_LOG10 = 0.1
+BINS_EEV = (3.16, 100.0, 8, "log")  # statistics.bin_edges: the energy bins of the figure
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -40,7 +37,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--n-events", type=int, default=20_000, help="simulated showers (default 20000)")
     parser.add_argument("--seed", type=int, default=1, help="simulation seed (default 1)")
     parser.add_argument("--repeat", type=int, default=3, help="timing repetitions, best is kept (default 3)")
-    parser.add_argument("--front", choices=["planar", "curved"], default="planar", help="baseline.front")
+    parser.add_argument("--front", choices=bl.FRONTS, default="planar", help="baseline.front")
     return parser.parse_args(argv)
 
 
@@ -53,27 +50,68 @@ def timed(func, repeat: int):
     return result, best
 
 
-def binned(energy_eev, values, edges, statistic):
-    which = np.digitize(energy_eev, edges) - 1
-    return [statistic(values[which == b]) for b in range(len(edges) - 1)]
+def energy_summary(energy_pred: np.ndarray, energy_true: np.ndarray, flag: np.ndarray) -> dict:
+    """``bl.energy_statistics`` of all events with the standard errors of the relative bias
+    (sigma / sqrt(n)) and of the relative resolution (sigma / sqrt(2 (n - 1)))."""
+    stats = bl.energy_statistics(energy_pred, energy_true, flag)["all"]
+    n, sigma = stats["n_events"], stats["relative_resolution"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        errors = {
+            "relative_bias_error": float(sigma / np.sqrt(n)),
+            "relative_resolution_error": float(sigma / np.sqrt(2 * (n - 1))),
+        }
+    return {**stats, **errors}
 
 
-def relative_stats(rel: np.ndarray) -> dict:
-    n = rel.size
+def binned_containment(values: np.ndarray, index: np.ndarray, n_bins: int) -> list[np.ndarray]:
+    """The 68 % containment value, its lower and its upper bound in each bin."""
+    return [
+        statistics.binned(values, index, n_bins, lambda v, part=part: statistics.containment(v)[part])
+        for part in range(3)
+    ]
+
+
+def direction_record(angle_deg: np.ndarray, energy_eev: np.ndarray) -> dict:
+    """68 % containment angle of all events, around :data:`ENERGY_POINTS_EEV` and in energy bins."""
+    log_e = np.log10(energy_eev)
+    at_points = {}
+    for point in ENERGY_POINTS_EEV:
+        sel = np.abs(log_e - np.log10(point)) <= HALF_WIDTH_LOG10
+        value, low, high = statistics.containment(angle_deg[sel])
+        at_points[f"{point:g}"] = {
+            "angle68_deg": value,
+            "interval_deg": [low, high],
+            "n_events": int(sel.sum()),
+        }
+    edges = statistics.bin_edges(*BINS_EEV)
+    angle68, low, high = binned_containment(angle_deg, statistics.bin_index(energy_eev, edges), BINS_EEV[2])
     return {
-        "n_events": int(n),
-        "relative_bias": float(rel.mean()),
-        "relative_bias_error": float(rel.std() / np.sqrt(n)),
-        "relative_resolution": float(rel.std()),
-        "relative_resolution_error": float(rel.std() / np.sqrt(2 * (n - 1))),
+        "all": statistics.containment(angle_deg)[0],
+        "at_energy_eev": at_points,
+        "binned": {
+            "edges_eev": edges.tolist(),
+            "angle68_deg": angle68.tolist(),
+            "interval_deg": np.column_stack([low, high]).tolist(),
+        },
     }
+
+
+def energy_binned(energy_pred: np.ndarray, energy_true: np.ndarray, flag: np.ndarray) -> dict:
+    """:func:`energy_summary` in bins of true energy."""
+    edges = statistics.bin_edges(*BINS_EEV)
+    index = statistics.bin_index(energy_true, edges)
+    bins = [
+        energy_summary(energy_pred[sel], energy_true[sel], flag[sel])
+        for sel in (index == k for k in range(BINS_EEV[2]))
+    ]
+    return {"edges_eev": edges.tolist(), "bins": bins}
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    settings = sim.SimulationSettings(n_events=args.n_events, block_size=1000)
+    settings = sim.SimulationSettings.from_config({"n_events": args.n_events, "block_size": 1000})
     data, sim_s = timed(lambda: sim.simulate_events(settings, args.seed, range(settings.n_blocks)), 1)
-    baseline = bl.BaselineSettings(front=args.front)
+    baseline = bl.BaselineSettings.from_config({"front": args.front})
     n_train = int(0.7 * args.n_events)
     train, test = slice(0, n_train), slice(n_train, None)
     energy = data["energy"].astype(np.float64)
@@ -94,21 +132,7 @@ def main(argv=None) -> None:
     angle_deg = np.degrees(geometry.opening_angle(reco["axis"], data["axis"].astype(np.float64)))
     angle_deg[~ok] = np.nan
     core_m = np.linalg.norm(reco["core_rec"] - data["core"], axis=1)
-    log_e = np.log10(energy)
-    at_points = {}
-    for point in ENERGY_POINTS_EEV:
-        sel = np.abs(log_e - np.log10(point)) <= HALF_WIDTH_LOG10
-        value, low, high = bl.containment(angle_deg[sel])
-        at_points[f"{point:g}"] = {
-            "angle68_deg": value,
-            "interval_deg": [low, high],
-            "n_events": int(sel.sum()),
-        }
-
-    edges = np.logspace(np.log10(3.16), 2, 9)
-    direction = binned(energy, angle_deg, edges, bl.containment)
-    rel = energy_pred / energy[test] - 1.0
-    energy_binned = binned(energy[test], rel, edges, relative_stats)
+    flag_test = reco_test["flag"]
 
     record = {
         "benchmark": "baseline",
@@ -121,27 +145,16 @@ def main(argv=None) -> None:
             "python": platform.python_version(),
         },
         "simulation": {"n_events": args.n_events, "seed": args.seed, "seconds": sim_s, "noise": True},
-        "settings": {k: getattr(baseline, k) for k in baseline.__dataclass_fields__},
+        "settings": baseline.reconstruction_settings(),
         "n_train": n_train,
         "n_test": n_test,
         "flagged": bl.flag_counts(reco["flag"]),
         "n_triggered_min": int(reco["n_triggered"].min()),
-        "direction_68_deg": {
-            "all": bl.containment(angle_deg)[0],
-            "at_energy_eev": at_points,
-            "binned": {
-                "edges_eev": edges.tolist(),
-                "angle68_deg": [d[0] for d in direction],
-                "interval_deg": [[d[1], d[2]] for d in direction],
-            },
-        },
+        "direction_68_deg": direction_record(angle_deg, energy),
         "core_68_m": float(np.quantile(core_m[ok], 0.68)),
         "energy_train": calibration["train_statistics"]["all"],
-        "energy_test": {
-            **relative_stats(rel),
-            "log10_resolution": float(np.std(np.log10(energy_pred / energy[test]))),
-        },
-        "energy_test_binned": {"edges_eev": edges.tolist(), "bins": energy_binned},
+        "energy_test": energy_summary(energy_pred, energy[test], flag_test),
+        "energy_test_binned": energy_binned(energy_pred, energy[test], flag_test),
         "calibration": {
             "A": calibration["A"],
             "B": calibration["B"],
@@ -151,6 +164,7 @@ def main(argv=None) -> None:
     }
     io.write_json(args.output, record)
     plotting.save(figure(record), args.output.with_suffix(".png"))
+    at_points = record["direction_68_deg"]["at_energy_eev"]
     print(
         f"baseline: {record['events_per_s']:.0f} events/s; 68 % angle "
         + ", ".join(f"{v['angle68_deg']:.2f} deg at {k} EeV" for k, v in at_points.items())
@@ -159,64 +173,71 @@ def main(argv=None) -> None:
     )
 
 
+def direction_axes(ax, record: dict) -> None:
+    """68 % containment angle in energy bins and around the quoted energies."""
+    binned_dir = record["direction_68_deg"]["binned"]
+    edges = np.asarray(binned_dir["edges_eev"])
+    centre = statistics.bin_centers(edges)
+    value = np.asarray(binned_dir["angle68_deg"])
+    interval = np.asarray(binned_dir["interval_deg"])
+    ax.errorbar(
+        centre,
+        value,
+        yerr=[value - interval[:, 0], interval[:, 1] - value],
+        xerr=[centre - edges[:-1], edges[1:] - centre],
+        fmt="*",
+        color="black",
+        ms=9,
+        linestyle="none",
+        label="baseline (plane-front fit)",
+    )
+    points = record["direction_68_deg"]["at_energy_eev"]
+    x = np.array([float(k) for k in points])
+    y = np.array([p["angle68_deg"] for p in points.values()])
+    band = np.array([p["interval_deg"] for p in points.values()])
+    text = ", ".join(f"{v:.2f}° at {k:g} EeV" for k, v in zip(x, y, strict=True))
+    ax.errorbar(
+        x,
+        y,
+        yerr=[y - band[:, 0], band[:, 1] - y],
+        fmt="o",
+        mfc="none",
+        color="tab:red",
+        ms=10,
+        label=f"±0.1 in $\\log_{{10}} E$: {text}",
+    )
+    ax.set_ylabel("68 % containment angle [deg]")
+    ax.set_ylim(0, None)
+    ax.set_title("direction resolution")
+
+
+def energy_axes(ax, record: dict) -> None:
+    """Relative energy bias and resolution of the test split in energy bins."""
+    centre = statistics.bin_centers(np.asarray(record["energy_test_binned"]["edges_eev"]))
+    bins = record["energy_test_binned"]["bins"]
+    bias = np.array([100 * b["relative_bias"] for b in bins])
+    bias_err = np.array([100 * b["relative_bias_error"] for b in bins])
+    res = np.array([100 * b["relative_resolution"] for b in bins])
+    res_err = np.array([100 * b["relative_resolution_error"] for b in bins])
+    ax.errorbar(centre, res, yerr=res_err, fmt="*-", color="black", label="resolution $\\sigma_E/E$")
+    ax.errorbar(
+        centre, bias, yerr=bias_err, fmt="o--", color="grey", label="bias $\\langle\\Delta E/E\\rangle$"
+    )
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_ylabel("relative energy bias, resolution [%]")
+    ax.set_title(f"energy (test split, {record['n_test']} events)")
+
+
 def figure(record: dict) -> Figure:
     with matplotlib.rc_context(plotting.RC):
         fig = Figure(figsize=(10, 4.2), layout="constrained")
         ax_dir, ax_e = fig.subplots(1, 2)
-        binned_dir = record["direction_68_deg"]["binned"]
-        edges = np.asarray(binned_dir["edges_eev"])
-        centre = np.sqrt(edges[1:] * edges[:-1])
-        value = np.asarray(binned_dir["angle68_deg"])
-        interval = np.asarray(binned_dir["interval_deg"])
-        ax_dir.errorbar(
-            centre,
-            value,
-            yerr=[value - interval[:, 0], interval[:, 1] - value],
-            xerr=[centre - edges[:-1], edges[1:] - centre],
-            fmt="*",
-            color="black",
-            ms=9,
-            linestyle="none",
-            label="baseline (plane-front fit)",
-        )
-        points = record["direction_68_deg"]["at_energy_eev"]
-        x = np.array([float(k) for k in points])
-        y = np.array([p["angle68_deg"] for p in points.values()])
-        band = np.array([p["interval_deg"] for p in points.values()])
-        text = ", ".join(f"{v:.2f}° at {k:g} EeV" for k, v in zip(x, y, strict=True))
-        ax_dir.errorbar(
-            x,
-            y,
-            yerr=[y - band[:, 0], band[:, 1] - y],
-            fmt="o",
-            mfc="none",
-            color="tab:red",
-            ms=10,
-            label=f"±0.1 in $\\log_{{10}} E$: {text}",
-        )
-        ax_dir.set_xscale("log")
-        ax_dir.set_xlabel(plotting.LABEL["energy_true"])
-        ax_dir.set_ylabel("68 % containment angle [deg]")
-        ax_dir.set_ylim(0, None)
-        ax_dir.set_title("direction resolution")
-        ax_dir.legend(loc="upper right")
-
-        bins = record["energy_test_binned"]["bins"]
-        bias = np.array([100 * b["relative_bias"] for b in bins])
-        bias_err = np.array([100 * b["relative_bias_error"] for b in bins])
-        res = np.array([100 * b["relative_resolution"] for b in bins])
-        res_err = np.array([100 * b["relative_resolution_error"] for b in bins])
-        ax_e.errorbar(centre, res, yerr=res_err, fmt="*-", color="black", label="resolution $\\sigma_E/E$")
-        ax_e.errorbar(
-            centre, bias, yerr=bias_err, fmt="o--", color="grey", label="bias $\\langle\\Delta E/E\\rangle$"
-        )
-        ax_e.axhline(0, color="black", linewidth=0.8)
-        ax_e.set_xscale("log")
-        ax_e.set_xlabel(plotting.LABEL["energy_true"])
-        ax_e.set_ylabel("relative energy bias, resolution [%]")
-        ax_e.set_title(f"energy (test split, {record['n_test']} events)")
-        ax_e.legend(loc="upper right")
+        direction_axes(ax_dir, record)
+        energy_axes(ax_e, record)
         for ax in (ax_dir, ax_e):
+            ax.set_xscale("log")
+            ax.set_xlabel(plotting.LABEL["energy_true"])
+            ax.legend(loc="upper right")
             ax.set_xlim(3.0, 105.0)
             ticks = [3, 5, 10, 20, 30, 50, 100]
             ax.set_xticks(ticks, labels=[str(t) for t in ticks])

@@ -6,6 +6,7 @@ noiseless and default toy-simulation samples (airshower.simulation).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -15,23 +16,25 @@ import pytest
 import yaml
 
 from airshower import baseline as bl
-from airshower import geometry, io
+from airshower import config, geometry, io, statistics
 from airshower import simulation as sim
 
 C = geometry.C_M_PER_US
 ROOT = Path(__file__).resolve().parents[1]
-SETTINGS = bl.BaselineSettings()
+SETTINGS = bl.BaselineSettings.from_config({})
 
 
 def noiseless(n_events: int, **changes) -> sim.SimulationSettings:
     """Noiseless toy simulation (see the simulation module docstring)."""
-    return sim.SimulationSettings(
-        n_events=n_events,
-        block_size=1000,
-        noise=sim.NoiseModel(enabled=False),
-        station=sim.StationModel(fluctuations=False),
-        timing=sim.TimingModel(jitter_ns=0.0, event_offset_ns=0.0),
-        **changes,
+    return sim.SimulationSettings.from_config(
+        {
+            "n_events": n_events,
+            "block_size": 1000,
+            "noise": {"enabled": False},
+            "station": {"fluctuations": False},
+            "timing": {"jitter_ns": 0.0, "event_offset_ns": 0.0},
+            **changes,
+        }
     )
 
 
@@ -46,7 +49,8 @@ def clean():
 @pytest.fixture(scope="module")
 def noisy():
     """2000 showers of the default simulation (noise, fluctuations, jitter and offsets on)."""
-    data = sim.simulate_events(sim.SimulationSettings(n_events=2000, block_size=1000), seed=12, blocks=[0, 1])
+    settings = sim.SimulationSettings.from_config({"n_events": 2000, "block_size": 1000})
+    data = sim.simulate_events(settings, seed=12, blocks=[0, 1])
     return data
 
 
@@ -103,7 +107,7 @@ def test_plane_fit_weights_least_squares_by_hand():
 
 def test_plane_fit_recovers_random_axes_exactly():
     rng = np.random.default_rng(3)
-    layout = sim.ArrayLayout()
+    layout = sim.ArrayLayout.from_config()
     detector = layout.positions()
     n = 200
     zenith = rng.uniform(0, np.radians(65), n)
@@ -126,16 +130,18 @@ def test_front_fit_flags_degenerate_geometries():
     # two stations, and three on one line: the plane is not constrained
     t, pos, w = packed([[0.0, 0.1, 0.0]], TRIANGLE_M, [[1.0, 1.0, 0.0]])
     axis, _, ok = bl.front_fit(t, pos, w)
-    assert not ok[0] and np.isnan(axis[0]).all()
+    assert not ok[0]
+    assert np.isnan(axis[0]).all()
     line = [(0.0, 0.0, 0.0), (750.0, 0.0, 0.0), (1500.0, 0.0, 0.0)]
     axis, _, ok = bl.front_fit(*packed([0.0, -0.5, -1.0], line))
-    assert not ok[0] and np.isnan(axis[0]).all()
+    assert not ok[0]
+    assert np.isnan(axis[0]).all()
 
 
 def test_curved_front_fit_recovers_curvature():
     # c (t - t0) = -u.x + rho^2 / (2 R), R = 10 km, with rho the true distance to the axis
     rng = np.random.default_rng(4)
-    detector = sim.ArrayLayout().positions()[::7]
+    detector = sim.ArrayLayout.from_config().positions()[::7]
     axis_true = geometry.axis_vector(np.radians(20.0), np.radians(35.0))
     proj = detector @ axis_true
     rho2 = (detector**2).sum(axis=1) - proj**2
@@ -151,7 +157,7 @@ def test_curved_front_fit_recovers_curvature():
 
 
 def test_sphere_fit_recovers_point_source():
-    detector = sim.ArrayLayout().positions()[::5]
+    detector = sim.ArrayLayout.from_config().positions()[::5]
     origin = np.array([[2000.0, -1500.0, 9000.0], [-500.0, 300.0, 20000.0]])
     times = np.linalg.norm(detector[None] - origin[:, None], axis=-1) / C + np.array([[1.0], [-2.0]])
     t, pos, w = packed(times, detector)
@@ -183,15 +189,17 @@ def test_opening_angle_and_packing():
 
 @pytest.mark.parametrize("form", ["power_law", "nkg"])
 def test_ldf_fit_recovers_exact_core_and_s1000(form):
-    settings = bl.BaselineSettings(ldf_form=form, ldf_slope=5.7 if form == "power_law" else 3.0)
+    settings = bl.BaselineSettings.from_config(
+        {"ldf_form": form, "ldf_slope": 5.7 if form == "power_law" else 3.0}
+    )
     rng = np.random.default_rng(5)
-    detector = sim.ArrayLayout().positions()
+    detector = sim.ArrayLayout.from_config().positions()
     n = 100
     axis = geometry.axis_vector(rng.uniform(-np.pi, np.pi, n), np.radians(rng.uniform(0, 55, n)))
     core = rng.uniform(-600, 600, (n, 2))
     s1000 = 10 ** rng.uniform(1.5, 3.0, n)
     ground = np.full(n, detector[0, 2])
-    r, _, _ = bl.axis_distance(detector[None].repeat(n, 0), core, axis, ground)
+    r, _, _ = bl.axis_distance_and_gradient(detector[None].repeat(n, 0), core, axis, ground)
     signal = s1000[:, None] * np.exp(bl.ldf_log(r, settings)[0])
     signal[signal < 20.0] = np.nan  # "trigger"
     time_us = np.where(np.isnan(signal), np.nan, 0.0)
@@ -249,7 +257,7 @@ def test_noiseless_energy_calibration_unbiased(clean):
     assert abs(rel[low].mean() - rel[high].mean()) < 0.03
     # and the S(1000) attenuation is real: without correction the zenith bands disagree more
     uncorrected = bl.fit_calibration(
-        reco_train, data["energy"][train], bl.BaselineSettings(zenith_correction=0)
+        reco_train, data["energy"][train], bl.BaselineSettings.from_config({"zenith_correction": 0})
     )
     rel0 = bl.apply_calibration(reco_other, uncorrected, SETTINGS) / data["energy"][other] - 1
     assert abs(rel0[low].mean() - rel0[high].mean()) > abs(rel[low].mean() - rel[high].mean())
@@ -276,18 +284,24 @@ def test_flagged_events_keep_a_fallback_energy(clean):
     few = bl.reconstruct(time_us, signal, data["detector"], SETTINGS)
     np.testing.assert_array_equal(few["n_triggered"], n_keep)
     assert (few["flag"] == bl.FLAG_FEW_STATIONS).all()
-    assert np.isnan(few["zenith_rec"]).all() and np.isnan(few["s1000_vem"]).all()
+    assert np.isnan(few["zenith_rec"]).all()
+    assert np.isnan(few["s1000_vem"]).all()
     energy = bl.apply_calibration(few, calibration, SETTINGS)
-    assert np.isfinite(energy).all() and (energy > 0).all()
+    assert np.isfinite(energy).all()
+    assert (energy > 0).all()
     np.testing.assert_allclose(energy[n_keep == 0], data["energy"].astype(np.float64).mean(), rtol=1e-6)
     fb = calibration["fallback"]
     total = np.nansum(signal.reshape(30, -1).astype(np.float64), axis=1)[n_keep > 0]
     expected = np.clip(10 ** (fb["a"] + fb["b"] * np.log10(total)), *fb["energy_range_eev"])
     np.testing.assert_allclose(energy[n_keep > 0], expected, rtol=1e-9)
-    assert data["energy"].min() <= energy.min() and energy.max() <= data["energy"].max()
+    assert data["energy"].min() <= energy.min()
+    assert energy.max() <= data["energy"].max()
     # min_stations above the multiplicity of some events flags them the same way
     strict = bl.reconstruct(
-        data["time"][:200], data["signal"][:200], data["detector"], bl.BaselineSettings(min_stations=12)
+        data["time"][:200],
+        data["signal"][:200],
+        data["detector"],
+        bl.BaselineSettings.from_config({"min_stations": 12}),
     )
     assert ((strict["flag"] == bl.FLAG_FEW_STATIONS) == (strict["n_triggered"] < 12)).all()
 
@@ -320,7 +334,7 @@ def test_curved_front_on_spherical_showers():
     args = (data["time"], data["signal"], data["detector"])
     axis_true = data["axis"].astype(np.float64)
     planar = bl.reconstruct(*args, SETTINGS)
-    curved = bl.reconstruct(*args, bl.BaselineSettings(front="curved"))
+    curved = bl.reconstruct(*args, bl.BaselineSettings.from_config({"front": "curved"}))
     a_planar = np.degrees(geometry.opening_angle(planar["axis"], axis_true))
     a_curved = np.degrees(geometry.opening_angle(curved["axis"], axis_true))
     # the plane misses the curvature by ~ 0.9 deg (68 %); the spherical fit is limited only by
@@ -342,11 +356,14 @@ def test_run_writes_the_predictions_contract(clean, tmp_path):
     assert set(predictions) == set(io.PREDICTION_UNITS) | set(bl.RECONSTRUCTED_UNITS)
     n = len(test_idx)
     assert all(len(v) == n for v in predictions.values())
-    assert predictions["energy_pred"].dtype == np.float64 and predictions["energy_true"].dtype == np.float64
+    assert predictions["energy_pred"].dtype == np.float64
+    assert predictions["energy_true"].dtype == np.float64
     np.testing.assert_array_equal(predictions["index"], test_idx)
     assert np.isfinite(predictions["energy_pred"]).all()
     assert calibration["inference_events_per_s"] > 0
     assert calibration["flagged"]["test"]["ok"] == n
+    assert calibration["settings"] == SETTINGS.reconstruction_settings()
+    assert "enabled" not in calibration["settings"]
     assert abs(calibration["test_statistics"]["all"]["relative_bias"]) < 0.02
     # what workflow/scripts/baseline.py writes, read back
     attrs = {**io.provenance({"enabled": True}, 0), "model": "baseline", "inference_events_per_s": 1.0}
@@ -357,14 +374,14 @@ def test_run_writes_the_predictions_contract(clean, tmp_path):
     assert io.read_attrs(tmp_path / "predictions.h5")["model"] == "baseline"
     assert io.read_json(tmp_path / "calibration.json")["A"] == pytest.approx(calibration["A"])
 
+    bad = split(test_idx)
+    bad["energy"] = bad["energy"] * 2
     with pytest.raises(ValueError, match="test.h5.*energy"):
-        bad = split(test_idx)
-        bad["energy"] = bad["energy"] * 2
         bl.run(data, split(train_idx), bad, SETTINGS, names=("train.h5", "test.h5"))
 
 
 def test_check_array_names_the_mismatch():
-    detector = sim.ArrayLayout().positions()
+    detector = sim.ArrayLayout.from_config().positions()
     bl.check_array(detector, {"n_side": 14, "spacing_m": 750.0, "altitude_m": 1400.0})
     with pytest.raises(ValueError, match="showers.h5.*n_side"):
         bl.check_array(detector, {"n_side": 10})
@@ -373,15 +390,16 @@ def test_check_array_names_the_mismatch():
 
 
 def test_settings_match_schema_and_config():
-    with open(ROOT / "workflow" / "schemas" / "config.schema.yaml") as fh:
-        schema = yaml.safe_load(fh)["properties"]["baseline"]["properties"]
-    defaults = bl.BaselineSettings()
+    schema = config.section_schema("baseline")["properties"]
+    assert all("default" in spec for spec in schema.values())  # every default lives in the schema
+    assert list(schema) == [f.name for f in dataclasses.fields(bl.BaselineSettings)]
+    defaults = bl.BaselineSettings.from_config({})
     for key, spec in schema.items():
-        if key == "enabled":
-            continue
         expected = tuple(spec["default"]) if isinstance(spec["default"], list) else spec["default"]
         assert getattr(defaults, key) == expected, key
-    assert set(schema) - {"enabled"} == set(bl.BaselineSettings.__dataclass_fields__)
+    # the allowed values come from the code's registries
+    assert schema["front"]["enum"] == list(bl.FRONTS)
+    assert schema["ldf_form"]["enum"] == list(bl.LDF_FORMS)
     readme = (ROOT / "config" / "README.md").read_text()
     section = readme.split("## `baseline`")[1].split("\n## ")[0]
     for key in schema:
@@ -389,15 +407,36 @@ def test_settings_match_schema_and_config():
     with open(ROOT / "config" / "config.yaml") as fh:
         settings = bl.BaselineSettings.from_config(yaml.safe_load(fh)["baseline"])
     assert settings.front == "planar"
-    with pytest.raises(ValueError, match="unknown baseline setting"):
+    assert settings.cic_quantiles == (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+    with pytest.raises(config.ConfigError, match="ldf_slop"):
         bl.BaselineSettings.from_config({"ldf_slop": 5.0})
-    with pytest.raises(ValueError, match="min_stations"):
-        bl.BaselineSettings(min_stations=2)
+    with pytest.raises(config.ConfigError, match="baseline.min_stations"):
+        bl.BaselineSettings.from_config({"min_stations": 2})
+    with pytest.raises(config.ConfigError, match="baseline.front"):
+        bl.BaselineSettings.from_config({"front": "conical"})
 
 
 def test_containment_by_hand():
     values = np.arange(1.0, 101.0)  # 1 ... 100
-    value, low, high = bl.containment(values[::-1], 0.68)
+    value, low, high = statistics.containment(values[::-1], 0.68)
     # np.quantile: 1 + 0.68 * 99 = 68.32; ranks 68 -+ sqrt(100 * 0.68 * 0.32) = 68 -+ 4.66 -> 63, 73
     assert (value, low, high) == pytest.approx((68.32, 64.0, 74.0))
-    assert np.isnan(bl.containment(np.array([np.nan]))[0])
+    assert np.isnan(statistics.containment(np.array([np.nan]))[0])
+
+
+def test_energy_statistics_by_hand():
+    energy_true = np.array([10.0, 10.0, 20.0, 40.0])
+    energy_rec = np.array([11.0, 9.0, 22.0, 40.0])
+    flag = np.array([bl.FLAG_OK, bl.FLAG_OK, bl.FLAG_OK, bl.FLAG_FIT_FAILED], dtype=np.int8)
+    stats = bl.energy_statistics(energy_rec, energy_true, flag)
+    rel = np.array([0.1, -0.1, 0.1, 0.0])
+    assert stats["all"]["n_events"] == 4
+    assert stats["all"]["relative_bias"] == pytest.approx(0.025)
+    # the resolution is the sample standard deviation (ddof=1) of airshower.statistics
+    assert stats["all"]["relative_resolution"] == pytest.approx(np.sqrt(((rel - 0.025) ** 2).sum() / 3))
+    assert stats["all"]["resolution_eev"] == pytest.approx(np.std([1.0, -1.0, 2.0, 0.0], ddof=1))
+    assert stats["ok"]["n_events"] == 3
+    assert stats["ok"]["bias_eev"] == pytest.approx(2.0 / 3.0)
+    one = bl.energy_statistics(energy_rec[:1], energy_true[:1], flag[:1])["all"]
+    assert one["relative_bias"] == pytest.approx(0.1)
+    assert np.isnan(one["relative_resolution"])  # no spread from a single event

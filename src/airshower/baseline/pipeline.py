@@ -1,0 +1,244 @@
+"""The classical reconstruction of whole events and the baseline step of the workflow: check the
+array, calibrate on the training split, reconstruct and predict the test split."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+
+import numpy as np
+
+from airshower import geometry, io
+from airshower.baseline.calibration import apply_calibration, energy_statistics, fit_calibration
+from airshower.baseline.front import (
+    SPHERE_MIN_RADIUS_M,
+    SPHERE_START_M,
+    Stations,
+    plane_fit_packed,
+    sphere_fit,
+    time_weights,
+    triggered_stations,
+)
+from airshower.baseline.ldf import ground_z, ldf_fit
+from airshower.baseline.settings import (
+    FLAG_FEW_STATIONS,
+    FLAG_FIT_FAILED,
+    FLAG_OK,
+    BaselineSettings,
+    flag_counts,
+)
+
+# what predictions.h5 of the baseline carries beyond io.PREDICTION_UNITS
+RECONSTRUCTED_UNITS = {
+    "zenith_rec": "rad",
+    "azimuth_rec": "rad",
+    "core_rec": "m",
+    "s1000_vem": "VEM",
+    "n_triggered": "1",
+    "flag": "0 ok, 1 fewer than min_stations triggered, 2 fit failed",
+}
+
+
+def reconstruct(
+    time_us: np.ndarray,
+    signal_vem: np.ndarray,
+    positions_m: np.ndarray,
+    settings: BaselineSettings,
+    chunk_size: int = 1024,
+) -> dict[str, np.ndarray]:
+    """Direction, core and S(1000) of every event.
+
+    Parameters
+    ----------
+    time_us, signal_vem
+        (N, n_side, n_side) images (NaN where silent); flattened in C order they match
+    positions_m
+        (n_side * n_side, 3) station positions (m), the ``detector`` dataset.
+    chunk_size
+        events per vectorized batch.
+
+    Returns
+    -------
+    dict with ``axis`` (N, 3), ``zenith_rec``, ``azimuth_rec`` (rad), ``core_rec`` (N, 2) m,
+    ``s1000_vem``, ``total_signal_vem``, ``n_triggered`` (int16) and ``flag`` (int8:
+    0 ok, 1 fewer than ``min_stations`` triggered, 2 fit failed). Flagged events have NaN
+    direction, core or S(1000) where those could not be obtained.
+
+    Events are processed in chunks of similar station multiplicity, so the packed arrays stay
+    small; the result does not depend on the chunking (up to rounding).
+    """
+    n = len(signal_vem)
+    if n == 0:
+        empty = Stations(np.zeros((0, 1)), np.zeros((0, 1)), np.zeros((0, 1, 3)), np.zeros((0, 1), bool))
+        return {k: v[:0] for k, v in _reconstruct_packed(empty, settings).items()}
+    time_flat = np.asarray(time_us).reshape(n, -1)
+    signal_flat = np.asarray(signal_vem).reshape(n, -1)
+    n_trig = np.count_nonzero(np.isfinite(signal_flat) & np.isfinite(time_flat), axis=1)
+    order = np.argsort(n_trig, kind="stable")
+    parts = []
+    for start in range(0, n, chunk_size):
+        idx = order[start : start + chunk_size]
+        stations = triggered_stations(time_flat[idx], signal_flat[idx], positions_m)
+        parts.append(_reconstruct_packed(stations, settings))
+    out = {}
+    for key in parts[0]:
+        values = np.concatenate([p[key] for p in parts])
+        out[key] = np.empty_like(values)
+        out[key][order] = values
+    return out
+
+
+def _reconstruct_packed(stations: Stations, settings: BaselineSettings) -> dict[str, np.ndarray]:
+    """:func:`reconstruct` of one chunk of packed stations."""
+    t, s, pos, mask = stations
+    n_trig = mask.sum(axis=1)
+    enough = n_trig >= settings.min_stations
+    w_fit = np.where(enough[:, None], time_weights(s, mask, settings), 0.0)
+    used = mask & enough[:, None]
+    axis, ok_dir = plane_fit_packed(t, pos, w_fit)
+    core, s1000, ok_ldf = ldf_fit(s, pos, used, axis, settings)
+    if settings.front == "curved":
+        w_curved = np.where((ok_dir & ok_ldf)[:, None], w_fit, 0.0)
+        axis, core, s1000 = _curved_front(stations, used, w_curved, axis, core, s1000, settings)
+    ok = enough & ok_dir & ok_ldf
+    flag = np.where(~enough, FLAG_FEW_STATIONS, np.where(ok, FLAG_OK, FLAG_FIT_FAILED)).astype(np.int8)
+    zenith, azimuth = geometry.zenith_azimuth(axis)
+    return {
+        "axis": axis,
+        "zenith_rec": zenith,
+        "azimuth_rec": azimuth,
+        "core_rec": core,
+        "s1000_vem": s1000,
+        "total_signal_vem": s.sum(axis=1),
+        "n_triggered": n_trig.astype(np.int16),
+        "flag": flag,
+    }
+
+
+def _curved_front(
+    stations: Stations,
+    used: np.ndarray,
+    weights: np.ndarray,
+    axis: np.ndarray,
+    core: np.ndarray,
+    s1000: np.ndarray,
+    settings: BaselineSettings,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Axis, core and S(1000) with a spherical front: the axis joins the core to the fitted point
+    source, alternated twice with the LDF fit (events where the sphere fails keep the plane's)."""
+    t, s, pos, mask = stations
+    ground = ground_z(pos, mask)
+    start = np.column_stack([np.nan_to_num(core), ground]) + SPHERE_START_M * np.nan_to_num(axis)
+    origin, ok_s = sphere_fit(t, pos, weights, start)
+    for _ in range(2):  # the axis joins the core to the point source: alternate with the LDF fit
+        to_origin = origin - np.column_stack([np.nan_to_num(core), ground])
+        radius = np.linalg.norm(to_origin, axis=1)
+        axis_s = to_origin / np.where(ok_s, radius, 1.0)[:, None]
+        good = ok_s & (radius > SPHERE_MIN_RADIUS_M) & (axis_s[:, 2] > 0)
+        axis = np.where(good[:, None], axis_s, axis)
+        core_c, s1000_c, ok_c = ldf_fit(s, pos, used, axis, settings, core_start_m=core)
+        core = np.where((good & ok_c)[:, None], core_c, core)
+        s1000 = np.where(good & ok_c, s1000_c, s1000)
+    return axis, core, s1000
+
+
+# ----------------------------------------------------------------------------------------------
+# the whole baseline: calibrate on the training split, predict the test split
+
+
+def check_array(detector_m: np.ndarray, array: Mapping | None, source: str = "showers.h5") -> None:
+    """Check the ``detector`` positions against the configured array (``simulation.array``).
+
+    Raises ValueError naming the mismatch (station count or grid spacing).
+    """
+    detector_m = np.asarray(detector_m, dtype=np.float64)
+    if not array:
+        return
+    n_side = array.get("n_side")
+    if n_side is not None and len(detector_m) != n_side * n_side:
+        raise ValueError(
+            f"{source}: dataset 'detector' has {len(detector_m)} stations, config simulation.array.n_side "
+            f"= {n_side} needs {n_side * n_side}"
+        )
+    spacing = array.get("spacing_m")
+    if spacing is not None and len(detector_m) > 1:
+        d = np.linalg.norm(detector_m[:, None, :2] - detector_m[None, :, :2], axis=-1)
+        np.fill_diagonal(d, np.inf)
+        nearest = float(np.median(d.min(axis=1)))
+        if not np.isclose(nearest, spacing, rtol=0.01):
+            raise ValueError(
+                f"{source}: dataset 'detector' has station spacing {nearest:.1f} m, config "
+                f"simulation.array.spacing_m is {spacing} m"
+            )
+
+
+def _check_split(showers: Mapping[str, np.ndarray], split: Mapping[str, np.ndarray], name: str) -> np.ndarray:
+    index = np.asarray(split["index"], dtype=np.int64)
+    n = len(showers["energy"])
+    if index.size and (index.min() < 0 or index.max() >= n):
+        raise ValueError(f"{name}: dataset 'index' points outside showers.h5 (rows 0..{n - 1})")
+    if not np.allclose(split["energy"], showers["energy"][index], rtol=1e-6):
+        raise ValueError(f"{name}: dataset 'energy' does not match showers.h5 at the rows of 'index'")
+    return index
+
+
+def run(
+    showers: Mapping[str, np.ndarray],
+    train: Mapping[str, np.ndarray],
+    test: Mapping[str, np.ndarray],
+    settings: BaselineSettings,
+    names: tuple[str, str] = ("train", "test"),
+    clock: Callable[[], float] = time.perf_counter,
+) -> tuple[dict[str, np.ndarray], dict]:
+    """Calibrate the baseline on the training split and reconstruct the test split.
+
+    Parameters
+    ----------
+    showers
+        the raw showers (``io.read_showers``): ``time``, ``signal``, ``detector``, ``mass``, ``xmax``.
+    train, test
+        ``index`` (rows of ``showers``), ``energy`` (EeV) and ``zenith`` (rad) of each split.
+    names
+        how errors name the two splits (their file paths).
+    clock
+        a ``time.perf_counter``-like function for the throughput.
+
+    Returns
+    -------
+    predictions
+        the test-split datasets of ``predictions.h5`` (:data:`io.PREDICTION_UNITS` and
+        :data:`RECONSTRUCTED_UNITS`).
+    calibration
+        the JSON-serializable calibration with fit statistics, flag counts per split and the
+        throughput ``inference_events_per_s`` (reconstruction and calibration of the test split).
+    """
+    tr = _check_split(showers, train, names[0])
+    te = _check_split(showers, test, names[1])
+    positions = showers["detector"]
+    reco_train = reconstruct(showers["time"][tr], showers["signal"][tr], positions, settings)
+    calibration = fit_calibration(reco_train, train["energy"], settings)
+
+    start = clock()
+    reco_test = reconstruct(showers["time"][te], showers["signal"][te], positions, settings)
+    energy_pred = apply_calibration(reco_test, calibration, settings)
+    elapsed = clock() - start
+
+    energy_true = np.asarray(test["energy"], dtype=np.float64)
+    calibration["test_statistics"] = energy_statistics(energy_pred, energy_true, reco_test["flag"])
+    calibration["flagged"] = {
+        "train": flag_counts(reco_train["flag"]),
+        "test": flag_counts(reco_test["flag"]),
+    }
+    calibration["inference_events_per_s"] = len(te) / elapsed if elapsed > 0 else float("nan")
+    calibration["settings"] = settings.reconstruction_settings()
+    labels = {
+        "energy": energy_true,
+        "index": te,
+        "zenith": test["zenith"],
+        "mass": showers["mass"][te],
+        "xmax": showers["xmax"][te],
+    }
+    predictions = io.prediction_datasets(
+        energy_pred, labels, extra={name: reco_test[name] for name in RECONSTRUCTED_UNITS}
+    )
+    return predictions, calibration
