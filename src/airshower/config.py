@@ -133,31 +133,11 @@ def _check_semantics(config: dict) -> None:
 
 
 def _check_simulation(sim: dict) -> None:
-    lo, hi = sim["log10_energy_ev"]
-    if not lo < hi:
-        raise ConfigError(f"config key 'simulation.log10_energy_ev': minimum {lo} must be below maximum {hi}")
-    comp = sim["composition"]
-    if len(comp["mass_numbers"]) != len(comp["fractions"]):
-        raise ConfigError(
-            "config key 'simulation.composition.fractions': needs one fraction per mass number "
-            f"({len(comp['fractions'])} fractions for {len(comp['mass_numbers'])} mass numbers)"
-        )
-    if not math.isclose(sum(comp["fractions"]), 1.0, abs_tol=1e-6):
-        raise ConfigError(
-            "config key 'simulation.composition.fractions': must sum to 1, "
-            f"got {sum(comp['fractions']):.6g}"
-        )
-    bounds = sim["atmosphere"]["layer_boundaries_km"]
-    if any(b >= c for b, c in zip(bounds, bounds[1:], strict=False)):
-        raise ConfigError(
-            f"config key 'simulation.atmosphere.layer_boundaries_km': must increase, got {bounds}"
-        )
-    n_blocks = math.ceil(sim["n_events"] / sim["block_size"])
-    if sim["n_shards"] > n_blocks:
-        raise ConfigError(
-            f"config key 'simulation.n_shards': {sim['n_shards']} shards for only {n_blocks} blocks of "
-            f"{sim['block_size']} events; lower n_shards or block_size"
-        )
+    """What the schema cannot check (energy range, composition, layers, shards), checked where
+    the settings are built, so the two can never disagree."""
+    from airshower.simulation import SimulationSettings
+
+    SimulationSettings.from_config(sim)
 
 
 def _check_split(fr: dict, n_events: int) -> None:
@@ -249,7 +229,8 @@ class Settings:
 def build_settings(cls, section: Mapping, path: str):
     """Frozen dataclass ``cls`` from a complete config ``section``: one field per key, nested
     dataclasses from nested sections, lists as tuples, numbers in the declared type (6 -> 6.0
-    for a float field, 6.0 -> 6 for an integer field). A key without a field or a field without a key is an error naming ``path``."""
+    for a float field, 6.0 -> 6 for an integer field). A key without a field or a field without
+    a key is an error naming ``path``."""
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls) if f.init}
     unknown, missing = sorted(set(section) - names), sorted(names - set(section))
