@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from airshower import baseline as bl
-from airshower import config, geometry, io, statistics
+from airshower import config, geometry, io
 from airshower import simulation as sim
 
 C = geometry.C_M_PER_US
@@ -50,8 +50,7 @@ def clean():
 def noisy():
     """2000 showers of the default simulation (noise, fluctuations, jitter and offsets on)."""
     settings = sim.SimulationSettings.from_config({"n_events": 2000, "block_size": 1000})
-    data = sim.simulate_events(settings, seed=12, blocks=[0, 1])
-    return data
+    return sim.simulate_events(settings, seed=12, blocks=[0, 1])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -169,10 +168,7 @@ def test_sphere_fit_recovers_point_source():
     assert not ok.any()
 
 
-def test_opening_angle_and_packing():
-    a = np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
-    b = np.array([[np.sin(1e-7), 0.0, np.cos(1e-7)], [0.0, 1.0, 0.0]])
-    np.testing.assert_allclose(geometry.opening_angle(a, b), [1e-7, np.pi / 2], rtol=1e-9)
+def test_triggered_stations_are_packed():
     time_us = np.array([[np.nan, 1.0, np.nan, 2.0], [3.0, np.nan, np.nan, np.nan]])
     signal = np.array([[np.nan, 10.0, np.nan, 20.0], [30.0, np.nan, np.nan, np.nan]])
     positions = np.arange(12.0).reshape(4, 3)
@@ -414,14 +410,6 @@ def test_settings_match_schema_and_config():
         bl.BaselineSettings.from_config({"min_stations": 2})
     with pytest.raises(config.ConfigError, match="baseline.front"):
         bl.BaselineSettings.from_config({"front": "conical"})
-
-
-def test_containment_by_hand():
-    values = np.arange(1.0, 101.0)  # 1 ... 100
-    value, low, high = statistics.containment(values[::-1], 0.68)
-    # np.quantile: 1 + 0.68 * 99 = 68.32; ranks 68 -+ sqrt(100 * 0.68 * 0.32) = 68 -+ 4.66 -> 63, 73
-    assert (value, low, high) == pytest.approx((68.32, 64.0, 74.0))
-    assert np.isnan(statistics.containment(np.array([np.nan]))[0])
 
 
 def test_energy_statistics_by_hand():
