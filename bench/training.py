@@ -60,13 +60,13 @@ def timer_callback():
             super().__init__()
             self.wall, self.cpu = [], []
 
-        def on_epoch_begin(self, epoch, logs=None):
+        def on_epoch_begin(self, epoch, logs=None):  # noqa: ARG002 - Keras' callback signature
             self.t0, self.c0, self.done = time.perf_counter(), time.process_time(), False
 
-        def on_test_begin(self, logs=None):
+        def on_test_begin(self, logs=None):  # noqa: ARG002
             self._stop()
 
-        def on_epoch_end(self, epoch, logs=None):
+        def on_epoch_end(self, epoch, logs=None):  # noqa: ARG002
             self._stop()
 
         def _stop(self):

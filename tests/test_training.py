@@ -1,4 +1,5 @@
-"""Training loop: learning, seeding, checkpoints and resume after a killed job, predictions."""
+"""Training: settings from the schema, losses, learning, seeding, checkpoints and resume (also after a
+killed job), predictions."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from airshower import io, training
+from airshower import config, io, training
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_DENSE = {"family": "dense", "units": [16], "activation": "elu", "dropout": 0.1}
@@ -21,13 +22,12 @@ TINY_CNN = {"family": "cnn", "blocks": [{"filters": [4], "pool": "avg"}], "head"
 
 def settings(**kw) -> training.TrainingSettings:
     base = {
+        "seeds": [1],
         "epochs": 3,
         "batch_size": 32,
         "learning_rate": 0.003,
         "early_stopping_patience": 50,
-        "reduce_lr": {"factor": 0.5, "patience": 50, "min_lr": 1e-5},
-        "threads": 1,
-        "gpus": 0,
+        "reduce_lr": {"patience": 50},
     }
     base.update(kw)
     return training.TrainingSettings.from_config(base)
@@ -51,15 +51,71 @@ def weights(model) -> list[np.ndarray]:
     return [np.array(w) for w in model.get_weights()]
 
 
-def test_settings_from_config_and_loss_values():
+def test_settings_take_their_defaults_from_the_schema():
     s = training.TrainingSettings.from_config(
-        {"epochs": 5, "batch_size": 8, "learning_rate": 0.01, "loss": "huber"}
+        {
+            "seeds": [1],
+            "epochs": 5,
+            "batch_size": 8,
+            "learning_rate": 1,
+            "loss": "huber",
+            "reduce_lr": {"factor": 0.3},
+        }
     )
-    assert (s.epochs, s.batch_size, s.loss, s.jit_compile, s.mixed_precision) == (5, 8, "huber", False, False)
-    with pytest.raises(ValueError, match="training.loss"):
+    assert (s.seeds, s.epochs, s.batch_size, s.learning_rate, s.loss) == ((1,), 5, 8, 1.0, "huber")
+    assert s.reduce_lr == training.ReduceLR(factor=0.3, patience=3, min_lr=1e-5)
+    assert (s.early_stopping_patience, s.threads, s.gpus, s.steps_per_execution) == (6, 1, 0, 32)
+    assert (s.jit_compile, s.mixed_precision) == (False, False)
+    with pytest.raises(config.ConfigError, match="training.loss"):
         training.TrainingSettings.from_config(
-            {"epochs": 1, "batch_size": 1, "learning_rate": 0.1, "loss": "l2"}
+            {"seeds": [1], "epochs": 1, "batch_size": 1, "learning_rate": 0.1, "loss": "l2"}
         )
+    with pytest.raises(config.ConfigError, match="training"):
+        training.TrainingSettings.from_config(
+            {"epochs": 1, "batch_size": 1, "learning_rate": 0.1}
+        )  # no seeds
+
+
+def test_model_overrides_get_no_defaults_and_the_merge_keeps_the_global_values():
+    """Defaults sit in the top-level ``training`` only: ``$defs/training`` also validates the
+    per-model overrides, where a filled default would override the global value."""
+
+    def defaults(node):
+        if isinstance(node, dict):
+            return ("default" in node) + sum(defaults(v) for v in node.values())
+        return sum(defaults(v) for v in node) if isinstance(node, list) else 0
+
+    assert defaults(config.load_schema()["$defs"]["training"]) == 0
+    cfg = config.load_config(ROOT / "config" / "test.yaml")
+    cfg["models"]["cnn"]["training"] = {"reduce_lr": {"factor": 0.25}, "epochs": 1}
+    cfg = config.validate_config(cfg)
+    assert cfg["models"]["cnn"]["training"] == {"epochs": 1, "reduce_lr": {"factor": 0.25}}
+    merged = training.TrainingSettings.from_config(config.training_settings(cfg, "cnn"))
+    glob = training.TrainingSettings.from_config(cfg["training"])
+    assert merged.reduce_lr == training.ReduceLR(0.25, glob.reduce_lr.patience, glob.reduce_lr.min_lr)
+    assert (merged.epochs, merged.early_stopping_patience) == (1, glob.early_stopping_patience)
+
+
+def test_schema_loss_enum_is_the_loss_registry():
+    assert config.load_schema()["$defs"]["training"]["properties"]["loss"]["enum"] == list(training.LOSSES)
+
+
+def test_result_neutral_settings_leave_the_fingerprint_alone():
+    from dataclasses import asdict
+
+    fields = set(asdict(settings()))
+    assert set(training.RESULT_NEUTRAL) <= fields
+    x, y = synthetic(16)
+    key = training.fingerprint(TINY_DENSE, asdict(settings()), 1, (x, y))
+    neutral = settings(seeds=[1, 2], threads=2, gpus=1, steps_per_execution=4)
+    assert training.fingerprint(TINY_DENSE, asdict(neutral), 1, (x, y)) == key
+    for changed in (settings(loss="mae"), settings(reduce_lr={"factor": 0.25}), settings(jit_compile=True)):
+        assert training.fingerprint(TINY_DENSE, asdict(changed), 1, (x, y)) != key
+    assert training.fingerprint(TINY_DENSE, asdict(settings()), 2, (x, y)) != key
+    assert training.fingerprint(TINY_DENSE, asdict(settings()), 1, (x, y + 1)) != key
+
+
+def test_loss_values():
     y_true, y_pred = np.array([[0.0], [0.0]], "float32"), np.array([[0.5], [3.0]], "float32")
     expected = {
         "mse": (0.25 + 9.0) / 2,
@@ -67,8 +123,11 @@ def test_settings_from_config_and_loss_values():
         "huber": (0.5 * 0.25 + (3.0 - 0.5)) / 2,  # delta 1: quadratic below, linear above
         "log_cosh": (np.log(np.cosh(0.5)) + np.log(np.cosh(3.0))) / 2,
     }
+    assert set(expected) == set(training.LOSSES)
     for name, value in expected.items():
         assert float(training.make_loss(name)(y_true, y_pred)) == pytest.approx(value, rel=1e-5), name
+    with pytest.raises(ValueError, match="unknown loss 'l2'"):
+        training.make_loss("l2")
 
 
 def test_keras_seed_depends_on_study_seed_model_and_seed():
@@ -85,7 +144,8 @@ def test_training_learns_and_records_history(data):
     assert [r["epoch"] for r in rows] == list(range(6))
     assert set(rows[0]) == set(io.HISTORY_COLUMNS)
     best = min(r["val_loss"] for r in rows)
-    assert best < 0.3 * rows[0]["loss"] and best < 0.3
+    assert best < 0.3 * rows[0]["loss"]
+    assert best < 0.3
     info = result.info
     assert set(info) == {
         "model",
@@ -102,7 +162,8 @@ def test_training_learns_and_records_history(data):
     }
     assert info["best_epoch"] == int(np.argmin([r["val_loss"] for r in rows]))
     assert (info["epochs_run"], info["batch_size"], info["resumed_from_epoch"]) == (6, 32, None)
-    assert info["n_parameters"] == result.model.count_params() and info["train_samples_per_s"] > 0
+    assert info["n_parameters"] == result.model.count_params()
+    assert info["train_samples_per_s"] > 0
     # restore_best_weights: the returned model reproduces the best validation loss
     x_val, y_val = data[2], data[3]
     pred = np.asarray(result.model.predict(x_val, verbose=0)).ravel()
@@ -146,7 +207,8 @@ def test_early_stopping_and_lr_reduction_follow_val_loss(data):
     lr = [r["learning_rate"] for r in result.history]
     assert len(result.history) < 30
     assert result.info["epochs_run"] - 1 - result.info["best_epoch"] >= 4
-    assert lr[0] == pytest.approx(1e-9) and min(lr) < lr[0]
+    assert lr[0] == pytest.approx(1e-9)
+    assert min(lr) < lr[0]
 
 
 def test_checkpoint_roundtrip_resume_and_fingerprint(tmp_path, data):
@@ -155,9 +217,11 @@ def test_checkpoint_roundtrip_resume_and_fingerprint(tmp_path, data):
     s = settings(epochs=3)
     first = training.train(*data, "tiny", TINY_DENSE, s, study_seed=3, seed=1, checkpoint_dir=ckpt)
     state = training.load_checkpoint(ckpt / training.CHECKPOINT)["state"]
-    assert state["epochs_done"] == 3 and len(state["history"]) == 3
+    assert state["epochs_done"] == 3
+    assert len(state["history"]) == 3
     again = training.train(*data, "tiny", TINY_DENSE, s, study_seed=3, seed=1, checkpoint_dir=ckpt)
-    assert again.info["resumed_from_epoch"] == 3 and again.history == first.history
+    assert again.info["resumed_from_epoch"] == 3
+    assert again.history == first.history
     assert all(np.array_equal(u, v) for u, v in zip(weights(first.model), weights(again.model), strict=True))
     # other settings (here: epochs) or other data: the checkpoint does not fit, start over
     more = training.train(
@@ -182,10 +246,53 @@ def test_checkpoint_roundtrip_resume_and_fingerprint(tmp_path, data):
     assert not ckpt.exists()
 
 
+class Interrupted(Exception):
+    pass
+
+
+def test_resume_restores_early_stopping_and_learning_rate_state(tmp_path, data):
+    """Interrupted before epoch 2 and resumed: the plateau counters go on as without the stop.
+
+    At a learning rate of 1e-12 the float32 weights do not move, so the validation loss is
+    constant: the LR halves after every 2 epochs without improvement and training stops after 4,
+    whatever the dropout masks and the shuffling of the resumed run.
+    """
+    import keras
+
+    class Stop(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):  # noqa: ARG002
+            if epoch == 2:
+                raise Interrupted
+
+    s = settings(
+        epochs=8,
+        learning_rate=1e-12,
+        early_stopping_patience=4,
+        reduce_lr={"factor": 0.5, "patience": 2, "min_lr": 1e-16},
+    )
+    plain = training.train(*data, "tiny", TINY_DENSE, s, study_seed=3, seed=1)
+    ckpt = tmp_path / "ckpt"
+    with pytest.raises(Interrupted):
+        training.train(
+            *data, "tiny", TINY_DENSE, s, study_seed=3, seed=1, checkpoint_dir=ckpt, callbacks=[Stop()]
+        )
+    assert training.load_checkpoint(ckpt / training.CHECKPOINT)["state"]["epochs_done"] == 2
+    resumed = training.train(*data, "tiny", TINY_DENSE, s, study_seed=3, seed=1, checkpoint_dir=ckpt)
+    assert resumed.info["resumed_from_epoch"] == 2
+    assert plain.info["resumed_from_epoch"] is None
+    lr = [r["learning_rate"] for r in plain.history]
+    assert lr == pytest.approx([1e-12, 1e-12, 1e-12, 5e-13, 5e-13])
+    assert [r["learning_rate"] for r in resumed.history] == lr
+    assert [r["val_loss"] for r in resumed.history] == [r["val_loss"] for r in plain.history]
+    assert (resumed.info["epochs_run"], resumed.info["best_epoch"]) == (5, 0)
+    # the model keeps no resume state: a plain fit of it runs its own epochs
+    assert len(resumed.model.fit(data[0], data[1][:, None], epochs=1, verbose=0).history["loss"]) == 1
+
+
 RUNNER = """
 import sys, time
 import keras
-from airshower import io, training
+from airshower import config, io, training
 
 class Slow(keras.callbacks.Callback):  # gives the test time to kill the job between epochs
     def on_epoch_end(self, epoch, logs=None):
@@ -211,6 +318,7 @@ def test_killed_job_resumes_from_last_finished_epoch(tmp_path):
         io.write_h5(tmp_path / f"{name}.h5", {"x": x, "y": y})
     epochs = 8
     cfg = {
+        "seeds": [1],
         "epochs": epochs,
         "batch_size": 32,
         "learning_rate": 0.003,
@@ -269,7 +377,9 @@ def test_predictions_file_contract(tmp_path, data):
     model = training.load_model(path)
     x = data[2]
     y, rate = training.predict(model, x, batch_size=32)
-    assert y.dtype == np.float64 and y.shape == (len(x),) and rate > 0
+    assert y.dtype == np.float64
+    assert y.shape == (len(x),)
+    assert rate > 0
     np.testing.assert_allclose(
         y, np.asarray(result.model.predict(x, verbose=0)).ravel(), rtol=1e-5, atol=1e-6
     )
@@ -286,7 +396,8 @@ def test_predictions_file_contract(tmp_path, data):
 
     pred = io.prediction_datasets(inverse_target(y, norm), test)
     assert set(pred) == set(io.PREDICTION_UNITS)
-    assert pred["energy_pred"].dtype == np.float64 and pred["energy_true"].dtype == np.float64
+    assert pred["energy_pred"].dtype == np.float64
+    assert pred["energy_true"].dtype == np.float64
     np.testing.assert_allclose(pred["energy_pred"], 10 ** (y * 0.5 + 1.0))
     with pytest.raises(ValueError, match="predictions for"):
         io.prediction_datasets(y[:-1], test)

@@ -1,0 +1,48 @@
+"""Training and inference of the networks.
+
+One training job fits one model (``config["models"][name]``) with one seed:
+
+- :mod:`.settings`: :class:`TrainingSettings` (the merged ``training`` section) and
+  :data:`RESULT_NEUTRAL`, the settings that do not change the result;
+- :mod:`.runtime`: :func:`configure_runtime` (threads, GPUs, mixed precision; call it before
+  anything builds a tensor), :func:`keras_seed` and :func:`seed_everything`: the same seed gives
+  the same weights;
+- :mod:`.fit`: the loss registry :data:`LOSSES`, :func:`compile_model`, :func:`fingerprint` and
+  :func:`train`, which returns a :class:`TrainingResult`;
+- :mod:`.resume`: the one callback that checkpoints the whole training state at every epoch
+  and restores it when a killed job is started again; :mod:`.checkpoint`: its file
+  (``checkpoint.npz`` in the job's checkpoint directory). The entry script ``train.py`` removes
+  the checkpoint once the job's outputs are written, so a forced re-run trains afresh;
+- :mod:`.inference`: :func:`predict`, :func:`save_model`, :func:`load_model`.
+
+Keras is imported only inside the functions (and by :mod:`.resume`, which :func:`train`
+imports), so importing this package does not start a backend.
+"""
+
+from airshower.training.checkpoint import CHECKPOINT, load_checkpoint, remove_checkpoint, save_checkpoint
+from airshower.training.fit import LOSSES, TrainingResult, compile_model, fingerprint, make_loss, train
+from airshower.training.inference import load_model, predict, save_model
+from airshower.training.runtime import configure_runtime, keras_seed, seed_everything
+from airshower.training.settings import RESULT_NEUTRAL, ReduceLR, TrainingSettings
+
+__all__ = [
+    "CHECKPOINT",
+    "LOSSES",
+    "RESULT_NEUTRAL",
+    "ReduceLR",
+    "TrainingResult",
+    "TrainingSettings",
+    "compile_model",
+    "configure_runtime",
+    "fingerprint",
+    "keras_seed",
+    "load_checkpoint",
+    "load_model",
+    "make_loss",
+    "predict",
+    "remove_checkpoint",
+    "save_checkpoint",
+    "save_model",
+    "seed_everything",
+    "train",
+]

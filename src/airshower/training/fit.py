@@ -1,0 +1,229 @@
+"""The fit of one network with one seed: loss, compile, callbacks, the training record.
+
+:func:`train` seeds Keras (:func:`~airshower.training.runtime.keras_seed`), builds and compiles
+the model (Adam, the configured loss from :data:`LOSSES`), and fits it on in-memory NumPy arrays
+with early stopping (best weights restored) and learning-rate reduction on the validation loss.
+:class:`~airshower.training.resume.Resume` checkpoints every epoch and resumes a run whose
+:func:`fingerprint` (configuration and data) matches.
+
+Only ``keras`` and ``keras.ops`` appear in model and loss code, so the same code trains under
+``KERAS_BACKEND=tensorflow``, ``jax`` or ``torch``. Keras is imported inside the functions, so
+that importing the package does not start a backend before ``configure_runtime``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from airshower.training.checkpoint import CHECKPOINT
+from airshower.training.runtime import keras_seed, seed_everything
+from airshower.training.settings import RESULT_NEUTRAL, TrainingSettings
+
+if TYPE_CHECKING:
+    import keras
+
+    from airshower.training.resume import Resume
+
+# The losses a config may name (``training.loss``; the schema's enum is held to these keys by
+# tests/test_training.py): config name -> class in ``keras.losses``.
+LOSSES: dict[str, str] = {
+    "mse": "MeanSquaredError",
+    "mae": "MeanAbsoluteError",
+    "huber": "Huber",
+    "log_cosh": "LogCosh",
+}
+
+
+@dataclass
+class TrainingResult:
+    """A trained model (best weights), its history rows and the ``training.json`` record."""
+
+    model: keras.Model
+    history: list[dict]
+    info: dict
+
+
+def make_loss(name: str) -> keras.losses.Loss:
+    """Keras loss object of a config loss name (:data:`LOSSES`)."""
+    import keras
+
+    if name not in LOSSES:
+        raise ValueError(f"unknown loss {name!r} (use {', '.join(LOSSES)})")
+    return getattr(keras.losses, LOSSES[name])()
+
+
+def compile_model(model: keras.Model, settings: TrainingSettings) -> None:
+    """Adam with the configured learning rate and loss.
+
+    XLA follows ``jit_compile`` on TensorFlow (off by default: on CPU it rarely pays for the
+    compile time); JAX always compiles with XLA and PyTorch runs eagerly. ``steps_per_execution``
+    batches run in one backend call (TensorFlow, JAX; PyTorch supports only 1): the same updates,
+    less per-batch overhead.
+    """
+    import keras
+
+    backend = keras.backend.backend()
+    jit = {"tensorflow": settings.jit_compile, "jax": True, "torch": False}.get(backend, False)
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=settings.learning_rate),
+        loss=make_loss(settings.loss),
+        jit_compile=jit,
+        steps_per_execution=1 if backend == "torch" else settings.steps_per_execution,
+    )
+
+
+def fingerprint(spec: Mapping, settings: Mapping, seed: int, arrays: Sequence[np.ndarray]) -> str:
+    """Hash of what determines a training run: model spec, training settings, seed, data.
+
+    The data enter by shape, dtype and a CRC32 of their bytes; the settings that do not change
+    the result (:data:`~airshower.training.settings.RESULT_NEUTRAL`) are left out.
+    """
+    relevant = {k: v for k, v in settings.items() if k not in RESULT_NEUTRAL}
+    data = [[list(a.shape), str(a.dtype), zlib.crc32(np.ascontiguousarray(a).data)] for a in arrays]
+    text = json.dumps(
+        {"spec": spec, "training": relevant, "seed": int(seed), "data": data}, sort_keys=True, default=str
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def train(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    name: str,
+    spec: Mapping,
+    settings: TrainingSettings,
+    study_seed: int,
+    seed: int,
+    checkpoint_dir: str | os.PathLike | None = None,
+    callbacks: Sequence = (),
+) -> TrainingResult:
+    """Fit model ``name`` (config dict ``spec``) with training seed ``seed``; resume if possible.
+
+    Parameters
+    ----------
+    x_train, y_train, x_val, y_val
+        inputs (N, H, W, C) float32 and standardized targets (N,).
+    settings
+        merged training settings; call ``configure_runtime`` with their threads, gpus and
+        mixed_precision first.
+    study_seed, seed
+        the study seed and the job's training seed (see ``keras_seed``).
+    checkpoint_dir
+        where the per-epoch checkpoint lives; None disables checkpoints and resume.
+    callbacks
+        extra Keras callbacks (run after the checkpoint is written).
+
+    Returns
+    -------
+    TrainingResult
+        the model with the best validation weights, the history rows (``epoch``, ``loss``,
+        ``val_loss``, ``learning_rate``, one per epoch since epoch 0, resumed ones included)
+        and the ``training.json`` record.
+    """
+    from airshower import models
+    from airshower.training.resume import Resume
+
+    arrays = _float32_arrays(x_train, y_train, x_val, y_val)
+    x_train, y_train, x_val, y_val = arrays
+    seed_everything(keras_seed(study_seed, name, seed))
+    model = models.build_model(spec, x_train.shape[1:], name=name)
+    compile_model(model, settings)
+    model.optimizer.build(model.trainable_variables)
+    early_stopping, reduce_lr = _plateau_callbacks(settings)
+    resume = Resume(
+        Path(checkpoint_dir) / CHECKPOINT if checkpoint_dir is not None else None,
+        fingerprint(spec, asdict(settings), seed, arrays),
+        early_stopping,
+        reduce_lr,
+        n_samples=len(x_train),
+        record={"model": name, "seed": int(seed)},
+    )
+    model.fit(
+        x_train,
+        y_train,
+        validation_data=(x_val, y_val),
+        batch_size=settings.batch_size,
+        epochs=settings.epochs,
+        shuffle=True,
+        verbose=0,
+        callbacks=[early_stopping, reduce_lr, resume, *callbacks],
+    )
+    info = _record(model, name, spec, seed, settings, resume, int(early_stopping.best_epoch))
+    return TrainingResult(model=model, history=resume.history, info=info)
+
+
+def _float32_arrays(x_train, y_train, x_val, y_val) -> tuple[np.ndarray, ...]:
+    """Inputs as float32, targets as float32 columns (N, 1); lengths checked."""
+    x_train = np.asarray(x_train, dtype=np.float32)
+    x_val = np.asarray(x_val, dtype=np.float32)
+    y_train = np.asarray(y_train, dtype=np.float32).reshape(-1, 1)
+    y_val = np.asarray(y_val, dtype=np.float32).reshape(-1, 1)
+    if len(x_train) != len(y_train) or len(x_val) != len(y_val):
+        raise ValueError(
+            f"inputs and targets differ in length: {len(x_train)}/{len(y_train)} train, "
+            f"{len(x_val)}/{len(y_val)} val"
+        )
+    return x_train, y_train, x_val, y_val
+
+
+def _plateau_callbacks(settings: TrainingSettings):
+    """Early stopping (best weights restored) and learning-rate reduction on the validation loss."""
+    import keras
+
+    early_stopping = keras.callbacks.EarlyStopping(
+        monitor="val_loss", patience=settings.early_stopping_patience, restore_best_weights=True
+    )
+    reduce_lr = keras.callbacks.ReduceLROnPlateau(
+        monitor="val_loss",
+        factor=settings.reduce_lr.factor,
+        patience=settings.reduce_lr.patience,
+        min_lr=settings.reduce_lr.min_lr,
+    )
+    return early_stopping, reduce_lr
+
+
+def _record(
+    model: keras.Model,
+    name: str,
+    spec: Mapping,
+    seed: int,
+    settings: TrainingSettings,
+    resume: Resume,
+    best_epoch: int,
+) -> dict:
+    """The ``training.json`` record of a finished fit.
+
+    ``train_samples_per_s`` is the median over the epochs after the first (which includes
+    tracing) of the training part of an epoch (validation excluded).
+    """
+    import keras
+
+    from airshower import models
+
+    n_train = resume.n_samples
+    train_s = np.array([t for t in resume.train_s if t and np.isfinite(t)])
+    steady = train_s[1:] if len(train_s) > 1 else train_s
+    return {
+        "model": name,
+        "seed": int(seed),
+        "family": spec["family"],
+        "n_parameters": models.count_parameters(model),
+        "epochs_run": len(resume.history),
+        "best_epoch": int(best_epoch),
+        "training_time_s": float(resume.training_time_s),
+        "train_samples_per_s": float(n_train / np.median(steady)) if len(steady) else None,
+        "batch_size": settings.batch_size,
+        "backend": keras.backend.backend(),
+        "resumed_from_epoch": resume.resumed_from_epoch,
+    }

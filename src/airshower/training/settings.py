@@ -1,0 +1,44 @@
+"""The training settings of one model: the config section ``training`` merged with the model's
+``training:`` overrides (``config.training_settings``), defaults from the schema."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from airshower import config
+
+# Settings that do not change the result (the same weights whatever their value), so a
+# checkpoint stays valid when they change: the list of seeds (each job has one), the CPU threads
+# and GPUs (op determinism makes the result independent of them on a CPU) and the batches per
+# backend call (the same updates, fewer calls). See ``fit.fingerprint``.
+RESULT_NEUTRAL = ("seeds", "threads", "gpus", "steps_per_execution")
+
+
+@dataclass(frozen=True)
+class ReduceLR:
+    """``training.reduce_lr``: learning-rate reduction on a validation-loss plateau."""
+
+    factor: float
+    patience: int
+    min_lr: float
+
+
+@dataclass(frozen=True)
+class TrainingSettings(config.Settings):
+    """``training`` (merged with a model's overrides); every key is documented in config/README.md."""
+
+    SECTION: ClassVar[str] = "training"
+
+    seeds: tuple[int, ...]
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    loss: str
+    early_stopping_patience: int
+    reduce_lr: ReduceLR
+    threads: int
+    gpus: int
+    jit_compile: bool
+    mixed_precision: bool
+    steps_per_execution: int
