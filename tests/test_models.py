@@ -59,7 +59,8 @@ def test_every_family_builds_and_maps_a_batch_to_one_energy():
     for name, spec in specs.items():
         model = models.build_model(spec, INPUT, name=name)
         y = np.asarray(model(x, training=False))
-        assert y.shape == (5, 1) and np.all(np.isfinite(y)), name
+        assert y.shape == (5, 1), name
+        assert np.all(np.isfinite(y)), name
     # resnet: the second stage halves the 14 x 14 map with a strided 1x1 projection shortcut
     resnet = models.build_model(specs["resnet"], INPUT)
     shapes = [tuple(layer.output.shape[1:3]) for layer in resnet.layers if layer.__class__.__name__ == "Add"]
@@ -69,8 +70,49 @@ def test_every_family_builds_and_maps_a_batch_to_one_energy():
 def test_bad_specs_name_the_problem():
     with pytest.raises(ValueError, match="unknown family 'mlp'"):
         models.build_model({"family": "mlp"}, INPUT, name="x")
-    with pytest.raises(ValueError, match="unknown head"):
-        models.build_model({"family": "cnn", "blocks": [{"filters": [2]}], "head": "attention"}, INPUT)
+    with pytest.raises(config.ConfigError, match="models.x.head': 'attention' is not one of"):
+        models.build_model({"family": "cnn", "blocks": [{"filters": [2]}], "head": "attention"}, INPUT, "x")
+    with pytest.raises(config.ConfigError, match=r"models.model.blocks.0.pool"):
+        models.build_model({"family": "cnn", "blocks": [{"filters": [2], "pool": "median"}]}, INPUT)
+
+
+def test_specs_get_the_schema_defaults():
+    spec = models.complete_spec({"family": "resnet", "stages": [{"filters": 8, "blocks": 1}]}, "r")
+    assert spec == {
+        "family": "resnet",
+        "stages": [{"filters": 8, "blocks": 1}],
+        "stem_filters": 32,
+        "kernel_size": 3,
+        "activation": "relu",
+        "batch_norm": True,
+        "head": "global_avg",
+        "dense_units": [],
+        "dense_activation": "elu",
+        "dropout": 0.0,
+    }
+    block = models.complete_spec({"family": "cnn", "blocks": [{"filters": [4]}]})["blocks"][0]
+    assert block == {
+        "filters": [4],
+        "kernel_size": 3,
+        "activation": "relu",
+        "padding": "same",
+        "batch_norm": False,
+        "pool": "none",
+        "pool_size": 2,
+    }
+
+
+def test_schema_enums_are_the_registries():
+    """Families, pooling and heads allowed by the config are the keys of the builders' registries."""
+    schema = config.load_schema()
+    defs, entry = schema["$defs"], schema["properties"]["models"]["additionalProperties"]
+    assert entry["properties"]["family"]["enum"] == list(models.FAMILIES)
+    dispatched = {c["if"]["properties"]["family"]["const"]: c["then"]["$ref"] for c in entry["allOf"]}
+    assert dispatched == {f: f"#/$defs/{f}_model" for f in models.FAMILIES}
+    assert all(defs[f"{f}_model"]["properties"]["family"] == {"const": f} for f in models.FAMILIES)
+    assert defs["cnn_block"]["properties"]["pool"]["enum"] == list(models.POOLING)
+    for family in ("cnn", "resnet"):
+        assert defs[f"{family}_model"]["properties"]["head"]["enum"] == list(models.HEADS)
 
 
 def test_mixed_precision_keeps_a_float32_output():
@@ -129,4 +171,5 @@ def test_default_presets_train_under_every_installed_backend(backend):
     assert out["backend"] == backend
     for name, expected in DEFAULT_PARAMETERS.items():
         n_params, loss = out[name]
-        assert n_params == expected and np.isfinite(loss), name
+        assert n_params == expected, name
+        assert np.isfinite(loss), name

@@ -1,7 +1,8 @@
 """Network builders: one function per architecture family, declared by name in the config.
 
 A model is a config dict (``config["models"][name]``) with a ``family`` and its
-hyper-parameters. :func:`build_model` dispatches on the family:
+hyper-parameters; :func:`build_model` fills the defaults of the family's keys from the config
+schema (``$defs/<family>_model``) and dispatches on the family (:data:`FAMILIES`):
 
 - ``dense``: Flatten, hidden Dense layers, [Dropout], Dense(1) (the tutorial's FCN);
 - ``cnn``: blocks of convolutions (each block optionally pooled), a flatten or global-pooling
@@ -23,7 +24,21 @@ from collections.abc import Callable, Mapping, Sequence
 import keras
 from keras import layers
 
-FAMILIES = ("dense", "cnn", "resnet")
+from airshower import config
+
+# Pooling after a convolution block (``pool`` of a ``cnn`` block) and the layer between the
+# convolutions and the dense head (``head``); the schema's enums are held to these keys by
+# tests/test_models.py.
+POOLING: dict[str, type | None] = {
+    "none": None,
+    "max": layers.MaxPooling2D,
+    "avg": layers.AveragePooling2D,
+}
+HEADS: dict[str, type] = {
+    "flatten": layers.Flatten,
+    "global_max": layers.GlobalMaxPooling2D,
+    "global_avg": layers.GlobalAveragePooling2D,
+}
 
 
 def _dropout(x, rate: float):
@@ -31,37 +46,12 @@ def _dropout(x, rate: float):
 
 
 def _pool(x, kind: str, size: int):
-    if kind == "max":
-        return layers.MaxPooling2D(size, padding="same")(x)
-    if kind == "avg":
-        return layers.AveragePooling2D(size, padding="same")(x)
-    if kind != "none":
-        raise ValueError(f"unknown pooling {kind!r} (use none, max or avg)")
-    return x
+    pooling = POOLING[kind]
+    return x if pooling is None else pooling(size, padding="same")(x)
 
 
-def _flatten_or_pool(x, head: str):
-    heads = {
-        "flatten": layers.Flatten,
-        "global_max": layers.GlobalMaxPooling2D,
-        "global_avg": layers.GlobalAveragePooling2D,
-    }
-    if head not in heads:
-        raise ValueError(f"unknown head {head!r} (use {', '.join(heads)})")
-    return heads[head]()(x)
-
-
-def conv_block(
-    x,
-    filters: Sequence[int],
-    kernel_size: int = 3,
-    activation: str = "relu",
-    padding: str = "same",
-    batch_norm: bool = False,
-    pool: str = "none",
-    pool_size: int = 2,
-):
-    """Convolutions with ``filters[i]`` filters each, then optional pooling.
+def conv_block(x, filters: Sequence[int], kernel_size: int, activation: str, padding: str, batch_norm: bool):
+    """Convolutions with ``filters[i]`` filters each.
 
     With ``batch_norm`` every convolution is followed by batch normalization before its
     activation (and carries no bias, which the normalization would cancel).
@@ -73,10 +63,10 @@ def conv_block(
             x = layers.Activation(activation)(x)
         else:
             x = layers.Conv2D(n, kernel_size, padding=padding, activation=activation)(x)
-    return _pool(x, pool, pool_size)
+    return x
 
 
-def dense_head(x, units: Sequence[int] = (), activation: str = "elu", dropout: float = 0.0):
+def dense_head(x, units: Sequence[int], activation: str, dropout: float):
     """Regression head: (Dropout, Dense(u)) for each ``u`` in ``units``, then Dropout, Dense(1).
 
     The output layer is linear and float32 (also under a mixed-precision policy).
@@ -110,52 +100,52 @@ def dense_model(spec: Mapping, inputs):
     """Fully connected network: Flatten, Dense layers ``units``, Dropout, Dense(1)."""
     x = layers.Flatten()(inputs)
     for n in spec["units"]:
-        if spec.get("batch_norm", False):
+        if spec["batch_norm"]:
             x = layers.Dense(n, use_bias=False)(x)
             x = layers.BatchNormalization()(x)
-            x = layers.Activation(spec.get("activation", "elu"))(x)
+            x = layers.Activation(spec["activation"])(x)
         else:
-            x = layers.Dense(n, activation=spec.get("activation", "elu"))(x)
-    return dense_head(x, (), dropout=spec.get("dropout", 0.0))
+            x = layers.Dense(n, activation=spec["activation"])(x)
+    return dense_head(x, (), spec["activation"], spec["dropout"])
 
 
 def cnn_model(spec: Mapping, inputs):
-    """Convolutional network: ``blocks`` of :func:`conv_block`, a head, :func:`dense_head`."""
+    """Convolutional network: ``blocks`` of :func:`conv_block`, each pooled, a head, :func:`dense_head`."""
     x = inputs
     for block in spec["blocks"]:
-        x = conv_block(
-            x,
-            block["filters"],
-            kernel_size=block.get("kernel_size", 3),
-            activation=block.get("activation", "relu"),
-            padding=block.get("padding", "same"),
-            batch_norm=block.get("batch_norm", False),
-            pool=block.get("pool", "none"),
-            pool_size=block.get("pool_size", 2),
-        )
-    x = _flatten_or_pool(x, spec.get("head", "flatten"))
-    return dense_head(
-        x, spec.get("dense_units", ()), spec.get("dense_activation", "elu"), spec.get("dropout", 0.0)
-    )
+        kernel, activation, padding = block["kernel_size"], block["activation"], block["padding"]
+        x = conv_block(x, block["filters"], kernel, activation, padding, block["batch_norm"])
+        x = _pool(x, block["pool"], block["pool_size"])
+    x = HEADS[spec["head"]]()(x)
+    return dense_head(x, spec["dense_units"], spec["dense_activation"], spec["dropout"])
 
 
 def resnet_model(spec: Mapping, inputs):
     """Residual CNN: stem convolution, ``stages`` of residual blocks, pooling head, Dense(1)."""
-    kernel = spec.get("kernel_size", 3)
-    activation = spec.get("activation", "relu")
-    batch_norm = spec.get("batch_norm", True)
-    x = conv_block(inputs, [spec.get("stem_filters", 32)], kernel, activation, "same", batch_norm)
+    kernel, activation, batch_norm = spec["kernel_size"], spec["activation"], spec["batch_norm"]
+    x = conv_block(inputs, [spec["stem_filters"]], kernel, activation, "same", batch_norm)
     for i, stage in enumerate(spec["stages"]):
         for j in range(stage["blocks"]):
             strides = 2 if (i > 0 and j == 0) else 1
             x = residual_block(x, stage["filters"], kernel, activation, batch_norm, strides)
-    x = _flatten_or_pool(x, spec.get("head", "global_avg"))
-    return dense_head(
-        x, spec.get("dense_units", ()), spec.get("dense_activation", "elu"), spec.get("dropout", 0.0)
-    )
+    x = HEADS[spec["head"]]()(x)
+    return dense_head(x, spec["dense_units"], spec["dense_activation"], spec["dropout"])
 
 
-BUILDERS: dict[str, Callable] = {"dense": dense_model, "cnn": cnn_model, "resnet": resnet_model}
+# The model families (config ``family``; the schema's enum is held to these keys by
+# tests/test_models.py): family -> builder from the completed spec and the input tensor.
+FAMILIES: dict[str, Callable] = {"dense": dense_model, "cnn": cnn_model, "resnet": resnet_model}
+
+
+def complete_spec(spec: Mapping, name: str = "model") -> dict:
+    """The model's config dict validated against the schema, every default of its family filled in.
+
+    Raises ``config.ConfigError`` (a ValueError) naming the key (``models.<name>.<key>``).
+    """
+    family = spec.get("family")
+    if family not in FAMILIES:
+        raise ValueError(f"model '{name}': unknown family {family!r} (use {', '.join(FAMILIES)})")
+    return config.complete_section("models", {name: spec})[name]
 
 
 def build_model(spec: Mapping, input_shape: tuple[int, int, int], name: str = "model") -> keras.Model:
@@ -164,7 +154,8 @@ def build_model(spec: Mapping, input_shape: tuple[int, int, int], name: str = "m
     Parameters
     ----------
     spec
-        the model's config dict (``family`` plus the family's keys; a ``training`` key is ignored).
+        the model's config dict (``family`` plus the family's keys, defaults filled in by
+        :func:`complete_spec`; a ``training`` key is ignored).
     input_shape
         shape of one event, e.g. ``(14, 14, 2)``.
     name
@@ -175,11 +166,9 @@ def build_model(spec: Mapping, input_shape: tuple[int, int, int], name: str = "m
     keras.Model
         uncompiled functional model mapping (N, H, W, C) to (N, 1) standardized energies.
     """
-    family = spec.get("family")
-    if family not in BUILDERS:
-        raise ValueError(f"model '{name}': unknown family {family!r} (use {', '.join(FAMILIES)})")
+    spec = complete_spec(spec, name)
     inputs = keras.Input(shape=tuple(int(s) for s in input_shape), name="footprint")
-    outputs = BUILDERS[family](spec, inputs)
+    outputs = FAMILIES[spec["family"]](spec, inputs)
     return keras.Model(inputs, outputs, name=name)
 
 
