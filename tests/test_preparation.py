@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from test_io import fake_showers
 
+from airshower import config
 from airshower import preparation as prep
 
 
@@ -15,11 +16,24 @@ def settings(**kw):
     return prep.PreparationSettings.from_config(base)
 
 
+def test_settings_defaults_from_the_schema_and_transform_enum_is_the_registry():
+    s = settings()
+    assert s == prep.PreparationSettings(
+        fractions={"train": 0.7, "val": 0.15, "test": 0.15}, mask_channel=False, target_transform="linear"
+    )
+    schema = config.load_schema()["properties"]["preparation"]["properties"]
+    assert schema["target_transform"]["enum"] == list(prep.TARGET_TRANSFORMS)
+    with pytest.raises(config.ConfigError, match="preparation.target_transform"):
+        settings(target_transform="sqrt")
+
+
 def test_split_sizes_and_disjointness():
     idx = prep.split_indices(1001, {"train": 0.7, "val": 0.15, "test": 0.15}, np.random.default_rng(0))
     assert {k: len(v) for k, v in idx.items()} == {"train": 700, "val": 150, "test": 151}
     union = np.concatenate(list(idx.values()))
-    assert len(np.unique(union)) == 1001 and union.min() == 0 and union.max() == 1000
+    assert len(np.unique(union)) == 1001
+    assert union.min() == 0
+    assert union.max() == 1000
 
 
 def test_split_is_reproducible_and_seed_dependent():

@@ -17,28 +17,34 @@ are stored in ``normalization.json`` so predictions can be mapped back to EeV.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
+
+from airshower import config
 
 SPLITS = ("train", "val", "test")
 LABELS = ("energy", "zenith", "azimuth", "axis", "core", "xmax", "mass")
 
+# The target transforms (``preparation.target_transform``; the schema's enum is held to these
+# keys by tests/test_preparation.py): name -> (forward, inverse) on float64 energies in EeV.
+TARGET_TRANSFORMS: dict[str, tuple[Callable, Callable]] = {
+    "linear": (lambda e: e, lambda v: v),
+    "log10": (np.log10, lambda v: 10.0**v),
+}
+
 
 @dataclass(frozen=True)
-class PreparationSettings:
-    fractions: Mapping[str, float]
-    mask_channel: bool = False
-    target_transform: str = "linear"  # or "log10"
+class PreparationSettings(config.Settings):
+    """``preparation``: split fractions (``train``, ``val``, ``test``), mask channel, target transform."""
 
-    @classmethod
-    def from_config(cls, section: Mapping) -> PreparationSettings:
-        return cls(
-            fractions=dict(section["fractions"]),
-            mask_channel=bool(section.get("mask_channel", False)),
-            target_transform=section.get("target_transform", "linear"),
-        )
+    SECTION: ClassVar[str] = "preparation"
+
+    fractions: Mapping[str, float]
+    mask_channel: bool
+    target_transform: str
 
 
 def split_sizes(n_events: int, fractions: Mapping[str, float]) -> dict[str, int]:
@@ -72,8 +78,8 @@ def _relative_time(time_us: np.ndarray) -> np.ndarray:
 
 
 def _target(energy_eev: np.ndarray, transform: str) -> np.ndarray:
-    e = np.asarray(energy_eev, dtype=np.float64)
-    return np.log10(e) if transform == "log10" else e
+    forward, _ = TARGET_TRANSFORMS[transform]
+    return forward(np.asarray(energy_eev, dtype=np.float64))
 
 
 def fit_normalization(
@@ -117,6 +123,7 @@ def transform_inputs(time_us: np.ndarray, signal_vem: np.ndarray, norm: Mapping)
 
 
 def transform_target(energy_eev: np.ndarray, norm: Mapping) -> np.ndarray:
+    """Standardized network target (N,) float32 of energies in EeV."""
     t = norm["target"]
     return ((_target(energy_eev, t["transform"]) - t["mean"]) / t["std"]).astype(np.float32)
 
@@ -124,8 +131,8 @@ def transform_target(energy_eev: np.ndarray, norm: Mapping) -> np.ndarray:
 def inverse_target(y: np.ndarray, norm: Mapping) -> np.ndarray:
     """Map standardized network outputs back to energy in EeV."""
     t = norm["target"]
-    value = np.asarray(y, dtype=np.float64) * t["std"] + t["mean"]
-    return 10.0**value if t["transform"] == "log10" else value
+    _, inverse = TARGET_TRANSFORMS[t["transform"]]
+    return inverse(np.asarray(y, dtype=np.float64) * t["std"] + t["mean"])
 
 
 def prepare(
