@@ -128,8 +128,13 @@ def _check_semantics(config: dict) -> None:
     bins = config["evaluation"]["energy_bins_eev"]
     if not bins["min"] < bins["max"]:
         raise ConfigError("config key 'evaluation.energy_bins_eev': min must be below max")
+    from airshower.training.settings import TrainingSettings
+
     for name in config["models"]:
-        training_settings(config, name)  # merged settings are complete
+        try:
+            TrainingSettings.from_config(training_settings(config, name))
+        except ConfigError as exc:
+            raise ConfigError(f"model '{name}': {exc}") from None
 
 
 def _check_simulation(sim: dict) -> None:
