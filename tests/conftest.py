@@ -1,4 +1,5 @@
-"""Shared fixtures: the repository root and validated copies of the shipped configs."""
+"""Shared fixtures and factories: the repository root, the shipped configs, showers that satisfy
+the data contract, and a study run once per session in a copy of the repository."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
+
+from airshower import geometry
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,6 +34,33 @@ def default_config() -> dict:
 def test_config() -> dict:
     """The tiny test study's config as written (not yet validated)."""
     return copy.deepcopy(read_config("test.yaml"))
+
+
+def fake_showers(n: int, rng: np.random.Generator, side: int = 14) -> dict[str, np.ndarray]:
+    """Arrays that satisfy the raw-shower contract (not physical)."""
+    signal = rng.lognormal(3, 1, (n, side, side)).astype(np.float32)
+    silent = rng.random((n, side, side)) < 0.7
+    signal[silent] = np.nan
+    time = rng.normal(0, 2, (n, side, side)).astype(np.float32)
+    time[silent] = np.nan
+    zenith = rng.uniform(0, 1, n).astype(np.float32)
+    azimuth = rng.uniform(-np.pi, np.pi, n).astype(np.float32)
+    axis = geometry.axis_vector(azimuth, zenith)
+    grid = (np.arange(side) - (side - 1) / 2) * 750.0
+    xx, yy = np.meshgrid(grid, grid, indexing="ij")
+    detector = np.stack([xx.ravel(), yy.ravel(), np.zeros(side * side)], 1).astype(np.float32)
+    return {
+        "time": time,
+        "signal": signal,
+        "energy": rng.uniform(3, 100, n).astype(np.float32),
+        "zenith": zenith,
+        "azimuth": azimuth,
+        "axis": axis.astype(np.float32),
+        "core": rng.uniform(-750, 750, (n, 2)).astype(np.float32),
+        "xmax": rng.normal(750, 60, n).astype(np.float32),
+        "mass": np.ones(n, np.int16),
+        "detector": detector,
+    }
 
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", "workflow/Snakefile"]

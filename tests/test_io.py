@@ -9,33 +9,7 @@ import numpy as np
 import pytest
 
 from airshower import io
-
-
-def fake_showers(n: int, rng: np.random.Generator, side: int = 14) -> dict[str, np.ndarray]:
-    """Arrays that satisfy the raw-shower contract (not physical)."""
-    signal = rng.lognormal(3, 1, (n, side, side)).astype(np.float32)
-    silent = rng.random((n, side, side)) < 0.7
-    signal[silent] = np.nan
-    time = rng.normal(0, 2, (n, side, side)).astype(np.float32)
-    time[silent] = np.nan
-    zenith = rng.uniform(0, 1, n).astype(np.float32)
-    azimuth = rng.uniform(-np.pi, np.pi, n).astype(np.float32)
-    axis = np.stack([np.sin(zenith) * np.cos(azimuth), np.sin(zenith) * np.sin(azimuth), np.cos(zenith)], 1)
-    grid = (np.arange(side) - (side - 1) / 2) * 750.0
-    xx, yy = np.meshgrid(grid, grid, indexing="ij")
-    detector = np.stack([xx.ravel(), yy.ravel(), np.zeros(side * side)], 1).astype(np.float32)
-    return {
-        "time": time,
-        "signal": signal,
-        "energy": rng.uniform(3, 100, n).astype(np.float32),
-        "zenith": zenith,
-        "azimuth": azimuth,
-        "axis": axis.astype(np.float32),
-        "core": rng.uniform(-750, 750, (n, 2)).astype(np.float32),
-        "xmax": rng.normal(750, 60, n).astype(np.float32),
-        "mass": np.ones(n, np.int16),
-        "detector": detector,
-    }
+from conftest import fake_showers
 
 
 def test_round_trip_keeps_values_units_and_attrs(tmp_path):

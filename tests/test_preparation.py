@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_io import fake_showers
 
 from airshower import config
 from airshower import preparation as prep
+from conftest import fake_showers
 
 
 def settings(**kw):
