@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import re
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -12,7 +15,10 @@ from airshower.config import (
     ConfigError,
     compared_models,
     load_config,
+    load_schema,
+    model_name_rule,
     model_seeds,
+    spatial_sizes,
     training_settings,
     validate_config,
 )
@@ -109,3 +115,133 @@ def test_key_order_in_the_file_does_not_matter_but_model_order_does():
     a, b = validate_config(raw), validate_config(shuffled)
     assert json.dumps(a) == json.dumps(b)
     assert list(a["models"]) == list(raw["models"])  # comparison order as written
+
+
+# --- model names: what a name may be, in words, the same in the schema and config/README.md
+
+
+@pytest.mark.parametrize("name", ["../x", "1net", "a b", "net.v2", "n" * 41])
+def test_bad_model_name_says_what_a_name_may_be(test_config, name):
+    test_config["models"][name] = test_config["models"].pop("fcn")
+    with pytest.raises(ConfigError) as info:
+        validate_config(test_config)
+    message = str(info.value)
+    assert message.startswith(f"config key 'models': model name {name!r} is not allowed: a model name is ")
+    assert "letters, digits or underscores, 40 characters at most" in message
+    assert "does not match" not in message  # no raw jsonschema text
+
+
+def test_model_name_baseline_is_taken(test_config):
+    test_config["models"]["baseline"] = test_config["models"].pop("fcn")
+    with pytest.raises(ConfigError, match=r"model name 'baseline' is taken by the classical reconstruction"):
+        validate_config(test_config)
+
+
+def test_forty_character_name_is_allowed(test_config):
+    test_config["models"]["n" * 40] = test_config["models"].pop("fcn")
+    assert "n" * 40 in validate_config(test_config)["models"]
+
+
+def test_readme_states_the_schema_model_name_rule():
+    pattern = load_schema()["properties"]["models"]["propertyNames"]["pattern"]
+    assert pattern == "^[A-Za-z][A-Za-z0-9_]{0,39}$"
+    readme = (ROOT / "config" / "README.md").read_text()
+    assert f"`{pattern}`" in readme
+    assert "40 characters at most" in readme
+    assert "40 characters at most" in model_name_rule()
+
+
+# --- architectures that do not fit the array: caught at config time, by arithmetic
+
+DEEP_VALID = {"family": "cnn", "blocks": [{"filters": [4], "kernel_size": 5, "padding": "valid"}] * 4}
+
+
+def test_valid_convolutions_that_outgrow_the_array_name_model_and_block(test_config):
+    test_config["models"]["deep"] = DEEP_VALID
+    with pytest.raises(ConfigError) as info:
+        validate_config(test_config)
+    assert str(info.value) == (
+        "model 'deep': block 4 (5x5 'valid' convolution) needs at least 5x5 stations, gets 2x2 "
+        "(map sizes 14x14 -> 10x10 -> 6x6 -> 2x2) (config key models.deep.blocks[3]); "
+        "use padding: same, a smaller kernel_size, less pooling or fewer blocks"
+    )
+
+
+def test_the_array_side_comes_from_the_simulation(test_config):
+    """Three blocks fit the 14 x 14 array (2 x 2 left), not an 8 x 8 one."""
+    test_config["models"]["deep"] = {**DEEP_VALID, "blocks": DEEP_VALID["blocks"][:3]}
+    assert spatial_sizes(validate_config(copy.deepcopy(test_config))["models"]["deep"], 14) == [10, 6, 2]
+    test_config["simulation"]["array"] = {"n_side": 8}
+    with pytest.raises(ConfigError, match=r"block 2 \(5x5 'valid' convolution\).* gets 4x4"):
+        validate_config(test_config)
+
+
+def test_shipped_models_keep_their_maps():
+    config = load_config(ROOT / "config" / "config.yaml")
+    sides = {name: spatial_sizes(spec, 14, name) for name, spec in config["models"].items()}
+    assert sides == {"fcn": [], "cnn": [7, 7], "cnn_pyramid": [7, 7]}
+
+
+def test_config_validation_does_not_import_keras():
+    """The DAG is parsed on login nodes: validation must stay fast and backend-free."""
+    code = (
+        "import sys; from airshower.config import load_config; "
+        f"load_config({str(ROOT / 'config' / 'config.yaml')!r}); "
+        "print(sorted(m for m in ('keras', 'tensorflow', 'jax', 'torch') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def _block(k, padding="same", pool="none", pool_size=2, n_conv=1):
+    return {
+        "filters": [2] * n_conv,
+        "kernel_size": k,
+        "padding": padding,
+        "pool": pool,
+        "pool_size": pool_size,
+    }
+
+
+ARCHITECTURES = [
+    ("cnn", {"blocks": [_block(3, "valid", "max", 3), _block(3, "valid")]}, 9),  # 9 -> 7 -> 3 -> 1
+    ("cnn", {"blocks": [_block(5, "valid")] * 3}, 14),  # ends at 2 x 2
+    ("cnn", {"blocks": [_block(5, "valid")] * 3}, 13),  # 1 x 1: a window exactly as large as the map
+    ("cnn", {"blocks": [_block(3, "valid", n_conv=3), _block(3, pool="avg", pool_size=3)]}, 11),
+    ("cnn", {"blocks": [_block(7, pool="max", pool_size=4)] * 3}, 14),  # same padding never fails
+    ("resnet", {"stages": [{"filters": 2, "blocks": 1}] * 4, "stem_filters": 2}, 14),
+    ("resnet", {"stages": [{"filters": 2, "blocks": 1}] * 3, "stem_filters": 2, "kernel_size": 5}, 5),
+]
+
+
+def _keras_maps(spec, side):
+    """Sides of every 4-d output of the real builder (Keras imported here, in the test only)."""
+    keras = pytest.importorskip("keras")
+    from airshower import models
+
+    inputs = keras.Input((side, side, 2))
+    model = keras.Model(inputs, models.FAMILIES[spec["family"]](spec, inputs))
+    return [layer.output.shape[1] for layer in model.layers if len(layer.output.shape) == 4]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("family", "keys", "side"), ARCHITECTURES)
+def test_map_sizes_are_those_of_keras(family, keys, side):
+    from airshower.models import complete_spec
+
+    spec = complete_spec({"family": family, **keys}, "net")
+    sides = spatial_sizes(spec, side, "net")
+    maps = _keras_maps(spec, side)
+    assert maps[-1] == sides[-1]
+    assert min(maps) == min(sides)
+
+
+@pytest.mark.slow
+def test_keras_fails_where_the_arithmetic_does():
+    from airshower.models import complete_spec
+
+    spec = complete_spec(DEEP_VALID, "deep")
+    with pytest.raises(ConfigError, match=r"block 4 "):
+        spatial_sizes(spec, 14, "deep")
+    with pytest.raises(ValueError, match="(?i)negative|output"):
+        _keras_maps(spec, 14)

@@ -12,6 +12,7 @@ import copy
 import dataclasses
 import functools
 import math
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -92,15 +93,33 @@ def validate_config(config: dict) -> dict:
         key = _key(err.path)
         if err.validator == "additionalProperties":
             raise ConfigError(f"config key '{key}': {err.message} (unknown key; see config/README.md)")
-        if err.validator == "propertyNames":
-            raise ConfigError(
-                f"config key '{key}': name {err.instance!r} is not allowed (model names must match "
-                "^[A-Za-z][A-Za-z0-9_]*$ and may not be 'baseline')"
-            )
+        if "propertyNames" in err.schema_path:
+            raise ConfigError(f"config key '{key}': {_bad_model_name(err.instance)}")
         raise ConfigError(f"config key '{key}': {err.message}")
     _check_semantics(config)
     _sort_keys(config)
     return config
+
+
+def model_name_rule() -> str:
+    """What a model name may be, in words, from the schema's ``models.propertyNames``."""
+    rule = _schema()["properties"]["models"]["propertyNames"]
+    pattern = rule["pattern"]
+    longest = re.search(r"\{0,(\d+)\}\$$", pattern)
+    length = f", {int(longest[1]) + 1} characters at most" if longest else ""
+    return (
+        f"a letter, then letters, digits or underscores{length} (pattern {pattern}), and not "
+        f"'{rule['not']['const']}' (the classical reconstruction); the name is part of file paths"
+    )
+
+
+def _bad_model_name(name) -> str:
+    if name == BASELINE:
+        return (
+            f"model name '{BASELINE}' is taken by the classical reconstruction (section baseline): "
+            "give the network another name"
+        )
+    return f"model name {name!r} is not allowed: a model name is {model_name_rule()}"
 
 
 def _sort_keys(obj, path: str = "") -> None:
@@ -130,11 +149,12 @@ def _check_semantics(config: dict) -> None:
         raise ConfigError("config key 'evaluation.energy_bins_eev': min must be below max")
     from airshower.training.settings import TrainingSettings
 
-    for name in config["models"]:
+    for name, spec in config["models"].items():
         try:
             TrainingSettings.from_config(training_settings(config, name))
         except ConfigError as exc:
             raise ConfigError(f"model '{name}': {exc}") from None
+        spatial_sizes(spec, config["simulation"]["array"]["n_side"], name)
 
 
 def _check_simulation(sim: dict) -> None:
@@ -157,6 +177,69 @@ def _check_split(fr: dict, n_events: int) -> None:
         split_sizes(n_events, fr)
     except ValueError as exc:
         raise ConfigError(f"config key 'preparation.fractions': {exc}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# the size of the feature maps through a network, by arithmetic (no Keras at DAG-parse time)
+
+
+def _map_side(side: int, window: int, padding: str, strides: int = 1) -> int:
+    """Side of the output map of a convolution or pooling (Keras' arithmetic); 0 where a
+    ``valid`` window does not fit."""
+    if padding == "same":
+        return -(-side // strides)
+    return (side - window) // strides + 1 if side >= window else 0
+
+
+def _too_small(name: str, i: int, j: int, block: Mapping, side: int, trail: list[int]) -> ConfigError:
+    k, n_conv = block["kernel_size"], len(block["filters"])
+    which = f" {j + 1} of {n_conv}" if n_conv > 1 else ""
+    path = " -> ".join(f"{s}x{s}" for s in trail)
+    return ConfigError(
+        f"model '{name}': block {i + 1} ({k}x{k} 'valid' convolution{which}) needs at least {k}x{k} "
+        f"stations, gets {side}x{side} (map sizes {path}) (config key models.{name}.blocks[{i}]); "
+        "use padding: same, a smaller kernel_size, less pooling or fewer blocks"
+    )
+
+
+def _cnn_sides(spec: Mapping, side: int, name: str) -> list[int]:
+    sides, trail = [], [side]
+    for i, block in enumerate(spec["blocks"]):
+        for j in range(len(block["filters"])):
+            out = _map_side(side, block["kernel_size"], block["padding"])
+            if out < 1:
+                raise _too_small(name, i, j, block, side, trail)
+            side = out
+            trail.append(side)
+        if block["pool"] != "none":  # models._pool: padding "same", strides = pool_size
+            side = _map_side(side, block["pool_size"], "same", block["pool_size"])
+            trail.append(side)
+        sides.append(side)
+    return sides
+
+
+def spatial_sizes(spec: Mapping, side: int, name: str = "model") -> list[int]:
+    """Side of the square feature map after each block of a network, for an ``side x side`` input.
+
+    The arithmetic of the builders in :mod:`airshower.models` (Keras is not imported): ``cnn``:
+    the map after each block (its convolutions, then its pooling); ``resnet``: after the stem and
+    after each stage (every stage after the first halves the map, ``same`` padding); ``dense``:
+    no maps, ``[]``. ``spec`` has its family's defaults filled in (a validated config).
+
+    Raises
+    ------
+    ConfigError
+        naming the model, the block and its config key where a ``valid`` convolution gets a map
+        smaller than its kernel (Keras would fail in the training job).
+    """
+    if spec["family"] == "cnn":
+        return _cnn_sides(spec, side, name)
+    if spec["family"] == "resnet":
+        sides = [side]
+        for i, _stage in enumerate(spec["stages"]):
+            sides.append(_map_side(sides[-1], spec["kernel_size"], "same", 2 if i > 0 else 1))
+        return sides
+    return []
 
 
 def model_names(config: dict) -> list[str]:

@@ -165,8 +165,16 @@ def build_model(spec: Mapping, input_shape: tuple[int, int, int], name: str = "m
     -------
     keras.Model
         uncompiled functional model mapping (N, H, W, C) to (N, 1) standardized energies.
+
+    Raises
+    ------
+    config.ConfigError
+        where the spec is invalid or a ``valid`` convolution gets a map smaller than its kernel
+        (:func:`airshower.config.spatial_sizes`, the check the config validation runs).
     """
     spec = complete_spec(spec, name)
+    for side in sorted({int(input_shape[0]), int(input_shape[1])}):
+        config.spatial_sizes(spec, side, name)  # names the block a map is too small for
     inputs = keras.Input(shape=tuple(int(s) for s in input_shape), name="footprint")
     outputs = FAMILIES[spec["family"]](spec, inputs)
     return keras.Model(inputs, outputs, name=name)
