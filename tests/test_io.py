@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import io as _io
 import os
 import stat
+import zipfile
 
 import numpy as np
 import pytest
 
 from airshower import io
-from conftest import fake_showers
+from conftest import ROOT, fake_showers
 
 
 def test_round_trip_keeps_values_units_and_attrs(tmp_path):
@@ -112,3 +114,188 @@ def test_atomic_write_gets_umask_permissions_not_0600(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "a.json").stat().st_mode) == 0o644
+
+
+# --- physical ranges: checked when a file is read, naming file, dataset and the first event
+
+SIMULATED = {"config": '{"log10_energy_ev": [18.5, 20.0]}'}  # provenance: 3.162 to 100 EeV
+
+
+def _showers(n=20, seed=6):
+    data = fake_showers(n, np.random.default_rng(seed))
+    data["energy"] = np.linspace(10**0.5, 100, n).astype(np.float32)  # the edges included
+    return data
+
+
+def _write_read(tmp_path, data, attrs=SIMULATED):
+    io.write_h5(tmp_path / "showers.h5", data, units=io.shower_units(), attrs=attrs)
+    return io.read_showers(tmp_path / "showers.h5")
+
+
+def test_energies_at_the_edges_of_the_simulated_range_pass(tmp_path):
+    data = _showers()
+    data["energy"][0] = np.nextafter(np.float32(10**0.5), np.float32(0))  # a float32 step below
+    assert data["energy"][0] < 10**0.5
+    assert data["energy"][-1] == 100
+    assert len(_write_read(tmp_path, data)["energy"]) == 20
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [(1e30, "1e+30 EeV"), (-5.0, "-5 EeV"), (0.0, "0 EeV"), (3.1, "3.1 EeV"), (101.0, "101 EeV")],
+)
+def test_energy_outside_the_simulated_range_names_file_and_event(tmp_path, value, shown):
+    data = _showers()
+    data["energy"][[7, 12]] = value
+    with pytest.raises(io.DataError) as info:
+        _write_read(tmp_path, data)
+    assert str(info.value) == (
+        f"{tmp_path / 'showers.h5'}: dataset 'energy' must be inside the simulated range [3.162, 100] EeV "
+        "(simulation.log10_energy_ev = [18.5, 20] from the file's provenance): 2 of 20 events fail this, "
+        f"the first is event 7 ({shown})"
+    )
+
+
+def test_without_provenance_the_schema_limits_apply(tmp_path):
+    data = _showers()
+    data["energy"][3] = 200.0  # outside the default study's range, inside the schema's
+    assert _write_read(tmp_path, data, attrs={})["energy"][3] == 200.0
+    data["energy"][3] = 1e30
+    with pytest.raises(
+        io.DataError, match=r"\[0.001, 1e\+04\] EeV \(.*the schema's limits.*event 3 \(1e\+30 EeV\)"
+    ):
+        _write_read(tmp_path, data, attrs={})
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        (
+            "signal",
+            1e30,
+            r"'signal' must be finite, >= 0 and <= 1e\+08 VEM where a station triggered \(10 x "
+            r"\(station.saturation_vem \+ trigger.threshold_vem\)\): 1 of 20 events fail this, "
+            r"the first is event 4 \(1e\+30 VEM at station 0\)",
+        ),
+        ("signal", -1.0, r"'signal' must be finite, >= 0 .* event 4 \(-1 VEM at station 0\)"),
+        ("signal", np.inf, r"'signal' must be finite, >= 0 .* event 4 \(inf VEM at station 0\)"),
+        (
+            "time",
+            np.inf,
+            r"'time' must be finite where a station triggered .* event 4 \(inf us at station 0\)",
+        ),
+    ],
+)
+def test_impossible_station_values_name_event_and_station(tmp_path, name, value, message):
+    data = _showers()
+    data["time"][4, 0, 0], data["signal"][4, 0, 0] = 1.0, 100.0  # station 0 of event 4 triggered
+    data[name][4, 0, 0] = value
+    with pytest.raises(io.DataError, match=message):
+        _write_read(tmp_path, data)
+
+
+def test_infinity_in_time_and_signal_is_not_a_silent_station(tmp_path):
+    data = _showers()
+    data["time"][2, 3, 4] = data["signal"][2, 3, 4] = np.inf
+    with pytest.raises(io.DataError, match=r"'time' must be finite .* event 2 \(inf us at station 46\)"):
+        _write_read(tmp_path, data)
+
+
+@pytest.mark.parametrize(
+    ("name", "index", "value", "message"),
+    [
+        (
+            "zenith",
+            5,
+            np.radians(95.0),
+            r"'zenith' must be in \[0, 90\) deg: 1 of 20 .* event 5 \(1.65806 rad = 95 deg\)",
+        ),
+        ("zenith", 5, -0.1, r"'zenith' must be in \[0, 90\) deg: .* event 5 \(-0.1 rad"),
+        (
+            "xmax",
+            9,
+            -10.0,
+            r"'xmax' must be positive: 1 of 20 events fail this, the first is event 9 \(-10 g/cm\^2\)",
+        ),
+        ("axis", 11, [0.0, 0.6, 0.9], r"'axis' must be unit vectors .* event 11 \(\|axis\| = 1.08167\)"),
+    ],
+)
+def test_impossible_labels_name_file_dataset_and_event(tmp_path, name, index, value, message):
+    data = _showers()
+    data[name][index] = value
+    with pytest.raises(io.DataError, match="showers.h5: dataset " + message):
+        _write_read(tmp_path, data)
+
+
+def test_float32_axis_rounding_passes():
+    axis = np.random.default_rng(7).normal(size=(100_000, 3))
+    axis = (axis / np.linalg.norm(axis, axis=1, keepdims=True)).astype(np.float32)
+    io.check_labels({"axis": axis, "zenith": np.zeros(3, np.float32)}, "x.h5")
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "test.yaml", "large.yaml"])
+def test_simulated_showers_of_every_shipped_config_pass(tmp_path, name):
+    from airshower import config, simulation
+
+    cfg = config.load_config(ROOT / "config" / name)
+    section = dict(cfg["simulation"], n_events=2000, n_shards=1, block_size=1000)
+    data = simulation.simulate_shard(simulation.SimulationSettings.from_config(section), cfg["seed"], 0)
+    io.write_h5(tmp_path / "s.h5", data, units=io.shower_units(), attrs=io.provenance(section, 1))
+    assert len(io.read_showers(tmp_path / "s.h5")["energy"]) == 2000
+
+
+def test_split_and_prediction_labels_are_checked_when_read(tmp_path):
+    """Files without the simulation's provenance: the schema's limits, whatever reads them."""
+    io.write_h5(tmp_path / "train.h5", {"energy": np.array([5.0, -2.0, 7.0]), "index": np.arange(3)})
+    with pytest.raises(
+        io.DataError, match=r"train.h5: dataset 'energy' must be inside .* event 1 \(-2 EeV\)"
+    ):
+        io.read_h5(tmp_path / "train.h5", ["index", "energy"])
+    pred = {"energy_true": np.array([5.0, 1e30]), "energy_pred": np.array([-1.0, 5.0])}
+    io.write_h5(tmp_path / "predictions.h5", pred)
+    with pytest.raises(
+        io.DataError, match=r"predictions.h5: dataset 'energy_true' .* event 1 \(1e\+30 EeV\)"
+    ):
+        io.read_h5(tmp_path / "predictions.h5")
+    pred["energy_true"][1] = 50.0  # a negative prediction is a (bad) result, not a broken file
+    io.write_h5(tmp_path / "predictions.h5", pred)
+    assert io.read_h5(tmp_path / "predictions.h5")["energy_pred"][0] == -1.0
+
+
+def test_merge_checks_each_shard_against_its_provenance(tmp_path):
+    good, bad = _showers(), _showers()
+    bad["energy"][6] = 150.0
+    io.write_h5(tmp_path / "0.h5", good, attrs=SIMULATED)
+    io.write_h5(tmp_path / "1.h5", bad, attrs=SIMULATED)
+    with pytest.raises(io.DataError, match=r"1.h5: dataset 'energy' .* event 6 \(150 EeV\)"):
+        io.merge_showers([tmp_path / "0.h5", tmp_path / "1.h5"])
+
+
+@pytest.mark.slow
+def test_damaged_model_file_is_named_damaged(tmp_path):
+    keras = pytest.importorskip("keras")
+    from airshower import training
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    training.save_model(model, tmp_path / "model.keras")
+    whole = (tmp_path / "model.keras").read_bytes()
+    assert training.load_model(tmp_path / "model.keras").count_params() == 4
+    (tmp_path / "model.keras").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(io.DataError) as info:
+        training.load_model(tmp_path / "model.keras")
+    assert str(info.value) == (
+        f"{tmp_path / 'model.keras'}: model file is damaged ({len(whole) // 2} bytes, not a complete "
+        ".keras zip archive: cut short or overwritten); delete it and run the workflow again to retrain "
+        "this model and seed"
+    )
+    assert "File not found" not in str(info.value)
+    with zipfile.ZipFile(_io.BytesIO(whole)) as archive:
+        first = archive.infolist()[0]
+    start = first.header_offset + 30 + len(first.filename) + len(first.extra)
+    flipped = bytearray(whole)
+    flipped[start] ^= 0xFF  # one byte of the first entry's data
+    (tmp_path / "model.keras").write_bytes(bytes(flipped))
+    with pytest.raises(
+        io.DataError, match=rf"model file is damaged .*entry '{first.filename}' fails its checksum"
+    ):
+        training.load_model(tmp_path / "model.keras")

@@ -2,8 +2,11 @@
 
 Writers put the data into a temporary file next to the target and rename it into place, so a
 killed job never leaves a half-written artefact. Readers check that the file exists, opens,
-holds the datasets asked for with the expected shapes, and (where asked) has no NaNs, and
-raise :class:`DataError` naming the file and the dataset otherwise.
+holds the datasets asked for with the expected shapes, (where asked) has no NaNs, and that the
+labels are physical (:func:`airshower.contract.check_labels`: energy, zenith, Xmax, axis,
+wherever they are read), and raise :class:`DataError` naming the file, the dataset and the first
+offending event otherwise. The shower contract itself is :mod:`airshower.contract` (its names are
+available here too).
 """
 
 from __future__ import annotations
@@ -22,18 +25,17 @@ from pathlib import Path
 
 import numpy as np
 
-# The raw-shower data contract: dataset -> (dtype, per-event shape or None for fixed, unit).
-SHOWER_DATASETS: dict[str, tuple[str, tuple[int, ...] | None, str]] = {
-    "time": ("float32", ("side", "side"), "us"),
-    "signal": ("float32", ("side", "side"), "VEM"),
-    "energy": ("float32", (), "EeV"),
-    "zenith": ("float32", (), "rad"),
-    "azimuth": ("float32", (), "rad"),
-    "axis": ("float32", (3,), "1"),
-    "core": ("float32", (2,), "m"),
-    "xmax": ("float32", (), "g/cm^2"),
-    "mass": ("int16", (), "1"),
-}
+# the shower contract and the label checks are pure array functions; io applies them to files
+from airshower.contract import (
+    SHOWER_DATASETS,
+    STATION_DATASET,
+    DataError,
+    check_labels,
+    check_showers,
+    shower_limits,
+)
+from airshower.contract import shower_units as shower_units  # io.shower_units, as before
+
 # predictions.h5 of every model (networks and baseline): the test split, energies in EeV
 PREDICTION_UNITS = {
     "energy_true": "EeV",
@@ -45,11 +47,6 @@ PREDICTION_UNITS = {
 }
 # history.csv of every training: one row per epoch (the columns of Keras' CSVLogger)
 HISTORY_COLUMNS = ("epoch", "loss", "val_loss", "learning_rate")
-STATION_DATASET = "detector"  # (n_stations, 3) station positions in m, not per event
-
-
-class DataError(RuntimeError):
-    """An input file is missing, unreadable or breaks its data contract."""
 
 
 @contextlib.contextmanager
@@ -138,6 +135,7 @@ def read_h5(
     names: Iterable[str] | None = None,
     finite: Iterable[str] = (),
     n_events: int | None = None,
+    ranges: bool = True,
 ) -> dict[str, np.ndarray]:
     """Read datasets of an HDF5 file into memory.
 
@@ -149,6 +147,9 @@ def read_h5(
         datasets that must not contain NaN or infinity.
     n_events
         if given, every per-event dataset read must have this leading length.
+    ranges
+        check the labels read against their physical ranges (:func:`check_labels`, energies
+        within the schema's limits: the file does not say what was simulated).
     """
     path = Path(path)
     with _open(path) as fh:
@@ -169,6 +170,8 @@ def read_h5(
         for name, array in out.items():
             if name != STATION_DATASET and np.ndim(array) and len(array) != n_events:
                 raise DataError(f"{path}: dataset '{name}' has {len(array)} entries, expected {n_events}")
+    if ranges:
+        check_labels(out, path)
     return out
 
 
@@ -177,48 +180,15 @@ def read_attrs(path: str | os.PathLike) -> dict:
         return {k: (v.decode() if isinstance(v, bytes) else v) for k, v in fh.attrs.items()}
 
 
-def check_showers(data: Mapping[str, np.ndarray], path: str | os.PathLike) -> int:
-    """Check arrays against the raw-shower contract; return the number of events.
-
-    Time and signal may be NaN (silent stations); every label must be finite.
-    """
-    missing = [k for k in SHOWER_DATASETS if k not in data]
-    if missing:
-        raise DataError(f"{path}: dataset(s) {', '.join(missing)} missing")
-    n = len(data["energy"])
-    side = data["signal"].shape[1] if np.ndim(data["signal"]) == 3 else None
-    for name, (dtype, shape, _unit) in SHOWER_DATASETS.items():
-        array = np.asarray(data[name])
-        expected = tuple(side if s == "side" else s for s in shape)
-        if array.shape != (n, *expected):
-            raise DataError(f"{path}: dataset '{name}' has shape {array.shape}, expected {(n, *expected)}")
-        if array.dtype != np.dtype(dtype):
-            raise DataError(f"{path}: dataset '{name}' has dtype {array.dtype}, expected {dtype}")
-        if name not in ("time", "signal") and not np.all(np.isfinite(array)):
-            raise DataError(f"{path}: dataset '{name}' has NaN or infinite values")
-    triggered = np.isfinite(data["signal"])
-    if not np.array_equal(triggered, np.isfinite(data["time"])):
-        raise DataError(f"{path}: datasets 'time' and 'signal' disagree on which stations triggered")
-    if np.any(data["signal"][triggered] < 0):
-        raise DataError(f"{path}: dataset 'signal' has negative values")
-    return n
-
-
 def read_showers(path: str | os.PathLike, names: Iterable[str] | None = None) -> dict[str, np.ndarray]:
-    """Read a raw-shower file and check it against the data contract."""
+    """Read a raw-shower file and check it against the data contract, the energies against the
+    simulated range of its provenance (:func:`shower_limits`)."""
     wanted = list(SHOWER_DATASETS) + [STATION_DATASET]
-    data = read_h5(path, wanted)
-    check_showers(data, path)
+    data = read_h5(path, wanted, ranges=False)
+    check_showers(data, path, shower_limits(read_attrs(path)))
     if names is not None:
         data = {k: data[k] for k in names}
     return data
-
-
-def shower_units(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    units = {name: unit for name, (_d, _s, unit) in SHOWER_DATASETS.items()}
-    units[STATION_DATASET] = "m"
-    units.update(extra or {})
-    return units
 
 
 def _json_default(obj):
@@ -271,8 +241,8 @@ def merge_showers(paths: Iterable[str | os.PathLike]) -> tuple[dict[str, np.ndar
     units: dict[str, str] = {}
     detector = None
     for i, path in enumerate(paths):
-        data = read_h5(path)
-        n = check_showers(data, path)
+        data = read_h5(path, ranges=False)
+        n = check_showers(data, path, shower_limits(read_attrs(path)))
         if detector is None:
             detector = data[STATION_DATASET]
         elif not np.array_equal(detector, data[STATION_DATASET]):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -43,14 +44,36 @@ def save_model(model: keras.Model, path: str | os.PathLike) -> None:
             tmp.unlink()
 
 
-def load_model(path: str | os.PathLike) -> keras.Model:
-    """Load a saved model for inference (not compiled)."""
-    import keras
+def _check_archive(path: Path) -> None:
+    """A ``.keras`` file is a zip archive: a cut-short or overwritten one is named as damaged
+    (Keras itself reports "File not found" for it)."""
+    size = path.stat().st_size
+    damaged = f"{path}: model file is damaged ({size} bytes"
+    fix = "delete it and run the workflow again to retrain this model and seed"
+    if not zipfile.is_zipfile(path):
+        raise io.DataError(f"{damaged}, not a complete .keras zip archive: cut short or overwritten); {fix}")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise io.DataError(f"{damaged}, the archive cannot be read: {exc}); {fix}") from None
+    if bad is not None:
+        raise io.DataError(f"{damaged}, entry '{bad}' fails its checksum); {fix}")
 
+
+def load_model(path: str | os.PathLike) -> keras.Model:
+    """Load a saved model for inference (not compiled).
+
+    Raises :class:`airshower.io.DataError` naming the file: missing, damaged (not a complete zip
+    archive, or an entry failing its checksum) or not loadable by Keras.
+    """
     path = Path(path)
     if not path.is_file():
         raise io.DataError(f"{path}: model file does not exist")
+    _check_archive(path)
+    import keras
+
     try:
         return keras.saving.load_model(path, compile=False)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise io.DataError(f"{path}: not a loadable Keras model ({exc})") from None
