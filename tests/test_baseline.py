@@ -428,3 +428,45 @@ def test_energy_statistics_by_hand():
     one = bl.energy_statistics(energy_rec[:1], energy_true[:1], flag[:1])["all"]
     assert one["relative_bias"] == pytest.approx(0.1)
     assert np.isnan(one["relative_resolution"])  # no spread from a single event
+
+
+# ----------------------------------------------------------------------------------------------
+# impossible inputs stop the baseline step itself, naming the split and the event
+
+
+def _splits(data):
+    index = np.arange(len(data["energy"]))
+    split = lambda idx: {"index": idx, "energy": data["energy"][idx].copy(), "zenith": data["zenith"][idx]}  # noqa: E731
+    return split(index[index % 4 != 0]), split(index[index % 4 == 0])
+
+
+def test_negative_training_energy_is_an_error_of_the_calibration(clean):
+    data, _ = clean
+    shower = dict(data, energy=data["energy"].copy())
+    shower["energy"][6] = -3.0  # row 6 is event 4 of the training split (every 4th row is test)
+    train, test = _splits(shower)
+    with pytest.raises(ValueError, match="true energies") as info:
+        bl.run(shower, train, test, SETTINGS, names=("train.h5", "test.h5"))
+    assert str(info.value) == (
+        "train.h5: baseline calibration on this training split: true energies must be positive: "
+        "1 of 3000 events fail this, the first is event 4 (-3 EeV)"
+    )
+
+
+def test_a_calibration_that_comes_out_nan_is_an_error(clean, monkeypatch):
+    data, _ = clean
+    monkeypatch.setattr(bl.calibration, "_unbiased_log_line", lambda *_: (np.nan, np.nan))
+    with pytest.raises(ValueError, match=r"^train.h5: .*calibration is not finite \(A = nan, B = nan, c1 = "):
+        bl.run(data, *_splits(data), SETTINGS, names=("train.h5", "test.h5"))
+
+
+def test_non_finite_reconstructed_sizes_are_named(clean):
+    data, reco = clean
+    broken = {k: v.copy() for k, v in reco.items()}
+    broken["s1000_vem"][[2, 9]] = [np.inf, -1.0]
+    with pytest.raises(ValueError, match=r"S\(1000\) must be positive .* 2 of 4000 .* event 2 \(inf VEM\)"):
+        bl.fit_calibration(broken, data["energy"], SETTINGS)
+    broken = {k: v.copy() for k, v in reco.items()}
+    broken["total_signal_vem"][7] = np.inf
+    with pytest.raises(ValueError, match=r"total signals must be finite: 1 of 4000 .* event 7 \(inf VEM\)"):
+        bl.fit_calibration(broken, data["energy"], SETTINGS)

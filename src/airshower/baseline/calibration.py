@@ -138,6 +138,34 @@ def _unbiased_log_line(size: np.ndarray, energy_eev: np.ndarray) -> tuple[float,
     return slope, intercept
 
 
+def first_bad(values: np.ndarray, good: np.ndarray, what: str, unit: str) -> None:
+    """Raise ValueError naming how many ``values`` are not ``good`` and the first of them."""
+    if good.all():
+        return
+    bad = np.flatnonzero(~good)
+    raise ValueError(
+        f"{what}: {bad.size} of {good.size} events fail this, the first is event {bad[0]} "
+        f"({values[bad[0]]:.6g} {unit})"
+    )
+
+
+def _check_finite(calib: Mapping) -> None:
+    """A calibration with a NaN or infinite number is an error here, not NaN energies later."""
+    numbers = {
+        "A": calib["A"],
+        "B": calib["B"],
+        **{f"c{k}": c for k, c in enumerate(calib["zenith_correction"]["coefficients"], start=1)},
+        "fallback a": calib["fallback"]["a"],
+        "fallback b": calib["fallback"]["b"],
+    }
+    if not all(np.isfinite(v) for v in numbers.values()):
+        shown = ", ".join(f"{k} = {v:.6g}" for k, v in numbers.items())
+        raise ValueError(
+            f"the energy calibration is not finite ({shown}): the S(1000) or total signals of the "
+            "reconstructed training events cannot be calibrated"
+        )
+
+
 def fit_calibration(
     reco: Mapping[str, np.ndarray], energy_eev: np.ndarray, settings: BaselineSettings
 ) -> dict:
@@ -154,11 +182,21 @@ def fit_calibration(
     -------
     dict (JSON-serializable): ``A`` (EeV per VEM^B), ``B``, ``zenith_correction``,
     ``fallback`` (total-signal calibration), ``mean_energy_eev`` and fit statistics.
+
+    Raises
+    ------
+    ValueError
+        naming the first event whose true energy is not positive and finite, or the numbers
+        of a calibration that came out NaN or infinite.
     """
     energy_eev = np.asarray(energy_eev, dtype=np.float64)
+    first_bad(energy_eev, np.isfinite(energy_eev) & (energy_eev > 0), "true energies must be positive", "EeV")
     ok = reco["flag"] == FLAG_OK
     if np.count_nonzero(ok) < 3:
         raise ValueError(f"only {np.count_nonzero(ok)} training events were reconstructed: cannot calibrate")
+    s1000, total = reco["s1000_vem"], reco["total_signal_vem"]
+    first_bad(s1000, ~ok | ((s1000 > 0) & (s1000 < np.inf)), "S(1000) must be positive and finite", "VEM")
+    first_bad(total, total != np.inf, "total signals must be finite", "VEM")
     zen_fit = fit_zenith_correction(reco["s1000_vem"], reco["zenith_rec"], ok, settings)
     size = s38(reco["s1000_vem"][ok], reco["zenith_rec"][ok], zen_fit, settings)
     b, log_a = _unbiased_log_line(size, energy_eev[ok])
@@ -184,6 +222,7 @@ def fit_calibration(
         },
         "mean_energy_eev": float(energy_eev.mean()),
     }
+    _check_finite(calib)
     e_rec = apply_calibration(reco, calib, settings)
     calib["train_statistics"] = energy_statistics(e_rec, energy_eev, reco["flag"])
     return calib

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from airshower import geometry, io
-from airshower.baseline.calibration import apply_calibration, energy_statistics, fit_calibration
+from airshower.baseline.calibration import apply_calibration, energy_statistics, first_bad, fit_calibration
 from airshower.baseline.front import (
     SPHERE_MIN_RADIUS_M,
     SPHERE_START_M,
@@ -216,12 +216,16 @@ def run(
     te = _check_split(showers, test, names[1])
     positions = showers["detector"]
     reco_train = reconstruct(showers["time"][tr], showers["signal"][tr], positions, settings)
-    calibration = fit_calibration(reco_train, train["energy"], settings)
+    try:
+        calibration = fit_calibration(reco_train, train["energy"], settings)
+    except ValueError as exc:
+        raise ValueError(f"{names[0]}: baseline calibration on this training split: {exc}") from None
 
     start = clock()
     reco_test = reconstruct(showers["time"][te], showers["signal"][te], positions, settings)
     energy_pred = apply_calibration(reco_test, calibration, settings)
     elapsed = clock() - start
+    first_bad(energy_pred, np.isfinite(energy_pred), f"{names[1]}: baseline energies must be finite", "EeV")
 
     energy_true = np.asarray(test["energy"], dtype=np.float64)
     calibration["test_statistics"] = energy_statistics(energy_pred, energy_true, reco_test["flag"])
