@@ -68,8 +68,10 @@ def test_robust_resolution_is_sigma_for_gaussian_and_ignores_outliers():
 
 
 def test_non_finite_or_mismatched_input_is_an_error():
-    with pytest.raises(ValueError, match="finite"):
+    with pytest.raises(ValueError, match=r"'energy_pred' must be finite .* first is event 1 \(nan EeV\)"):
         ev.point_estimates(np.array([1.0, 2.0]), np.array([1.0, np.nan]))
+    with pytest.raises(ValueError, match=r"'energy_true' must be positive .* 1 of 3 .* event 2 \(-4 EeV\)"):
+        ev.point_estimates(np.array([1.0, 2.0, -4.0]), np.array([1.0, 2.0, 3.0]))
     with pytest.raises(ValueError, match="events"):
         ev.point_estimates(np.array([1.0, 2.0]), np.array([1.0]))
 
@@ -264,6 +266,35 @@ def test_summary_rows_table_and_baseline_dashes():
     assert base_cells["model"] == "baseline"
     with pytest.raises(ValueError, match="no metrics"):
         ev.summary_rows(agg, info, inference, ["fcn", "cnn"])
+
+
+def test_resumed_seeds_are_marked_and_the_metrics_stay():
+    agg = {"cnn": ev.aggregate_seeds([fake_record(1, 0.1), fake_record(2, 0.12)])}
+    records = [
+        {"seed": 1, "n_parameters": 6513, "epochs_run": 40, "resumed_from_epoch": None},
+        {"seed": 2, "n_parameters": 6513, "epochs_run": 40, "resumed_from_epoch": 3},
+    ]
+    (row,) = ev.summary_rows(agg, {"cnn": records}, {}, ["cnn"])
+    assert row["resumed_seeds"] == [2]
+    plain = [{**r, "resumed_from_epoch": None} for r in records]
+    (uninterrupted,) = ev.summary_rows(agg, {"cnn": plain}, {}, ["cnn"])
+    assert uninterrupted["resumed_seeds"] == []
+    assert {k: v for k, v in row.items() if k != "resumed_seeds"} == {
+        k: v for k, v in uninterrupted.items() if k != "resumed_seeds"
+    }
+    csv_rows = [line.split(",") for line in ev.summary_csv([row, uninterrupted]).splitlines()]
+    assert csv_rows[0][-1] == "resumed_seeds"
+    assert [r[-1] for r in csv_rows[1:]] == ["2", ""]
+    assert csv_rows[1][:-1] == csv_rows[2][:-1]
+    md = ev.summary_markdown([row])
+    assert md.splitlines()[2].startswith(f"| cnn {ev_tables.RESUMED} | 6,513 |")
+    assert md.endswith(
+        f"\n{ev_tables.RESUMED} Training resumed from a checkpoint after an interruption: cnn seed 2. "
+        "A resumed training is equivalent to, not bit-identical with, an uninterrupted one (dropout "
+        "masks and shuffling differ after the restart); the training figure marks the epoch.\n"
+    )
+    assert ev_tables.RESUMED not in ev.summary_markdown([uninterrupted])
+    json.dumps(row)  # summary.json holds the rows
 
 
 def test_pm_formatting():

@@ -228,6 +228,20 @@ def test_training_curves_figure_per_seed_in_model_shades():
     assert not any("10^" in t or "e-0" in t for t in texts), texts
 
 
+def test_training_curves_mark_a_resumed_seed():
+    color = pl.model_color("cnn", MODELS)
+    plain = draw(pl.training_curves({1: history(8), 2: history(8, 0.05)}, "cnn", color))
+    fig = draw(pl.training_curves({1: history(8), 2: history(8, 0.05)}, "cnn", color, resumed={2: 3}))
+    a_loss, a_lr = data_axes(fig)
+    assert "seed 2: resumed after epoch 3" in legend_labels(a_loss)
+    marks = [ln for ax in (a_loss, a_lr) for ln in ax.get_lines() if ln.get_linestyle() == ":"]
+    assert len(marks) == 2  # one on each panel
+    assert all(list(ln.get_xdata()) == [3.5, 3.5] for ln in marks)  # between epochs 3 and 4
+    assert all(ln.get_color() == pl.seed_colors([1, 2], color)[2] for ln in marks)
+    assert not any(ln.get_linestyle() == ":" for ax in data_axes(plain) for ln in ax.get_lines())
+    assert not any("resumed" in label for label in legend_labels(data_axes(plain)[0]))
+
+
 def test_training_curves_of_one_short_run_are_visible():
     fig = draw(pl.training_curves({1: history(1)}, "cnn"))
     line = next(ln for ln in data_axes(fig)[0].get_lines() if ln.get_label() == "seed 1: training")

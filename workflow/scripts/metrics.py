@@ -11,11 +11,11 @@ pred = io.read_h5(
     snakemake.input.predictions, ["energy_true", "energy_pred"], finite=["energy_true", "energy_pred"]
 )
 gen = rng.generator(snakemake.params.study_seed, "bootstrap", zlib.crc32(model.encode()), seed)
-metrics = {
-    "model": model,
-    "seed": seed,
-    **evaluation.compute_metrics(pred["energy_true"], pred["energy_pred"], settings, gen),
-}
+try:
+    computed = evaluation.compute_metrics(pred["energy_true"], pred["energy_pred"], settings, gen)
+except ValueError as exc:
+    raise io.DataError(f"{snakemake.input.predictions}: {exc}") from None
+metrics = {"model": model, "seed": seed, **computed}
 o = metrics["overall"]
 log.info(
     "%s seed %d: %d events, bias %s EeV, resolution %s EeV, sigma_E/E %s",

@@ -1,14 +1,22 @@
 """Training and validation loss and learning rate of every seed of one model (rule plot_training)."""
 
+from pathlib import Path
+
 from airshower import io, logs, plotting
 
 log = logs.setup(snakemake.log[0])
 model = snakemake.params.model
 plots = plotting.PlotSettings.from_config(snakemake.params.plots)
 models = snakemake.params.models
-histories = {
-    int(seed): io.read_history(path)
-    for seed, path in zip(snakemake.params.seeds, snakemake.input.histories, strict=True)
+seeds = [int(seed) for seed in snakemake.params.seeds]
+histories = {seed: io.read_history(path) for seed, path in zip(seeds, snakemake.input.histories, strict=True)}
+# training.json (written with history.csv by the same job) says whether a seed was resumed
+infos = snakemake.input.get("info") or [Path(h).with_name("training.json") for h in snakemake.input.histories]
+resumed = {
+    seed: io.read_json(path).get("resumed_from_epoch") for seed, path in zip(seeds, infos, strict=True)
 }
-fig = plotting.training_curves(histories, model, plotting.model_color(model, models))
+resumed = {seed: epoch for seed, epoch in resumed.items() if epoch is not None}
+if resumed:
+    log.info("%s: resumed from a checkpoint (seed: epochs done before) %s", model, resumed)
+fig = plotting.training_curves(histories, model, plotting.model_color(model, models), resumed)
 plotting.save(fig, snakemake.output.curves, plots)

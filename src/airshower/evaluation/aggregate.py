@@ -141,6 +141,7 @@ SUMMARY_COLUMNS = (
     "training_time_s",
     "train_samples_per_s",
     "inference_events_per_s",
+    "resumed_seeds",
 )
 _SUMMARY_QUANTITIES = (
     "resolution_eev",
@@ -156,11 +157,18 @@ def _mean_of(values: Sequence[float | None]) -> float | None:
     return _mean_std(values)[0]
 
 
+def resumed_seeds(info: Sequence[Mapping]) -> list[int]:
+    """Seeds whose training was resumed from a checkpoint (``training.json`` records
+    ``resumed_from_epoch``), sorted: equivalent to, not bit-identical with, an uninterrupted run."""
+    return sorted(int(i["seed"]) for i in info if i.get("resumed_from_epoch") is not None)
+
+
 def _training_columns(info: Sequence[Mapping]) -> dict:
-    """Parameters and the mean over seeds of the training records; None without records."""
+    """Parameters, the mean over seeds of the training records and the resumed seeds; None
+    without records."""
     if not info:
-        return dict.fromkeys(("n_parameters", *_TRAINING_COLUMNS))
-    row: dict = {"n_parameters": int(info[0]["n_parameters"])}
+        return dict.fromkeys(("n_parameters", *_TRAINING_COLUMNS, "resumed_seeds"))
+    row: dict = {"n_parameters": int(info[0]["n_parameters"]), "resumed_seeds": resumed_seeds(info)}
     for key in _TRAINING_COLUMNS:
         row[key] = _mean_of([i.get(key) for i in info])
     return row
@@ -175,7 +183,8 @@ def summary_rows(
     """One row per model (in ``models`` order) with the columns of :data:`SUMMARY_COLUMNS`.
 
     Training columns (parameters, epochs, time, throughput) are averaged over the seeds'
-    ``training.json`` records; a model without records (the classical baseline) gets None there.
+    ``training.json`` records, ``resumed_seeds`` lists the seeds resumed from a checkpoint; a
+    model without records (the classical baseline) gets None there.
     """
     rows = []
     for model in models:

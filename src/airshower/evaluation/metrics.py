@@ -82,10 +82,16 @@ def _check(energy_true: np.ndarray, energy_pred: np.ndarray) -> tuple[np.ndarray
     e_pred = np.asarray(energy_pred, dtype=np.float64).ravel()
     if e_true.shape != e_pred.shape:
         raise ValueError(f"energy_true has {e_true.size} events, energy_pred {e_pred.size}")
-    if not (np.all(np.isfinite(e_true)) and np.all(np.isfinite(e_pred))):
-        raise ValueError("energies must be finite (a NaN prediction means the network diverged)")
-    if np.any(e_true <= 0):
-        raise ValueError("true energies must be positive")
+    for name, values, good, why in (
+        ("energy_true", e_true, np.isfinite(e_true) & (e_true > 0), "must be positive and finite"),
+        ("energy_pred", e_pred, np.isfinite(e_pred), "must be finite (NaN: the network diverged)"),
+    ):
+        if not good.all():
+            i = int(np.flatnonzero(~good)[0])
+            raise ValueError(
+                f"'{name}' {why}: {np.count_nonzero(~good)} of {good.size} events fail this, "
+                f"the first is event {i} ({values[i]:.6g} EeV)"
+            )
     return e_true, e_pred
 
 

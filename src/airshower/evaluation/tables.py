@@ -34,15 +34,27 @@ MARKDOWN_NOTE = (
 )
 
 
+RESUMED = "†"  # marks a model with a seed resumed from a checkpoint
+
+
+def _csv_cell(value) -> str:
+    """Empty for None, 6 significant digits for a float, a list (the resumed seeds) space-separated."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, list | tuple):
+        return " ".join(str(v) for v in value)
+    return value
+
+
 def summary_csv(rows: Sequence[Mapping]) -> str:
-    """The rows as CSV text (empty cells for missing values)."""
+    """The rows as CSV text (empty cells for missing values; ``resumed_seeds`` space-separated)."""
     buf = _io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(SUMMARY_COLUMNS), lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow(
-            {k: ("" if v is None else (f"{v:.6g}" if isinstance(v, float) else v)) for k, v in row.items()}
-        )
+        writer.writerow({k: _csv_cell(v) for k, v in row.items()})
     return buf.getvalue()
 
 
@@ -77,7 +89,7 @@ def _epochs(value: float | None) -> str:
 
 def _markdown_cells(r: Mapping) -> list[str]:
     return [
-        str(r["model"]),
+        f"{r['model']} {RESUMED}" if r.get("resumed_seeds") else str(r["model"]),
         _count(r["n_parameters"]),
         str(r["n_seeds"]),
         _pm(r["resolution_eev"], r["resolution_eev_seed_std"]),
@@ -97,4 +109,21 @@ def summary_markdown(rows: Sequence[Mapping]) -> str:
     header = MARKDOWN_HEADER
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
     lines += ["| " + " | ".join(_markdown_cells(r)) + " |" for r in rows]
-    return "\n".join(lines) + "\n" + MARKDOWN_NOTE
+    return "\n".join(lines) + "\n" + MARKDOWN_NOTE + _resumed_note(rows)
+
+
+def _resumed_note(rows: Sequence[Mapping]) -> str:
+    """The footnote of the models marked :data:`RESUMED` (empty when no training was resumed)."""
+    resumed = [
+        f"{r['model']} seed{'s' if len(r['resumed_seeds']) > 1 else ''} "
+        + ", ".join(str(s) for s in r["resumed_seeds"])
+        for r in rows
+        if r.get("resumed_seeds")
+    ]
+    if not resumed:
+        return ""
+    return (
+        f"\n{RESUMED} Training resumed from a checkpoint after an interruption: {'; '.join(resumed)}. "
+        "A resumed training is equivalent to, not bit-identical with, an uninterrupted one (dropout "
+        "masks and shuffling differ after the restart); the training figure marks the epoch.\n"
+    )

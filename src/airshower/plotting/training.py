@@ -27,15 +27,28 @@ def _seed_curves(a_loss, a_lr, seed: int, h: Mapping[str, np.ndarray], col: str,
         )
 
 
+def _resumed_mark(a_loss, a_lr, seed: int, epochs_done: int, col: str) -> None:
+    """A dotted vertical line between the last epoch before the interruption and the first after
+    it (epochs are drawn from 1), on both panels, labelled in the loss legend."""
+    label = f"seed {seed}: resumed after epoch {epochs_done}"
+    for ax in (a_loss, a_lr):
+        ax.axvline(epochs_done + 0.5, color=col, ls=":", lw=1.8, label=label if ax is a_loss else None)
+
+
 @styled
 def training_curves(
-    histories: Mapping[int, Mapping[str, np.ndarray]], model: str, color: str | None = None
+    histories: Mapping[int, Mapping[str, np.ndarray]],
+    model: str,
+    color: str | None = None,
+    resumed: Mapping[int, int] | None = None,
 ) -> Figure:
     """Training and validation loss per seed (log scale) and the learning rate, vs epoch.
 
     ``histories`` maps seed -> columns of the Keras CSV log (``epoch`` counted from 0,
     ``loss``, ``val_loss``, ``learning_rate``); ``color`` is the model's colour (seeds are
-    drawn in shades of it).
+    drawn in shades of it); ``resumed`` maps a seed whose training was resumed from a
+    checkpoint to the epochs it had finished before (``resumed_from_epoch`` of
+    ``training.json``), marked by a dotted vertical line.
     """
     fig = Figure(figsize=(8, 7.5), layout="constrained")
     a_loss, a_lr = fig.subplots(2, 1, sharex=True, height_ratios=[2.2, 1])
@@ -43,6 +56,8 @@ def training_curves(
     for k, (seed, h) in enumerate(histories.items()):
         # identical learning-rate schedules would hide each other: earlier seeds drawn wider underneath
         _seed_curves(a_loss, a_lr, seed, h, colors[seed], 1.6 + 2.0 * (len(histories) - 1 - k))
+        if resumed and resumed.get(seed) is not None:
+            _resumed_mark(a_loss, a_lr, seed, int(resumed[seed]), colors[seed])
     a_loss.plot([], [], marker="o", mfc="none", mec="0.3", ms=10, ls="none", label="lowest validation loss")
     a_loss.set_yscale("log")
     plain_log_labels(a_loss.yaxis)
