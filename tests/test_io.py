@@ -285,8 +285,8 @@ def test_damaged_model_file_is_named_damaged(tmp_path):
         training.load_model(tmp_path / "model.keras")
     assert str(info.value) == (
         f"{tmp_path / 'model.keras'}: model file is damaged ({len(whole) // 2} bytes, not a complete "
-        ".keras zip archive: cut short or overwritten); delete it and run the workflow again to retrain "
-        "this model and seed"
+        ".keras zip archive: cut short or overwritten); retrain this model and seed: run the workflow "
+        f"again with --forcerun {tmp_path / 'model.keras'}"
     )
     assert "File not found" not in str(info.value)
     with zipfile.ZipFile(_io.BytesIO(whole)) as archive:

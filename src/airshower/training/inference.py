@@ -49,7 +49,7 @@ def _check_archive(path: Path) -> None:
     (Keras itself reports "File not found" for it)."""
     size = path.stat().st_size
     damaged = f"{path}: model file is damaged ({size} bytes"
-    fix = "delete it and run the workflow again to retrain this model and seed"
+    fix = f"retrain this model and seed: run the workflow again with --forcerun {path}"
     if not zipfile.is_zipfile(path):
         raise io.DataError(f"{damaged}, not a complete .keras zip archive: cut short or overwritten); {fix}")
     try:
