@@ -36,6 +36,7 @@ rule plot_data:
 rule plot_training:
     input:
         histories=per_seed(f"{MODELS}/history.csv"),
+        info=per_seed(f"{MODELS}/training.json"),
     output:
         curves=report(
             f"{FIGURES}/{{model}}/training_curves.png",

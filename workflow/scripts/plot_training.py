@@ -1,7 +1,5 @@
 """Training and validation loss and learning rate of every seed of one model (rule plot_training)."""
 
-from pathlib import Path
-
 from airshower import io, logs, plotting
 
 log = logs.setup(snakemake.log[0])
@@ -10,8 +8,8 @@ plots = plotting.PlotSettings.from_config(snakemake.params.plots)
 models = snakemake.params.models
 seeds = [int(seed) for seed in snakemake.params.seeds]
 histories = {seed: io.read_history(path) for seed, path in zip(seeds, snakemake.input.histories, strict=True)}
-# training.json (written with history.csv by the same job) says whether a seed was resumed
-infos = snakemake.input.get("info") or [Path(h).with_name("training.json") for h in snakemake.input.histories]
+# training.json says whether a seed was resumed from a checkpoint
+infos = snakemake.input.info
 resumed = {
     seed: io.read_json(path).get("resumed_from_epoch") for seed, path in zip(seeds, infos, strict=True)
 }
