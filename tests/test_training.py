@@ -1,16 +1,20 @@
 """Training: settings from the schema, losses, learning, seeding, checkpoints and resume (also after a
-killed job), predictions."""
+killed job, a damaged checkpoint or a killed Snakemake), predictions."""
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import signal
 import subprocess
 import sys
 import time
+from io import BytesIO
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 
 from airshower import config, io, training
@@ -240,9 +244,124 @@ def test_checkpoint_roundtrip_resume_and_fingerprint(tmp_path, data):
         checkpoint_dir=ckpt,
     )
     assert other.info["resumed_from_epoch"] is None
-    (ckpt / training.CHECKPOINT).write_bytes(b"garbage")
-    assert training.load_checkpoint(ckpt / training.CHECKPOINT) is None
     training.remove_checkpoint(ckpt)
+    assert not ckpt.exists()
+
+
+@pytest.fixture(scope="module")
+def finished_checkpoint(tmp_path_factory, data) -> tuple[bytes, list[np.ndarray]]:
+    """The checkpoint file of an uninterrupted 2-epoch run, and that run's weights."""
+    ckpt = tmp_path_factory.mktemp("good")
+    run = training.train(
+        *data, "tiny", TINY_DENSE, settings(epochs=2), study_seed=3, seed=1, checkpoint_dir=ckpt
+    )
+    return (ckpt / training.CHECKPOINT).read_bytes(), weights(run.model)
+
+
+def rewritten(raw: bytes, tmp_path: Path, state=None, drop: str | None = None) -> bytes:
+    """The checkpoint ``raw`` with another state (a dict, or text taken as is) or one array less."""
+    with np.load(BytesIO(raw)) as npz:
+        arrays = {k: npz[k] for k in npz.files if k != drop}
+    if state is not None:
+        arrays["state"] = np.array(state if isinstance(state, str) else json.dumps(state))
+    np.savez(tmp_path / "rewritten.npz", **arrays)
+    return (tmp_path / "rewritten.npz").read_bytes()
+
+
+def flipped(raw: bytes) -> bytes:
+    """One bit flipped in the middle of the first weight array's data."""
+    with np.load(BytesIO(raw)) as npz:
+        at = raw.find(npz["w0"].tobytes()) + npz["w0"].nbytes // 2
+    return raw[:at] + bytes([raw[at] ^ 0x10]) + raw[at + 1 :]
+
+
+def state_without(raw: bytes, key: str) -> dict:
+    with np.load(BytesIO(raw)) as npz:
+        state = json.loads(str(npz["state"]))
+    del state[key]
+    return state
+
+
+# damage: (what the file becomes, given the good one and a scratch folder; what the warning says)
+DAMAGE = {
+    "truncated": (lambda raw, _: raw[: len(raw) // 2], "BadZipFile: File is not a zip file"),
+    "empty": (lambda *_: b"", "ValueError: the file is empty"),
+    "flipped byte": (lambda raw, _: flipped(raw), "Bad CRC-32"),
+    "garbage": (lambda *_: b"garbage\n" * 100, "not a NumPy .npz archive (starts with b'garb')"),
+    "state not JSON": (lambda raw, tmp: rewritten(raw, tmp, state='{"epochs_done": 2,'), "JSONDecodeError"),
+    "state without history": (
+        lambda raw, tmp: rewritten(raw, tmp, state=state_without(raw, "history")),
+        "state lacks 'history'",
+    ),
+    "state without fingerprint": (
+        lambda raw, tmp: rewritten(raw, tmp, state=state_without(raw, "fingerprint")),
+        "state lacks 'fingerprint'",
+    ),
+    "a weight array missing": (lambda raw, tmp: rewritten(raw, tmp, drop="w1"), "weights: 3 arrays"),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_damaged_checkpoint_starts_over_and_is_kept_aside(
+    tmp_path, data, finished_checkpoint, caplog, damage
+):
+    """Any damage: a warning naming the file and the fault, the file moved aside, a fresh training.
+
+    The fresh training has the weights of an uninterrupted one (the checkpoint was that run's).
+    """
+    good, fresh = finished_checkpoint
+    make, reason = DAMAGE[damage]
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    path = ckpt / training.CHECKPOINT
+    path.write_bytes(broken := make(good, tmp_path))
+    with caplog.at_level(logging.WARNING, logger="airshower"):
+        result = training.train(
+            *data, "tiny", TINY_DENSE, settings(epochs=2), study_seed=3, seed=1, checkpoint_dir=ckpt
+        )
+    assert result.info["resumed_from_epoch"] is None
+    assert all(np.array_equal(u, v) for u, v in zip(weights(result.model), fresh, strict=True))
+    [warning] = [r.getMessage() for r in caplog.records if "unreadable checkpoint" in r.getMessage()]
+    assert warning.startswith(f"{path}: unreadable checkpoint, starting over (")
+    assert reason in warning
+    assert warning.endswith(f"kept as {path}.damaged")
+    assert (ckpt / f"{training.CHECKPOINT}.damaged").read_bytes() == broken
+    assert training.load_checkpoint(path)["state"]["epochs_done"] == 2  # a good one written anew
+
+
+KILLED_WRITE = """
+import io, os, signal, sys
+import numpy as np
+from airshower.training import checkpoint
+
+path = sys.argv[1]
+checkpoint.save_checkpoint(path, [np.zeros(3)], [np.ones(2)], None, {"epochs_done": 1})
+savez = np.savez
+
+def half_then_killed(fh, **arrays):  # the job is killed with half of the new archive written
+    buf = io.BytesIO()
+    savez(buf, **arrays)
+    fh.write(buf.getvalue()[: len(buf.getvalue()) // 2])
+    fh.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+np.savez = half_then_killed
+checkpoint.save_checkpoint(path, [np.full(3, 7.0)], [np.ones(2)], None, {"epochs_done": 2})
+"""
+
+
+def test_job_killed_while_writing_its_checkpoint_leaves_the_last_one_whole(tmp_path):
+    ckpt = tmp_path / "ckpt"
+    script = tmp_path / "write.py"
+    script.write_text(KILLED_WRITE)
+    proc = subprocess.run([sys.executable, str(script), str(ckpt / training.CHECKPOINT)], timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    [partial] = ckpt.glob(f".{training.CHECKPOINT}.*.part")  # the write that was cut short
+    assert partial.stat().st_size > 0
+    last = training.load_checkpoint(ckpt / training.CHECKPOINT)
+    assert last["state"] == {"epochs_done": 1}
+    np.testing.assert_array_equal(last["weights"][0], np.zeros(3))
+    training.remove_checkpoint(ckpt)  # also the temporary of the killed write
     assert not ckpt.exists()
 
 
@@ -290,33 +409,37 @@ def test_resume_restores_early_stopping_and_learning_rate_state(tmp_path, data):
 
 
 RUNNER = """
-import sys, time
-import keras
-from airshower import config, io, training
-
-class Slow(keras.callbacks.Callback):  # gives the test time to kill the job between epochs
-    def on_epoch_end(self, epoch, logs=None):
-        time.sleep({sleep})
+import os, sys, time
+from airshower import io, jobs, logs, training
 
 d, out = sys.argv[1], sys.argv[2]
-s = training.TrainingSettings.from_config({settings!r})
-training.configure_runtime(s.threads, s.gpus)
-tr, va = io.read_h5(d + "/train.h5"), io.read_h5(d + "/val.h5")
-r = training.train(tr["x"], tr["y"], va["x"], va["y"], "tiny", {spec!r}, s, 3, 1, checkpoint_dir=d + "/ckpt",
-                   callbacks=[Slow()])
-io.write_history(out + "/history.csv", r.history)
-io.write_json(out + "/training.json", r.info)
-training.save_model(r.model, out + "/model.keras")
+logs.setup(None)
+with jobs.guard("training tiny seed 1", lock=d + "/ckpt") as job:  # as workflow/scripts/train.py does
+    import keras
+
+    class Slow(keras.callbacks.Callback):  # gives the test time to act between epochs
+        def on_epoch_end(self, epoch, logs=None):
+            time.sleep({sleep})
+            while os.path.exists(d + "/hold"):  # the test holds the job here
+                time.sleep(0.05)
+
+    s = training.TrainingSettings.from_config({settings!r})
+    training.configure_runtime(s.threads, s.gpus)
+    tr, va = io.read_h5(d + "/train.h5"), io.read_h5(d + "/val.h5")
+    r = training.train(tr["x"], tr["y"], va["x"], va["y"], "tiny", {spec!r}, s, 3, 1,
+                       checkpoint_dir=d + "/ckpt", callbacks=[Slow()], job=job)
+    io.write_history(out + "/history.csv", r.history)
+    io.write_json(out + "/training.json", r.info)
+    training.save_model(r.model, out + "/model.keras")
+    training.remove_checkpoint(d + "/ckpt")
 """
 
 
-@pytest.mark.slow
-def test_killed_job_resumes_from_last_finished_epoch(tmp_path):
-    """SIGTERM after >= 1 finished epoch; the re-run continues there with a complete history."""
+def runner(folder: Path, epochs: int, sleep_s: float) -> tuple[list[str], dict, Path]:
+    """A training job in a process of its own (data in ``folder``): command, environment, output folder."""
     for name, seed in (("train", 0), ("val", 1)):
         x, y = synthetic(256 if name == "train" else 64, seed)
-        io.write_h5(tmp_path / f"{name}.h5", {"x": x, "y": y})
-    epochs = 8
+        io.write_h5(folder / f"{name}.h5", {"x": x, "y": y})
     cfg = {
         "seeds": [1],
         "epochs": epochs,
@@ -327,24 +450,28 @@ def test_killed_job_resumes_from_last_finished_epoch(tmp_path):
         "threads": 1,
         "gpus": 0,
     }
-    script = tmp_path / "run.py"
-    script.write_text(RUNNER.format(sleep=0.4, settings=cfg, spec=TINY_DENSE))
-    env = {
-        **os.environ,
-        "KERAS_BACKEND": "tensorflow",
-        "OMP_NUM_THREADS": "1",
-        "TF_CPP_MIN_LOG_LEVEL": "2",
-    }
-    out = tmp_path / "out"
+    script = folder / "run.py"
+    script.write_text(RUNNER.format(sleep=sleep_s, settings=cfg, spec=TINY_DENSE))
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "OMP_NUM_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    out = folder / "out"
     out.mkdir()
-    cmd = [sys.executable, str(script), str(tmp_path), str(out)]
+    return [sys.executable, str(script), str(folder), str(out)], env, out
+
+
+def epochs_done(path: Path) -> int:
+    return c["state"]["epochs_done"] if path.exists() and (c := training.load_checkpoint(path)) else 0
+
+
+@pytest.mark.slow
+def test_killed_job_resumes_from_last_finished_epoch(tmp_path):
+    """SIGTERM after >= 1 finished epoch; the re-run continues there with a complete history."""
+    epochs = 8
+    cmd, env, out = runner(tmp_path, epochs, sleep_s=0.4)
     ckpt = tmp_path / "ckpt" / training.CHECKPOINT
 
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and proc.poll() is None:
-        if ckpt.exists() and (c := training.load_checkpoint(ckpt)) and c["state"]["epochs_done"] >= 1:
-            break
+    while time.monotonic() < deadline and proc.poll() is None and epochs_done(ckpt) < 1:
         time.sleep(0.05)
     assert proc.poll() is None, f"training ended before it could be killed:\n{proc.stdout.read().decode()}"
     proc.send_signal(signal.SIGTERM)
@@ -355,8 +482,9 @@ def test_killed_job_resumes_from_last_finished_epoch(tmp_path):
     done = before["epochs_done"]
     assert 1 <= done < epochs
 
-    rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)  # the lock is free
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert not ckpt.parent.exists()  # checkpoint and lock removed with the outputs complete
     info = io.read_json(out / "training.json")
     assert info["resumed_from_epoch"] == done
     assert info["epochs_run"] == epochs
@@ -367,6 +495,71 @@ def test_killed_job_resumes_from_last_finished_epoch(tmp_path):
     for r, old in zip(rows[:done], before["history"], strict=True):  # earlier epochs kept as logged
         assert float(r[2]) == pytest.approx(old["val_loss"], rel=1e-6)
     assert training.load_model(out / "model.keras").count_params() == info["n_parameters"]
+
+
+# Stands in for Snakemake (the watch knows it by this file's name): it runs the job through a
+# shell, as Snakemake does with bash before 5.1, and the shell records the job's exit status.
+FAKE_SNAKEMAKE = """
+import subprocess, sys
+sys.exit(subprocess.call(["sh", "-c", '"$@"; echo $? > "$0"', *sys.argv[1:]]))
+"""
+
+
+@pytest.mark.slow
+def test_orphaned_training_stops_and_a_second_one_cannot_start_beside_it(tmp_path):
+    """Snakemake killed with SIGKILL while a training runs (issue: faults that need a human, 2).
+
+    The orphan holds its lock: the same training started again fails at once, naming the
+    orphan's process. The orphan stops at its next epoch end with status 1, its checkpoint
+    saved and no output written; the training started after that resumes from it.
+    """
+    epochs = 6
+    cmd, env, out = runner(tmp_path, epochs, sleep_s=0)
+    ckpt = tmp_path / "ckpt" / training.CHECKPOINT
+    (tmp_path / "snakemake").write_text(FAKE_SNAKEMAKE)
+    status, log = tmp_path / "status", tmp_path / "orphan.log"
+    (tmp_path / "hold").touch()  # the job waits at the end of epoch 0
+    with log.open("w") as fh:
+        snake = subprocess.Popen(
+            [sys.executable, str(tmp_path / "snakemake"), str(status), *cmd], env=env, stdout=fh, stderr=fh
+        )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and snake.poll() is None and epochs_done(ckpt) < 1:
+        time.sleep(0.05)
+    assert epochs_done(ckpt) == 1, log.read_text()
+    orphan = json.loads((ckpt.parent / "job.lock").read_text())["pid"]
+    assert orphan in [p.pid for p in psutil.Process(snake.pid).children(recursive=True)]
+    snake.kill()
+    snake.wait()
+
+    second = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+    assert second.returncode == 1
+    assert (
+        f"{ckpt.parent / 'job.lock'}: training tiny seed 1 is already running (process {orphan} on host"
+        in second.stderr
+    )
+    assert psutil.pid_exists(orphan)
+    assert epochs_done(ckpt) == 1  # the second job did not touch the checkpoint
+
+    (tmp_path / "hold").unlink()  # the orphan goes on: epoch 1, then it notices
+    while time.monotonic() < deadline and not status.exists():
+        time.sleep(0.05)
+    assert status.read_text().strip() == "1", log.read_text()
+    text = log.read_text()
+    assert (
+        f"training tiny seed 1: the Snakemake process {snake.pid} that started it is gone "
+        f"(killed?), so the job stops after epoch 1 with its checkpoint {ckpt} saved "
+        "(the next run resumes from it). "
+        "To go on: run `snakemake --unlock` once, then the same command again"
+    ) in text
+    assert epochs_done(ckpt) == 2
+    assert not (out / "training.json").exists()
+
+    third = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert third.returncode == 0, third.stderr
+    info = io.read_json(out / "training.json")
+    assert (info["resumed_from_epoch"], info["epochs_run"]) == (2, epochs)
+    assert not ckpt.parent.exists()
 
 
 def test_predictions_file_contract(tmp_path, data):

@@ -1,26 +1,33 @@
-"""Train one network with one seed, resuming from its checkpoint if there is one (rule train)."""
+"""Train one network with one seed, resuming from its checkpoint if there is one (rule train).
 
-from airshower import io, logs, training
+Runs under :func:`airshower.jobs.guard`: a second training of the same model and seed fails at
+once (lock in the checkpoint folder), and the training stops after an epoch's checkpoint when the
+Snakemake process that started it is gone.
+"""
+
+from airshower import io, jobs, logs, training
 
 log = logs.setup(snakemake.log[0])
 p = snakemake.params
-settings = training.TrainingSettings.from_config(p.training)
-training.configure_runtime(settings.threads, settings.gpus, settings.mixed_precision)  # before any tensor
-data = {s: io.read_h5(snakemake.input[s], ["x", "y"], finite=["x", "y"]) for s in ("train", "val")}
-result = training.train(
-    data["train"]["x"],
-    data["train"]["y"],
-    data["val"]["x"],
-    data["val"]["y"],
-    p.model,
-    p.spec,
-    settings,
-    p.study_seed,
-    p.seed,
-    checkpoint_dir=p.checkpoint_dir,
-)
-log.info("%s", result.info)
-training.save_model(result.model, snakemake.output.model)
-io.write_history(snakemake.output.history, result.history)
-io.write_json(snakemake.output.info, result.info)
-training.remove_checkpoint(p.checkpoint_dir)  # outputs complete: a re-run trains afresh
+with jobs.guard(f"training {p.model} seed {p.seed}", lock=p.checkpoint_dir) as job:
+    settings = training.TrainingSettings.from_config(p.training)
+    training.configure_runtime(settings.threads, settings.gpus, settings.mixed_precision)  # before any tensor
+    data = {s: io.read_h5(snakemake.input[s], ["x", "y"], finite=["x", "y"]) for s in ("train", "val")}
+    result = training.train(
+        data["train"]["x"],
+        data["train"]["y"],
+        data["val"]["x"],
+        data["val"]["y"],
+        p.model,
+        p.spec,
+        settings,
+        p.study_seed,
+        p.seed,
+        checkpoint_dir=p.checkpoint_dir,
+        job=job,
+    )
+    log.info("%s", result.info)
+    training.save_model(result.model, snakemake.output.model)
+    io.write_history(snakemake.output.history, result.history)
+    io.write_json(snakemake.output.info, result.info)
+    training.remove_checkpoint(p.checkpoint_dir)  # outputs complete: a re-run trains afresh

@@ -10,9 +10,12 @@ One training job fits one model (``config["models"][name]``) with one seed:
 - :mod:`.fit`: the loss registry :data:`LOSSES`, :func:`compile_model`, :func:`fingerprint` and
   :func:`train`, which returns a :class:`TrainingResult`;
 - :mod:`.resume`: the one callback that checkpoints the whole training state at every epoch
-  and restores it when a killed job is started again; :mod:`.checkpoint`: its file
-  (``checkpoint.npz`` in the job's checkpoint directory). The entry script ``train.py`` removes
-  the checkpoint once the job's outputs are written, so a forced re-run trains afresh;
+  and restores it when a killed job is started again, and the one that stops the fit after a
+  checkpoint when the job's Snakemake process is gone (:mod:`airshower.jobs`); :mod:`.checkpoint`:
+  its file (``checkpoint.npz`` in the job's checkpoint directory; a damaged one is moved aside
+  and the training starts over). The entry script ``train.py`` runs under
+  :func:`airshower.jobs.guard` (one training per model and seed at a time) and removes the
+  checkpoint once the job's outputs are written, so a forced re-run trains afresh;
 - :mod:`.inference`: :func:`predict`, :func:`save_model`, :func:`load_model`.
 
 Keras is imported only inside the functions (and by :mod:`.resume`, which :func:`train`

@@ -4,7 +4,9 @@
 the model (Adam, the configured loss from :data:`LOSSES`), and fits it on in-memory NumPy arrays
 with early stopping (best weights restored) and learning-rate reduction on the validation loss.
 :class:`~airshower.training.resume.Resume` checkpoints every epoch and resumes a run whose
-:func:`fingerprint` (configuration and data) matches.
+:func:`fingerprint` (configuration and data) matches; given the running job
+(:class:`airshower.jobs.Job`), the fit stops after an epoch's checkpoint once the process that
+started the job is gone.
 
 Only ``keras`` and ``keras.ops`` appear in model and loss code, so the same code trains under
 ``KERAS_BACKEND=tensorflow``, ``jax`` or ``torch``. Keras is imported inside the functions, so
@@ -31,6 +33,7 @@ from airshower.training.settings import RESULT_NEUTRAL, TrainingSettings
 if TYPE_CHECKING:
     import keras
 
+    from airshower.jobs import Job
     from airshower.training.resume import Resume
 
 # The losses a config may name (``training.loss``; the schema's enum is held to these keys by
@@ -107,6 +110,7 @@ def train(
     seed: int,
     checkpoint_dir: str | os.PathLike | None = None,
     callbacks: Sequence = (),
+    job: Job | None = None,
 ) -> TrainingResult:
     """Fit model ``name`` (config dict ``spec``) with training seed ``seed``; resume if possible.
 
@@ -123,6 +127,10 @@ def train(
         where the per-epoch checkpoint lives; None disables checkpoints and resume.
     callbacks
         extra Keras callbacks (run after the checkpoint is written).
+    job
+        the running job (:func:`airshower.jobs.guard`): at every epoch end, after the
+        checkpoint, the fit raises :class:`airshower.jobs.Orphaned` if the process that
+        started the job is gone. None: no such check.
 
     Returns
     -------
@@ -132,7 +140,7 @@ def train(
         and the ``training.json`` record.
     """
     from airshower import models
-    from airshower.training.resume import Resume
+    from airshower.training.resume import Resume, StopWhenOrphaned
 
     arrays = _float32_arrays(x_train, y_train, x_val, y_val)
     x_train, y_train, x_val, y_val = arrays
@@ -141,14 +149,16 @@ def train(
     compile_model(model, settings)
     model.optimizer.build(model.trainable_variables)
     early_stopping, reduce_lr = _plateau_callbacks(settings)
+    path = Path(checkpoint_dir) / CHECKPOINT if checkpoint_dir is not None else None
     resume = Resume(
-        Path(checkpoint_dir) / CHECKPOINT if checkpoint_dir is not None else None,
+        path,
         fingerprint(spec, asdict(settings), seed, arrays),
         early_stopping,
         reduce_lr,
         n_samples=len(x_train),
         record={"model": name, "seed": int(seed)},
     )
+    stop = [StopWhenOrphaned(job, path)] if job is not None else []  # after the checkpoint
     model.fit(
         x_train,
         y_train,
@@ -157,7 +167,7 @@ def train(
         epochs=settings.epochs,
         shuffle=True,
         verbose=0,
-        callbacks=[early_stopping, reduce_lr, resume, *callbacks],
+        callbacks=[early_stopping, reduce_lr, resume, *stop, *callbacks],
     )
     info = _record(model, name, spec, seed, settings, resume, int(early_stopping.best_epoch))
     return TrainingResult(model=model, history=resume.history, info=info)

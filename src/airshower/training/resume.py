@@ -6,8 +6,13 @@ train begin and saves it at every epoch end, into one checkpoint file
 as the killed one would have: weights, optimizer variables and learning rate, the state of the
 run's ``EarlyStopping`` (best value, epoch and weights, epochs waited) and
 ``ReduceLROnPlateau`` (best value, epochs waited, cooldown), the history rows and the elapsed
-training time. Dropout masks and the shuffling order after a restart are not those of an
-uninterrupted run, so a resumed model is equivalent to, not bit-identical with, it.
+training time. A checkpoint whose state lacks a key or whose arrays do not fit the model is
+treated as damaged (moved aside, the run starts over). Dropout masks and the shuffling order
+after a restart are not those of an uninterrupted run, so a resumed model is equivalent to,
+not bit-identical with, it.
+
+:class:`StopWhenOrphaned` ends the fit at an epoch end, after the checkpoint, when the process
+that started the job is gone (:mod:`airshower.jobs`).
 
 This module imports Keras: the training package imports it only when a fit starts (after
 ``configure_runtime``).
@@ -19,11 +24,16 @@ import logging
 import os
 import time
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
 
-from airshower.training.checkpoint import load_checkpoint, save_checkpoint
+from airshower import io
+from airshower.training.checkpoint import discard_checkpoint, load_checkpoint, save_checkpoint
+
+if TYPE_CHECKING:
+    from airshower.jobs import Job
 
 log = logging.getLogger(__name__)
 
@@ -119,16 +129,22 @@ class Resume(keras.callbacks.Callback):
         )
 
     def _load(self) -> dict | None:
-        if self.path is None:
+        if self.path is None or (checkpoint := load_checkpoint(self.path)) is None:
             return None
-        checkpoint = load_checkpoint(self.path)
-        if checkpoint is not None and checkpoint["state"].get("fingerprint") != self.fingerprint:
+        found = checkpoint["state"].get("fingerprint")
+        if isinstance(found, str) and found != self.fingerprint:
             log.info(
                 "%s: checkpoint from a different configuration or data (%s != %s), starting over",
                 self.path,
-                checkpoint["state"].get("fingerprint"),
+                found,
                 self.fingerprint,
             )
+            return None
+        try:
+            _check_state(checkpoint["state"])
+            _check_arrays(checkpoint, self.model)
+        except ValueError as exc:
+            discard_checkpoint(self.path, str(exc))
             return None
         return checkpoint
 
@@ -198,5 +214,84 @@ class Resume(keras.callbacks.Callback):
         }
 
 
+class StopWhenOrphaned(keras.callbacks.Callback):
+    """Stop the fit at an epoch end when the process that started the job is gone.
+
+    Place it after :class:`Resume`: the epoch's checkpoint is written before it raises
+    :class:`airshower.jobs.Orphaned`, so the next run resumes after that epoch.
+    """
+
+    def __init__(self, job: Job, path: str | os.PathLike | None):
+        super().__init__()
+        self.job = job
+        self.path = path
+
+    def on_epoch_end(self, epoch, logs=None):  # noqa: ARG002
+        kept = (
+            f"with its checkpoint {self.path} saved (the next run resumes from it)"
+            if self.path is not None
+            else "(no checkpoint: the next run starts over)"
+        )
+        self.job.check(f"after epoch {epoch} {kept}")
+
+
 def _plain(value) -> float | None:
     return None if value is None else float(value)
+
+
+# What Resume writes into the state, as dotted keys: numbers (the "best" ones may be None)
+_STATE_NUMBERS = (
+    "epochs_done",
+    "learning_rate",
+    "training_time_s",
+    "early_stopping.wait",
+    "early_stopping.best",
+    "early_stopping.best_epoch",
+    "reduce_lr.wait",
+    "reduce_lr.cooldown_counter",
+    "reduce_lr.best",
+)
+
+
+def _lookup(state: Mapping, key: str):
+    value = state
+    for part in key.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            raise ValueError(f"state lacks {key!r}")
+        value = value[part]
+    return value
+
+
+def _check_state(state: Mapping) -> None:
+    """Raise ValueError naming the first key of ``state`` that is missing or of the wrong kind."""
+    if not isinstance(_lookup(state, "fingerprint"), str):
+        raise ValueError(f"state 'fingerprint' is {state['fingerprint']!r}, not a string")
+    for key in _STATE_NUMBERS:
+        value = _lookup(state, key)
+        if isinstance(value, bool) or not (
+            isinstance(value, int | float) or (value is None and "best" in key)
+        ):
+            raise ValueError(f"state {key!r} is {value!r}, not a number")
+    if not isinstance(_lookup(state, "stopped"), bool):
+        raise ValueError(f"state 'stopped' is {state['stopped']!r}, not true or false")
+    history, train_s, done = _lookup(state, "history"), _lookup(state, "train_s"), state["epochs_done"]
+    if not (isinstance(history, list) and isinstance(train_s, list) and len(history) == len(train_s) == done):
+        raise ValueError(f"state 'history' and 'train_s' do not have one entry for each of {done} epochs")
+    if not all(isinstance(row, Mapping) and set(io.HISTORY_COLUMNS) <= set(row) for row in history):
+        raise ValueError(f"state 'history' has a row without the columns {', '.join(io.HISTORY_COLUMNS)}")
+
+
+def _check_arrays(checkpoint: Mapping, model: keras.Model) -> None:
+    """Raise ValueError if weights, optimizer variables or best weights do not fit the model."""
+    weights = [tuple(w.shape) for w in model.weights]
+    expected = {
+        "weights": weights,
+        "optimizer": [tuple(v.shape) for v in model.optimizer.variables],
+        "best_weights": weights,
+    }
+    for name, shapes in expected.items():
+        found = [np.shape(a) for a in checkpoint[name]]
+        if found != shapes and not (name == "best_weights" and not found):  # no best weights yet
+            raise ValueError(
+                f"{name}: {len(found)} arrays that do not fit the model's {len(shapes)} ({found})"
+            )
