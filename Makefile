@@ -1,18 +1,22 @@
 # Two commands for a fresh machine:  `make run`  (the default study)  and  `make test`.
-# The venv is created from the pinned requirements the first time either is used.
+# The venv is created from the pinned requirements the first time either is used; `make test`
+# adds the test-only packages of requirements-test.txt (the JAX and PyTorch backends).
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 CONFIG ?= config/config.yaml
 CORES  ?= all
+TESTENV := $(VENV)/.requirements-test
+# packages of requirements-test.txt that `make lock` keeps out of requirements.txt
+TEST_ONLY = $(shell sed -n 's/^\([A-Za-z0-9_.-]*\)==.*/\1/p' requirements-test.txt | paste -sd'|')
 SMK    := $(BIN)/snakemake --snakefile workflow/Snakefile --profile profiles/local --configfile $(CONFIG) --cores $(CORES)
 
 .PHONY: run report test test-fast lint format bench dag clean lock help
 
 help:
 	@echo "make run      set up the venv if needed, run the study ($(CONFIG)) and build report.html"
-	@echo "make test     set up the venv if needed and run the full test suite"
+	@echo "make test     set up the venv (with requirements-test.txt) if needed and run the full test suite"
 	@echo "make report   rebuild report.html from existing results"
 	@echo "make bench    simulation, baseline and training throughput benchmarks -> results/benchmarks/"
 	@echo "make lint     ruff, snakefmt --check, snakemake --lint"
@@ -25,6 +29,10 @@ $(BIN)/snakemake: requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps --editable .
 	touch $@
 
+$(TESTENV): $(BIN)/snakemake requirements-test.txt
+	$(BIN)/python -m pip install --quiet -r requirements-test.txt
+	touch $@
+
 venv: $(BIN)/snakemake
 
 run: $(BIN)/snakemake
@@ -35,10 +43,10 @@ report: $(BIN)/snakemake
 	$(SMK) --report report.html
 	@echo "report: $(CURDIR)/report.html"
 
-test: $(BIN)/snakemake
+test: $(TESTENV)
 	$(BIN)/python -m pytest
 
-test-fast: $(BIN)/snakemake
+test-fast: $(TESTENV)
 	$(BIN)/python -m pytest -m "not slow and not workflow and not slurm and not browser"
 
 lint: $(BIN)/snakemake
@@ -61,7 +69,7 @@ dag: $(BIN)/snakemake
 	$(SMK) --rulegraph | dot -Tpng > rulegraph.png
 
 lock: $(BIN)/snakemake
-	{ head -n 2 requirements.txt; $(BIN)/python -m pip freeze; } > requirements.txt.new
+	{ head -n 2 requirements.txt; $(BIN)/python -m pip freeze | grep -v -i -E '^($(TEST_ONLY))=='; } > requirements.txt.new
 	mv requirements.txt.new requirements.txt
 
 clean:

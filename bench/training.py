@@ -1,7 +1,10 @@
 """Benchmark of the training stage: training and inference throughput of the configured models.
 
-For every model of ``--config`` (default: the default study) one child process, pinned to
-``--threads`` threads, measures on synthetic 14 x 14 x 2 data:
+For every Keras backend of ``--backends`` (default: every installed one of TensorFlow, JAX and
+PyTorch) and every model of ``--config`` (default: the default study) one child process with
+``KERAS_BACKEND`` set, pinned to ``--threads`` threads (JAX cannot be pinned: XLA uses every CPU
+the process may use, which the per-CPU-second rates account for), measures on synthetic
+14 x 14 x 2 data:
 
 1. a plain ``model.fit(x, y, batch_size=128)`` (Adam, MSE, Keras defaults) - the reference;
 2. :func:`airshower.training.train` with the model's training settings (its batch size,
@@ -13,12 +16,14 @@ Training rates are samples/s of the training part of an epoch (validation exclud
 over the epochs after the first (which includes tracing); next to the wall-clock rates the
 record has samples per CPU second of the process, which a shared, loaded machine disturbs less.
 The data size is chosen so that an epoch takes about ``--seconds``. Writes the JSON record to
-``--output`` and a bar chart next to it (same name, .png).
+``--output`` (``results[backend][model]``) and a bar chart next to it (same name, .png).
 
     python bench/training.py --output results/benchmarks/training.json
+    python bench/training.py --backends jax --models cnn --output /tmp/jax-cnn.json
 """
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -32,6 +37,11 @@ import numpy as np
 
 REFERENCE_BATCH = 128
 INPUT = (14, 14, 2)
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def installed_backends() -> list[str]:
+    return [b for b in BACKENDS if importlib.util.find_spec(b) is not None]
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -39,6 +49,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--output", required=True, type=Path, help="JSON record (a .png goes next to it)")
     parser.add_argument("--config", type=Path, default=Path("config/config.yaml"), help="study config")
     parser.add_argument("--models", nargs="*", help="model names (default: all of the config)")
+    parser.add_argument(
+        "--backends", nargs="*", choices=BACKENDS, help="Keras backends (default: every installed one)"
+    )
     parser.add_argument("--threads", type=int, default=2, help="TensorFlow/OpenMP threads (default 2)")
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs per measurement (default 3)")
     parser.add_argument("--seconds", type=float, default=3.0, help="target seconds per epoch (default 3)")
@@ -166,46 +179,85 @@ def log(message: str) -> None:
 
 
 def figure(record: dict):
+    """Training (plain fit and training.train) and inference throughput per model and backend."""
     from matplotlib.figure import Figure
 
-    names = list(record["models"])
-    rows = [record["models"][m] for m in names]
+    backends = list(record["results"])
+    names = list(dict.fromkeys(m for rows in record["results"].values() for m in rows))
     x = np.arange(len(names))
-    fig = Figure(figsize=(9, 4), layout="constrained")
+    fig = Figure(figsize=(10, 4), layout="constrained")
     a_train, a_inf = fig.subplots(1, 2)
-    w = 0.38
-    a_train.bar(
-        x - w / 2,
-        [r["plain_fit_samples_per_s"] for r in rows],
-        w,
-        label="plain model.fit (batch 128)",
-        color="0.6",
-    )
-    a_train.bar(
-        x + w / 2,
-        [r["train_samples_per_s"] for r in rows],
-        w,
-        label="training.train (config)",
-        color="tab:blue",
-    )
-    a_inf.bar(
-        x,
-        [r["inference_events_per_s"] for r in rows],
-        2 * w,
-        label="training.predict (config batch)",
-        color="tab:orange",
-    )
+    w = 0.8 / len(backends)
+    for i, backend in enumerate(backends):
+        rows = [record["results"][backend].get(m, {}) for m in names]
+        at = x - 0.4 + (i + 0.5) * w
+        colour = f"C{i}"
+        plain = [r.get("plain_fit_samples_per_s", np.nan) for r in rows]
+        a_train.bar(at, plain, w, color=colour, alpha=0.35, label=f"{backend}: plain model.fit")
+        ours = [r.get("train_samples_per_s", np.nan) for r in rows]
+        a_train.scatter(at, ours, color=colour, marker="D", zorder=3, label=f"{backend}: training.train")
+        inference = [r.get("inference_events_per_s", np.nan) for r in rows]
+        a_inf.bar(at, inference, w, color=colour, label=backend)
     for ax, ylabel, title in (
-        (a_train, "training throughput [samples/s]", "training"),
-        (a_inf, "inference throughput [events/s]", "inference"),
+        (a_train, "training throughput [samples/s]", "training (bars: plain fit, batch 128)"),
+        (a_inf, "inference throughput [events/s]", "inference (training.predict)"),
     ):
         ax.set_yscale("log")
         ax.set_xticks(x, names)
         ax.set_xlabel("model")
         ax.set_ylabel(ylabel)
-        ax.set_title(f"{title}, {record['threads']} threads, {record['backend']}")
-        ax.legend(loc="upper right", fontsize="small")
+        ax.set_title(f"{title}, {record['threads']} threads", fontsize="medium")
+        ax.legend(loc="upper right", fontsize="x-small")
     return fig
+
+
+def measure(args: argparse.Namespace, backend: str, name: str) -> dict:
+    """One model under one backend, in a child process (Keras fixes its backend at import)."""
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": backend,
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "PYTHONPATH": str(Path(__file__).resolve().parent),
+    }
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[var] = str(args.threads)
+    cmd = [
+        sys.executable,
+        __file__,
+        "--output",
+        str(args.output),
+        "--config",
+        str(args.config),
+        "--threads",
+        str(args.threads),
+        "--epochs",
+        str(args.epochs),
+        "--seconds",
+        str(args.seconds),
+        "--worker",
+        name,
+    ]
+    log(f"--- {name} under {backend}")
+    proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True, check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def table(record: dict) -> str:
+    """Markdown table: training and inference throughput per model and backend."""
+    lines = [
+        "| model | backend | training.train [samples/s] | plain model.fit [samples/s] | ratio "
+        "| per CPU s: train / plain | inference [events/s] |",
+        "|---|---|---:|---:|---:|---|---:|",
+    ]
+    for backend, rows in record["results"].items():
+        for name, r in rows.items():
+            lines.append(
+                f"| {name} | {backend} | {r['train_samples_per_s']:,.0f} | "
+                f"{r['plain_fit_samples_per_s']:,.0f} | {r['train_over_plain']:.2f} | "
+                f"{r['train_samples_per_cpu_s']:,.0f} / {r['plain_fit_samples_per_cpu_s']:,.0f} | "
+                f"{r['inference_events_per_s']:,.0f} |"
+            )
+    return "\n".join(lines)
 
 
 def main(argv=None) -> None:
@@ -216,52 +268,23 @@ def main(argv=None) -> None:
     from airshower import config, io, plotting
 
     names = args.models or config.model_names(config.load_config(args.config))
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(Path(__file__).resolve().parent)}
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        env[var] = str(args.threads)
+    backends = args.backends or installed_backends()
     load_before = os.getloadavg()
-    results = {}
-    for name in names:
-        cmd = [
-            sys.executable,
-            __file__,
-            "--output",
-            str(args.output),
-            "--config",
-            str(args.config),
-            "--threads",
-            str(args.threads),
-            "--epochs",
-            str(args.epochs),
-            "--seconds",
-            str(args.seconds),
-            "--worker",
-            name,
-        ]
-        proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True, check=True)
-        results[name] = json.loads(proc.stdout.strip().splitlines()[-1])
+    results = {b: {name: measure(args, b, name) for name in names} for b in backends}
     record = {
         "threads": args.threads,
-        "backend": next(iter(results.values()))["backend"] if results else None,
         "machine": {
             "cpus": os.cpu_count(),
             "platform": platform.platform(),
             "load_average_before": load_before,
             "load_average_after": os.getloadavg(),
         },
-        "versions": io.package_versions(),
-        "models": results,
+        "versions": io.package_versions(("numpy", "keras", "tensorflow", "jax", "jaxlib", "torch")),
+        "results": results,
     }
     io.write_json(args.output, record)
     plotting.save(figure(record), args.output.with_suffix(".png"))
-    for name, r in results.items():
-        print(
-            f"{name:12s} train {r['train_samples_per_s']:9.0f}/s  "
-            f"plain fit {r['plain_fit_samples_per_s']:9.0f}/s "
-            f"(ratio {r['train_over_plain']:.2f}, per CPU s {r['train_over_plain_cpu']:.2f}, "
-            f"plain again {r['plain_fit_after_samples_per_s']:.0f}/s)  "
-            f"inference {r['inference_events_per_s']:9.0f}/s"
-        )
+    print(table(record))
 
 
 if __name__ == "__main__":

@@ -93,7 +93,7 @@ def learnable_splits(target: str, n: int = 320) -> tuple[dict, dict]:
 
 
 def fit_every_family(settings: training.TrainingSettings) -> dict:
-    """Each family on each target transform: the history, the test predictions in EeV, the saved model."""
+    """Each family on each target transform: the validation losses and the test predictions in EeV."""
     out = {}
     for target in preparation.TARGET_TRANSFORMS:
         splits, norm = learnable_splits(target)
@@ -110,6 +110,17 @@ def fit_every_family(settings: training.TrainingSettings) -> dict:
                 "n_predictions": len(energy),
             }
     return out
+
+
+def repeat_fit(settings: training.TrainingSettings) -> list[list[float]]:
+    """The validation losses of two fits of one model with one seed, one after the other."""
+    splits, _ = learnable_splits("linear")
+    tr, va = splits["train"], splits["val"]
+    runs = [
+        training.train(tr["x"], tr["y"], va["x"], va["y"], "cnn", FAMILIES["cnn"], settings, 3, 1)
+        for _ in "ab"
+    ]
+    return [[row["val_loss"] for row in r.history] for r in runs]
 
 
 def resume_after_interruption(tmp: Path, settings: training.TrainingSettings) -> dict:
@@ -196,6 +207,7 @@ def child(tmp: Path) -> dict:
         "runtime": runtime,
         "environment": {k: os.environ.get(k) for k in ("CUDA_VISIBLE_DEVICES", "JAX_PLATFORMS")},
         "fits": fit_every_family(settings),
+        "repeat": repeat_fit(settings),
         "resume": resume_after_interruption(tmp, settings),
         "presets": fit_presets(),
         "mixed_precision": mixed_precision_fit(settings),  # last: it changes the global policy
@@ -246,6 +258,14 @@ def test_every_family_and_target_trains_and_predicts(backend_run):
         assert min(fit["val_loss"]) < 1.0, key  # the standardized target's variance
         assert fit["energy_finite"], key
         assert fit["n_predictions"] == 64, key  # the test split of 320 events (20 %)
+
+
+@pytest.mark.slow
+def test_same_seed_same_result_on_the_cpu(backend_run):
+    _, out, _ = backend_run
+    first, second = out["repeat"]
+    assert first == second
+    assert len(first) == TRAINING["epochs"]
 
 
 @pytest.mark.slow
