@@ -1,4 +1,5 @@
-"""Metrics: hand-computed values, bootstrap intervals, binning edge cases, seed aggregation, summary."""
+"""Metrics: hand-computed values, bootstrap intervals, binning edge cases, seed aggregation, summary,
+the convergence verdict on synthetic histories."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from airshower import evaluation as ev
 from airshower import io
 from airshower import rng as rngmod
+from airshower.evaluation import convergence as ev_conv
 from airshower.evaluation import metrics as ev_metrics
 from airshower.evaluation import tables as ev_tables
 
@@ -283,9 +285,11 @@ def test_resumed_seeds_are_marked_and_the_metrics_stay():
         k: v for k, v in uninterrupted.items() if k != "resumed_seeds"
     }
     csv_rows = [line.split(",") for line in ev.summary_csv([row, uninterrupted]).splitlines()]
-    assert csv_rows[0][-1] == "resumed_seeds"
-    assert [r[-1] for r in csv_rows[1:]] == ["2", ""]
-    assert csv_rows[1][:-1] == csv_rows[2][:-1]
+    col = csv_rows[0].index("resumed_seeds")
+    assert [r[col] for r in csv_rows[1:]] == ["2", ""]
+    assert [c for i, c in enumerate(csv_rows[1]) if i != col] == [
+        c for i, c in enumerate(csv_rows[2]) if i != col
+    ]
     md = ev.summary_markdown([row])
     assert md.splitlines()[2].startswith(f"| cnn {ev_tables.RESUMED} | 6,513 |")
     assert md.endswith(
@@ -295,6 +299,77 @@ def test_resumed_seeds_are_marked_and_the_metrics_stay():
     )
     assert ev_tables.RESUMED not in ev.summary_markdown([uninterrupted])
     json.dumps(row)  # summary.json holds the rows
+
+
+def test_summary_columns_keep_their_order_and_convergence_comes_last():
+    # the columns before convergence was added, byte for byte: readers index them
+    before = "model,n_parameters,n_seeds,resolution_eev,resolution_eev_seed_std,resolution_eev_stat,"
+    before += "resolution68_eev,resolution68_eev_seed_std,relative_resolution,relative_resolution_seed_std,"
+    before += "bias_eev,bias_eev_seed_std,bias_eev_stat,relative_bias,relative_bias_seed_std,epochs_run,"
+    before += "training_time_s,train_samples_per_s,inference_events_per_s,resumed_seeds"
+    header = ev.summary_csv([]).strip()
+    assert header == before + ",converged_seeds,not_converged_seeds"
+
+
+def verdict(converged: bool, reason: str = "flat", detail: str = "") -> ev.Convergence:
+    return ev.Convergence(converged, reason, detail, epochs_run=40, best_epoch=38)
+
+
+def test_unconverged_seeds_are_counted_marked_and_explained():
+    agg = {
+        "cnn": ev.aggregate_seeds([fake_record(1, 0.1), fake_record(2, 0.12)]),
+        "pyramid": ev.aggregate_seeds([fake_record(1, 0.2)]),
+        "baseline": ev.aggregate_seeds([fake_record(0, 0.15)]),
+    }
+    info = {m: [{"seed": 1, "n_parameters": 10, "epochs_run": 5}] for m in ("cnn", "pyramid")}
+    too_short = "only 5 epochs: at least 10 are needed to judge"
+    verdicts = {
+        "cnn": {1: verdict(True, "early stopping"), 2: verdict(True)},
+        "pyramid": {1: verdict(False, "too few epochs", too_short)},
+    }
+    models = ["cnn", "pyramid", "baseline"]
+    rows = ev.summary_rows(agg, info, {}, models, verdicts)
+    assert [(r["converged_seeds"], r["not_converged_seeds"]) for r in rows] == [
+        ("2/2", []),
+        ("0/1", [1]),
+        (None, None),
+    ]
+    # the metrics do not depend on the verdicts
+    plain = ev.summary_rows(agg, info, {}, models)
+    assert [{k: v for k, v in r.items() if "converged" not in k} for r in rows] == [
+        {k: v for k, v in r.items() if "converged" not in k} for r in plain
+    ]
+    csv_rows = [line.split(",") for line in ev.summary_csv(rows).splitlines()]
+    assert [r[-2:] for r in csv_rows[1:]] == [["2/2", ""], ["0/1", "1"], ["", ""]]
+
+    reasons = {"pyramid": {1: too_short}}
+    lines = ev.summary_markdown(rows, reasons).splitlines()
+    assert lines[0].endswith("| inference events/s | converged |")
+    cells = [[c.strip() for c in line.split("|")[1:-1]] for line in lines[2:5]]
+    assert [(c[0], c[-1]) for c in cells] == [
+        ("cnn", "2/2"),
+        (f"pyramid {ev_tables.NOT_CONVERGED}", "0/1"),
+        ("baseline", ev.DASH),
+    ]
+    md = "\n".join(lines)
+    assert f"by this rule: {ev_conv.RULE}." in md
+    assert lines[-1] == (
+        f"{ev_tables.NOT_CONVERGED} Not converged: pyramid seed 1 (only 5 epochs: at least 10 are needed "
+        "to judge). A marked model's training had not settled; its numbers may improve with more epochs."
+    )
+    # without the reasons the seeds are still listed; no footnote when every seed converged
+    assert "Not converged: pyramid seed 1. " in ev.summary_markdown(rows)
+    converged = ev.summary_markdown(rows[:1] + rows[2:])
+    assert ev_tables.NOT_CONVERGED not in converged
+    assert "by this rule" in converged
+    # both marks on one model
+    both = {**rows[1], "resumed_seeds": [1]}
+    assert (
+        ev.summary_markdown([both])
+        .splitlines()[2]
+        .startswith(f"| pyramid {ev_tables.RESUMED} {ev_tables.NOT_CONVERGED} |")
+    )
+    json.dumps(rows)
 
 
 def test_pm_formatting():
@@ -307,6 +382,100 @@ def test_markdown_note_states_the_conventions():
     note = ev.summary_markdown([]).splitlines()[-1]
     assert "ddof = 1" in note
     assert "half-width of the central 68.27 %" in note
+
+
+# --- convergence -----------------------------------------------------------------------------
+
+
+def val_history(val_loss) -> dict[str, np.ndarray]:
+    """A history with the given validation loss (the training loss 20 % above it)."""
+    val = np.asarray(val_loss, dtype=np.float64)
+    return {"epoch": np.arange(len(val), dtype=float), "loss": 1.2 * val, "val_loss": val}
+
+
+def test_early_stopping_is_converged_before_or_at_the_last_epoch():
+    # falls for 14 epochs, then 6 epochs without a lower value: early stopping with patience 6
+    val = np.r_[0.05 * 0.9 ** np.arange(14), 0.05 * 0.9**13 * np.array([1.01, 1.0, 1.2, 1.05, 1.3, 1.1])]
+    v = ev.judge_convergence(val_history(val), epochs_max=40, patience=6)
+    assert (v.converged, v.reason, v.best_epoch, v.epochs_run) == (True, "early stopping", 14, 20)
+    assert v.label == "converged (early stopping)"
+    assert v.detail == (
+        "stopped after epoch 20 of 40: no lower validation loss in the 6 epochs after epoch 14 (patience 6)"
+    )
+    at_end = ev.judge_convergence(val_history(val), epochs_max=20, patience=6)
+    assert at_end.converged
+    assert at_end.detail.startswith("stopped at the last epoch (20): ")
+    # one epoch short of the patience: not stopped by early stopping
+    short = ev.judge_convergence(val_history(val[:-1]), epochs_max=40, patience=6)
+    assert (short.converged, short.reason) == (False, "stopped early")
+    assert short.detail == "stopped after epoch 19 of 40 before early stopping's patience ran out"
+    # an equal value is no improvement (early stopping's min_delta is 0)
+    tie = np.r_[val[:14], np.full(6, val[13])]
+    assert ev.judge_convergence(val_history(tie), 40, 6).best_epoch == 14
+    assert ev.judge_convergence(val_history(tie), 40, 6).reason == "early stopping"
+    # without early stopping the same history ran all 20 of 20 epochs and has levelled off
+    assert ev.judge_convergence(val_history(val), 20, None).reason == "flat"
+
+
+def test_flat_at_the_end_of_a_cosine_schedule_is_converged():
+    epoch = np.arange(30)
+    val = 0.01 * (1 + 2 * np.exp(-epoch / 4))  # levels off as a cosine schedule's rate goes to 0
+    h = {**val_history(val), "learning_rate": 5e-4 * (1 + np.cos(np.pi * epoch / 30))}
+    expected = (val[24] - val[29]) / val[24]
+    assert expected == pytest.approx(0.0035, abs=1e-4)
+    for patience in (None, 6):
+        v = ev.judge_convergence(h, epochs_max=30, patience=patience)
+        assert (v.converged, v.reason, v.label) == (True, "flat", "converged (flat)")
+        assert v.improvement == pytest.approx(expected, rel=1e-12)
+        assert v.detail == "lowest validation loss down 0.4 % over the last 5 epochs (less than 1 %)"
+    # a noisy last epoch does not hide the plateau: the lowest loss so far is compared
+    spiked = val.copy()
+    spiked[-1] *= 1.5
+    assert ev.judge_convergence(val_history(spiked), 30, None).reason == "flat"
+
+
+def test_still_improving_is_not_converged_and_the_tolerance_is_strict():
+    val = 0.05 * 0.97 ** np.arange(20)
+    v = ev.judge_convergence(val_history(val), epochs_max=20, patience=6)
+    assert (v.converged, v.reason, v.label) == (False, "still improving", "not converged (still improving)")
+    assert v.improvement == pytest.approx(1 - 0.97**5, rel=1e-12)
+    assert v.detail == "lowest validation loss down 14.1 % over the last 5 epochs (not less than 1 %)"
+    for drop, converged in ((0.0099, True), (0.0101, False)):
+        flat_then = np.r_[np.linspace(1.0, 0.5, 15), np.full(4, 0.5), 0.5 * (1 - drop)]
+        assert ev.judge_convergence(val_history(flat_then), 20, None).converged is converged, drop
+
+
+def test_a_short_run_is_not_converged():
+    # the default study's 5-epoch cnn_pyramid seed 1: lowest loss at epoch 4, one epoch before the end
+    pyramid = [0.022323411, 0.011557318, 0.011445297, 0.00959078, 0.018640082]
+    v = ev.convergence_of_run(val_history(pyramid), {"epochs": 5, "early_stopping_patience": 6})
+    assert (v.converged, v.reason, v.best_epoch) == (False, "too few epochs", 4)
+    assert v.label == "not converged (too few epochs)"
+    assert v.detail == "only 5 epochs: at least 10 are needed to judge"
+    # even when the loss did not move at all: 9 epochs are too few
+    assert ev.judge_convergence(val_history(np.full(9, 0.01)), 9, None).reason == "too few epochs"
+    assert ev.judge_convergence(val_history(np.full(10, 0.01)), 10, None).reason == "flat"
+    assert ev_conv.MIN_EPOCHS == 2 * ev_conv.FLAT_WINDOW_EPOCHS == 10
+
+
+def test_no_validation_loss_and_the_json_record():
+    v = ev.judge_convergence(val_history([np.nan] * 12), 12, 6)
+    assert (v.converged, v.reason, v.best_epoch) == (False, "no validation loss", None)
+    assert v.detail == "no finite validation loss in 12 epochs"
+    # NaN epochs count as no improvement, as in early stopping
+    late = ev.judge_convergence(val_history([0.5, 0.4, *[np.nan] * 6]), 40, 6)
+    assert (late.reason, late.best_epoch) == ("early stopping", 2)
+    record = ev.judge_convergence(val_history(0.05 * 0.97 ** np.arange(20)), 20, 6).record()
+    assert record["label"] == "not converged (still improving)"
+    assert record["improvement"] == pytest.approx(1 - 0.97**5)
+    assert json.loads(json.dumps(record, allow_nan=False)) == record
+
+
+def test_the_rule_text_states_the_thresholds():
+    assert "at least 10" in ev_conv.RULE
+    assert "less than 1 % (relative) over the last 5 epochs" in ev_conv.RULE
+    assert "early-stopping patience" in ev_conv.RULE
+    assert ev_conv.FLAT_TOLERANCE == 0.01
 
 
 # --- run records -----------------------------------------------------------------------------

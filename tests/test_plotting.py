@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from airshower import evaluation as ev
 from airshower import plotting as pl
 from airshower.config import BASELINE, compared_models, load_config, model_seeds
+from airshower.evaluation import convergence as ev_conv
 from conftest import ROOT
 
 UNIT = re.compile(r"\[[^\]]+\]")  # "[EeV]", "[%]", "[km]", ...
@@ -242,6 +243,31 @@ def test_training_curves_mark_a_resumed_seed():
     assert not any("resumed" in label for label in legend_labels(data_axes(plain)[0]))
 
 
+def test_training_curves_say_whether_each_seed_converged():
+    color = pl.model_color("cnn", MODELS)
+    histories = {1: history(12), 2: history(12, 0.05), 3: history(12, 0.1)}
+    verdicts = {
+        1: "converged (early stopping)",
+        2: "not converged (still improving)",
+        3: "converged (early stopping)",
+    }
+    fig = draw(pl.training_curves(histories, "cnn", color, convergence=verdicts))
+    a_loss, _ = data_axes(fig)
+    labels = legend_labels(a_loss)
+    assert "seed 1: validation, converged (early stopping)" in labels
+    assert "seed 2: validation, not converged (still improving)" in labels
+    assert "seed 1: training" in labels  # the training line keeps its label
+    assert a_loss.get_title() == (
+        "cnn: training history (loss on the standardized energy)\n"
+        "converged (early stopping): seeds 1, 3; not converged (still improving): seed 2"
+    )
+    # without verdicts: the title and legend as before
+    plain = data_axes(draw(pl.training_curves(histories, "cnn", color)))[0]
+    assert plain.get_title() == "cnn: training history (loss on the standardized energy)"
+    assert "seed 1: validation" in legend_labels(plain)
+    assert not any("converged" in label for label in legend_labels(plain))
+
+
 def test_training_curves_of_one_short_run_are_visible():
     fig = draw(pl.training_curves({1: history(1)}, "cnn"))
     line = next(ln for ln in data_axes(fig)[0].get_lines() if ln.get_label() == "seed 1: training")
@@ -454,6 +480,7 @@ def render_caption(name: str, config: dict) -> tuple[str, str]:
             seeds=model_seeds(config, model),
             plots=config["plots"],
             evaluation=config["evaluation"],
+            convergence_rule=ev_conv.RULE,
         ),
     )
     env = Environment(trim_blocks=True, lstrip_blocks=True, undefined=StrictUndefined)
@@ -487,5 +514,7 @@ def test_captions_render_cleanly_with_the_config_values(config_name):
     assert f"Study seed {config['seed']}" in html
     for model in config["models"]:
         assert re.search(f">{model}</(tt|code|span)>", html), model
+    for name in ("summary.rst", "training_curves.rst"):  # the convergence rule, word for word
+        assert "at least 10, and its lowest validation loss so far" in render_caption(name, config)[0], name
     n_bins = config["evaluation"]["energy_bins_eev"]["n"]
     assert f"{n_bins} bins of true energy" in render_caption("bias_resolution_vs_energy.rst", config)[0]

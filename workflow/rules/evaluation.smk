@@ -1,4 +1,5 @@
 # Metrics per (model, seed) with bootstrap intervals, and the summary table over all models.
+from airshower.evaluation.convergence import RULE as CONVERGENCE_RULE
 
 
 rule metrics:
@@ -26,6 +27,7 @@ rule summary:
         metrics=per_run(f"{MODELS}/metrics.json"),
         info=per_run(f"{MODELS}/training.json", model_names(config)),
         predictions=per_run(f"{MODELS}/predictions.h5"),
+        histories=per_run(f"{MODELS}/history.csv", model_names(config)),
     output:
         csv=report(
             "results/summary.csv",
@@ -45,5 +47,7 @@ rule summary:
         runtime=10,
     params:
         models=compared_models(config),
+        training={m: training_settings(config, m) for m in model_names(config)},
+        convergence_rule=CONVERGENCE_RULE,
     script:
         "../scripts/summary.py"

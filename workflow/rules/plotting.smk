@@ -1,5 +1,6 @@
 # Figures. They read only data, histories, predictions and metrics, so changing a plotting
 # setting reruns these rules and nothing upstream.
+from airshower.evaluation.convergence import RULE as CONVERGENCE_RULE
 
 
 rule plot_data:
@@ -57,6 +58,8 @@ rule plot_training:
         seeds=lambda w: model_seeds(config, w.model),
         models=compared_models(config),
         plots=config["plots"],
+        training=lambda w: training_settings(config, w.model),
+        convergence_rule=CONVERGENCE_RULE,
     script:
         "../scripts/plot_training.py"
 

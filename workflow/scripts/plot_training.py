@@ -1,6 +1,7 @@
-"""Training and validation loss and learning rate of every seed of one model (rule plot_training)."""
+"""Training and validation loss and learning rate of every seed of one model, with whether each
+seed converged (rule plot_training)."""
 
-from airshower import io, logs, plotting
+from airshower import evaluation, io, logs, plotting
 
 log = logs.setup(snakemake.log[0])
 model = snakemake.params.model
@@ -16,5 +17,11 @@ resumed = {
 resumed = {seed: epoch for seed, epoch in resumed.items() if epoch is not None}
 if resumed:
     log.info("%s: resumed from a checkpoint (seed: epochs done before) %s", model, resumed)
-fig = plotting.training_curves(histories, model, plotting.model_color(model, models), resumed)
+verdicts = {
+    seed: evaluation.convergence_of_run(h, snakemake.params.training) for seed, h in histories.items()
+}
+for seed, verdict in verdicts.items():
+    log.info("%s seed %d: %s: %s", model, seed, verdict.label, verdict.detail)
+labels = {seed: verdict.label for seed, verdict in verdicts.items()}
+fig = plotting.training_curves(histories, model, plotting.model_color(model, models), resumed, labels)
 plotting.save(fig, snakemake.output.curves, plots)

@@ -2,8 +2,8 @@
 
 :func:`run_key` tells model and seed of a run record, :func:`aggregate_seeds` combines the
 metrics of the seeds of one model (mean and sample standard deviation over seeds, ``ddof=1``,
-:func:`airshower.statistics.spread`) and :func:`summary_rows` turns the per-model aggregates
-and training records into the rows of :data:`SUMMARY_COLUMNS`.
+:func:`airshower.statistics.spread`) and :func:`summary_rows` turns the per-model aggregates,
+training records and convergence verdicts into the rows of :data:`SUMMARY_COLUMNS`.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from airshower import statistics
+from airshower.evaluation.convergence import Convergence
 from airshower.evaluation.metrics import QUANTITIES
 
 _RUN_DIR = re.compile(r"(?:^|/)(?P<model>[A-Za-z][A-Za-z0-9_]*)/seed(?P<seed>\d+)/[^/]+$")
@@ -142,6 +143,8 @@ SUMMARY_COLUMNS = (
     "train_samples_per_s",
     "inference_events_per_s",
     "resumed_seeds",
+    "converged_seeds",
+    "not_converged_seeds",
 )
 _SUMMARY_QUANTITIES = (
     "resolution_eev",
@@ -174,18 +177,35 @@ def _training_columns(info: Sequence[Mapping]) -> dict:
     return row
 
 
+def _convergence_columns(verdicts: Mapping[int, Convergence] | None) -> dict:
+    """``converged_seeds`` ("converged/all", e.g. "1/2") and the sorted ``not_converged_seeds``;
+    None without verdicts (the baseline)."""
+    if not verdicts:
+        return {"converged_seeds": None, "not_converged_seeds": None}
+    failed = sorted(int(seed) for seed, v in verdicts.items() if not v.converged)
+    return {
+        "converged_seeds": f"{len(verdicts) - len(failed)}/{len(verdicts)}",
+        "not_converged_seeds": failed,
+    }
+
+
 def summary_rows(
     aggregated: Mapping[str, Mapping],
     training_info: Mapping[str, Sequence[Mapping]],
     inference_events_per_s: Mapping[str, Sequence[float]],
     models: Sequence[str],
+    convergence: Mapping[str, Mapping[int, Convergence]] | None = None,
 ) -> list[dict]:
     """One row per model (in ``models`` order) with the columns of :data:`SUMMARY_COLUMNS`.
 
     Training columns (parameters, epochs, time, throughput) are averaged over the seeds'
     ``training.json`` records, ``resumed_seeds`` lists the seeds resumed from a checkpoint; a
-    model without records (the classical baseline) gets None there.
+    model without records (the classical baseline) gets None there. ``convergence`` maps model
+    -> seed -> verdict (:func:`airshower.evaluation.judge_convergence`): ``converged_seeds``
+    counts the converged seeds ("1/2"), ``not_converged_seeds`` lists the others; None for a
+    model without verdicts.
     """
+    convergence = convergence or {}
     rows = []
     for model in models:
         if model not in aggregated:
@@ -198,5 +218,6 @@ def summary_rows(
             row[f"{q}_stat"] = agg[q]["stat"]
         row.update(_training_columns(list(training_info.get(model, []))))
         row["inference_events_per_s"] = _mean_of(list(inference_events_per_s.get(model, [])))
+        row.update(_convergence_columns(convergence.get(model)))
         rows.append({c: row.get(c) for c in SUMMARY_COLUMNS})
     return rows

@@ -9,6 +9,7 @@ import math
 from collections.abc import Mapping, Sequence
 
 from airshower.evaluation.aggregate import SUMMARY_COLUMNS
+from airshower.evaluation.convergence import RULE
 
 DASH = "–"  # shown where a quantity does not apply (the baseline has no training)
 
@@ -24,6 +25,7 @@ MARKDOWN_HEADER = (
     "training time [s]",
     "train samples/s",
     "inference events/s",
+    "converged",
 )
 MARKDOWN_NOTE = (
     "\nValues are means over the training seeds ± their standard deviation (one value where a "
@@ -35,10 +37,11 @@ MARKDOWN_NOTE = (
 
 
 RESUMED = "†"  # marks a model with a seed resumed from a checkpoint
+NOT_CONVERGED = "‡"  # marks a model with a seed whose training did not converge
 
 
 def _csv_cell(value) -> str:
-    """Empty for None, 6 significant digits for a float, a list (the resumed seeds) space-separated."""
+    """Empty for None, 6 significant digits for a float, a list (of seeds) space-separated."""
     if value is None:
         return ""
     if isinstance(value, float):
@@ -49,7 +52,7 @@ def _csv_cell(value) -> str:
 
 
 def summary_csv(rows: Sequence[Mapping]) -> str:
-    """The rows as CSV text (empty cells for missing values; ``resumed_seeds`` space-separated)."""
+    """The rows as CSV text (empty cells for missing values; lists of seeds space-separated)."""
     buf = _io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(SUMMARY_COLUMNS), lineterminator="\n")
     writer.writeheader()
@@ -87,9 +90,16 @@ def _epochs(value: float | None) -> str:
     return _count(value, ".0f" if value is None or float(value).is_integer() else ".1f")
 
 
+def _model_cell(r: Mapping) -> str:
+    """The model's name with its marks: :data:`RESUMED`, :data:`NOT_CONVERGED`."""
+    marks = [RESUMED] if r.get("resumed_seeds") else []
+    marks += [NOT_CONVERGED] if r.get("not_converged_seeds") else []
+    return " ".join([str(r["model"]), *marks])
+
+
 def _markdown_cells(r: Mapping) -> list[str]:
     return [
-        f"{r['model']} {RESUMED}" if r.get("resumed_seeds") else str(r["model"]),
+        _model_cell(r),
         _count(r["n_parameters"]),
         str(r["n_seeds"]),
         _pm(r["resolution_eev"], r["resolution_eev_seed_std"]),
@@ -100,16 +110,20 @@ def _markdown_cells(r: Mapping) -> list[str]:
         _count(r["training_time_s"], ",.0f"),
         _count(r["train_samples_per_s"], ",.0f"),
         _count(r["inference_events_per_s"], ",.0f"),
+        r.get("converged_seeds") or DASH,
     ]
 
 
-def summary_markdown(rows: Sequence[Mapping]) -> str:
+def summary_markdown(rows: Sequence[Mapping], reasons: Mapping[str, Mapping[int, str]] | None = None) -> str:
     """The summary as a Markdown table: values are means over seeds ± standard deviation over
-    seeds (a single value where there is one seed), with the definitions in a note below."""
+    seeds (a single value where there is one seed), with the definitions in a note below.
+
+    ``reasons`` (model -> seed -> why it did not converge, e.g. the verdict's ``detail``) words
+    the footnote of the models marked :data:`NOT_CONVERGED`; the seeds alone without it."""
     header = MARKDOWN_HEADER
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
     lines += ["| " + " | ".join(_markdown_cells(r)) + " |" for r in rows]
-    return "\n".join(lines) + "\n" + MARKDOWN_NOTE + _resumed_note(rows)
+    return "\n".join(lines) + "\n" + MARKDOWN_NOTE + _resumed_note(rows) + _convergence_note(rows, reasons)
 
 
 def _resumed_note(rows: Sequence[Mapping]) -> str:
@@ -127,3 +141,28 @@ def _resumed_note(rows: Sequence[Mapping]) -> str:
         "A resumed training is equivalent to, not bit-identical with, an uninterrupted one (dropout "
         "masks and shuffling differ after the restart); the training figure marks the epoch.\n"
     )
+
+
+def _not_converged(row: Mapping, reasons: Mapping[int, str]) -> str:
+    """``"cnn_pyramid seed 1 (only 5 epochs: ...)"`` for each seed of a row that did not converge."""
+    return "; ".join(
+        f"{row['model']} seed {seed}" + (f" ({reasons[seed]})" if seed in reasons else "")
+        for seed in row["not_converged_seeds"]
+    )
+
+
+def _convergence_note(rows: Sequence[Mapping], reasons: Mapping[str, Mapping[int, str]] | None) -> str:
+    """The rule behind the ``converged`` column and the footnote of the models marked
+    :data:`NOT_CONVERGED` (empty when no row has convergence verdicts)."""
+    if not any(r.get("converged_seeds") for r in rows):
+        return ""
+    note = f"\nconverged: seeds whose training converged, by this rule: {RULE}.\n"
+    failed = [
+        _not_converged(r, (reasons or {}).get(r["model"], {})) for r in rows if r.get("not_converged_seeds")
+    ]
+    if failed:
+        note += (
+            f"\n{NOT_CONVERGED} Not converged: {'; '.join(failed)}. A marked model's training had not "
+            "settled; its numbers may improve with more epochs.\n"
+        )
+    return note
