@@ -322,7 +322,7 @@ def test_unconverged_seeds_are_counted_marked_and_explained():
         "baseline": ev.aggregate_seeds([fake_record(0, 0.15)]),
     }
     info = {m: [{"seed": 1, "n_parameters": 10, "epochs_run": 5}] for m in ("cnn", "pyramid")}
-    too_short = "only 5 epochs: at least 10 are needed to judge"
+    too_short = "only 5 epochs, fewer than the 10 needed to judge"
     verdicts = {
         "cnn": {1: verdict(True, "early stopping"), 2: verdict(True)},
         "pyramid": {1: verdict(False, "too few epochs", too_short)},
@@ -354,8 +354,8 @@ def test_unconverged_seeds_are_counted_marked_and_explained():
     md = "\n".join(lines)
     assert f"by this rule: {ev_conv.RULE}." in md
     assert lines[-1] == (
-        f"{ev_tables.NOT_CONVERGED} Not converged: pyramid seed 1 (only 5 epochs: at least 10 are needed "
-        "to judge). A marked model's training had not settled; its numbers may improve with more epochs."
+        f"{ev_tables.NOT_CONVERGED} Not converged: pyramid seed 1: only 5 epochs, fewer than the 10 needed "
+        "to judge. A marked model's training had not settled; its numbers may improve with more epochs."
     )
     # without the reasons the seeds are still listed; no footnote when every seed converged
     assert "Not converged: pyramid seed 1. " in ev.summary_markdown(rows)
@@ -427,7 +427,7 @@ def test_flat_at_the_end_of_a_cosine_schedule_is_converged():
         v = ev.judge_convergence(h, epochs_max=30, patience=patience)
         assert (v.converged, v.reason, v.label) == (True, "flat", "converged (flat)")
         assert v.improvement == pytest.approx(expected, rel=1e-12)
-        assert v.detail == "lowest validation loss down 0.4 % over the last 5 epochs (less than 1 %)"
+        assert v.detail == "lowest validation loss down 0.4 % over the last 5 epochs, less than 1 %"
     # a noisy last epoch does not hide the plateau: the lowest loss so far is compared
     spiked = val.copy()
     spiked[-1] *= 1.5
@@ -439,7 +439,7 @@ def test_still_improving_is_not_converged_and_the_tolerance_is_strict():
     v = ev.judge_convergence(val_history(val), epochs_max=20, patience=6)
     assert (v.converged, v.reason, v.label) == (False, "still improving", "not converged (still improving)")
     assert v.improvement == pytest.approx(1 - 0.97**5, rel=1e-12)
-    assert v.detail == "lowest validation loss down 14.1 % over the last 5 epochs (not less than 1 %)"
+    assert v.detail == "lowest validation loss down 14.1 % over the last 5 epochs, not less than 1 %"
     for drop, converged in ((0.0099, True), (0.0101, False)):
         flat_then = np.r_[np.linspace(1.0, 0.5, 15), np.full(4, 0.5), 0.5 * (1 - drop)]
         assert ev.judge_convergence(val_history(flat_then), 20, None).converged is converged, drop
@@ -451,7 +451,7 @@ def test_a_short_run_is_not_converged():
     v = ev.convergence_of_run(val_history(pyramid), {"epochs": 5, "early_stopping_patience": 6})
     assert (v.converged, v.reason, v.best_epoch) == (False, "too few epochs", 4)
     assert v.label == "not converged (too few epochs)"
-    assert v.detail == "only 5 epochs: at least 10 are needed to judge"
+    assert v.detail == "only 5 epochs, fewer than the 10 needed to judge"
     # even when the loss did not move at all: 9 epochs are too few
     assert ev.judge_convergence(val_history(np.full(9, 0.01)), 9, None).reason == "too few epochs"
     assert ev.judge_convergence(val_history(np.full(10, 0.01)), 10, None).reason == "flat"

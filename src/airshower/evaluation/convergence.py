@@ -141,13 +141,13 @@ def judge_convergence(
     if verdict is not None:
         return verdict
     if n < MIN_EPOCHS:
-        detail = f"only {n} epochs: at least {MIN_EPOCHS} are needed to judge"
+        detail = f"only {n} epochs, fewer than the {MIN_EPOCHS} needed to judge"
         return Convergence(False, TOO_FEW_EPOCHS, detail, n, best + 1)
     improvement = _improvement(np.fmin.accumulate(val))
     flat = improvement < FLAT_TOLERANCE
     detail = (
         f"lowest validation loss down {_percent(improvement, 1)} over the last {FLAT_WINDOW_EPOCHS} "
-        f"epochs ({'less than' if flat else 'not less than'} {_percent(FLAT_TOLERANCE)})"
+        f"epochs, {'less than' if flat else 'not less than'} {_percent(FLAT_TOLERANCE)}"
     )
     return Convergence(flat, FLAT if flat else STILL_IMPROVING, detail, n, best + 1, improvement)
 

@@ -144,9 +144,9 @@ def _resumed_note(rows: Sequence[Mapping]) -> str:
 
 
 def _not_converged(row: Mapping, reasons: Mapping[int, str]) -> str:
-    """``"cnn_pyramid seed 1 (only 5 epochs: ...)"`` for each seed of a row that did not converge."""
+    """``"cnn_pyramid seed 1: only 5 epochs: ..."`` for each seed of a row that did not converge."""
     return "; ".join(
-        f"{row['model']} seed {seed}" + (f" ({reasons[seed]})" if seed in reasons else "")
+        f"{row['model']} seed {seed}" + (f": {reasons[seed]}" if seed in reasons else "")
         for seed in row["not_converged_seeds"]
     )
 
