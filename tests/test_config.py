@@ -46,7 +46,9 @@ def test_defaults_are_filled(test_config):
     # keys absent from test.yaml come from the schema defaults
     assert config["simulation"]["array"] == {"n_side": 14, "spacing_m": 750.0, "altitude_m": 1400.0}
     assert config["simulation"]["log10_energy_ev"] == [18.5, 20.0]
-    assert config["preparation"]["mask_channel"] is False
+    training = config["training"]  # the seed lecture's recipe
+    assert (training["inputs"], training["target_transform"]) == (["time", "signal"], "linear")
+    assert (training["learning_rate_schedule"], training["final_learning_rate"]) == ("plateau", 1e-5)
 
 
 def test_per_model_training_overrides(default_config):
@@ -56,6 +58,78 @@ def test_per_model_training_overrides(default_config):
     assert pyramid["batch_size"] == config["training"]["batch_size"]
     assert training_settings(config, "fcn")["epochs"] == config["training"]["epochs"]
     assert model_seeds(config, "baseline") == [0]
+
+
+def _set(config, dotted, value):
+    *parents, last = dotted.split(".")
+    node = config
+    for key in parents:
+        node = node[key]
+    node[last] = value
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        (
+            "mask_channel",
+            True,
+            "config key 'preparation.mask_channel' has moved: the input channels are chosen per model now: "
+            "remove it and list the channels in training.inputs, e.g. `inputs: [time, signal, mask]` for the "
+            "mask channel (in `training:` for every model or in `models.NAME.training:` for one; default "
+            "[time, signal]) (see config/README.md)",
+        ),
+        (
+            "target_transform",
+            "linear",
+            "config key 'preparation.target_transform' has moved: the target transform is chosen per model "
+            "now: remove it and set training.target_transform (linear or log10; in `training:` for every "
+            "model or in `models.NAME.training:` for one; default linear) (see config/README.md)",
+        ),
+    ],
+)
+def test_moved_preparation_keys_say_where_they_went(test_config, key, value, message):
+    test_config["preparation"][key] = value
+    with pytest.raises(ConfigError) as info:
+        validate_config(test_config)
+    assert str(info.value) == message
+
+
+def test_inputs_and_target_per_model(test_config):
+    test_config["models"]["fcn"]["training"] = {"inputs": ["signal", "mask"], "target_transform": "log10"}
+    config = validate_config(copy.deepcopy(test_config))
+    fcn = training_settings(config, "fcn")
+    assert (fcn["inputs"], fcn["target_transform"]) == (["signal", "mask"], "log10")
+    assert training_settings(config, "cnn")["inputs"] == ["time", "signal"]
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        ({"inputs": ["time", "charge"]}, "models.fcn.training.inputs.1"),
+        ({"inputs": ["time", "time"]}, "models.fcn.training.inputs"),
+        ({"inputs": []}, "models.fcn.training.inputs"),
+        ({"target_transform": "sqrt"}, "models.fcn.training.target_transform"),
+        ({"learning_rate_schedule": "step"}, "models.fcn.training.learning_rate_schedule"),
+        ({"final_learning_rate": 0}, "models.fcn.training.final_learning_rate"),
+    ],
+)
+def test_bad_per_model_recipe_names_its_key(test_config, override, named):
+    test_config["models"]["fcn"]["training"] = override
+    with pytest.raises(ConfigError, match="'" + re.escape(named) + "'"):
+        validate_config(test_config)
+
+
+def test_cosine_ending_above_its_start_names_the_model(test_config):
+    test_config["models"]["cnn"]["training"] = {
+        "learning_rate_schedule": "cosine",
+        "learning_rate": 1e-4,
+        "final_learning_rate": 1e-3,
+    }
+    with pytest.raises(
+        ConfigError, match=r"^model 'cnn': config key 'training.final_learning_rate': 0.001 is above"
+    ):
+        validate_config(test_config)
 
 
 def _set(config, dotted, value):

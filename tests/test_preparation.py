@@ -1,4 +1,5 @@
-"""Split and normalization: sizes, disjointness, no leak from val/test, exact round trips."""
+"""Split and normalization: sizes, disjointness, no leak from val/test, exact round trips; the
+channels and the target of each model."""
 
 from __future__ import annotations
 
@@ -16,15 +17,29 @@ def settings(**kw):
     return prep.PreparationSettings.from_config(base)
 
 
-def test_settings_defaults_from_the_schema_and_transform_enum_is_the_registry():
-    s = settings()
-    assert s == prep.PreparationSettings(
-        fractions={"train": 0.7, "val": 0.15, "test": 0.15}, mask_channel=False, target_transform="linear"
-    )
-    schema = config.load_schema()["properties"]["preparation"]["properties"]
+def test_settings_and_the_schema_enums_are_the_registries():
+    assert settings() == prep.PreparationSettings(fractions={"train": 0.7, "val": 0.15, "test": 0.15})
+    schema = config.load_schema()["$defs"]["training"]["properties"]
     assert schema["target_transform"]["enum"] == list(prep.TARGET_TRANSFORMS)
-    with pytest.raises(config.ConfigError, match="preparation.target_transform"):
-        settings(target_transform="sqrt")
+    assert schema["inputs"]["items"]["enum"] == list(prep.CHANNELS)
+    with pytest.raises(config.ConfigError, match="training.target_transform"):
+        config.complete_section(
+            "training",
+            {"seeds": [1], "epochs": 1, "batch_size": 1, "learning_rate": 0.1, "target_transform": "sqrt"},
+        )
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "now"),
+    [("mask_channel", True, "training.inputs"), ("target_transform", "log10", "training.target_transform")],
+)
+def test_moved_keys_say_where_they_went(key, value, now):
+    with pytest.raises(config.ConfigError) as info:
+        settings(**{key: value})
+    message = str(info.value)
+    assert message.startswith(f"config key 'preparation.{key}' has moved: ")
+    assert now in message
+    assert "models.NAME.training" in message
 
 
 def test_split_sizes_and_disjointness():
@@ -57,36 +72,112 @@ def test_normalization_uses_training_split_only():
     s = data["signal"][tr]
     log_s = np.log10(1 + s[np.isfinite(s)].astype(np.float64))
     assert norm["signal"]["mean"] == pytest.approx(log_s.mean(), rel=1e-12)
-    assert norm["target"]["mean"] == pytest.approx(data["energy"][tr].astype(np.float64).mean(), rel=1e-12)
+    energy = data["energy"][tr].astype(np.float64)
+    stats = norm["target"]["transforms"]
+    assert list(stats) == list(prep.TARGET_TRANSFORMS)
+    assert stats["linear"]["mean"] == pytest.approx(energy.mean(), rel=1e-12)
+    assert stats["linear"]["std"] == pytest.approx(energy.std(), rel=1e-12)
+    assert stats["log10"]["mean"] == pytest.approx(np.log10(energy).mean(), rel=1e-12)
+    assert stats["log10"]["std"] == pytest.approx(np.log10(energy).std(), rel=1e-12)
     # standardized on train: mean 0, std 1 over triggered stations / events
     x = splits["train"]["x"]
     trig = np.isfinite(data["signal"][tr])
     assert x[..., 1][trig].mean() == pytest.approx(0, abs=1e-5)
     assert x[..., 1][trig].std() == pytest.approx(1, abs=1e-5)
-    assert splits["train"]["y"].mean() == pytest.approx(0, abs=1e-5)
-    assert splits["train"]["y"].std() == pytest.approx(1, abs=1e-5)
+    for transform in prep.TARGET_TRANSFORMS:
+        y = prep.transform_target(splits["train"]["energy"], norm, transform)
+        assert y.dtype == np.float32
+        assert y.mean() == pytest.approx(0, abs=1e-5)
+        assert y.std() == pytest.approx(1, abs=1e-5)
     # silent stations are exactly 0 and finite everywhere
     for split in splits.values():
         assert np.all(np.isfinite(split["x"]))
-    assert np.all(x[~trig] == 0)
+        assert "y" not in split  # the target is the model's (training.target_transform)
+    assert np.all(x[..., :2][~trig] == 0)
 
 
 @pytest.mark.parametrize("transform", ["linear", "log10"])
 def test_target_round_trip(transform):
     data = fake_showers(200, np.random.default_rng(5))
-    splits, norm = prep.prepare(data, settings(target_transform=transform), np.random.default_rng(6))
+    splits, norm = prep.prepare(data, settings(), np.random.default_rng(6))
     for split in splits.values():
-        back = prep.inverse_target(split["y"], norm)
+        back = prep.inverse_target(prep.transform_target(split["energy"], norm, transform), norm, transform)
         np.testing.assert_allclose(back, split["energy"], rtol=1e-5)
 
 
-def test_time_channel_is_relative_and_mask_channel_optional():
+def test_every_channel_is_prepared_time_relative_and_mask_of_triggered_stations():
     data = fake_showers(100, np.random.default_rng(7))
     shifted = dict(data, time=data["time"] + 123.0)  # a global time offset carries no information
-    s = settings(mask_channel=True)
-    a, norm = prep.prepare(data, s, np.random.default_rng(8))
-    b, _ = prep.prepare(shifted, s, np.random.default_rng(8))
+    a, norm = prep.prepare(data, settings(), np.random.default_rng(8))
+    b, _ = prep.prepare(shifted, settings(), np.random.default_rng(8))
     np.testing.assert_allclose(a["test"]["x"], b["test"]["x"], atol=1e-3)
-    assert norm["channels"] == ["time", "signal", "mask"]
+    assert norm["channels"] == ["time", "signal", "mask"] == list(prep.CHANNELS)
     mask = a["test"]["x"][..., 2]
     np.testing.assert_array_equal(mask, np.isfinite(data["signal"][a["test"]["index"]]))
+
+
+def test_the_seed_models_channels_are_those_of_a_two_channel_preparation():
+    """time and signal of the three-channel x are, bit for bit, what x was with two channels."""
+    data = fake_showers(100, np.random.default_rng(9))
+    splits, norm = prep.prepare(data, settings(), np.random.default_rng(10))
+    idx = splits["val"]["index"]
+    two = prep.transform_inputs(
+        data["time"][idx], data["signal"][idx], {**norm, "channels": ["time", "signal"]}
+    )
+    assert np.array_equal(prep.select_channels(splits["val"]["x"], norm, ("time", "signal")), two)
+
+
+def test_inputs_by_hand():
+    """One event of 2 x 2 stations, two of them triggered, with hand-picked statistics."""
+    norm = {
+        "channels": list(prep.CHANNELS),
+        "signal": {"mean": 1.0, "std": 0.5},
+        "time": {"mean": 0.0, "std": 2.0},
+    }
+    signal = np.array([[[9.0, np.nan], [99.0, np.nan]]])  # log10(1 + S) = 1, 2
+    time = np.array([[[1.0, np.nan], [3.0, np.nan]]])  # event mean 2: -1, +1
+    x = prep.transform_inputs(time, signal, norm)
+    assert x.dtype == np.float32
+    np.testing.assert_array_equal(x[0, ..., 0], [[-0.5, 0.0], [0.5, 0.0]])  # (t - 2) / 2
+    np.testing.assert_array_equal(x[0, ..., 1], [[0.0, 0.0], [2.0, 0.0]])  # (log10(1 + S) - 1) / 0.5
+    np.testing.assert_array_equal(x[0, ..., 2], [[1.0, 0.0], [1.0, 0.0]])
+
+
+def test_channel_selection_by_hand():
+    norm = {"channels": ["time", "signal", "mask"]}
+    x = np.zeros((2, 3, 3, 3), np.float32) + np.array([10.0, 20.0, 30.0], np.float32)  # channel k: 10 (k + 1)
+    for inputs, values in [
+        (["time", "signal"], [10, 20]),
+        (["time", "signal", "mask"], [10, 20, 30]),
+        (["mask", "time"], [30, 10]),  # the model's order
+        (["signal"], [20]),
+    ]:
+        picked = prep.select_channels(x, norm, inputs)
+        assert picked.shape == (2, 3, 3, len(inputs))
+        np.testing.assert_array_equal(picked[0, 0, 0], values)
+    with pytest.raises(
+        ValueError, match="input channel 'mask' is not in the prepared data .channels time, signal."
+    ):
+        prep.select_channels(x[..., :2], {"channels": ["time", "signal"]}, ["time", "mask"])
+    with pytest.raises(ValueError, match="inputs have 2 channels, the normalization names 3"):
+        prep.select_channels(x[..., :2], norm, ["time"])
+
+
+def test_targets_by_hand():
+    norm = {
+        "target": {"transforms": {"linear": {"mean": 10.0, "std": 5.0}, "log10": {"mean": 1.0, "std": 0.5}}}
+    }
+    energy = np.array([5.0, 10.0, 100.0], np.float32)
+    linear = prep.transform_target(energy, norm, "linear")
+    log10 = prep.transform_target(energy, norm, "log10")
+    assert linear.dtype == log10.dtype == np.float32
+    np.testing.assert_array_equal(linear, [-1.0, 0.0, 18.0])  # (E - 10) / 5
+    np.testing.assert_allclose(log10, [(np.log10(5) - 1) / 0.5, 0.0, 2.0], rtol=1e-7)  # (log10 E - 1) / 0.5
+    np.testing.assert_allclose(prep.inverse_target([-1.0, 18.0], norm, "linear"), [5.0, 100.0])
+    np.testing.assert_allclose(prep.inverse_target([0.0, 2.0], norm, "log10"), [10.0, 100.0], rtol=1e-12)
+    split = {"x": np.ones((3, 2, 2, 3), np.float32), "energy": energy}
+    x, y = prep.network_arrays(split, {**norm, "channels": list(prep.CHANNELS)}, ["mask"], "log10")
+    assert x.shape == (3, 2, 2, 1)
+    np.testing.assert_array_equal(y, log10)
+    with pytest.raises(ValueError, match="target transform 'sqrt' has no statistics"):
+        prep.transform_target(energy, norm, "sqrt")

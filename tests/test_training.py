@@ -70,6 +70,8 @@ def test_settings_take_their_defaults_from_the_schema():
     assert s.reduce_lr == training.ReduceLR(factor=0.3, patience=3, min_lr=1e-5)
     assert (s.early_stopping_patience, s.threads, s.gpus, s.steps_per_execution) == (6, 1, 0, 32)
     assert (s.jit_compile, s.mixed_precision) == (False, False)
+    assert (s.learning_rate_schedule, s.final_learning_rate) == ("plateau", 1e-5)
+    assert (s.inputs, s.target_transform) == (("time", "signal"), "linear")  # the seed lecture's recipe
     with pytest.raises(config.ConfigError, match="training.loss"):
         training.TrainingSettings.from_config(
             {"seeds": [1], "epochs": 1, "batch_size": 1, "learning_rate": 0.1, "loss": "l2"}
@@ -100,8 +102,22 @@ def test_model_overrides_get_no_defaults_and_the_merge_keeps_the_global_values()
     assert (merged.epochs, merged.early_stopping_patience) == (1, glob.early_stopping_patience)
 
 
-def test_schema_loss_enum_is_the_loss_registry():
-    assert config.load_schema()["$defs"]["training"]["properties"]["loss"]["enum"] == list(training.LOSSES)
+def test_schema_loss_and_schedule_enums_are_the_registries():
+    schema = config.load_schema()["$defs"]["training"]["properties"]
+    assert schema["loss"]["enum"] == list(training.LOSSES)
+    assert schema["learning_rate_schedule"]["enum"] == list(training.LEARNING_RATE_SCHEDULES)
+
+
+def test_cosine_final_learning_rate_above_the_initial_one_is_refused():
+    with pytest.raises(config.ConfigError) as info:
+        settings(learning_rate_schedule="cosine", learning_rate=1e-3, final_learning_rate=2e-3)
+    assert str(info.value) == (
+        "config key 'training.final_learning_rate': 0.002 is above the learning_rate 0.001; "
+        "the cosine schedule decays from learning_rate to final_learning_rate"
+    )
+    assert (
+        settings(learning_rate=1e-3, final_learning_rate=2e-3).learning_rate_schedule == "plateau"
+    )  # unused
 
 
 def test_result_neutral_settings_leave_the_fingerprint_alone():
@@ -113,7 +129,14 @@ def test_result_neutral_settings_leave_the_fingerprint_alone():
     key = training.fingerprint(TINY_DENSE, asdict(settings()), 1, (x, y))
     neutral = settings(seeds=[1, 2], threads=2, gpus=1, steps_per_execution=4)
     assert training.fingerprint(TINY_DENSE, asdict(neutral), 1, (x, y)) == key
-    for changed in (settings(loss="mae"), settings(reduce_lr={"factor": 0.25}), settings(jit_compile=True)):
+    for changed in (
+        settings(loss="mae"),
+        settings(reduce_lr={"factor": 0.25}),
+        settings(jit_compile=True),
+        settings(inputs=["time", "signal", "mask"]),
+        settings(target_transform="log10"),
+        settings(learning_rate_schedule="cosine"),
+    ):
         assert training.fingerprint(TINY_DENSE, asdict(changed), 1, (x, y)) != key
     assert training.fingerprint(TINY_DENSE, asdict(settings()), 2, (x, y)) != key
     assert training.fingerprint(TINY_DENSE, asdict(settings()), 1, (x, y + 1)) != key
@@ -213,6 +236,72 @@ def test_early_stopping_and_lr_reduction_follow_val_loss(data):
     assert result.info["epochs_run"] - 1 - result.info["best_epoch"] >= 4
     assert lr[0] == pytest.approx(1e-9)
     assert min(lr) < lr[0]
+
+
+COSINE = {"learning_rate_schedule": "cosine", "learning_rate": 0.01, "final_learning_rate": 1e-4}
+
+
+def cosine_rate(epoch: float, epochs: int, initial: float = 0.01, final: float = 1e-4) -> float:
+    """The rate at the start of ``epoch`` of ``epochs`` (by hand: half a cosine from initial to final)."""
+    return final + (initial - final) * 0.5 * (1 + np.cos(np.pi * epoch / epochs))
+
+
+def test_cosine_schedule_values_by_hand():
+    """epochs x steps per epoch optimizer steps from learning_rate to final_learning_rate."""
+    s = settings(epochs=4, **COSINE)
+    schedule = training.make_learning_rate(s, steps_per_epoch=10)
+    for step, expected in [
+        (0, 0.01),
+        (20, (0.01 + 1e-4) / 2),
+        (10, cosine_rate(1, 4)),
+        (40, 1e-4),
+        (55, 1e-4),
+    ]:
+        assert float(schedule(step)) == pytest.approx(expected, rel=1e-6), step
+    assert training.make_learning_rate(settings(), steps_per_epoch=10) == 0.003  # plateau: a number
+    with pytest.raises(ValueError, match="cosine learning-rate schedule needs steps_per_epoch"):
+        training.make_learning_rate(s)
+
+
+def test_cosine_schedule_in_the_history_without_lr_reduction(data):
+    """The history's learning_rate is the rate at the start of each epoch: the cosine, by hand.
+
+    512 events in batches of 32: 16 steps per epoch. No ReduceLROnPlateau: the LR does not
+    halve on a plateau (patience 1 would halve it at a learning rate this small).
+    """
+    s = settings(epochs=5, reduce_lr={"patience": 1}, **COSINE)
+    result = training.train(*data, "tiny", TINY_DENSE, s, study_seed=3, seed=1)
+    lr = [r["learning_rate"] for r in result.history]
+    assert lr == pytest.approx([cosine_rate(e, 5) for e in range(5)], rel=1e-6)
+    assert float(result.model.optimizer.iterations) == 5 * 16
+    assert float(result.model.optimizer.learning_rate) == pytest.approx(1e-4, rel=1e-6)  # the end
+
+
+def test_resumed_cosine_run_continues_the_learning_rate_sequence(tmp_path, data):
+    """Interrupted before epoch 3 and resumed: the optimizer's step count comes back with the
+    checkpoint, so the schedule goes on where it was (no ReduceLROnPlateau state is kept)."""
+    import keras
+
+    class Stop(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):  # noqa: ARG002
+            if epoch == 3:
+                raise Interrupted
+
+    s = settings(epochs=6, **COSINE)
+    plain = training.train(*data, "tiny", TINY_DENSE, s, study_seed=3, seed=1)
+    ckpt = tmp_path / "ckpt"
+    with pytest.raises(Interrupted):
+        training.train(
+            *data, "tiny", TINY_DENSE, s, study_seed=3, seed=1, checkpoint_dir=ckpt, callbacks=[Stop()]
+        )
+    state = training.load_checkpoint(ckpt / training.CHECKPOINT)["state"]
+    assert (state["epochs_done"], state["reduce_lr"]) == (3, None)
+    resumed = training.train(*data, "tiny", TINY_DENSE, s, study_seed=3, seed=1, checkpoint_dir=ckpt)
+    assert resumed.info["resumed_from_epoch"] == 3
+    lr = [r["learning_rate"] for r in plain.history]
+    assert lr == pytest.approx([cosine_rate(e, 6) for e in range(6)], rel=1e-6)
+    assert [r["learning_rate"] for r in resumed.history] == lr
+    assert float(resumed.model.optimizer.iterations) == 6 * 16
 
 
 def test_checkpoint_roundtrip_resume_and_fingerprint(tmp_path, data):
@@ -584,10 +673,10 @@ def test_predictions_file_contract(tmp_path, data):
         "mass": np.ones(n, "i2"),
         "xmax": np.full(n, 750.0, "f4"),
     }
-    norm = {"target": {"transform": "log10", "mean": 1.0, "std": 0.5}}
+    norm = {"target": {"transforms": {"log10": {"mean": 1.0, "std": 0.5}}}}
     from airshower.preparation import inverse_target
 
-    pred = io.prediction_datasets(inverse_target(y, norm), test)
+    pred = io.prediction_datasets(inverse_target(y, norm, "log10"), test)
     assert set(pred) == set(io.PREDICTION_UNITS)
     assert pred["energy_pred"].dtype == np.float64
     assert pred["energy_true"].dtype == np.float64

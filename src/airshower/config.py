@@ -24,6 +24,21 @@ import yaml
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 BASELINE = "baseline"  # the classical reconstruction; enters the comparison like a model
 
+# Keys that moved: a config that still has one stops with this message (where the key lives now)
+# instead of the schema's bare "unknown key".
+_PER_MODEL = "in `training:` for every model or in `models.NAME.training:` for one"
+MOVED_KEYS = {
+    "preparation.mask_channel": (
+        "the input channels are chosen per model now: remove it and list the channels in "
+        f"training.inputs, e.g. `inputs: [time, signal, mask]` for the mask channel ({_PER_MODEL}; "
+        "default [time, signal])"
+    ),
+    "preparation.target_transform": (
+        "the target transform is chosen per model now: remove it and set training.target_transform "
+        f"(linear or log10; {_PER_MODEL}; default linear)"
+    ),
+}
+
 
 class ConfigError(ValueError):
     """A configuration value is missing, unknown or impossible."""
@@ -86,6 +101,8 @@ def validate_config(config: dict) -> dict:
     ConfigError
         naming the first offending key (dotted path) and what is wrong with it.
     """
+    for parent in dict.fromkeys(key.rsplit(".", 1)[0] for key in MOVED_KEYS):
+        _check_moved_keys(functools.reduce(_child, parent.split("."), config), parent)
     validator = _defaulting_validator(load_schema())
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.path), list(map(str, e.path))))
     if errors:
@@ -99,6 +116,18 @@ def validate_config(config: dict) -> dict:
     _check_semantics(config)
     _sort_keys(config)
     return config
+
+
+def _child(node, key: str):
+    return node.get(key) if isinstance(node, Mapping) else None
+
+
+def _check_moved_keys(section, path: str) -> None:
+    """Raise ConfigError for a key of :data:`MOVED_KEYS` in the config ``section`` at dotted
+    ``path``, saying where the key lives now."""
+    for key in section if isinstance(section, Mapping) else ():
+        if (old := f"{path}.{key}") in MOVED_KEYS:
+            raise ConfigError(f"config key '{old}' has moved: {MOVED_KEYS[old]} (see config/README.md)")
 
 
 def model_name_rule() -> str:
@@ -295,6 +324,7 @@ def complete_section(path: str, section: Mapping | None) -> dict:
     """A deep copy of the config section at ``path`` validated against its schema, with every
     default filled in (a section already validated with the whole config passes unchanged)."""
     out = copy.deepcopy(dict(section or {}))
+    _check_moved_keys(out, path)
     validator = _defaulting_validator(section_schema(path))
     errors = sorted(validator.iter_errors(out), key=lambda e: (len(e.path), list(map(str, e.path))))
     if errors:

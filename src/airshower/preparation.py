@@ -1,23 +1,28 @@
 """Train/validation/test split and input normalization.
 
-Inputs of the networks are the two 14 x 14 images of each shower, stacked as channels
-(``time``, ``signal`` and optionally a ``mask`` of triggered stations):
+The prepared inputs ``x`` hold every channel of :data:`CHANNELS`, 14 x 14 images of each shower
+stacked in this order (``time``, ``signal``, ``mask``); a model takes the ones named by its
+``training.inputs`` (:func:`select_channels`):
 
 - signal: ``log10(1 + S / VEM)``, standardized with the mean and standard deviation over the
   triggered stations of the *training* split;
 - time: arrival time minus the mean over the triggered stations of the same event (the
   absolute time of an event carries no information), divided by the training-split standard
   deviation;
-- silent stations are 0 in both channels (the mask channel tells them apart).
+- mask: 1 where the station triggered, 0 where it is silent;
+- silent stations are 0 in the time and signal channels (the mask channel tells them apart).
 
-The regression target is the energy in EeV (or its log10), standardized with the training
-split's mean and standard deviation. All statistics come from the training split only, and
-are stored in ``normalization.json`` so predictions can be mapped back to EeV.
+The regression target is the energy in EeV transformed by one of :data:`TARGET_TRANSFORMS`
+(the model's ``training.target_transform``), standardized with the training split's mean and
+standard deviation of that transform. All statistics, those of every transform, come from the
+training split only and are stored in ``normalization.json``: the training job builds the
+target from the energies of a split (:func:`transform_target`), the prediction job maps the
+network outputs back to EeV (:func:`inverse_target`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -28,7 +33,11 @@ from airshower import config
 SPLITS = ("train", "val", "test")
 LABELS = ("energy", "zenith", "azimuth", "axis", "core", "xmax", "mass")
 
-# The target transforms (``preparation.target_transform``; the schema's enum is held to these
+# The input channels of the prepared ``x``, in their order (``training.inputs`` names a subset;
+# the schema's enum is held to this tuple by tests/test_preparation.py).
+CHANNELS = ("time", "signal", "mask")
+
+# The target transforms (``training.target_transform``; the schema's enum is held to these
 # keys by tests/test_preparation.py): name -> (forward, inverse) on float64 energies in EeV.
 TARGET_TRANSFORMS: dict[str, tuple[Callable, Callable]] = {
     "linear": (lambda e: e, lambda v: v),
@@ -38,13 +47,11 @@ TARGET_TRANSFORMS: dict[str, tuple[Callable, Callable]] = {
 
 @dataclass(frozen=True)
 class PreparationSettings(config.Settings):
-    """``preparation``: split fractions (``train``, ``val``, ``test``), mask channel, target transform."""
+    """``preparation``: split fractions (``train``, ``val``, ``test``)."""
 
     SECTION: ClassVar[str] = "preparation"
 
     fractions: Mapping[str, float]
-    mask_channel: bool
-    target_transform: str
 
 
 def split_sizes(n_events: int, fractions: Mapping[str, float]) -> dict[str, int]:
@@ -82,33 +89,37 @@ def _target(energy_eev: np.ndarray, transform: str) -> np.ndarray:
     return forward(np.asarray(energy_eev, dtype=np.float64))
 
 
-def fit_normalization(
-    time_us: np.ndarray, signal_vem: np.ndarray, energy_eev: np.ndarray, settings: PreparationSettings
-) -> dict:
-    """Normalization statistics from the training split (arrays of that split only)."""
+def fit_normalization(time_us: np.ndarray, signal_vem: np.ndarray, energy_eev: np.ndarray) -> dict:
+    """Normalization statistics from the training split (arrays of that split only).
+
+    ``channels`` lists the channels of ``x`` in order; ``target.transforms`` holds the mean and
+    standard deviation of every transform of :data:`TARGET_TRANSFORMS`.
+    """
     log_s = np.log10(1.0 + signal_vem[np.isfinite(signal_vem)].astype(np.float64))
     rel_t = _relative_time(time_us.astype(np.float64))
     rel_t = rel_t[np.isfinite(rel_t)]
-    target = _target(energy_eev, settings.target_transform)
     if log_s.size < 2 or rel_t.size < 2:
         raise ValueError("the training split has fewer than two triggered stations: cannot normalize")
-    channels = ["time", "signal"] + (["mask"] if settings.mask_channel else [])
+    targets = {name: _target(energy_eev, name) for name in TARGET_TRANSFORMS}
     return {
-        "channels": channels,
+        "channels": list(CHANNELS),
         "signal": {"transform": "log10(1 + S/VEM)", "mean": float(log_s.mean()), "std": float(log_s.std())},
         "time": {"transform": "t - mean_event(t), in us", "mean": 0.0, "std": float(rel_t.std())},
         "target": {
             "quantity": "energy",
             "unit": "EeV",
-            "transform": settings.target_transform,
-            "mean": float(target.mean()),
-            "std": float(target.std()),
+            "transforms": {
+                name: {"mean": float(t.mean()), "std": float(t.std())} for name, t in targets.items()
+            },
         },
     }
 
 
 def transform_inputs(time_us: np.ndarray, signal_vem: np.ndarray, norm: Mapping) -> np.ndarray:
-    """Network inputs ``x`` of shape (N, side, side, C), float32, silent stations 0."""
+    """Network inputs ``x`` of shape (N, side, side, C), float32, silent stations 0.
+
+    The channels are those of ``norm["channels"]``, in that order.
+    """
     triggered = np.isfinite(signal_vem)
     sig = (np.log10(1.0 + np.where(triggered, signal_vem, 0.0)) - norm["signal"]["mean"]) / norm["signal"][
         "std"
@@ -122,17 +133,55 @@ def transform_inputs(time_us: np.ndarray, signal_vem: np.ndarray, norm: Mapping)
     return np.stack([planes[c] for c in norm["channels"]], axis=-1).astype(np.float32)
 
 
-def transform_target(energy_eev: np.ndarray, norm: Mapping) -> np.ndarray:
-    """Standardized network target (N,) float32 of energies in EeV."""
-    t = norm["target"]
-    return ((_target(energy_eev, t["transform"]) - t["mean"]) / t["std"]).astype(np.float32)
+def select_channels(x: np.ndarray, norm: Mapping, inputs: Sequence[str]) -> np.ndarray:
+    """The channels ``inputs`` (names of :data:`CHANNELS`, in the model's order) of prepared ``x``.
+
+    Raises ValueError naming a channel that ``norm["channels"]`` (the channels of ``x``) lacks.
+    """
+    have = list(norm["channels"])
+    missing = [c for c in inputs if c not in have]
+    if missing:
+        raise ValueError(
+            f"input channel {missing[0]!r} is not in the prepared data (channels {', '.join(have)}): "
+            "prepare the data again"
+        )
+    if x.shape[-1] != len(have):
+        raise ValueError(f"inputs have {x.shape[-1]} channels, the normalization names {len(have)}")
+    return x[..., [have.index(c) for c in inputs]]
 
 
-def inverse_target(y: np.ndarray, norm: Mapping) -> np.ndarray:
-    """Map standardized network outputs back to energy in EeV."""
-    t = norm["target"]
-    _, inverse = TARGET_TRANSFORMS[t["transform"]]
+def _target_statistics(norm: Mapping, transform: str) -> Mapping:
+    stats = norm["target"]["transforms"]
+    if transform not in stats:
+        raise ValueError(
+            f"target transform {transform!r} has no statistics in the normalization "
+            f"(has {', '.join(stats)}): prepare the data again"
+        )
+    return stats[transform]
+
+
+def transform_target(energy_eev: np.ndarray, norm: Mapping, transform: str) -> np.ndarray:
+    """Standardized network target (N,) float32 of energies in EeV, for target ``transform``."""
+    t = _target_statistics(norm, transform)
+    return ((_target(energy_eev, transform) - t["mean"]) / t["std"]).astype(np.float32)
+
+
+def inverse_target(y: np.ndarray, norm: Mapping, transform: str) -> np.ndarray:
+    """Map standardized network outputs of target ``transform`` back to energy in EeV (float64)."""
+    t = _target_statistics(norm, transform)
+    _, inverse = TARGET_TRANSFORMS[transform]
     return inverse(np.asarray(y, dtype=np.float64) * t["std"] + t["mean"])
+
+
+def network_arrays(
+    split: Mapping[str, np.ndarray], norm: Mapping, inputs: Sequence[str], transform: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs and target of one model from a prepared split (``x``, ``energy``).
+
+    Returns the channels ``inputs`` of ``x`` and the standardized target ``transform`` of the
+    energies: what the training job fits.
+    """
+    return select_channels(split["x"], norm, inputs), transform_target(split["energy"], norm, transform)
 
 
 def prepare(
@@ -143,19 +192,19 @@ def prepare(
     Returns
     -------
     splits
-        ``{split: {"x", "y", "index", labels...}}`` where ``index`` points into the raw file.
+        ``{split: {"x", "index", labels...}}``: ``x`` with every channel of :data:`CHANNELS`,
+        ``index`` the rows in the raw file; the target is built per model from ``energy``.
     normalization
         the statistics (JSON-serializable).
     """
     n = len(showers["energy"])
     indices = split_indices(n, settings.fractions, rng)
     tr = indices["train"]
-    norm = fit_normalization(showers["time"][tr], showers["signal"][tr], showers["energy"][tr], settings)
+    norm = fit_normalization(showers["time"][tr], showers["signal"][tr], showers["energy"][tr])
     splits = {}
     for name, idx in indices.items():
         split = {
             "x": transform_inputs(showers["time"][idx], showers["signal"][idx], norm),
-            "y": transform_target(showers["energy"][idx], norm),
             "index": idx.astype(np.int64),
         }
         split.update({label: showers[label][idx] for label in LABELS})
@@ -169,5 +218,5 @@ def split_units() -> dict[str, str]:
 
     labels = shower_units()
     units = {label: labels[label] for label in LABELS}
-    units.update({"x": "1 (normalized)", "y": "1 (standardized target)", "index": "row in showers.h5"})
+    units.update({"x": f"1 (normalized; channels {', '.join(CHANNELS)})", "index": "row in showers.h5"})
     return units

@@ -1,4 +1,6 @@
-# Train/validation/test split and normalization fitted on the training split only.
+# Train/validation/test split and normalization fitted on the training split only; x holds
+# every input channel and normalization.json the statistics of every target transform, so each
+# model picks its own (training.inputs, training.target_transform).
 
 
 rule prepare:

@@ -6,6 +6,7 @@ rule train:
     input:
         train=f"{DATA}/train.h5",
         val=f"{DATA}/val.h5",
+        normalization=f"{DATA}/normalization.json",
     output:
         model=f"{MODELS}/model.keras",
         history=f"{MODELS}/history.csv",
@@ -54,5 +55,9 @@ rule predict:
         model="{model}",
         seed=lambda w: int(w.seed),
         batch_size=lambda w: training_settings(config, w.model)["batch_size"],
+        inputs=lambda w: training_settings(config, w.model)["inputs"],
+        target_transform=lambda w: training_settings(config, w.model)[
+            "target_transform"
+        ],
     script:
         "../scripts/predict.py"

@@ -14,8 +14,8 @@ with jobs.guard(f"prediction {p.model} seed {p.seed}", watch_s=5) as job:
     norm = io.read_json(snakemake.input.normalization)
     training.configure_runtime(snakemake.threads, snakemake.resources.get("gpu", 0))
     model = training.load_model(snakemake.input.model)
-    y, rate = training.predict(model, test["x"], p.batch_size)
-    predictions = io.prediction_datasets(preparation.inverse_target(y, norm), test)
+    y, rate = training.predict(model, preparation.select_channels(test["x"], norm, p.inputs), p.batch_size)
+    predictions = io.prediction_datasets(preparation.inverse_target(y, norm, p.target_transform), test)
     log.info("%s seed %d: %d test events at %.0f events/s", p.model, p.seed, len(y), rate)
     attrs = {**io.provenance(seed=p.seed), "model": p.model, "seed": p.seed, "inference_events_per_s": rate}
     job.check("before writing its predictions")

@@ -5,19 +5,23 @@ once (lock in the checkpoint folder), and the training stops after an epoch's ch
 Snakemake process that started it is gone.
 """
 
-from airshower import io, jobs, logs, training
+from airshower import io, jobs, logs, preparation, training
 
 log = logs.setup(snakemake.log[0])
 p = snakemake.params
 with jobs.guard(f"training {p.model} seed {p.seed}", lock=p.checkpoint_dir) as job:
     settings = training.TrainingSettings.from_config(p.training)
     training.configure_runtime(settings.threads, settings.gpus, settings.mixed_precision)  # before any tensor
-    data = {s: io.read_h5(snakemake.input[s], ["x", "y"], finite=["x", "y"]) for s in ("train", "val")}
+    norm = io.read_json(snakemake.input.normalization)
+    splits = {s: io.read_h5(snakemake.input[s], ["x", "energy"], finite=["x"]) for s in ("train", "val")}
+    arrays = {  # the model's input channels and target transform (x holds every channel)
+        s: preparation.network_arrays(split, norm, settings.inputs, settings.target_transform)
+        for s, split in splits.items()
+    }
+    log.info("inputs %s, target: %s energy", ", ".join(settings.inputs), settings.target_transform)
     result = training.train(
-        data["train"]["x"],
-        data["train"]["y"],
-        data["val"]["x"],
-        data["val"]["y"],
+        *arrays["train"],
+        *arrays["val"],
         p.model,
         p.spec,
         settings,

@@ -7,8 +7,9 @@ One training job fits one model (``config["models"][name]``) with one seed:
 - :mod:`.runtime`: :func:`configure_runtime` (threads, GPUs, mixed precision; call it before
   anything builds a tensor), :func:`keras_seed` and :func:`seed_everything`: the same seed gives
   the same weights;
-- :mod:`.fit`: the loss registry :data:`LOSSES`, :func:`compile_model`, :func:`fingerprint` and
-  :func:`train`, which returns a :class:`TrainingResult`;
+- :mod:`.fit`: the loss registry :data:`LOSSES`, the learning-rate schedules
+  :data:`LEARNING_RATE_SCHEDULES` (:func:`make_learning_rate`), :func:`compile_model`,
+  :func:`fingerprint` and :func:`train`, which returns a :class:`TrainingResult`;
 - :mod:`.resume`: the one callback that checkpoints the whole training state at every epoch
   and restores it when a killed job is started again, and the one that stops the fit after a
   checkpoint when the job's Snakemake process is gone (:mod:`airshower.jobs`); :mod:`.checkpoint`:
@@ -23,13 +24,23 @@ imports), so importing this package does not start a backend.
 """
 
 from airshower.training.checkpoint import CHECKPOINT, load_checkpoint, remove_checkpoint, save_checkpoint
-from airshower.training.fit import LOSSES, TrainingResult, compile_model, fingerprint, make_loss, train
+from airshower.training.fit import (
+    LEARNING_RATE_SCHEDULES,
+    LOSSES,
+    TrainingResult,
+    compile_model,
+    fingerprint,
+    make_learning_rate,
+    make_loss,
+    train,
+)
 from airshower.training.inference import load_model, predict, save_model
 from airshower.training.runtime import configure_runtime, keras_seed, seed_everything
 from airshower.training.settings import RESULT_NEUTRAL, ReduceLR, TrainingSettings
 
 __all__ = [
     "CHECKPOINT",
+    "LEARNING_RATE_SCHEDULES",
     "LOSSES",
     "RESULT_NEUTRAL",
     "ReduceLR",
@@ -41,6 +52,7 @@ __all__ = [
     "keras_seed",
     "load_checkpoint",
     "load_model",
+    "make_learning_rate",
     "make_loss",
     "predict",
     "remove_checkpoint",

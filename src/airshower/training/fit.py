@@ -1,8 +1,10 @@
 """The fit of one network with one seed: loss, compile, callbacks, the training record.
 
 :func:`train` seeds Keras (:func:`~airshower.training.runtime.keras_seed`), builds and compiles
-the model (Adam, the configured loss from :data:`LOSSES`), and fits it on in-memory NumPy arrays
-with early stopping (best weights restored) and learning-rate reduction on the validation loss.
+the model (Adam, the configured loss from :data:`LOSSES`, the learning rate of one of
+:data:`LEARNING_RATE_SCHEDULES`), and fits it on in-memory NumPy arrays with early stopping
+(best weights restored) on the validation loss; the ``plateau`` schedule reduces the learning
+rate on a validation-loss plateau, the ``cosine`` one decays it with the optimizer's steps.
 :class:`~airshower.training.resume.Resume` checkpoints every epoch and resumes a run whose
 :func:`fingerprint` (configuration and data) matches; given the running job
 (:class:`airshower.jobs.Job`), the fit stops after an epoch's checkpoint once the process that
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import zlib
 from collections.abc import Mapping, Sequence
@@ -46,6 +49,14 @@ LOSSES: dict[str, str] = {
 }
 
 
+# The learning-rate schedules a config may name (``training.learning_rate_schedule``; the
+# schema's enum is held to these keys by tests/test_training.py).
+LEARNING_RATE_SCHEDULES: dict[str, str] = {
+    "plateau": "learning_rate, multiplied by reduce_lr.factor on a validation-loss plateau",
+    "cosine": "cosine decay from learning_rate to final_learning_rate over the epochs' steps",
+}
+
+
 @dataclass
 class TrainingResult:
     """A trained model (best weights), its history rows and the ``training.json`` record."""
@@ -64,9 +75,39 @@ def make_loss(name: str) -> keras.losses.Loss:
     return getattr(keras.losses, LOSSES[name])()
 
 
-def compile_model(model: keras.Model, settings: TrainingSettings) -> None:
-    """Adam with the configured learning rate and loss.
+def make_learning_rate(
+    settings: TrainingSettings, steps_per_epoch: int | None = None
+) -> float | keras.optimizers.schedules.LearningRateSchedule:
+    """The optimizer's learning rate: a number (``plateau``) or a schedule of its steps (``cosine``).
 
+    ``cosine`` decays from ``learning_rate`` to ``final_learning_rate`` over ``epochs`` x
+    ``steps_per_epoch`` optimizer steps (Keras' ``CosineDecay``, ``alpha`` their ratio), and
+    stays at ``final_learning_rate`` after that.
+    """
+    if settings.learning_rate_schedule == "plateau":
+        return settings.learning_rate
+    if settings.learning_rate_schedule != "cosine":
+        raise ValueError(
+            f"unknown learning_rate_schedule {settings.learning_rate_schedule!r} "
+            f"(use {', '.join(LEARNING_RATE_SCHEDULES)})"
+        )
+    if not steps_per_epoch or steps_per_epoch < 1:
+        raise ValueError(
+            "the cosine learning-rate schedule needs steps_per_epoch (training batches per epoch)"
+        )
+    import keras
+
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=settings.learning_rate,
+        decay_steps=settings.epochs * int(steps_per_epoch),
+        alpha=settings.final_learning_rate / settings.learning_rate,
+    )
+
+
+def compile_model(model: keras.Model, settings: TrainingSettings, steps_per_epoch: int | None = None) -> None:
+    """Adam with the configured learning rate (:func:`make_learning_rate`) and loss.
+
+    ``steps_per_epoch`` (training batches per epoch) is needed by the ``cosine`` schedule only.
     XLA follows ``jit_compile`` on TensorFlow (off by default: on CPU it rarely pays for the
     compile time); JAX always compiles with XLA and PyTorch runs eagerly. ``steps_per_execution``
     batches run in one backend call (TensorFlow, JAX; PyTorch supports only 1): the same updates,
@@ -77,7 +118,7 @@ def compile_model(model: keras.Model, settings: TrainingSettings) -> None:
     backend = keras.backend.backend()
     jit = {"tensorflow": settings.jit_compile, "jax": True, "torch": False}.get(backend, False)
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=settings.learning_rate),
+        optimizer=keras.optimizers.Adam(learning_rate=make_learning_rate(settings, steps_per_epoch)),
         loss=make_loss(settings.loss),
         jit_compile=jit,
         steps_per_execution=1 if backend == "torch" else settings.steps_per_execution,
@@ -146,9 +187,9 @@ def train(
     x_train, y_train, x_val, y_val = arrays
     seed_everything(keras_seed(study_seed, name, seed))
     model = models.build_model(spec, x_train.shape[1:], name=name)
-    compile_model(model, settings)
+    compile_model(model, settings, steps_per_epoch=math.ceil(len(x_train) / settings.batch_size))
     model.optimizer.build(model.trainable_variables)
-    early_stopping, reduce_lr = _plateau_callbacks(settings)
+    early_stopping, reduce_lr = _validation_callbacks(settings)
     path = Path(checkpoint_dir) / CHECKPOINT if checkpoint_dir is not None else None
     resume = Resume(
         path,
@@ -158,6 +199,7 @@ def train(
         n_samples=len(x_train),
         record={"model": name, "seed": int(seed)},
     )
+    plateau = [reduce_lr] if reduce_lr is not None else []
     stop = [StopWhenOrphaned(job, path)] if job is not None else []  # after the checkpoint
     model.fit(
         x_train,
@@ -167,7 +209,7 @@ def train(
         epochs=settings.epochs,
         shuffle=True,
         verbose=0,
-        callbacks=[early_stopping, reduce_lr, resume, *stop, *callbacks],
+        callbacks=[early_stopping, *plateau, resume, *stop, *callbacks],
     )
     info = _record(model, name, spec, seed, settings, resume, int(early_stopping.best_epoch))
     return TrainingResult(model=model, history=resume.history, info=info)
@@ -187,13 +229,16 @@ def _float32_arrays(x_train, y_train, x_val, y_val) -> tuple[np.ndarray, ...]:
     return x_train, y_train, x_val, y_val
 
 
-def _plateau_callbacks(settings: TrainingSettings):
-    """Early stopping (best weights restored) and learning-rate reduction on the validation loss."""
+def _validation_callbacks(settings: TrainingSettings):
+    """Early stopping (best weights restored) and, for the ``plateau`` schedule, learning-rate
+    reduction on the validation loss (None for a schedule of the optimizer's steps)."""
     import keras
 
     early_stopping = keras.callbacks.EarlyStopping(
         monitor="val_loss", patience=settings.early_stopping_patience, restore_best_weights=True
     )
+    if settings.learning_rate_schedule != "plateau":
+        return early_stopping, None
     reduce_lr = keras.callbacks.ReduceLROnPlateau(
         monitor="val_loss",
         factor=settings.reduce_lr.factor,

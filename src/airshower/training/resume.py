@@ -3,10 +3,11 @@
 :class:`Resume` has the shape of ``keras.callbacks.BackupAndRestore``: it restores the run at
 train begin and saves it at every epoch end, into one checkpoint file
 (:mod:`airshower.training.checkpoint`). The state is everything a restarted job needs to go on
-as the killed one would have: weights, optimizer variables and learning rate, the state of the
-run's ``EarlyStopping`` (best value, epoch and weights, epochs waited) and
-``ReduceLROnPlateau`` (best value, epochs waited, cooldown), the history rows and the elapsed
-training time. A checkpoint whose state lacks a key or whose arrays do not fit the model is
+as the killed one would have: weights, optimizer variables (its step count among them, so a
+learning-rate schedule of the steps goes on where it was) and learning rate, the state of the
+run's ``EarlyStopping`` (best value, epoch and weights, epochs waited) and, with the ``plateau``
+schedule, ``ReduceLROnPlateau`` (best value, epochs waited, cooldown), the history rows and the
+elapsed training time. A checkpoint whose state lacks a key or whose arrays do not fit the model is
 treated as damaged (moved aside, the run starts over). Dropout masks and the shuffling order
 after a restart are not those of an uninterrupted run, so a resumed model is equivalent to,
 not bit-identical with, it.
@@ -41,7 +42,7 @@ log = logging.getLogger(__name__)
 class Resume(keras.callbacks.Callback):
     """Checkpoint at every epoch end, restore at train begin; record history and time.
 
-    Place it after the run's ``early_stopping`` and ``reduce_lr`` in the callbacks of
+    Place it after the run's ``early_stopping`` and ``reduce_lr`` (if any) in the callbacks of
     ``model.fit``: their ``on_train_begin`` resets them, then this one restores them, and at
     an epoch end it saves what they decided. A run that had finished (stopped early, or all
     epochs done) is restored and runs no further epoch.
@@ -53,7 +54,9 @@ class Resume(keras.callbacks.Callback):
     fingerprint
         what determines the run (``fit.fingerprint``); a checkpoint with another is ignored.
     early_stopping, reduce_lr
-        the run's ``keras.callbacks.EarlyStopping`` and ``ReduceLROnPlateau``.
+        the run's ``keras.callbacks.EarlyStopping`` and ``ReduceLROnPlateau``; ``reduce_lr``
+        None for a learning rate that is a schedule of the optimizer's steps (``cosine``): it
+        is restored with the step count, not set.
     n_samples
         training samples per epoch (for the throughput in the log).
     record
@@ -77,7 +80,7 @@ class Resume(keras.callbacks.Callback):
         path: str | os.PathLike | None,
         fingerprint: str,
         early_stopping: keras.callbacks.EarlyStopping,
-        reduce_lr: keras.callbacks.ReduceLROnPlateau,
+        reduce_lr: keras.callbacks.ReduceLROnPlateau | None,
         n_samples: int,
         record: Mapping | None = None,
     ):
@@ -105,13 +108,14 @@ class Resume(keras.callbacks.Callback):
         model.set_weights(checkpoint["weights"])
         for var, value in zip(model.optimizer.variables, checkpoint["optimizer"], strict=True):
             var.assign(value)
-        model.optimizer.learning_rate = state["learning_rate"]
         early, reduce = self.early_stopping, self.reduce_lr
         s = state["early_stopping"]
         early.wait, early.best, early.best_epoch = s["wait"], s["best"], s["best_epoch"]
         early.best_weights = checkpoint["best_weights"] or None
-        s = state["reduce_lr"]
-        reduce.wait, reduce.cooldown_counter, reduce.best = s["wait"], s["cooldown_counter"], s["best"]
+        if reduce is not None:  # else a schedule of the steps: the restored step count sets the rate
+            model.optimizer.learning_rate = state["learning_rate"]
+            s = state["reduce_lr"]
+            reduce.wait, reduce.cooldown_counter, reduce.best = s["wait"], s["cooldown_counter"], s["best"]
         self.history = list(state["history"])
         self.train_s = list(state["train_s"])
         self.training_time_s = state["training_time_s"]
@@ -205,11 +209,7 @@ class Resume(keras.callbacks.Callback):
                 "best": _plain(early.best),
                 "best_epoch": early.best_epoch,
             },
-            "reduce_lr": {
-                "wait": reduce.wait,
-                "cooldown_counter": reduce.cooldown_counter,
-                "best": _plain(reduce.best),
-            },
+            "reduce_lr": None if reduce is None else _reduce_lr_state(reduce),
             "history": self.history,
         }
 
@@ -239,7 +239,12 @@ def _plain(value) -> float | None:
     return None if value is None else float(value)
 
 
-# What Resume writes into the state, as dotted keys: numbers (the "best" ones may be None)
+def _reduce_lr_state(reduce: keras.callbacks.ReduceLROnPlateau) -> dict:
+    return {"wait": reduce.wait, "cooldown_counter": reduce.cooldown_counter, "best": _plain(reduce.best)}
+
+
+# What Resume writes into the state, as dotted keys: numbers (the "best" ones may be None;
+# "reduce_lr" is None as a whole without ReduceLROnPlateau)
 _STATE_NUMBERS = (
     "epochs_done",
     "learning_rate",
@@ -267,6 +272,8 @@ def _check_state(state: Mapping) -> None:
     if not isinstance(_lookup(state, "fingerprint"), str):
         raise ValueError(f"state 'fingerprint' is {state['fingerprint']!r}, not a string")
     for key in _STATE_NUMBERS:
+        if key.startswith("reduce_lr.") and _lookup(state, "reduce_lr") is None:
+            continue
         value = _lookup(state, key)
         if isinstance(value, bool) or not (
             isinstance(value, int | float) or (value is None and "best" in key)

@@ -34,6 +34,10 @@ class TrainingSettings(config.Settings):
     epochs: int
     batch_size: int
     learning_rate: float
+    learning_rate_schedule: str
+    final_learning_rate: float
+    inputs: tuple[str, ...]
+    target_transform: str
     loss: str
     early_stopping_patience: int
     reduce_lr: ReduceLR
@@ -42,3 +46,11 @@ class TrainingSettings(config.Settings):
     jit_compile: bool
     mixed_precision: bool
     steps_per_execution: int
+
+    def __post_init__(self):
+        if self.learning_rate_schedule == "cosine" and self.final_learning_rate > self.learning_rate:
+            raise config.ConfigError(
+                f"config key '{self.SECTION}.final_learning_rate': {self.final_learning_rate:g} is above "
+                f"the learning_rate {self.learning_rate:g}; the cosine schedule decays from learning_rate "
+                "to final_learning_rate"
+            )
