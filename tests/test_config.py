@@ -33,9 +33,18 @@ def test_shipped_configs_are_valid(name):
 
 
 def test_large_study_scales_up_the_default():
-    """config/large.yaml is the default study, bigger: same physics, same networks."""
+    """config/large.yaml is the default study, bigger: same physics, the same networks (with the
+    same inputs, target and schedule) and the seed lecture's pyramid CNN, trained fully."""
     default, large = (load_config(ROOT / "config" / n) for n in ("config.yaml", "large.yaml"))
-    assert large["models"].keys() == default["models"].keys()
+    assert list(large["models"]) == ["fcn", "cnn", "cnn_pyramid", "cnn_tuned", "cnn_wide"]
+    assert list(default["models"]) == ["fcn", "cnn", "cnn_tuned", "cnn_wide"]
+    recipe = ("inputs", "target_transform", "learning_rate_schedule", "learning_rate", "batch_size")
+    for name, spec in default["models"].items():
+        assert {k: v for k, v in large["models"][name].items() if k != "training"} == {
+            k: v for k, v in spec.items() if k != "training"
+        }, name
+        a, b = training_settings(default, name), training_settings(large, name)
+        assert [a[k] for k in recipe] == [b[k] for k in recipe], name
     assert large["simulation"]["n_events"] > default["simulation"]["n_events"]
     same = ("array", "log10_energy_ev", "zenith_max_deg", "composition", "interaction_model")
     assert all(large["simulation"][k] == default["simulation"][k] for k in same)
@@ -52,20 +61,25 @@ def test_defaults_are_filled(test_config):
 
 
 def test_per_model_training_overrides(default_config):
+    """The seed's networks keep the seed's recipe; the tuned ones override it."""
     config = validate_config(default_config)
-    pyramid = training_settings(config, "cnn_pyramid")
-    assert pyramid["epochs"] == default_config["models"]["cnn_pyramid"]["training"]["epochs"]
-    assert pyramid["batch_size"] == config["training"]["batch_size"]
-    assert training_settings(config, "fcn")["epochs"] == config["training"]["epochs"]
+    for name in ("fcn", "cnn"):
+        assert training_settings(config, name) == config["training"], name
+        assert config["training"]["inputs"] == ["time", "signal"]
+        assert config["training"]["target_transform"] == "linear"
+        assert config["training"]["learning_rate_schedule"] == "plateau"
+    for name in ("cnn_tuned", "cnn_wide"):
+        tuned = training_settings(config, name)
+        assert tuned["inputs"] == ["time", "signal", "mask"]
+        assert (tuned["target_transform"], tuned["learning_rate_schedule"]) == ("log10", "cosine")
+        assert (tuned["learning_rate"], tuned["final_learning_rate"], tuned["batch_size"]) == (
+            3e-3,
+            1e-5,
+            256,
+        )
+        assert (tuned["epochs"], tuned["seeds"]) == (40, [1, 2])  # the global values
+        assert config["models"][name]["dropout"] == 0.0
     assert model_seeds(config, "baseline") == [0]
-
-
-def _set(config, dotted, value):
-    *parents, last = dotted.split(".")
-    node = config
-    for key in parents:
-        node = node[key]
-    node[last] = value
 
 
 @pytest.mark.parametrize(
@@ -253,7 +267,7 @@ def test_the_array_side_comes_from_the_simulation(test_config):
 def test_shipped_models_keep_their_maps():
     config = load_config(ROOT / "config" / "config.yaml")
     sides = {name: spatial_sizes(spec, 14, name) for name, spec in config["models"].items()}
-    assert sides == {"fcn": [], "cnn": [7, 7], "cnn_pyramid": [7, 7]}
+    assert sides == {"fcn": [], "cnn": [7, 7], "cnn_tuned": [7, 7], "cnn_wide": [7, 7]}
 
 
 def test_config_validation_does_not_import_keras():
