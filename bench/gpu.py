@@ -1,14 +1,15 @@
 """GPU benchmark of the networks: samples/s and epoch time of every preset under JAX or PyTorch.
 
-For every model of ``--config`` (default: the presets of the default study) it builds the
-network with :func:`airshower.models.build_model`, compiles it as the training job does
-(:func:`airshower.training.compile_model`: the model's batch size, XLA under JAX,
-``steps_per_execution``), runs ``--warmup-steps`` steps (compilation), then times ``--steps``
-steps (both rounded up to whole backend calls) of ``model.fit`` on in-memory synthetic inputs of
-the study's shape. It prints, per model, the training throughput (samples/s) and the time of one
-epoch over the training split of ``--events`` events (70 % by default:
-``preparation.fractions`` of the config), extrapolated from the timed steps:
-``ceil(n_train / batch)`` times the time of one step; ``--steps 0`` times one whole epoch
+For every model of ``--config`` (default: ``config/large.yaml``, the study for a GPU: the default
+study's networks and the seed lecture's ``cnn_pyramid``, 200,000 events) it builds the network
+with :func:`airshower.models.build_model`, compiles it as the training job does
+(:func:`airshower.training.compile_model`: the model's batch size and learning-rate schedule,
+XLA under JAX, ``steps_per_execution``), runs ``--warmup-steps`` steps (compilation), then
+times ``--steps`` steps (both rounded up to whole backend calls) of ``model.fit`` on in-memory
+synthetic inputs of the study's shape (the model's ``training.inputs`` channels). It prints, per
+model, the training throughput (samples/s) and the time of one epoch over the training split of
+``--events`` events (``preparation.fractions`` of the config: 70 %), extrapolated from the timed
+steps: ``ceil(n_train / batch)`` times the time of one step; ``--steps 0`` times one whole epoch
 instead. Validation is not included.
 
 It imports neither TensorFlow nor Snakemake, so it runs on a bare GPU machine. Beyond JAX with
@@ -44,7 +45,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=200_000, help="data size in events (default 200000)")
-    parser.add_argument("--config", type=Path, default=ROOT / "config" / "config.yaml", help="study config")
+    parser.add_argument(
+        "--config", type=Path, default=ROOT / "config" / "large.yaml", help="study (default: the GPU one)"
+    )
     parser.add_argument("--models", nargs="*", help="model names (default: all of the config)")
     parser.add_argument("--steps", type=int, default=320, help="timed steps per model; 0: one whole epoch")
     parser.add_argument("--warmup-steps", type=int, default=32, help="untimed steps first (compilation)")
@@ -61,36 +64,41 @@ def synthetic(n: int, shape: tuple[int, ...], seed: int = 0) -> tuple[np.ndarray
     return gen.normal(size=(n, *shape)).astype(np.float32), gen.normal(size=(n, 1)).astype(np.float32)
 
 
-def input_shape(cfg: dict) -> tuple[int, int, int]:
-    """The prepared inputs of the study: n_side x n_side x (time, signal[, mask])."""
+def prepared_shape(cfg: dict) -> tuple[int, int, int]:
+    """A prepared split's inputs: n_side x n_side x every channel of ``preparation.CHANNELS``."""
+    from airshower import preparation
+
     side = cfg["simulation"]["array"]["n_side"]
-    return side, side, 3 if cfg["preparation"]["mask_channel"] else 2
+    return side, side, len(preparation.CHANNELS)
 
 
 def time_model(name: str, cfg: dict, args: argparse.Namespace, x: np.ndarray, y: np.ndarray) -> dict:
-    """Build, compile, warm up and time one model on the training inputs ``x``, ``y``.
+    """Build, compile, warm up and time one model on the prepared training inputs ``x``, ``y``.
 
-    Both the warm-up and the timed steps are rounded up to whole backend calls
-    (``steps_per_execution``), so the timed fit compiles nothing.
+    The model gets its ``training.inputs`` channels of ``x``. Both the warm-up and the timed
+    steps are rounded up to whole backend calls (``steps_per_execution``), so the timed fit
+    compiles nothing.
     """
-    from airshower import config, models, training
+    from airshower import config, models, preparation, training
 
     section = config.training_settings(cfg, name)
     section.update(threads=os.cpu_count(), gpus=args.gpus, mixed_precision=args.mixed_precision)
     if args.batch_size:
         section["batch_size"] = args.batch_size
     settings = training.TrainingSettings.from_config(section)
+    x = preparation.select_channels(x, {"channels": preparation.CHANNELS}, settings.inputs)
     batch = settings.batch_size
-    model = models.build_model(cfg["models"][name], x.shape[1:], name=name)
-    training.compile_model(model, settings)
-    per_call = int(model.steps_per_execution)
     steps_per_epoch = math.ceil(len(x) / batch)
+    model = models.build_model(cfg["models"][name], x.shape[1:], name=name)
+    training.compile_model(model, settings, steps_per_epoch=steps_per_epoch)
+    per_call = int(model.steps_per_execution)
     warmup_s, _ = fit_steps(model, x, y, batch, per_call * math.ceil(max(args.warmup_steps, 1) / per_call))
     steps = per_call * math.ceil((args.steps if args.steps > 0 else steps_per_epoch) / per_call)
     timed_s, loss = fit_steps(model, x, y, batch, steps)
     step_s = timed_s / steps
     return {
         "family": cfg["models"][name]["family"],
+        "inputs": list(settings.inputs),
         "n_parameters": models.count_parameters(model),
         "batch_size": batch,
         "steps_per_execution": per_call,
@@ -129,7 +137,7 @@ def run(args: argparse.Namespace) -> dict:
         log(f"no GPU visible to {runtime['backend']}: timing the CPU ({', '.join(runtime['devices'])})")
     cfg = config.load_config(args.config)
     n_train = preparation.split_sizes(args.events, cfg["preparation"]["fractions"])["train"]
-    x, y = synthetic(n_train, input_shape(cfg))
+    x, y = synthetic(n_train, prepared_shape(cfg))
     record = {
         **runtime,
         "events": args.events,

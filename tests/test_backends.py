@@ -80,28 +80,46 @@ class Interrupted(Exception):
     """Raised by the child's stop callback: a job killed between epochs."""
 
 
-def learnable_splits(target: str, n: int = 320) -> tuple[dict, dict]:
+def learnable_data(n: int = 320) -> tuple[dict, dict]:
     """Prepared splits of fake showers whose signals scale with the energy (so a fit can learn)."""
     from conftest import fake_showers
 
     gen = np.random.default_rng(11)
     showers = fake_showers(n, gen)
     showers["signal"] = showers["signal"] * (showers["energy"] / 10.0)[:, None, None]
-    section = {"fractions": {"train": 0.6, "val": 0.2, "test": 0.2}, "target_transform": target}
-    settings = preparation.PreparationSettings.from_config(section)
+    settings = preparation.PreparationSettings.from_config(
+        {"fractions": {"train": 0.6, "val": 0.2, "test": 0.2}}
+    )
     return preparation.prepare(showers, settings, gen)
 
 
-def fit_every_family(settings: training.TrainingSettings) -> dict:
+def settings_for(target: str = "linear", **overrides) -> training.TrainingSettings:
+    return training.TrainingSettings.from_config({**TRAINING, "target_transform": target, **overrides})
+
+
+def fit_arrays(data: tuple[dict, dict], settings: training.TrainingSettings) -> list[np.ndarray]:
+    """x_train, y_train, x_val, y_val of the model's inputs and target transform."""
+    splits, norm = data
+    inputs, target = settings.inputs, settings.target_transform
+    return [a for s in ("train", "val") for a in preparation.network_arrays(splits[s], norm, inputs, target)]
+
+
+def predicted_energies(model, data: tuple[dict, dict], settings: training.TrainingSettings) -> np.ndarray:
+    """Predicted energies (EeV) of the test split."""
+    splits, norm = data
+    x = preparation.select_channels(splits["test"]["x"], norm, settings.inputs)
+    y, _ = training.predict(model, x, settings.batch_size)
+    return preparation.inverse_target(y, norm, settings.target_transform)
+
+
+def fit_every_family(data: tuple[dict, dict]) -> dict:
     """Each family on each target transform: the validation losses and the test predictions in EeV."""
     out = {}
     for target in preparation.TARGET_TRANSFORMS:
-        splits, norm = learnable_splits(target)
-        tr, va, te = splits["train"], splits["val"], splits["test"]
+        settings = settings_for(target)
         for family, spec in FAMILIES.items():
-            r = training.train(tr["x"], tr["y"], va["x"], va["y"], family, spec, settings, 3, 1)
-            y, _ = training.predict(r.model, te["x"], settings.batch_size)
-            energy = preparation.inverse_target(y, norm)
+            r = training.train(*fit_arrays(data, settings), family, spec, settings, 3, 1)
+            energy = predicted_energies(r.model, data, settings)
             out[f"{family}/{target}"] = {
                 "n_parameters": r.info["n_parameters"],
                 "backend": r.info["backend"],
@@ -112,41 +130,50 @@ def fit_every_family(settings: training.TrainingSettings) -> dict:
     return out
 
 
-def repeat_fit(settings: training.TrainingSettings) -> list[list[float]]:
+def cosine_fit_on_every_channel(data: tuple[dict, dict]) -> dict:
+    """The cosine learning-rate schedule and all three input channels: rates, input shape, losses."""
+    settings = settings_for(learning_rate_schedule="cosine", inputs=list(preparation.CHANNELS))
+    r = training.train(*fit_arrays(data, settings), "cnn", FAMILIES["cnn"], settings, 3, 1)
+    return {
+        "input_channels": int(r.model.input_shape[-1]),
+        "learning_rate": [row["learning_rate"] for row in r.history],
+        "val_loss": [row["val_loss"] for row in r.history],
+    }
+
+
+def repeat_fit(data: tuple[dict, dict]) -> list[list[float]]:
     """The validation losses of two fits of one model with one seed, one after the other."""
-    splits, _ = learnable_splits("linear")
-    tr, va = splits["train"], splits["val"]
-    runs = [
-        training.train(tr["x"], tr["y"], va["x"], va["y"], "cnn", FAMILIES["cnn"], settings, 3, 1)
-        for _ in "ab"
-    ]
+    settings = settings_for()
+    runs = [training.train(*fit_arrays(data, settings), "cnn", FAMILIES["cnn"], settings, 3, 1) for _ in "ab"]
     return [[row["val_loss"] for row in r.history] for r in runs]
 
 
-def resume_after_interruption(tmp: Path, settings: training.TrainingSettings) -> dict:
+def resume_after_interruption(tmp: Path, data: tuple[dict, dict]) -> dict:
     """Interrupted before its last epoch, then run again: where it resumed and what it kept."""
     import keras
+
+    settings = settings_for()
 
     class Stop(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):  # noqa: ARG002 - Keras' callback signature
             if epoch == settings.epochs - 1:
                 raise Interrupted
 
-    splits, _ = learnable_splits("linear")
-    data = (splits["train"]["x"], splits["train"]["y"], splits["val"]["x"], splits["val"]["y"])
+    arrays = fit_arrays(data, settings)
     ckpt = tmp / "checkpoint"
     try:
-        training.train(*data, "cnn", FAMILIES["cnn"], settings, 3, 1, checkpoint_dir=ckpt, callbacks=[Stop()])
+        training.train(
+            *arrays, "cnn", FAMILIES["cnn"], settings, 3, 1, checkpoint_dir=ckpt, callbacks=[Stop()]
+        )
         interrupted = False
     except Interrupted:
         interrupted = True
     written = training.load_checkpoint(ckpt / training.CHECKPOINT)["state"]
-    resumed = training.train(*data, "cnn", FAMILIES["cnn"], settings, 3, 1, checkpoint_dir=ckpt)
+    resumed = training.train(*arrays, "cnn", FAMILIES["cnn"], settings, 3, 1, checkpoint_dir=ckpt)
     saved = tmp / "model.keras"
     training.save_model(resumed.model, saved)
-    x = splits["test"]["x"]
-    y_memory, _ = training.predict(resumed.model, x, 32)
-    y_loaded, _ = training.predict(training.load_model(saved), x, 32)
+    in_memory = predicted_energies(resumed.model, data, settings)
+    loaded = predicted_energies(training.load_model(saved), data, settings)
     return {
         "interrupted": interrupted,
         "epochs_done_at_interruption": written["epochs_done"],
@@ -154,35 +181,47 @@ def resume_after_interruption(tmp: Path, settings: training.TrainingSettings) ->
         "resumed_from_epoch": resumed.info["resumed_from_epoch"],
         "history": resumed.history,
         "epochs_run": resumed.info["epochs_run"],
-        "saved_vs_memory_max_diff": float(np.max(np.abs(y_memory - y_loaded))),
+        "saved_vs_memory_max_diff_eev": float(np.max(np.abs(in_memory - loaded))),
     }
 
 
+PRESET_CONFIGS = ("config.yaml", "large.yaml")  # the default study's networks, and cnn_pyramid
+
+
+def presets() -> dict[str, tuple[dict, training.TrainingSettings]]:
+    """Every network of the shipped studies: name -> (spec, merged training settings)."""
+    out = {}
+    for name in PRESET_CONFIGS:
+        cfg = config.load_config(ROOT / "config" / name)
+        for model, spec in cfg["models"].items():
+            section = config.training_settings(cfg, model)
+            out.setdefault(model, (spec, training.TrainingSettings.from_config(section)))
+    return out
+
+
 def fit_presets() -> dict:
-    """One epoch of every preset of the default study on 16 events: parameters and loss."""
+    """One epoch of every preset on 16 events, with its inputs and training settings."""
     from airshower import models
 
-    cfg = config.load_config(ROOT / "config" / "config.yaml")
     gen = np.random.default_rng(0)
-    x, y = gen.normal(size=(16, *INPUT)).astype("float32"), gen.normal(size=(16, 1)).astype("float32")
     out = {}
-    for name, spec in cfg["models"].items():
-        model = models.build_model(spec, INPUT, name=name)
-        training.compile_model(
-            model, training.TrainingSettings.from_config(config.training_settings(cfg, name))
-        )
+    for name, (spec, settings) in presets().items():
+        shape = (*INPUT[:2], len(settings.inputs))
+        x, y = gen.normal(size=(16, *shape)).astype("float32"), gen.normal(size=(16, 1)).astype("float32")
+        model = models.build_model(spec, shape, name=name)
+        training.compile_model(model, settings, steps_per_epoch=2)
         loss = model.fit(x, y, batch_size=8, epochs=1, verbose=0).history["loss"][0]
         out[name] = {"n_parameters": models.count_parameters(model), "loss": float(loss)}
     return out
 
 
-def mixed_precision_fit(settings: training.TrainingSettings) -> dict:
+def mixed_precision_fit() -> dict:
     """configure_runtime with mixed precision, then a CNN trains: policy, dtypes, optimizer, loss."""
     from airshower import models
 
     runtime = training.configure_runtime(1, 0, mixed_precision=True)
     model = models.build_model(FAMILIES["cnn"], INPUT)
-    training.compile_model(model, settings)
+    training.compile_model(model, settings_for())
     gen = np.random.default_rng(1)
     x, y = gen.normal(size=(64, *INPUT)).astype("float32"), gen.normal(size=(64, 1)).astype("float32")
     losses = model.fit(x, y, batch_size=32, epochs=2, verbose=0).history["loss"]
@@ -202,15 +241,16 @@ def child(tmp: Path) -> dict:
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(name)s %(levelname)s %(message)s")
     runtime = training.configure_runtime(1, 0)
-    settings = training.TrainingSettings.from_config(TRAINING)
+    data = learnable_data()
     return {
         "runtime": runtime,
         "environment": {k: os.environ.get(k) for k in ("CUDA_VISIBLE_DEVICES", "JAX_PLATFORMS")},
-        "fits": fit_every_family(settings),
-        "repeat": repeat_fit(settings),
-        "resume": resume_after_interruption(tmp, settings),
+        "fits": fit_every_family(data),
+        "cosine": cosine_fit_on_every_channel(data),
+        "repeat": repeat_fit(data),
+        "resume": resume_after_interruption(tmp, data),
         "presets": fit_presets(),
-        "mixed_precision": mixed_precision_fit(settings),  # last: it changes the global policy
+        "mixed_precision": mixed_precision_fit(),  # last: it changes the global policy
     }
 
 
@@ -261,6 +301,17 @@ def test_every_family_and_target_trains_and_predicts(backend_run):
 
 
 @pytest.mark.slow
+def test_cosine_schedule_and_every_input_channel(backend_run):
+    _, out, _ = backend_run
+    c = out["cosine"]
+    assert c["input_channels"] == len(preparation.CHANNELS)
+    rates = c["learning_rate"]
+    assert rates[0] == pytest.approx(TRAINING["learning_rate"])
+    assert rates[0] > rates[1] > rates[2] > 1e-5  # decays over the epochs, towards final_learning_rate
+    assert min(c["val_loss"]) < 1.0
+
+
+@pytest.mark.slow
 def test_same_seed_same_result_on_the_cpu(backend_run):
     _, out, _ = backend_run
     first, second = out["repeat"]
@@ -279,19 +330,20 @@ def test_checkpoint_resumes_under_the_same_backend(backend_run):
     assert r["epochs_run"] == TRAINING["epochs"]
     assert [row["epoch"] for row in r["history"]] == list(range(TRAINING["epochs"]))
     assert r["history"][:last] == r["history_at_interruption"]
-    assert r["saved_vs_memory_max_diff"] < 1e-5
+    assert r["saved_vs_memory_max_diff_eev"] < 1e-4
 
 
 @pytest.mark.slow
-def test_default_presets_train_with_their_parameter_counts(backend_run):
+def test_every_preset_trains_with_its_parameter_count(backend_run):
     from airshower import models
 
     _, out, _ = backend_run
-    cfg = config.load_config(ROOT / "config" / "config.yaml")
-    assert list(out["presets"]) == list(cfg["models"])
-    for name, spec in cfg["models"].items():
-        expected = models.count_parameters(models.build_model(spec, INPUT, name=name))
-        assert out["presets"][name]["n_parameters"] == expected, name
+    expected = presets()
+    assert list(out["presets"]) == list(expected)
+    assert "cnn_pyramid" in expected
+    for name, (spec, settings) in expected.items():
+        model = models.build_model(spec, (*INPUT[:2], len(settings.inputs)), name=name)
+        assert out["presets"][name]["n_parameters"] == models.count_parameters(model), name
         assert math.isfinite(out["presets"][name]["loss"]), name
 
 
@@ -333,30 +385,22 @@ BLOCKED = (
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_gpu_benchmark_runs_without_tensorflow_and_snakemake(backend, tmp_path):
-    """bench/gpu.py on a tiny set, on the CPU: every preset of the default study timed."""
+    """bench/gpu.py on a tiny set, on the CPU: every network of the default study timed."""
     require(backend)
     output = tmp_path / "gpu.json"
-    args = [
-        "--events",
-        "600",
-        "--steps",
-        "3",
-        "--warmup-steps",
-        "1",
-        "--batch-size",
-        "8",
-        "--output",
-        str(output),
-    ]
+    study = ROOT / "config" / "config.yaml"  # large.yaml's cnn_pyramid would take a minute on a CPU
+    args = ["--config", str(study), "--events", "600", "--steps", "3", "--warmup-steps", "1"]
+    args += ["--batch-size", "8", "--output", str(output)]
     proc = run_child(backend, ["-c", BLOCKED, "bench/gpu.py", *args])
     record = json.loads(output.read_text())
-    cfg = config.load_config(ROOT / "config" / "config.yaml")
+    cfg = config.load_config(study)
     assert record["backend"] == backend
     assert record["devices"] == ["cpu:0"]
     assert record["n_train"] == 420  # 70 % of 600
     assert list(record["models"]) == list(cfg["models"])
     for name, row in record["models"].items():
         assert row["batch_size"] == 8, name
+        assert row["inputs"] == config.training_settings(cfg, name)["inputs"], name
         assert row["timed_steps"] == row["steps_per_execution"] * math.ceil(3 / row["steps_per_execution"])
         assert row["samples_per_s"] > 0, name
         assert row["epoch_s"] == pytest.approx(math.ceil(420 / 8) * 8 / row["samples_per_s"], rel=1e-9)
@@ -373,15 +417,17 @@ def test_tiny_study_runs_under_jax(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_BACKEND", "jax")
     workdir = copy_repo(tmp_path)
     snakemake(workdir, "--configfile", "config/test.yaml", "--cores", "2")
+    cfg = config.load_config(workdir / "config" / "test.yaml")
     with open(workdir / "results" / "summary.csv") as fh:
         rows = {row["model"]: row for row in csv.DictReader(fh)}
-    assert set(rows) == {"fcn", "cnn", "baseline"}
+    assert list(rows) == config.compared_models(cfg)
     assert all(math.isfinite(float(row["resolution_eev"])) for row in rows.values())
     infos = sorted((workdir / "results" / "models").glob("*/seed*/training.json"))
-    assert len(infos) == 3  # fcn x 2 seeds, cnn x 1
+    assert len(infos) == sum(len(config.model_seeds(cfg, m)) for m in config.model_names(cfg))
     assert {json.loads(p.read_text())["backend"] for p in infos} == {"jax"}
-    log = (workdir / "logs" / "train" / "fcn" / "seed1.log").read_text()
-    assert "Keras backend jax on cpu:0" in log
+    for model in config.model_names(cfg):
+        log = (workdir / "logs" / "train" / model / "seed1.log").read_text()
+        assert "Keras backend jax on cpu:0" in log, model
 
 
 if __name__ == "__main__":
