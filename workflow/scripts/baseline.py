@@ -1,8 +1,11 @@
-"""Classical reconstruction: calibrate on the training split, predict the test split (rule baseline).
+"""Classical reconstruction: calibrate on the training split, predict the test split with each
+event's energy uncertainty ``energy_sigma`` (rule baseline).
 
 Stops, writing nothing, when the Snakemake process that started it is gone
 (:func:`airshower.jobs.guard`).
 """
+
+import numpy as np
 
 from airshower import baseline, io, jobs, logs
 
@@ -22,6 +25,11 @@ with jobs.guard("baseline", watch_s=5) as job:
         calibration["B"],
         calibration["flagged"],
         rate,
+    )
+    log.info(
+        "energy_sigma: intrinsic scatter %.4f in ln E, median sigma_E/E %.4f on the test split",
+        calibration["uncertainty"]["intrinsic_ln_scatter"],
+        float(np.median(predictions["energy_sigma"] / predictions["energy_pred"])),
     )
     attrs = {
         **io.provenance(snakemake.params.baseline, 0),

@@ -8,7 +8,8 @@ the section "The classical baseline" of the top-level ``README.md``):
 2. core and size (:mod:`.ldf`): a Levenberg-Marquardt fit of the lateral distribution function
    to the signals, giving the core and S(1000);
 3. energy (:mod:`.calibration`): a constant-intensity zenith correction of S(1000) to S38 and the
-   calibration ``E = A S38^B`` on the training split;
+   calibration ``E = A S38^B`` on the training split; the per-event energy uncertainty from the
+   LDF fit's uncertainty of S(1000) and the calibration's scatter (:func:`energy_sigma`);
 
 and the whole step (:mod:`.pipeline`): :func:`reconstruct` of events, :func:`run` to calibrate on the
 training split and predict the test split. Events with too few triggered stations (flag 1) or a
@@ -19,8 +20,10 @@ Settings: :class:`BaselineSettings` (config section ``baseline``).
 from airshower.baseline.calibration import (
     apply_calibration,
     cic_variable,
+    energy_sigma,
     energy_statistics,
     fit_calibration,
+    fit_uncertainty,
     fit_zenith_correction,
     s38,
     zenith_attenuation,
@@ -34,7 +37,7 @@ from airshower.baseline.front import (
     time_weights,
     triggered_stations,
 )
-from airshower.baseline.ldf import LDF_FORMS, axis_distance_and_gradient, ground_z, ldf_fit, ldf_log
+from airshower.baseline.ldf import LDF_FORMS, LdfFit, axis_distance_and_gradient, ground_z, ldf_fit, ldf_log
 from airshower.baseline.pipeline import RECONSTRUCTED_UNITS, check_array, reconstruct, run
 from airshower.baseline.settings import (
     FLAG_FEW_STATIONS,
@@ -54,13 +57,16 @@ __all__ = [
     "LDF_FORMS",
     "RECONSTRUCTED_UNITS",
     "BaselineSettings",
+    "LdfFit",
     "Stations",
     "apply_calibration",
     "axis_distance_and_gradient",
     "check_array",
     "cic_variable",
+    "energy_sigma",
     "energy_statistics",
     "fit_calibration",
+    "fit_uncertainty",
     "fit_zenith_correction",
     "flag_counts",
     "front_fit",

@@ -9,6 +9,7 @@ section "The classical baseline" of the top-level ``README.md``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -106,6 +107,34 @@ class _LdfProblem:
         step_len = np.linalg.norm(step, axis=1, keepdims=True)
         return step * np.minimum(1.0, MAX_CORE_STEP_M / np.maximum(step_len, 1e-300))
 
+    def log_s1000_sigma(self, core: np.ndarray) -> np.ndarray:
+        """Standard deviation (N,) of the fitted ``ln S(1000)`` at ``core``, the core free.
+
+        The inverse of the fit's Fisher matrix in (``ln S(1000)``, core x, core y), block-inverted:
+        ``1 / W + m^T C^-1 m`` with ``W`` the sum of the weights, ``m`` the weighted means of the
+        core derivatives of ``ln f`` and ``C`` the (undamped) core matrix of :meth:`step`, prior
+        included. The weights are the fit's: Poisson, noise and ``ldf_systematic``.
+        """
+        r, grx, gry = axis_distance_and_gradient(self.positions_m, core, self.axis, self.ground_z_m)
+        _, dlog_f = ldf_log(r, self.settings)
+        jx, jy = dlog_f * grx, dlog_f * gry
+        mx, my = (self.wn * jx).sum(axis=1), (self.wn * jy).sum(axis=1)
+        cx, cy = jx - mx[:, None], jy - my[:, None]
+        a = (self.weight * cx * cx).sum(1) + self.prior_w
+        b = (self.weight * cx * cy).sum(1)
+        c = (self.weight * cy * cy).sum(1) + self.prior_w
+        quad = (c * mx * mx - 2.0 * b * mx * my + a * my * my) / (a * c - b * b)
+        return np.sqrt(1.0 / np.maximum(self.weight.sum(axis=1), 1e-300) + quad)
+
+
+class LdfFit(NamedTuple):
+    """Result of :func:`ldf_fit`, per event: NaN (False for ``ok``) where not fitted."""
+
+    core_m: np.ndarray  # (N, 2) core on the ground (array plane)
+    s1000_vem: np.ndarray  # (N,) signal at 1000 m from the axis
+    ok: np.ndarray  # (N,) bool, False where no finite fit was found
+    ln_s1000_sigma: np.ndarray  # (N,) standard deviation of ln S(1000) (the fit's, core free)
+
 
 def _ldf_problem(signal_vem, positions_m, mask, axis, fit, settings: BaselineSettings) -> _LdfProblem:
     """Weights of ``ln S``: Poisson plus noise plus a relative systematic term."""
@@ -155,7 +184,7 @@ def ldf_fit(
     axis: np.ndarray,
     settings: BaselineSettings,
     core_start_m: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> LdfFit:
     """Fit core and S(1000) to the packed signals of all events at once (Levenberg-Marquardt).
 
     ``ln S(1000)`` enters linearly and is profiled out (its best value for a given core is the
@@ -175,12 +204,10 @@ def ldf_fit(
 
     Returns
     -------
-    core_m
-        (N, 2) core on the ground (array plane); NaN where not fitted.
-    s1000_vem
-        (N,) signal at 1000 m from the axis; NaN where not fitted.
-    ok
-        (N,) bool, False where no finite fit was found.
+    LdfFit
+        ``core_m`` (N, 2) on the ground (array plane), ``s1000_vem`` (N,), ``ok`` (N,) and
+        ``ln_s1000_sigma`` (N,): the statistical uncertainty of ``ln S(1000)`` from the fit's
+        weights with the core free (:meth:`_LdfProblem.log_s1000_sigma`); NaN where not fitted.
     """
     fit = mask.any(axis=1) & np.all(np.isfinite(axis), axis=1)
     problem = _ldf_problem(signal_vem, positions_m, mask, axis, fit, settings)
@@ -189,5 +216,7 @@ def ldf_fit(
     core, state = _levenberg_marquardt(problem, core, fit, settings.ldf_iterations)
     s1000 = np.exp(state[0])
     ok = fit & np.isfinite(s1000) & (s1000 > 0) & np.all(np.isfinite(core), axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sigma = problem.log_s1000_sigma(np.where(ok[:, None], core, barycentre))
     core = np.where(ok[:, None], core, np.nan)
-    return core, np.where(ok, s1000, np.nan), ok
+    return LdfFit(core, np.where(ok, s1000, np.nan), ok, np.where(ok, sigma, np.nan))

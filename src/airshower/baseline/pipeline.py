@@ -9,7 +9,13 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from airshower import geometry, io
-from airshower.baseline.calibration import apply_calibration, energy_statistics, first_bad, fit_calibration
+from airshower.baseline.calibration import (
+    apply_calibration,
+    energy_sigma,
+    energy_statistics,
+    first_bad,
+    fit_calibration,
+)
 from airshower.baseline.front import (
     SPHERE_MIN_RADIUS_M,
     SPHERE_START_M,
@@ -19,7 +25,7 @@ from airshower.baseline.front import (
     time_weights,
     triggered_stations,
 )
-from airshower.baseline.ldf import ground_z, ldf_fit
+from airshower.baseline.ldf import LdfFit, ground_z, ldf_fit
 from airshower.baseline.settings import (
     FLAG_FEW_STATIONS,
     FLAG_FIT_FAILED,
@@ -96,10 +102,11 @@ def _reconstruct_packed(stations: Stations, settings: BaselineSettings) -> dict[
     w_fit = np.where(enough[:, None], time_weights(s, mask, settings), 0.0)
     used = mask & enough[:, None]
     axis, ok_dir = plane_fit_packed(t, pos, w_fit)
-    core, s1000, ok_ldf = ldf_fit(s, pos, used, axis, settings)
+    ldf = ldf_fit(s, pos, used, axis, settings)
+    ok_ldf = ldf.ok
     if settings.front == "curved":
         w_curved = np.where((ok_dir & ok_ldf)[:, None], w_fit, 0.0)
-        axis, core, s1000 = _curved_front(stations, used, w_curved, axis, core, s1000, settings)
+        axis, ldf = _curved_front(stations, used, w_curved, axis, ldf, settings)
     ok = enough & ok_dir & ok_ldf
     flag = np.where(~enough, FLAG_FEW_STATIONS, np.where(ok, FLAG_OK, FLAG_FIT_FAILED)).astype(np.int8)
     zenith, azimuth = geometry.zenith_azimuth(axis)
@@ -107,8 +114,9 @@ def _reconstruct_packed(stations: Stations, settings: BaselineSettings) -> dict[
         "axis": axis,
         "zenith_rec": zenith,
         "azimuth_rec": azimuth,
-        "core_rec": core,
-        "s1000_vem": s1000,
+        "core_rec": ldf.core_m,
+        "s1000_vem": ldf.s1000_vem,
+        "ln_s1000_sigma": ldf.ln_s1000_sigma,
         "total_signal_vem": s.sum(axis=1),
         "n_triggered": n_trig.astype(np.int16),
         "flag": flag,
@@ -120,13 +128,14 @@ def _curved_front(
     used: np.ndarray,
     weights: np.ndarray,
     axis: np.ndarray,
-    core: np.ndarray,
-    s1000: np.ndarray,
+    ldf: LdfFit,
     settings: BaselineSettings,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Axis, core and S(1000) with a spherical front: the axis joins the core to the fitted point
-    source, alternated twice with the LDF fit (events where the sphere fails keep the plane's)."""
+) -> tuple[np.ndarray, LdfFit]:
+    """Axis and LDF fit (core, S(1000), its uncertainty) with a spherical front: the axis joins the
+    core to the fitted point source, alternated twice with the LDF fit (events where the sphere
+    fails keep the plane's)."""
     t, s, pos, mask = stations
+    core, s1000, sigma = ldf.core_m, ldf.s1000_vem, ldf.ln_s1000_sigma
     ground = ground_z(pos, mask)
     start = np.column_stack([np.nan_to_num(core), ground]) + SPHERE_START_M * np.nan_to_num(axis)
     origin, ok_s = sphere_fit(t, pos, weights, start)
@@ -136,10 +145,12 @@ def _curved_front(
         axis_s = to_origin / np.where(ok_s, radius, 1.0)[:, None]
         good = ok_s & (radius > SPHERE_MIN_RADIUS_M) & (axis_s[:, 2] > 0)
         axis = np.where(good[:, None], axis_s, axis)
-        core_c, s1000_c, ok_c = ldf_fit(s, pos, used, axis, settings, core_start_m=core)
-        core = np.where((good & ok_c)[:, None], core_c, core)
-        s1000 = np.where(good & ok_c, s1000_c, s1000)
-    return axis, core, s1000
+        fit = ldf_fit(s, pos, used, axis, settings, core_start_m=core)
+        better = good & fit.ok
+        core = np.where(better[:, None], fit.core_m, core)
+        s1000 = np.where(better, fit.s1000_vem, s1000)
+        sigma = np.where(better, fit.ln_s1000_sigma, sigma)
+    return axis, ldf._replace(core_m=core, s1000_vem=s1000, ln_s1000_sigma=sigma)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -206,8 +217,9 @@ def run(
     Returns
     -------
     predictions
-        the test-split datasets of ``predictions.h5`` (:data:`io.PREDICTION_UNITS` and
-        :data:`RECONSTRUCTED_UNITS`).
+        the test-split datasets of ``predictions.h5``: :data:`io.PREDICTION_UNITS`,
+        ``energy_sigma`` (EeV, :func:`airshower.baseline.calibration.energy_sigma`) and
+        :data:`RECONSTRUCTED_UNITS`.
     calibration
         the JSON-serializable calibration with fit statistics, flag counts per split and the
         throughput ``inference_events_per_s`` (reconstruction and calibration of the test split).
@@ -224,8 +236,11 @@ def run(
     start = clock()
     reco_test = reconstruct(showers["time"][te], showers["signal"][te], positions, settings)
     energy_pred = apply_calibration(reco_test, calibration, settings)
+    sigma_eev = energy_sigma(reco_test, calibration, energy_pred)
     elapsed = clock() - start
     first_bad(energy_pred, np.isfinite(energy_pred), f"{names[1]}: baseline energies must be finite", "EeV")
+    good = np.isfinite(sigma_eev) & (sigma_eev > 0)
+    first_bad(sigma_eev, good, f"{names[1]}: baseline energy uncertainties must be positive", "EeV")
 
     energy_true = np.asarray(test["energy"], dtype=np.float64)
     calibration["test_statistics"] = energy_statistics(energy_pred, energy_true, reco_test["flag"])
@@ -242,7 +257,6 @@ def run(
         "mass": showers["mass"][te],
         "xmax": showers["xmax"][te],
     }
-    predictions = io.prediction_datasets(
-        energy_pred, labels, extra={name: reco_test[name] for name in RECONSTRUCTED_UNITS}
-    )
+    extra = {"energy_sigma": sigma_eev, **{name: reco_test[name] for name in RECONSTRUCTED_UNITS}}
+    predictions = io.prediction_datasets(energy_pred, labels, extra=extra)
     return predictions, calibration
