@@ -176,7 +176,7 @@ def test_bad_values_name_their_key(test_config, key, value, named):
         validate_config(test_config)
 
 
-@pytest.mark.parametrize("name", ["fcn/x", "1net", "baseline", "a b", "net.v2"])
+@pytest.mark.parametrize("name", ["fcn/x", "1net", "baseline", "a b", "net.v2", "net_ensemble"])
 def test_model_names_must_be_plain_identifiers(test_config, name):
     test_config["models"][name] = test_config["models"].pop("fcn")
     with pytest.raises(ConfigError, match="models"):
@@ -216,6 +216,7 @@ def test_bad_model_name_says_what_a_name_may_be(test_config, name):
     message = str(info.value)
     assert message.startswith(f"config key 'models': model name {name!r} is not allowed: a model name is ")
     assert "letters, digits or underscores, 40 characters at most" in message
+    assert "not 'baseline' (the classical reconstruction) and not ending in '_ensemble'" in message
     assert "does not match" not in message  # no raw jsonschema text
 
 

@@ -23,6 +23,9 @@ import yaml
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 BASELINE = "baseline"  # the classical reconstruction; enters the comparison like a model
+# "{model}_ensemble": the seeds of a network combined (airshower.ensemble), compared like a model;
+# reserved in the schema's model names (models.propertyNames)
+ENSEMBLE_SUFFIX = "_ensemble"
 
 # Keys that moved: a config that still has one stops with this message (where the key lives now)
 # instead of the schema's bare "unknown key".
@@ -136,9 +139,13 @@ def model_name_rule() -> str:
     pattern = rule["pattern"]
     longest = re.search(r"\{0,(\d+)\}\$$", pattern)
     length = f", {int(longest[1]) + 1} characters at most" if longest else ""
+    taken = [r["const"] for r in rule["not"]["anyOf"] if "const" in r]
+    suffixes = [r["pattern"].rstrip("$") for r in rule["not"]["anyOf"] if "pattern" in r]
     return (
-        f"a letter, then letters, digits or underscores{length} (pattern {pattern}), and not "
-        f"'{rule['not']['const']}' (the classical reconstruction); the name is part of file paths"
+        f"a letter, then letters, digits or underscores{length} (pattern {pattern}), not "
+        f"{' or '.join(repr(t) for t in taken)} (the classical reconstruction) and not ending in "
+        f"{' or '.join(repr(s) for s in suffixes)} (a network's seeds combined, evaluation.ensembles); "
+        "the name is part of file paths"
     )
 
 
@@ -147,6 +154,12 @@ def _bad_model_name(name) -> str:
         return (
             f"model name '{BASELINE}' is taken by the classical reconstruction (section baseline): "
             "give the network another name"
+        )
+    if isinstance(name, str) and name.endswith(ENSEMBLE_SUFFIX):
+        return (
+            f"model name {name!r} ends in '{ENSEMBLE_SUFFIX}', the name of a network's seeds combined "
+            f"('{name}' would be the ensemble of a network '{name.removesuffix(ENSEMBLE_SUFFIX)}', "
+            "see evaluation.ensembles): give the network another name"
         )
     return f"model name {name!r} is not allowed: a model name is {model_name_rule()}"
 
@@ -276,9 +289,22 @@ def model_names(config: dict) -> list[str]:
     return list(config["models"])
 
 
+def ensembles(config: dict) -> dict[str, str]:
+    """The seed ensembles of the comparison, ``{model}_ensemble`` -> its network ``model``: every
+    network with two or more training seeds, in config order, if ``evaluation.ensembles``."""
+    if not config["evaluation"]["ensembles"]:
+        return {}
+    return {
+        f"{m}{ENSEMBLE_SUFFIX}": m
+        for m in model_names(config)
+        if len(training_settings(config, m)["seeds"]) >= 2
+    }
+
+
 def compared_models(config: dict) -> list[str]:
-    """Everything that enters the comparison: the networks and, if enabled, the baseline."""
-    names = model_names(config)
+    """Everything that enters the comparison: the networks, their seed ensembles (if enabled,
+    :func:`ensembles`) and, if enabled, the baseline."""
+    names = [*model_names(config), *ensembles(config)]
     if config["baseline"]["enabled"]:
         names.append(BASELINE)
     return names
@@ -297,10 +323,24 @@ def training_settings(config: dict, model: str) -> dict:
 
 
 def model_seeds(config: dict, model: str) -> list[int]:
-    """Training seeds of ``model``; the deterministic baseline has the single seed 0."""
+    """Training seeds of ``model``; the deterministic baseline and a seed ensemble (one model from
+    all seeds of a network) have the single seed 0.
+
+    Raises
+    ------
+    ConfigError
+        for a name that is none of the compared models.
+    """
     if model == BASELINE:
         return [0]
-    return list(training_settings(config, model)["seeds"])
+    if model in config["models"]:
+        return list(training_settings(config, model)["seeds"])
+    if model in ensembles(config):
+        return [0]
+    raise ConfigError(
+        f"model '{model}' is not in the config: not a network of `models`, the baseline or the seed "
+        f"ensemble of a network with two or more seeds (evaluation.ensembles)"
+    )
 
 
 # ---------------------------------------------------------------------------------------------

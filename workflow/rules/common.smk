@@ -6,8 +6,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from airshower.config import (
     BASELINE,
+    ENSEMBLE_SUFFIX,
     ConfigError,
     compared_models,
+    ensembles,
     model_names,
     model_seeds,
     training_settings,
@@ -29,6 +31,7 @@ wildcard_constraints:
 localrules:
     all,
     merge_showers,
+    ensemble,
     summary,
     plot_data,
     plot_training,
@@ -70,6 +73,17 @@ def per_seed(pattern):
     return lambda w: [
         pattern.format(model=w.model, seed=s) for s in model_seeds(config, w.model)
     ]
+
+
+def ensemble_members(wildcards):
+    """Input function of the ensemble rule, the predictions of every seed of the network."""
+    name = f"{wildcards.model}{ENSEMBLE_SUFFIX}"
+    if ensembles(config).get(name) != wildcards.model:
+        raise WorkflowError(
+            f"no seed ensemble '{name}': ensembles are built for the networks with two or more "
+            f"training seeds while evaluation.ensembles is true ({', '.join(ensembles(config)) or 'none'})"
+        )
+    return per_seed(f"{MODELS}/predictions.h5")(wildcards)
 
 
 def training_resources(key):

@@ -1,0 +1,134 @@
+"""Seed ensembles: the test predictions of a network's training seeds combined into one model.
+
+For every network with two or more seeds the comparison holds the model ``{model}_ensemble``
+(:data:`airshower.config.ENSEMBLE_SUFFIX`, :func:`airshower.config.ensembles`), with the single
+seed 0, whose ``predictions.h5`` :func:`combine` builds from its members' (the seeds'):
+
+- ``energy_pred``: the mean of the members' energies in EeV, per event. It is the mean of the
+  energies, not of the networks' targets: for a ``log10`` target it is not the energy of the mean
+  ``log10 E`` (that would be the geometric mean, lower by about half the members' relative
+  variance), and the energies are what every metric of the comparison reads.
+- ``energy_sigma``: ``sqrt(mean of the members' energy_sigma^2 + s^2)`` where the members predict
+  a width, else ``s`` alone, with ``s`` the members' spread (:func:`airshower.statistics.spread`,
+  ``ddof=1``). ``s`` is the members' disagreement only, not the distance to the true energy;
+  with two members it is ``|E_1 - E_2| / sqrt(2)``, an estimate from one degree of freedom (a
+  half-normal variable: its own scatter is 75 % of its mean), so a noisy width. It is floored at
+  the float32 resolution of the energy (the networks predict in float32), so it is positive where
+  the members agree to the last bit.
+
+The members must be predictions of the same test events (``index``) with the same true energies;
+:func:`combine` names the member file that differs. :func:`attributes` are the file attributes
+naming the members and their combined inference rate.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from airshower import io, statistics
+from airshower.config import ENSEMBLE_SUFFIX
+
+SIGMA = "energy_sigma"  # the optional width of io.OPTIONAL_PREDICTION_UNITS
+LABELS = ("index", "energy_true", "zenith", "mass", "xmax")  # per-event labels copied from a member
+FLOAT32_RESOLUTION = float(np.finfo(np.float32).eps)  # relative floor of a spread-only width
+COMBINATION = (
+    "energy_pred = mean of the members' energy_pred (EeV); energy_sigma = sqrt(mean of the members' "
+    "energy_sigma^2 + spread^2), or the spread (ddof=1) alone where the members have no "
+    "energy_sigma, at least float32 eps * energy_pred"
+)
+
+
+def _first_difference(a: np.ndarray, b: np.ndarray) -> int | None:
+    differs = np.flatnonzero(a != b)
+    return int(differs[0]) if differs.size else None
+
+
+def check_members(members: Sequence[Mapping[str, np.ndarray]], names: Sequence[str]) -> bool:
+    """Check that the members are predictions of the same test events; return whether they carry
+    ``energy_sigma`` (all of them or none).
+
+    Raises
+    ------
+    airshower.io.DataError
+        naming the member file and the dataset that differs from the first member's (``names[0]``),
+        for fewer than two members, or where only some members have ``energy_sigma``.
+    """
+    if len(members) < 2:
+        raise io.DataError(f"a seed ensemble needs two or more members, got {len(members)}: {list(names)}")
+    first, ref = members[0], names[0]
+    n = len(first["index"])
+    for member, name in zip(members[1:], names[1:], strict=True):
+        if len(member["index"]) != n:
+            raise io.DataError(f"{name}: {len(member['index'])} test events, {ref} has {n}")
+        for key in ("index", "energy_true"):
+            i = _first_difference(np.asarray(member[key]), np.asarray(first[key]))
+            if i is not None:
+                raise io.DataError(
+                    f"{name}: dataset '{key}' differs from {ref} at event {i} ({member[key][i]} against "
+                    f"{first[key][i]}): the members of an ensemble must predict the same test split"
+                )
+    with_sigma = [SIGMA in m for m in members]
+    if any(with_sigma) and not all(with_sigma):
+        has = names[with_sigma.index(True)]
+        lacks = names[with_sigma.index(False)]
+        raise io.DataError(
+            f"{lacks}: no dataset '{SIGMA}', while {has} has one: the members must predict alike"
+        )
+    return all(with_sigma)
+
+
+def combine(members: Sequence[Mapping[str, np.ndarray]], names: Sequence[str]) -> dict[str, np.ndarray]:
+    """The ``predictions.h5`` datasets of the ensemble of ``members`` (module docstring).
+
+    Parameters
+    ----------
+    members
+        the datasets of each member's ``predictions.h5``: ``energy_pred`` and the labels of
+        :data:`LABELS`, and ``energy_sigma`` (EeV) where the members predict a width.
+    names
+        the members' file paths, for the errors.
+
+    Returns
+    -------
+    dict
+        :func:`airshower.io.prediction_datasets` with ``energy_sigma`` (EeV, float64, > 0).
+
+    Raises
+    ------
+    airshower.io.DataError
+        from :func:`check_members`.
+    """
+    with_sigma = check_members(members, names)
+    energy = np.stack([np.asarray(m["energy_pred"], dtype=np.float64) for m in members])
+    mean = energy.mean(axis=0)
+    variance = statistics.spread(energy, axis=0) ** 2
+    if with_sigma:
+        variance = variance + np.mean([np.asarray(m[SIGMA], dtype=np.float64) ** 2 for m in members], axis=0)
+    sigma = np.maximum(np.sqrt(variance), FLOAT32_RESOLUTION * np.abs(mean))
+    first = members[0]
+    labels = {"energy": first["energy_true"], **{k: first[k] for k in LABELS if k != "energy_true"}}
+    return io.prediction_datasets(mean, labels, extra={SIGMA: sigma})
+
+
+def attributes(
+    model: str, seeds: Sequence[int], names: Sequence[str], member_attrs: Sequence[Mapping]
+) -> dict:
+    """File attributes of the ensemble of network ``model``: its name (``{model}_ensemble``, seed
+    0), the members (network, seeds, files), the combination rule, and the inference rate of all
+    members in turn (``1 / sum(1 / rate)``, events/s) where every member states its rate."""
+    attrs = {
+        **io.provenance(seed=0),
+        "model": f"{model}{ENSEMBLE_SUFFIX}",
+        "seed": 0,
+        "member_model": model,
+        "member_seeds": json.dumps([int(s) for s in seeds]),
+        "member_files": json.dumps([str(n) for n in names]),
+        "combination": COMBINATION,
+    }
+    rates = [a.get("inference_events_per_s") for a in member_attrs]
+    if rates and all(r is not None and float(r) > 0 for r in rates):
+        attrs["inference_events_per_s"] = 1.0 / sum(1.0 / float(r) for r in rates)
+    return attrs
