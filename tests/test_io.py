@@ -262,6 +262,58 @@ def test_split_and_prediction_labels_are_checked_when_read(tmp_path):
     assert io.read_h5(tmp_path / "predictions.h5")["energy_pred"][0] == -1.0
 
 
+def _test_split(n: int = 4) -> dict[str, np.ndarray]:
+    return {
+        "energy": np.linspace(5.0, 50.0, n),
+        "index": np.arange(n),
+        "zenith": np.full(n, 0.3),
+        "mass": np.ones(n),
+        "xmax": np.full(n, 750.0),
+    }
+
+
+def test_predictions_may_carry_energy_sigma_and_readers_handle_both(tmp_path):
+    test = _test_split()
+    plain = io.prediction_datasets(test["energy"] * 1.1, test)
+    assert set(plain) == set(io.PREDICTION_UNITS)
+    io.write_predictions(tmp_path / "plain.h5", plain, {"model": "fcn"})
+    assert set(io.read_predictions(tmp_path / "plain.h5")) == {"energy_true", "energy_pred"}
+
+    sigma = np.array([0.5, 1, 2, 4], dtype=np.float32)  # a network's float32 output
+    with_sigma = io.prediction_datasets(test["energy"] * 1.1, test, {"energy_sigma": sigma})
+    assert with_sigma["energy_sigma"].dtype == np.float64
+    io.write_predictions(tmp_path / "gauss.h5", with_sigma, {"model": "gauss"})
+    got = io.read_predictions(tmp_path / "gauss.h5")
+    np.testing.assert_array_equal(got["energy_sigma"], [0.5, 1, 2, 4])
+    np.testing.assert_allclose(got["energy_pred"], test["energy"] * 1.1)
+    import h5py
+
+    with h5py.File(tmp_path / "gauss.h5") as fh:
+        assert fh["energy_sigma"].attrs["unit"] == "EeV"
+        assert fh["energy_pred"].attrs["unit"] == "EeV"
+
+
+def test_energy_sigma_length_and_values_are_checked(tmp_path):
+    test = _test_split()
+    with pytest.raises(ValueError, match=r"'energy_sigma' has shape \(3,\), energy_pred \(4,\)"):
+        io.prediction_datasets(test["energy"], test, {"energy_sigma": np.ones(3)})
+    with pytest.raises(ValueError, match="do not match the contract"):  # an unknown extra needs its unit
+        io.write_predictions(
+            tmp_path / "p.h5", {**io.prediction_datasets(test["energy"], test), "w": np.ones(4)}, {}
+        )
+    sigma = np.array([1.0, np.nan, 1.0, np.inf])
+    bad = io.prediction_datasets(test["energy"], test, {"energy_sigma": sigma})
+    io.write_predictions(tmp_path / "p.h5", bad, {})
+    with pytest.raises(io.DataError, match=r"p.h5: dataset 'energy_sigma' has 2 NaN or infinite values"):
+        io.read_predictions(tmp_path / "p.h5")
+    io.write_h5(
+        tmp_path / "short.h5",
+        {"energy_true": np.ones(4) * 5, "energy_pred": np.ones(4), "energy_sigma": np.ones(3)},
+    )
+    with pytest.raises(io.DataError, match=r"short.h5: dataset 'energy_sigma' has 3 entries, energy_pred 4"):
+        io.read_predictions(tmp_path / "short.h5")
+
+
 def test_merge_checks_each_shard_against_its_provenance(tmp_path):
     good, bad = _showers(), _showers()
     bad["energy"][6] = 150.0

@@ -45,6 +45,9 @@ PREDICTION_UNITS = {
     "mass": "1",
     "xmax": "g/cm^2",
 }
+# datasets a model's predictions.h5 may carry besides PREDICTION_UNITS (consumers handle both):
+# energy_sigma, the predicted 1-sigma uncertainty of energy_pred per event (float64, > 0)
+OPTIONAL_PREDICTION_UNITS = {"energy_sigma": "EeV"}
 # history.csv of every training: one row per epoch (the columns of Keras' CSVLogger)
 HISTORY_COLUMNS = ("epoch", "loss", "val_loss", "learning_rate")
 
@@ -272,7 +275,11 @@ def prediction_datasets(
     energy_pred_eev: np.ndarray, test: Mapping[str, np.ndarray], extra: Mapping[str, np.ndarray] | None = None
 ) -> dict[str, np.ndarray]:
     """Datasets of ``predictions.h5``: the predicted energy (EeV, float64), the test labels of
-    :data:`PREDICTION_LABELS` and the model's ``extra`` reconstructed quantities."""
+    :data:`PREDICTION_LABELS` and the model's ``extra`` reconstructed quantities.
+
+    An ``extra`` of :data:`OPTIONAL_PREDICTION_UNITS` (``energy_sigma``, the predicted 1-sigma
+    uncertainty in EeV) is stored as float64 and must have one entry per event.
+    """
     energy_pred_eev = np.asarray(energy_pred_eev, dtype=np.float64)
     if len(energy_pred_eev) != len(test["energy"]):
         raise ValueError(f"{len(energy_pred_eev)} predictions for {len(test['energy'])} test events")
@@ -284,7 +291,12 @@ def prediction_datasets(
         "mass": np.asarray(test["mass"]),
         "xmax": np.asarray(test["xmax"]),
     }
-    return {**out, **(extra or {})}
+    extra = dict(extra or {})
+    for name in set(extra) & set(OPTIONAL_PREDICTION_UNITS):
+        extra[name] = np.asarray(extra[name], dtype=np.float64)
+        if extra[name].shape != energy_pred_eev.shape:
+            raise ValueError(f"'{name}' has shape {extra[name].shape}, energy_pred {energy_pred_eev.shape}")
+    return {**out, **extra}
 
 
 def write_predictions(
@@ -294,11 +306,28 @@ def write_predictions(
     extra_units: Mapping[str, str] | None = None,
 ) -> None:
     """Write ``predictions.h5`` (datasets from :func:`prediction_datasets`), every dataset with
-    its unit: :data:`PREDICTION_UNITS` and the model's ``extra_units``."""
+    its unit: :data:`PREDICTION_UNITS`, the model's ``extra_units`` and those of
+    :data:`OPTIONAL_PREDICTION_UNITS` present."""
     units = {**PREDICTION_UNITS, **(extra_units or {})}
+    units.update({k: v for k, v in OPTIONAL_PREDICTION_UNITS.items() if k in datasets})
     if set(datasets) != set(units):
         raise ValueError(f"{path}: predictions {sorted(datasets)} do not match the contract {sorted(units)}")
     write_h5(path, datasets, units=units, attrs=attrs)
+
+
+def read_predictions(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """``energy_true``, ``energy_pred`` and, where the model predicts it, ``energy_sigma`` (EeV)
+    of a ``predictions.h5``, all finite and of equal length (:func:`read_h5` checks, naming the
+    file); ``energy_sigma`` is absent from the result when the file has none."""
+    with _open(Path(path)) as fh:
+        optional = [name for name in OPTIONAL_PREDICTION_UNITS if name in fh]
+    names = ["energy_true", "energy_pred", *optional]
+    data = read_h5(path, names, finite=names)
+    n = len(data["energy_pred"])
+    for name in names:
+        if len(data[name]) != n:
+            raise DataError(f"{path}: dataset '{name}' has {len(data[name])} entries, energy_pred {n}")
+    return data
 
 
 def write_history(path: str | os.PathLike, history: Iterable[Mapping]) -> None:
