@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import math
+import runpy
+import types
+import zlib
 
 import numpy as np
 import pytest
@@ -15,6 +18,8 @@ from airshower import rng as rngmod
 from airshower.evaluation import convergence as ev_conv
 from airshower.evaluation import metrics as ev_metrics
 from airshower.evaluation import tables as ev_tables
+from airshower.evaluation import uncertainty as ev_unc
+from conftest import ROOT
 
 
 def settings(bootstrap: int = 50, **bins) -> ev.EvaluationSettings:
@@ -175,7 +180,8 @@ def test_compute_metrics_no_events_in_range_does_not_crash():
 
 def test_settings_from_config_section_with_schema_defaults():
     s = ev.EvaluationSettings.from_config({"energy_bins_eev": {"max": 100}, "bootstrap": 99})
-    assert s == ev.EvaluationSettings(ev.EnergyBins(min=3.16, max=100.0, n=6, spacing="log"), bootstrap=99)
+    bins = ev.EnergyBins(min=3.16, max=100.0, n=6, spacing="log")
+    assert s == ev.EvaluationSettings(bins, bootstrap=99, ensembles=True)
     assert isinstance(s.energy_bins_eev.max, float)
     assert ev.EvaluationSettings.from_config().bootstrap == 200
 
@@ -301,14 +307,18 @@ def test_resumed_seeds_are_marked_and_the_metrics_stay():
     json.dumps(row)  # summary.json holds the rows
 
 
-def test_summary_columns_keep_their_order_and_convergence_comes_last():
+def test_summary_columns_keep_their_order_and_new_ones_come_last():
     # the columns before convergence was added, byte for byte: readers index them
     before = "model,n_parameters,n_seeds,resolution_eev,resolution_eev_seed_std,resolution_eev_stat,"
     before += "resolution68_eev,resolution68_eev_seed_std,relative_resolution,relative_resolution_seed_std,"
     before += "bias_eev,bias_eev_seed_std,bias_eev_stat,relative_bias,relative_bias_seed_std,epochs_run,"
     before += "training_time_s,train_samples_per_s,inference_events_per_s,resumed_seeds"
+    before += ",converged_seeds,not_converged_seeds"  # then the per-event uncertainty
+    uncertainty = ",coverage68,coverage68_seed_std,coverage95,coverage95_seed_std,pull_width,"
+    uncertainty += "pull_width_seed_std,resolution_cut90_eev,resolution_cut90_eev_seed_std,"
+    uncertainty += "relative_resolution_cut90,relative_resolution_cut90_seed_std"
     header = ev.summary_csv([]).strip()
-    assert header == before + ",converged_seeds,not_converged_seeds"
+    assert header == before + uncertainty
 
 
 def verdict(converged: bool, reason: str = "flat", detail: str = "") -> ev.Convergence:
@@ -340,7 +350,8 @@ def test_unconverged_seeds_are_counted_marked_and_explained():
         {k: v for k, v in r.items() if "converged" not in k} for r in plain
     ]
     csv_rows = [line.split(",") for line in ev.summary_csv(rows).splitlines()]
-    assert [r[-2:] for r in csv_rows[1:]] == [["2/2", ""], ["0/1", "1"], ["", ""]]
+    col = csv_rows[0].index("converged_seeds")
+    assert [r[col : col + 2] for r in csv_rows[1:]] == [["2/2", ""], ["0/1", "1"], ["", ""]]
 
     reasons = {"pyramid": {1: too_short}}
     lines = ev.summary_markdown(rows, reasons).splitlines()
@@ -498,3 +509,246 @@ def test_parse_history():
     with pytest.raises(ValueError, match="no epochs"):
         io.parse_history("epoch,loss,val_loss,learning_rate\n", "h.csv")
     assert "learning_rate" in io.parse_history("epoch,loss,lr,val_loss\n0,1,0.1,2\n")
+
+
+# --- per-event uncertainty: pulls, coverage, calibration, the cut -------------------------------
+
+
+def test_pulls_coverage_and_pull_width_by_hand():
+    e_true = np.full(5, 10.0)
+    e_pred = np.array([10.5, 9.0, 12.0, 10.0, 7.0])
+    sigma = np.array([1.0, 1.0, 1.0, 2.0, 2.0])
+    pull = ev.pulls(e_true, e_pred, sigma)
+    np.testing.assert_allclose(pull, [0.5, -1.0, 2.0, 0.0, -1.5])
+    got = ev_unc.pull_metrics(pull, 50, gen())
+    assert got["coverage68"]["value"] == pytest.approx(3 / 5)  # |p| <= 1: 0.5, -1 (the edge counts), 0
+    assert got["coverage95"]["value"] == pytest.approx(4 / 5)  # |p| <= 1.96: all but 2
+    assert got["pull_mean"]["value"] == pytest.approx(0.0, abs=1e-15)
+    assert got["pull_width"]["value"] == pytest.approx(math.sqrt(7.5 / 4))  # sum p^2 = 7.5, ddof=1
+    # sorted -1.5, -1, 0, 0.5, 2: percentiles at positions 4 * 0.15865 and 4 * 0.84135
+    lo, hi = -1.5 + 4 * 0.158650 * 0.5, 0.5 + (4 * 0.841350 - 3) * 1.5
+    assert got["pull_width68"]["value"] == pytest.approx((hi - lo) / 2, rel=1e-4)
+    for q in ev.UNCERTAINTY_QUANTITIES:
+        assert got[q]["lo"] <= got[q]["value"] <= got[q]["hi"], q
+    nominal = {"coverage68": 0.682689, "coverage95": 0.950004}
+    assert nominal == pytest.approx(ev_unc.NOMINAL, abs=1e-6)
+
+
+def test_bad_energy_sigma_names_the_first_event():
+    e = np.full(3, 10.0)
+    with pytest.raises(ValueError, match=r"'energy_sigma' must be positive .* 2 of 3 .* event 1 \(0 EeV\)"):
+        ev.pulls(e, e, np.array([1.0, 0.0, -1.0]))
+    with pytest.raises(ValueError, match="energy_sigma has 2 events, energy_pred 3"):
+        ev.pulls(e, e, np.ones(2))
+    with pytest.raises(ValueError, match=r"'energy_sigma' must be positive .* event 2 \(nan EeV\)"):
+        ev.uncertainty_metrics(e, e, np.array([1.0, 1.0, np.nan]), settings(), gen())
+
+
+def test_calibration_bins_by_hand():
+    # sigma 1..16 in 8 quantile bins of two events each; residuals +a, -b in the bin of (a, b)
+    sigma = np.arange(1.0, 17.0)
+    residual = sigma * np.where(np.arange(16) % 2 == 0, 1.0, -1.0)
+    cal = ev.calibration_curve(sigma, residual, 20, gen())
+    np.testing.assert_allclose(cal["edges"], 1 + 15 * np.arange(9) / 8)
+    assert cal["n"] == [2] * 8
+    assert cal["n_outside"] == 0
+    a, b = sigma[0::2], sigma[1::2]
+    np.testing.assert_allclose(cal["predicted_mean"], (a + b) / 2)
+    np.testing.assert_allclose(cal["predicted_rms"], np.sqrt((a**2 + b**2) / 2))
+    np.testing.assert_allclose(cal["observed_bias"], (a - b) / 2)
+    np.testing.assert_allclose(cal["observed_spread"]["value"], (a + b) / math.sqrt(2))  # std of (a, -b)
+    np.testing.assert_allclose(cal["observed_robust_spread"]["value"], 0.6827 * (a + b) / 2)
+    # a bin of one event has no spread; a non-finite predicted width is outside every bin
+    one = ev.calibration_curve(np.array([1.0, 2.0, np.inf]), np.array([0.5, -1.0, 3.0]), 20, gen())
+    assert one["n_outside"] == 1
+    assert sum(one["n"]) == 2
+    assert None in one["observed_spread"]["value"]
+
+
+def test_calibration_of_tied_predictions_merges_bins():
+    cal = ev.calibration_curve(np.full(10, 2.0), np.linspace(-1, 1, 10), 20, gen())
+    assert cal["edges"] == [2.0, 2.0]
+    assert cal["n"] == [10]
+    assert cal["predicted_rms"] == [2.0]
+
+
+def test_cut_keeps_the_ninety_percent_with_the_smallest_relative_sigma():
+    e_true = np.full(10, 10.0)
+    e_pred = np.array([10.0, 11, 9, 10, 12, 8, 10, 11, 9, 30])
+    relative = np.array([0.05, 0.06, 0.07, 0.08, 0.09, 0.10, 0.11, 0.12, 0.13, 0.5])
+    cut = ev.cut_metrics(e_true, e_pred, relative * e_pred, 30, gen())
+    assert cut["keep_fraction"] == 0.9
+    assert cut["n"] == 9  # the outlier, least certain, is cut
+    assert cut["max_relative_sigma"] == pytest.approx(0.13)  # the largest kept
+    assert cut["bias_eev"]["value"] == pytest.approx(0.0, abs=1e-12)  # residuals 0, 1, -1, 0, 2, -2, 0, 1, -1
+    assert cut["resolution_eev"]["value"] == pytest.approx(math.sqrt(12 / 8))
+    assert cut["relative_resolution"]["value"] == pytest.approx(math.sqrt(12 / 8) / 10)
+    # a non-positive reconstruction has no relative uncertainty: it is cut first
+    e_pred[3] = -1.0
+    assert ev_unc.relative_sigma(e_pred, np.ones(10))[3] == np.inf
+    cut = ev.cut_metrics(e_true, e_pred, np.full(10, 0.1) * np.abs(e_pred), 30, gen())
+    assert cut["n"] == 9
+    assert cut["resolution_eev"]["value"] == pytest.approx(np.std(np.delete(e_pred, 3) - 10, ddof=1))
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.5, 2.0])
+def test_gaussian_sigma_has_nominal_coverage_and_unit_pulls(scale):
+    """A model whose sigma is the true width (scale 1): coverage 68.27 % and 95 % and pull width 1
+    within the binomial and sample-std errors; a sigma too small by 2 (too large by 2) covers
+    |N(0, 1)| <= z / 2 (<= 2 z) and gives the pull width 2 (1/2)."""
+    r = np.random.default_rng(11)
+    n = 20000
+    e_pred = 10 ** r.uniform(0.5, 2.0, n)
+    sigma = e_pred * r.uniform(0.03, 0.2, n)
+    e_true = e_pred + sigma * r.normal(size=n)  # E_true | inputs ~ N(E_rec, sigma): the model's claim
+    got = ev.uncertainty_metrics(e_true, e_pred, scale * sigma, settings(200), gen())
+    o = got["overall"]
+    for q, z in ev_unc.COVERAGE_Z.items():
+        p = math.erf(z * scale / math.sqrt(2))
+        se = math.sqrt(p * (1 - p) / n)
+        assert o[q]["value"] == pytest.approx(p, abs=4 * se), q
+        if n * p * (1 - p) > 100:  # bootstrap width = binomial error, where the count is not tiny
+            assert (o[q]["hi"] - o[q]["lo"]) / 2 == pytest.approx(se, rel=0.3), q
+    assert o["pull_width"]["value"] == pytest.approx(1 / scale, rel=4 / math.sqrt(2 * n))
+    assert o["pull_mean"]["value"] == pytest.approx(0.0, abs=4 / scale / math.sqrt(n))
+    for part in ("absolute", "relative"):
+        cal = got["calibration"][part]
+        assert sum(cal["n"]) == n
+        assert cal["n"] == pytest.approx([n / 8] * 8, abs=1)  # equal-population bins
+        ratio = np.array(cal["observed_spread"]["value"]) / np.array(cal["predicted_rms"])
+        np.testing.assert_allclose(ratio, 1 / scale, rtol=6 / math.sqrt(2 * n / 8))
+    if scale == 1.0:
+        assert got["nominal"] == ev_unc.NOMINAL
+        assert o["coverage68"]["value"] == pytest.approx(0.6827, abs=0.013)
+
+
+def test_uncertainty_metrics_layout_and_bootstrap_reproducible():
+    r = np.random.default_rng(12)
+    e_pred = 10 ** r.uniform(0.5, 2.0, 400)
+    sigma = 0.1 * e_pred
+    e_true = e_pred + sigma * r.normal(size=400)
+    a = ev.uncertainty_metrics(e_true, e_pred, sigma, settings(30), gen(5))
+    assert json.dumps(a) == json.dumps(ev.uncertainty_metrics(e_true, e_pred, sigma, settings(30), gen(5)))
+    assert list(a) == ["n_events", "definitions", "nominal", "overall", "calibration", "cut"]
+    assert a["definitions"] == ev.UNCERTAINTY_QUANTITIES
+    assert a["calibration"]["absolute"]["unit"] == "EeV"
+    assert a["cut"]["n"] == 360  # 90 % of 400
+    assert a["n_events"] == 400
+
+
+# --- the metrics rule: metrics.json with and without energy_sigma ----------------------------
+
+
+def run_metrics_script(tmp_path, predictions: dict, model: str = "cnn", seed: int = 1) -> dict:
+    """Run workflow/scripts/metrics.py as Snakemake would on a predictions file; the JSON written."""
+    path = tmp_path / model / f"seed{seed}" / "predictions.h5"
+    io.write_h5(path, predictions)
+    out = path.with_name("metrics.json")
+    snakemake = types.SimpleNamespace(
+        input=types.SimpleNamespace(predictions=str(path)),
+        output=types.SimpleNamespace(metrics=str(out)),
+        log=[str(tmp_path / f"{model}.log")],
+        wildcards=types.SimpleNamespace(model=model, seed=str(seed)),
+        params=types.SimpleNamespace(evaluation={"bootstrap": 20}, study_seed=7),
+    )
+    runpy.run_path(str(ROOT / "workflow" / "scripts" / "metrics.py"), init_globals={"snakemake": snakemake})
+    return out.read_text()
+
+
+def test_metrics_json_is_unchanged_without_energy_sigma_and_extended_with_it(tmp_path):
+    r = np.random.default_rng(13)
+    e_true = 10 ** r.uniform(0.5, 2.0, 300)
+    e_pred = e_true * (1 + 0.1 * r.normal(size=300))
+    text = run_metrics_script(tmp_path / "plain", {"energy_true": e_true, "energy_pred": e_pred})
+    # what the rule wrote before per-event uncertainties existed: these keys, this bootstrap stream
+    before = {
+        "model": "cnn",
+        "seed": 1,
+        **ev.compute_metrics(
+            e_true,
+            e_pred,
+            settings(20),
+            rngmod.generator(7, "bootstrap", zlib.crc32(b"cnn"), 1),
+        ),
+    }
+    io.write_json(tmp_path / "before.json", before)
+    assert text == (tmp_path / "before.json").read_text()
+    sigma = 0.1 * e_true
+    with_sigma = json.loads(
+        run_metrics_script(
+            tmp_path / "gauss", {"energy_true": e_true, "energy_pred": e_pred, "energy_sigma": sigma}
+        )
+    )
+    unc = with_sigma.pop("uncertainty")
+    assert with_sigma == json.loads(text)  # every other key and value as without energy_sigma
+    assert unc["overall"]["coverage68"]["value"] == pytest.approx(np.mean(np.abs(e_pred - e_true) <= sigma))
+
+
+def test_metrics_rule_names_the_file_of_a_bad_energy_sigma(tmp_path):
+    e = np.full(4, 10.0)
+    with pytest.raises(io.DataError, match=r"predictions.h5: 'energy_sigma' must be positive .* event 2"):
+        run_metrics_script(
+            tmp_path, {"energy_true": e, "energy_pred": e, "energy_sigma": np.array([1, 1, -1, 1.0])}
+        )
+
+
+# --- per-event uncertainty over seeds and in the summary -------------------------------------
+
+
+def fake_uncertain_record(seed: int, scale: float, n: int = 2000) -> dict:
+    """A record with ``uncertainty``: residuals of width sigma, sigma claimed ``scale`` times too wide."""
+    r = np.random.default_rng(100 + seed)
+    e_pred = 10 ** r.uniform(0.5, 2.0, n)
+    sigma = 0.1 * e_pred
+    e_true = e_pred + sigma * r.normal(size=n)
+    s = settings(20, min=1.0, max=100.0, n=2)
+    rec = {"model": "g", "seed": seed, **ev.compute_metrics(e_true, e_pred, s, gen(seed))}
+    rec["uncertainty"] = ev.uncertainty_metrics(e_true, e_pred, scale * sigma, s, gen(seed))
+    return rec
+
+
+def test_aggregate_uncertainty_over_seeds():
+    recs = [fake_uncertain_record(1, 1.0), fake_uncertain_record(2, 1.2)]
+    agg = ev.aggregate_seeds(recs)
+    u = agg["uncertainty"]
+    assert u["seeds"] == [1, 2]
+    cov = [rec["uncertainty"]["overall"]["coverage68"]["value"] for rec in recs]
+    assert u["overall"]["coverage68"]["mean"] == pytest.approx(np.mean(cov))
+    assert u["overall"]["coverage68"]["std"] == pytest.approx(np.std(cov, ddof=1))
+    assert u["overall"]["coverage68"]["values"] == cov
+    res = [rec["uncertainty"]["cut"]["resolution_eev"]["value"] for rec in recs]
+    assert u["cut"]["resolution_eev"]["mean"] == pytest.approx(np.mean(res))
+    assert u["cut"]["keep_fraction"] == 0.9
+    assert "uncertainty" not in ev.aggregate_seeds([fake_record(1, 0.1)])  # summary.json as before
+
+
+def test_summary_lists_the_uncertainty_of_the_models_that_have_one():
+    agg = {
+        "cnn": ev.aggregate_seeds([fake_record(1, 0.1), fake_record(2, 0.12)]),
+        "gauss": ev.aggregate_seeds([fake_uncertain_record(1, 1.0), fake_uncertain_record(2, 1.0)]),
+    }
+    rows = ev.summary_rows(agg, {}, {}, ["cnn", "gauss"])
+    cnn, gauss = rows
+    assert all(cnn[c] is None for c in ev.SUMMARY_COLUMNS[-10:])
+    u = agg["gauss"]["uncertainty"]
+    assert gauss["coverage68"] == u["overall"]["coverage68"]["mean"]
+    assert gauss["pull_width_seed_std"] == u["overall"]["pull_width"]["std"]
+    assert gauss["relative_resolution_cut90"] == u["cut"]["relative_resolution"]["mean"]
+    csv_rows = [line.split(",") for line in ev.summary_csv(rows).splitlines()]
+    col = csv_rows[0].index("coverage68")
+    assert csv_rows[1][col:] == [""] * 10
+    assert float(csv_rows[2][col]) == pytest.approx(gauss["coverage68"], rel=1e-5)
+
+    md = ev.summary_markdown(rows)
+    without = ev.summary_markdown([{**r, **dict.fromkeys(ev.SUMMARY_COLUMNS[-10:])} for r in rows])
+    assert "Per-event" not in without  # no uncertainty, no second table: summary.md as before
+    assert md.startswith(without)  # the main table and its notes unchanged, the second one below
+    table = md[md.index("**Per-event uncertainties**") :].splitlines()
+    assert table[2].startswith("| model | coverage 68 % [%] | coverage 95 % [%] | pull width |")
+    cells = [c.strip() for c in table[4].split("|")[1:-1]]
+    assert cells[0] == "gauss"
+    assert len(table) == 7  # heading, blank, header, rule, one row (cnn has none), blank, note
+    mean, std = (float(x) for x in cells[1].split(" ± "))
+    assert mean == pytest.approx(100 * gauss["coverage68"], abs=0.05)
+    assert std == pytest.approx(100 * gauss["coverage68_seed_std"], abs=0.05)
+    assert "within E_rec ± σ (± 1.96 σ), 68.27 % (95.00 %) for a calibrated Gaussian σ" in md

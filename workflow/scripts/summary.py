@@ -1,5 +1,5 @@
 """Summary of every model: metrics aggregated over seeds, training cost, throughput, whether each
-training converged (rule summary)."""
+training converged, and the per-event uncertainty of the models that predict one (rule summary)."""
 
 from airshower import evaluation, io, logs
 

@@ -1,9 +1,17 @@
-"""Evaluation of the energy reconstructions: metrics of one run (:mod:`.metrics`), whether its
-training converged (:mod:`.convergence`), seeds combined into the summary rows
-(:mod:`.aggregate`) and the summary table as CSV and Markdown (:mod:`.tables`). Every statistic
-comes from :mod:`airshower.statistics`."""
+"""Evaluation of the energy reconstructions: metrics of one run (:mod:`.metrics`), metrics of a
+per-event uncertainty where a model predicts one (:mod:`.uncertainty`: pulls, coverage,
+calibration, the cut on the predicted uncertainty), whether its training converged
+(:mod:`.convergence`), seeds combined into the summary rows (:mod:`.aggregate`) and the summary
+table as CSV and Markdown (:mod:`.tables`). Every statistic comes from :mod:`airshower.statistics`."""
 
-from airshower.evaluation.aggregate import SUMMARY_COLUMNS, aggregate_seeds, run_key, summary_rows
+from airshower.evaluation.aggregate import (
+    SUMMARY_COLUMNS,
+    UNCERTAINTY_COLUMNS,
+    aggregate_seeds,
+    aggregate_uncertainty,
+    run_key,
+    summary_rows,
+)
 from airshower.evaluation.convergence import Convergence, convergence_of_run, judge_convergence
 from airshower.evaluation.metrics import (
     QUANTITIES,
@@ -14,24 +22,43 @@ from airshower.evaluation.metrics import (
     point_estimates,
     summarize,
 )
-from airshower.evaluation.tables import DASH, summary_csv, summary_markdown
+from airshower.evaluation.tables import DASH, summary_csv, summary_markdown, uncertainty_markdown
+from airshower.evaluation.uncertainty import (
+    NOMINAL,
+    UNCERTAINTY_QUANTITIES,
+    calibration_curve,
+    coverage,
+    cut_metrics,
+    pulls,
+    uncertainty_metrics,
+)
 
 __all__ = [
     "Convergence",
     "DASH",
     "EnergyBins",
     "EvaluationSettings",
+    "NOMINAL",
     "QUANTITIES",
     "SUMMARY_COLUMNS",
+    "UNCERTAINTY_COLUMNS",
+    "UNCERTAINTY_QUANTITIES",
     "aggregate_seeds",
+    "aggregate_uncertainty",
     "bootstrap_intervals",
+    "calibration_curve",
     "compute_metrics",
     "convergence_of_run",
+    "coverage",
+    "cut_metrics",
     "judge_convergence",
     "point_estimates",
+    "pulls",
     "run_key",
     "summarize",
     "summary_csv",
     "summary_markdown",
     "summary_rows",
+    "uncertainty_markdown",
+    "uncertainty_metrics",
 ]

@@ -16,6 +16,7 @@ import numpy as np
 from airshower import statistics
 from airshower.evaluation.convergence import Convergence
 from airshower.evaluation.metrics import QUANTITIES
+from airshower.evaluation.uncertainty import UNCERTAINTY_QUANTITIES
 
 _RUN_DIR = re.compile(r"(?:^|/)(?P<model>[A-Za-z][A-Za-z0-9_]*)/seed(?P<seed>\d+)/[^/]+$")
 
@@ -80,6 +81,32 @@ def _combined_bins(records: Sequence[Mapping], q: str, n_bins: int) -> dict[str,
     return cols
 
 
+def _combined_entries(entries: Sequence[Mapping | None]) -> dict:
+    """``{"mean", "std", "stat", "values"}`` of one quantity over seeds; a seed without the
+    quantity (None) counts as missing."""
+    entries = [e or {"value": None, "lo": None, "hi": None} for e in entries]
+    mean, std, stat = _combined(entries)
+    return {"mean": mean, "std": std, "stat": stat, "values": [e["value"] for e in entries]}
+
+
+def aggregate_uncertainty(records: Sequence[Mapping]) -> dict | None:
+    """The per-event uncertainty metrics (``metrics.json``'s ``uncertainty``) combined over seeds
+    like :func:`aggregate_seeds`: ``{"seeds", "overall": {q: {"mean", "std", "stat", "values"}},
+    "cut": {"keep_fraction", q: {...}}}`` over the seeds that have them; None when none has."""
+    found = [rec for rec in records if rec.get("uncertainty")]
+    if not found:
+        return None
+    unc = [rec["uncertainty"] for rec in found]
+    return {
+        "seeds": [rec.get("seed") for rec in found],
+        "overall": {q: _combined_entries([u["overall"].get(q) for u in unc]) for q in UNCERTAINTY_QUANTITIES},
+        "cut": {
+            "keep_fraction": unc[0]["cut"]["keep_fraction"],
+            **{q: _combined_entries([u["cut"].get(q) for u in unc]) for q in QUANTITIES},
+        },
+    }
+
+
 def aggregate_seeds(records: Sequence[Mapping]) -> dict:
     """Combine the metrics of the seeds of one model.
 
@@ -96,7 +123,8 @@ def aggregate_seeds(records: Sequence[Mapping]) -> dict:
         "bins": {"edges_eev", "center_eev", "n", q: {"mean": [...], "std": [...], "stat": [...]}}}``
         where ``std`` is the sample standard deviation over seeds (None for a single seed) and
         ``stat`` the mean over seeds of the bootstrap half-width ``(hi - lo) / 2`` (the
-        statistical uncertainty from the finite test sample).
+        statistical uncertainty from the finite test sample); plus ``"uncertainty"``
+        (:func:`aggregate_uncertainty`) when the seeds have per-event uncertainty metrics.
     """
     if not records:
         raise ValueError("no metrics to aggregate")
@@ -117,10 +145,22 @@ def aggregate_seeds(records: Sequence[Mapping]) -> dict:
         mean, std, stat = _combined(entries)
         out["overall"][q] = {"mean": mean, "std": std, "stat": stat, "values": [e["value"] for e in entries]}
         out["bins"][q] = _combined_bins(records, q, len(edges) - 1)
+    uncertainty = aggregate_uncertainty(records)
+    if uncertainty is not None:
+        out["uncertainty"] = uncertainty
     return out
 
 
 # --- the summary table -----------------------------------------------------------------------
+
+# summary column -> (part, quantity) of the aggregated per-event uncertainty metrics
+UNCERTAINTY_COLUMNS = {
+    "coverage68": ("overall", "coverage68"),
+    "coverage95": ("overall", "coverage95"),
+    "pull_width": ("overall", "pull_width"),
+    "resolution_cut90_eev": ("cut", "resolution_eev"),
+    "relative_resolution_cut90": ("cut", "relative_resolution"),
+}
 
 SUMMARY_COLUMNS = (
     "model",
@@ -145,6 +185,7 @@ SUMMARY_COLUMNS = (
     "resumed_seeds",
     "converged_seeds",
     "not_converged_seeds",
+    *(f"{name}{suffix}" for name in UNCERTAINTY_COLUMNS for suffix in ("", "_seed_std")),
 )
 _SUMMARY_QUANTITIES = (
     "resolution_eev",
@@ -189,6 +230,16 @@ def _convergence_columns(verdicts: Mapping[int, Convergence] | None) -> dict:
     }
 
 
+def _uncertainty_columns(uncertainty: Mapping | None) -> dict:
+    """The :data:`UNCERTAINTY_COLUMNS` (mean over seeds) and their ``_seed_std``; None for a
+    model without a per-event uncertainty."""
+    row: dict = {}
+    for column, (part, q) in UNCERTAINTY_COLUMNS.items():
+        entry = uncertainty[part][q] if uncertainty else {"mean": None, "std": None}
+        row[column], row[f"{column}_seed_std"] = entry["mean"], entry["std"]
+    return row
+
+
 def summary_rows(
     aggregated: Mapping[str, Mapping],
     training_info: Mapping[str, Sequence[Mapping]],
@@ -203,7 +254,8 @@ def summary_rows(
     model without records (the classical baseline) gets None there. ``convergence`` maps model
     -> seed -> verdict (:func:`airshower.evaluation.judge_convergence`): ``converged_seeds``
     counts the converged seeds ("1/2"), ``not_converged_seeds`` lists the others; None for a
-    model without verdicts.
+    model without verdicts. The :data:`UNCERTAINTY_COLUMNS` (coverage, pull width, resolution
+    after the cut on the predicted uncertainty) are None for a model without ``energy_sigma``.
     """
     convergence = convergence or {}
     rows = []
@@ -219,5 +271,6 @@ def summary_rows(
         row.update(_training_columns(list(training_info.get(model, []))))
         row["inference_events_per_s"] = _mean_of(list(inference_events_per_s.get(model, [])))
         row.update(_convergence_columns(convergence.get(model)))
+        row.update(_uncertainty_columns(aggregated[model].get("uncertainty")))
         rows.append({c: row.get(c) for c in SUMMARY_COLUMNS})
     return rows

@@ -21,6 +21,7 @@ spread) yields ``None``, never an error.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -62,6 +63,7 @@ class EvaluationSettings(config.Settings):
 
     energy_bins_eev: EnergyBins
     bootstrap: int  # bootstrap resamples
+    ensembles: bool  # compare the seed ensembles (airshower.config.ensembles); not read here
 
 
 def _statistics(residual: np.ndarray, relative: np.ndarray) -> dict[str, np.ndarray]:
@@ -77,7 +79,9 @@ def _statistics(residual: np.ndarray, relative: np.ndarray) -> dict[str, np.ndar
     return out
 
 
-def _check(energy_true: np.ndarray, energy_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def check_energies(energy_true: np.ndarray, energy_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both energies as flat float64 arrays, after checking equal lengths, positive finite true
+    energies and finite predictions (ValueError naming the dataset and the first bad event)."""
     e_true = np.asarray(energy_true, dtype=np.float64).ravel()
     e_pred = np.asarray(energy_pred, dtype=np.float64).ravel()
     if e_true.shape != e_pred.shape:
@@ -102,7 +106,7 @@ def _value(x) -> float | None:
 
 def point_estimates(energy_true: np.ndarray, energy_pred: np.ndarray) -> dict[str, float | None]:
     """Every quantity of :data:`QUANTITIES` for one sample; ``None`` where undefined."""
-    e_true, e_pred = _check(energy_true, energy_pred)
+    e_true, e_pred = check_energies(energy_true, energy_pred)
     if e_true.size == 0:
         return dict.fromkeys(QUANTITIES)
     residual = e_pred - e_true
@@ -110,20 +114,35 @@ def point_estimates(energy_true: np.ndarray, energy_pred: np.ndarray) -> dict[st
     return {q: _value(stats[q]) for q in QUANTITIES}
 
 
-def _resampled(
-    residual: np.ndarray, relative: np.ndarray, n_bootstrap: int, rng: np.random.Generator
+def bootstrap_replicas(
+    columns: tuple[np.ndarray, ...],
+    statistic: Callable[..., dict[str, np.ndarray]],
+    n_bootstrap: int,
+    rng: np.random.Generator,
 ) -> dict[str, np.ndarray]:
-    """Every quantity of ``n_bootstrap`` resamples with replacement of the events, drawn in
-    chunks so that memory stays bounded for large samples."""
-    n = residual.size
+    """``statistic`` of ``n_bootstrap`` resamples with replacement of the events.
+
+    ``columns`` are per-event arrays of equal length, resampled together; ``statistic`` takes
+    them stacked as ``(resamples, events)`` and returns named arrays of shape ``(resamples,)``.
+    The resamples are drawn in chunks so that memory stays bounded for large samples.
+    """
+    n = columns[0].size
     chunk = max(1, _MAX_BOOTSTRAP_CELLS // n)
-    parts: dict[str, list[np.ndarray]] = {q: [] for q in QUANTITIES}
+    parts: dict[str, list[np.ndarray]] = {}
     for start in range(0, n_bootstrap, chunk):
         idx = rng.integers(0, n, size=(min(chunk, n_bootstrap - start), n))
-        stats = _statistics(residual[idx], relative[idx])
-        for q in QUANTITIES:
-            parts[q].append(stats[q])
-    return {q: np.concatenate(parts[q]) for q in QUANTITIES}
+        for q, values in statistic(*(c[idx] for c in columns)).items():
+            parts.setdefault(q, []).append(values)
+    return {q: np.concatenate(v) for q, v in parts.items()}
+
+
+def replica_intervals(replicas: dict[str, np.ndarray]) -> dict[str, tuple[float | None, float | None]]:
+    """Percentile 68.27 % interval of each quantity's replicas (:func:`statistics.percentile_interval`);
+    ``(None, None)`` where a resample leaves it undefined."""
+    return {
+        q: statistics.percentile_interval(v) if np.all(np.isfinite(v)) else (None, None)
+        for q, v in replicas.items()
+    }
 
 
 def bootstrap_intervals(
@@ -131,15 +150,12 @@ def bootstrap_intervals(
 ) -> dict[str, tuple[float | None, float | None]]:
     """Percentile-bootstrap 68.27 % interval ``(lo, hi)`` of every quantity; ``(None, None)``
     where a resample leaves it undefined."""
-    e_true, e_pred = _check(energy_true, energy_pred)
+    e_true, e_pred = check_energies(energy_true, energy_pred)
     if e_true.size == 0:
         return {q: (None, None) for q in QUANTITIES}
     residual = e_pred - e_true
-    replicas = _resampled(residual, residual / e_true, n_bootstrap, rng)
-    return {
-        q: statistics.percentile_interval(v) if np.all(np.isfinite(v)) else (None, None)
-        for q, v in replicas.items()
-    }
+    replicas = bootstrap_replicas((residual, residual / e_true), _statistics, n_bootstrap, rng)
+    return replica_intervals({q: replicas[q] for q in QUANTITIES})
 
 
 def summarize(
@@ -195,7 +211,7 @@ def compute_metrics(
     ``bins.n_outside`` only. Undefined entries (empty bins, spreads of single events) are None.
     The bootstrap draws of ``rng`` go to the overall sample first, then to the bins in order.
     """
-    e_true, e_pred = _check(energy_true, energy_pred)
+    e_true, e_pred = check_energies(energy_true, energy_pred)
     overall = summarize(e_true, e_pred, settings.bootstrap, rng)
     bins = _binned_metrics(e_true, e_pred, settings, rng)
     return {

@@ -119,11 +119,13 @@ def summary_markdown(rows: Sequence[Mapping], reasons: Mapping[str, Mapping[int,
     seeds (a single value where there is one seed), with the definitions in a note below.
 
     ``reasons`` (model -> seed -> why it did not converge, e.g. the verdict's ``detail``) words
-    the footnote of the models marked :data:`NOT_CONVERGED`; the seeds alone without it."""
+    the footnote of the models marked :data:`NOT_CONVERGED`; the seeds alone without it. The
+    models with a per-event uncertainty get a second table below (:func:`uncertainty_markdown`)."""
     header = MARKDOWN_HEADER
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
     lines += ["| " + " | ".join(_markdown_cells(r)) + " |" for r in rows]
-    return "\n".join(lines) + "\n" + MARKDOWN_NOTE + _resumed_note(rows) + _convergence_note(rows, reasons)
+    main = "\n".join(lines) + "\n" + MARKDOWN_NOTE + _resumed_note(rows) + _convergence_note(rows, reasons)
+    return main + uncertainty_markdown(rows)
 
 
 def _resumed_note(rows: Sequence[Mapping]) -> str:
@@ -166,3 +168,53 @@ def _convergence_note(rows: Sequence[Mapping], reasons: Mapping[str, Mapping[int
             "settled; its numbers may improve with more epochs.\n"
         )
     return note
+
+
+# --- the second table: per-event uncertainties -----------------------------------------------
+
+UNCERTAINTY_HEADER = (
+    "model",
+    "coverage 68 % [%]",
+    "coverage 95 % [%]",
+    "pull width",
+    "resolution [EeV]",
+    "resolution, 90 % kept [EeV]",
+    "σ_E/E [%]",
+    "σ_E/E, 90 % kept [%]",
+)
+UNCERTAINTY_NOTE = (
+    "\nFor the models that predict a per-event uncertainty σ (EeV): coverage 68 % (95 %) = "
+    "fraction of the test events whose true energy lies within E_rec ± σ (± 1.96 σ), 68.27 % "
+    "(95.00 %) for a calibrated Gaussian σ; pull width = std((E_rec − E_true) / σ), 1 when "
+    "calibrated; 90 % kept = the 90 % of the events with the smallest predicted σ / E_rec, next to "
+    "all events. Means over the seeds ± their standard deviation, as above.\n"
+)
+
+
+def _uncertainty_cells(r: Mapping) -> list[str]:
+    def pm(key: str, scale: float = 1.0) -> str:
+        return _pm(r[key], r[f"{key}_seed_std"], scale)
+
+    return [
+        str(r["model"]),
+        pm("coverage68", 100.0),
+        pm("coverage95", 100.0),
+        pm("pull_width"),
+        pm("resolution_eev"),
+        pm("resolution_cut90_eev"),
+        pm("relative_resolution", 100.0),
+        pm("relative_resolution_cut90", 100.0),
+    ]
+
+
+def uncertainty_markdown(rows: Sequence[Mapping]) -> str:
+    """The Markdown table of the models with a per-event uncertainty (a ``coverage68``): coverage,
+    pull width, and resolution of all events next to that of the 90 % with the smallest predicted
+    relative uncertainty, with its note; empty when no model has one."""
+    rows = [r for r in rows if r.get("coverage68") is not None]
+    if not rows:
+        return ""
+    header = UNCERTAINTY_HEADER
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
+    lines += ["| " + " | ".join(_uncertainty_cells(r)) + " |" for r in rows]
+    return "\n**Per-event uncertainties**\n\n" + "\n".join(lines) + "\n" + UNCERTAINTY_NOTE
