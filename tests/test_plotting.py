@@ -20,6 +20,8 @@ from airshower import evaluation as ev
 from airshower import plotting as pl
 from airshower.config import BASELINE, compared_models, load_config, model_seeds
 from airshower.evaluation import convergence as ev_conv
+from airshower.evaluation import uncertainty as ev_unc
+from airshower.plotting import uncertainty as pl_unc
 from conftest import ROOT
 
 UNIT = re.compile(r"\[[^\]]+\]")  # "[EeV]", "[%]", "[km]", ...
@@ -336,6 +338,64 @@ def test_bias_resolution_vs_energy_figure():
     )
 
 
+def fake_uncertain_run(seed: int, scale: float, n: int = 3000) -> tuple[dict, np.ndarray]:
+    """Metrics record with ``uncertainty`` and the pulls of a model whose predicted sigma is
+    ``scale`` times the width of its residuals."""
+    r = np.random.default_rng(seed)
+    e_pred = 10 ** r.uniform(0.5, 2.0, n)
+    sigma = e_pred * r.uniform(0.04, 0.2, n)
+    e_true = e_pred + sigma * r.normal(size=n)
+    rec = {"model": "gauss", "seed": seed, **ev.compute_metrics(e_true, e_pred, SETTINGS, r)}
+    rec["uncertainty"] = ev.uncertainty_metrics(e_true, e_pred, scale * sigma, SETTINGS, r)
+    return rec, ev.pulls(e_true, e_pred, scale * sigma)
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.5])
+def test_uncertainty_calibration_figure(scale):
+    runs = {seed: fake_uncertain_run(seed, scale) for seed in (1, 2)}
+    records = [rec for rec, _ in runs.values()]
+    pulls = {seed: pull for seed, (_, pull) in runs.items()}
+    fig = draw(pl.uncertainty_calibration(records, pulls, "gauss", pl.model_color("gauss", ["fcn", "gauss"])))
+    a_abs, a_rel, a_pull = axes = data_axes(fig)
+    assert len(axes) == 3
+    assert "[EeV]" in a_abs.get_xlabel()
+    assert "[EeV]" in a_abs.get_ylabel()
+    assert "[%]" in a_rel.get_xlabel()
+    assert "[%]" in a_rel.get_ylabel()
+    assert "pull" in a_pull.get_xlabel()
+    assert a_pull.get_ylabel() == "events / bin"
+    assert a_abs.get_xscale() == a_abs.get_yscale() == "log"
+    # the points are the metrics: observed std against predicted RMS width, per seed
+    cal = records[1]["uncertainty"]["calibration"]
+    std = series(a_abs)["seed 2: std"]
+    np.testing.assert_allclose(std.lines[0].get_xdata(), cal["absolute"]["predicted_rms"])
+    np.testing.assert_allclose(std.lines[0].get_ydata(), cal["absolute"]["observed_spread"]["value"])
+    rel = series(a_rel)["seed 2: 68 % half-width"]
+    np.testing.assert_allclose(
+        rel.lines[0].get_ydata(), 100 * np.array(cal["relative"]["observed_robust_spread"]["value"])
+    )
+    for ax in (a_abs, a_rel):  # the diagonal of a calibrated uncertainty
+        diagonal = next(ln for ln in ax.get_lines() if ln.get_label().startswith("calibrated"))
+        np.testing.assert_allclose(diagonal.get_xdata(), diagonal.get_ydata())
+    # calibrated: on the diagonal; sigma too small by 2: a factor 2 above it
+    ratio = std.lines[0].get_ydata() / std.lines[0].get_xdata()
+    np.testing.assert_allclose(ratio, 1 / scale, rtol=0.15)
+    # the legend states the coverage computed from the pulls
+    pull = pulls[1]
+    c68, c95 = np.mean(np.abs(pull) <= 1), np.mean(np.abs(pull) <= 1.96)
+    width = np.std(pull, ddof=1)
+    labels = legend_labels(a_pull)
+    assert f"seed 1: coverage 68 % = {100 * c68:.1f} %, 95 % = {100 * c95:.1f} %" in labels[0]
+    assert f"width {width:.2f}" in labels[0]
+    assert labels[-1] == "unit Gaussian: coverage 68.3 %, 95.0 %; width 1"
+    if scale == 1.0:
+        assert c68 == pytest.approx(0.6827, abs=4 * np.sqrt(0.68 * 0.32 / pull.size))
+    gauss = next(ln for ln in a_pull.get_lines() if ln.get_label().startswith("unit Gaussian"))
+    bin_width = 2 * pl_unc.PULL_RANGE / pl_unc.PULL_BINS
+    assert gauss.get_ydata().max() == pytest.approx(pull.size * bin_width / np.sqrt(2 * np.pi), rel=1e-3)
+    assert a_pull.get_ylim()[1] > 1.2 * gauss.get_ydata().max()  # room for the legend
+
+
 # --- comparison ------------------------------------------------------------------------------
 
 
@@ -481,6 +541,8 @@ def render_caption(name: str, config: dict) -> tuple[str, str]:
             plots=config["plots"],
             evaluation=config["evaluation"],
             convergence_rule=ev_conv.RULE,
+            calibration_bins=ev_unc.CALIBRATION_BINS,
+            keep_fraction=ev_unc.KEEP_FRACTION,
         ),
     )
     env = Environment(trim_blocks=True, lstrip_blocks=True, undefined=StrictUndefined)
@@ -518,3 +580,7 @@ def test_captions_render_cleanly_with_the_config_values(config_name):
         assert "at least 10, and its lowest validation loss so far" in render_caption(name, config)[0], name
     n_bins = config["evaluation"]["energy_bins_eev"]["n"]
     assert f"{n_bins} bins of true energy" in render_caption("bias_resolution_vs_energy.rst", config)[0]
+    html = render_caption("uncertainty_calibration.rst", config)[0]
+    assert f"{ev_unc.CALIBRATION_BINS} bins of the predicted σ" in html
+    assert "resolution of the 90 % of the events with the smallest predicted" in html
+    assert f"({config['evaluation']['bootstrap']} resamples" in html

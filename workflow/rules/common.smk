@@ -90,6 +90,23 @@ def training_resources(key):
     return lambda w: training_settings(config, w.model)[key]
 
 
+def uncertainty_models():
+    """Models whose predictions.h5 carries a per-event uncertainty (``energy_sigma``) and so get
+    the uncertainty calibration figure: the networks with a Gaussian output
+    (``models.NAME.output: gaussian``; the default ``point`` predicts the energy alone), every
+    seed ensemble (the seeds' spread and widths combined, airshower.ensemble) and the baseline
+    (the fit's uncertainty with the calibration's scatter, airshower.baseline.calibration).
+    The metrics do not need this list: they read ``energy_sigma`` wherever a model writes it.
+    """
+    gaussian = [
+        m
+        for m in model_names(config)
+        if config["models"][m].get("output", "point") == "gaussian"
+    ]
+    baseline = [BASELINE] if config["baseline"]["enabled"] else []
+    return [*gaussian, *ensembles(config), *baseline]
+
+
 def final_outputs():
     networks = model_names(config)
     figures = [
@@ -106,4 +123,7 @@ def final_outputs():
             f"{FIGURES}/{m}/energy_scatter.png",
             f"{FIGURES}/{m}/bias_resolution_vs_energy.png",
         ]
+    figures += [
+        f"{FIGURES}/{m}/uncertainty_calibration.png" for m in uncertainty_models()
+    ]
     return ["results/summary.csv", "results/summary.md", *figures]

@@ -1,6 +1,11 @@
 # Figures. They read only data, histories, predictions and metrics, so changing a plotting
 # setting reruns these rules and nothing upstream.
 from airshower.evaluation.convergence import RULE as CONVERGENCE_RULE
+from airshower.evaluation.uncertainty import CALIBRATION_BINS, KEEP_FRACTION
+
+
+localrules:
+    plot_uncertainty,
 
 
 rule plot_data:
@@ -105,6 +110,36 @@ rule plot_performance:
         evaluation=config["evaluation"],
     script:
         "../scripts/plot_performance.py"
+
+
+rule plot_uncertainty:
+    input:
+        predictions=per_seed(f"{MODELS}/predictions.h5"),
+        metrics=per_seed(f"{MODELS}/metrics.json"),
+    output:
+        calibration=report(
+            f"{FIGURES}/{{model}}/uncertainty_calibration.png",
+            caption="../report/uncertainty_calibration.rst",
+            category="3 Performance",
+            subcategory="{model}",
+            labels={"model": "{model}", "figure": "uncertainty calibration"},
+        ),
+    log:
+        "logs/plot_uncertainty/{model}.log",
+    conda:
+        "../envs/study.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        model="{model}",
+        models=compared_models(config),
+        plots=config["plots"],
+        calibration_bins=CALIBRATION_BINS,
+        keep_fraction=KEEP_FRACTION,
+    script:
+        "../scripts/plot_uncertainty.py"
 
 
 rule plot_comparison:

@@ -4,7 +4,8 @@
 Modules: :mod:`.style` (rc settings, model colours and markers, labels with units, log axes,
 saving), :mod:`.data` (footprints and input distributions), :mod:`.training` (training
 curves), :mod:`.performance` (one model: residuals, energy scatter, bias and resolution vs
-energy) and :mod:`.comparison` (all models on one plot).
+energy), :mod:`.uncertainty` (one model's predicted per-event uncertainty: calibration and
+pulls) and :mod:`.comparison` (all models on one plot).
 """
 
 from airshower.plotting.comparison import bias_vs_energy, relative_resolution_vs_energy, resolution_overall
@@ -22,6 +23,7 @@ from airshower.plotting.style import (
     styled,
 )
 from airshower.plotting.training import training_curves
+from airshower.plotting.uncertainty import uncertainty_calibration
 
 __all__ = [
     "LABEL",
@@ -44,4 +46,5 @@ __all__ = [
     "seed_colors",
     "styled",
     "training_curves",
+    "uncertainty_calibration",
 ]

@@ -1,0 +1,23 @@
+"""Calibration of the predicted per-event uncertainty of one model: predicted vs observed spread,
+pulls and coverage (rule plot_uncertainty)."""
+
+from airshower import evaluation, io, logs, plotting
+
+log = logs.setup(snakemake.log[0])
+model = snakemake.params.model
+plots = plotting.PlotSettings.from_config(snakemake.params.plots)
+records, pulls = [], {}
+for metrics_path, predictions_path in zip(snakemake.input.metrics, snakemake.input.predictions, strict=True):
+    rec = io.read_json(metrics_path)
+    pred = io.read_predictions(predictions_path)
+    if "energy_sigma" not in pred or "uncertainty" not in rec:
+        raise io.DataError(
+            f"{predictions_path}: no dataset 'energy_sigma' (or {metrics_path}: no 'uncertainty'), but "
+            f"model '{model}' is listed by uncertainty_models() as predicting a per-event uncertainty"
+        )
+    records.append(rec)
+    pulls[int(rec["seed"])] = evaluation.pulls(pred["energy_true"], pred["energy_pred"], pred["energy_sigma"])
+color = plotting.model_color(model, snakemake.params.models)
+fig = plotting.uncertainty_calibration(records, pulls, model, color)
+plotting.save(fig, snakemake.output.calibration, plots)
+log.info("%s: uncertainty calibration of %d seed(s) drawn", model, len(records))
