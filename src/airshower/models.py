@@ -4,17 +4,19 @@ A model is a config dict (``config["models"][name]``) with a ``family`` and its
 hyper-parameters; :func:`build_model` fills the defaults of the family's keys from the config
 schema (``$defs/<family>_model``) and dispatches on the family (:data:`FAMILIES`):
 
-- ``dense``: Flatten, hidden Dense layers, [Dropout], Dense(1) (the tutorial's FCN);
+- ``dense``: Flatten, hidden Dense layers, [Dropout], the output layer (the tutorial's FCN);
 - ``cnn``: blocks of convolutions (each block optionally pooled), a flatten or global-pooling
-  head, optional hidden Dense layers, Dense(1) (the tutorial's CNN and CNN pyramid);
+  head, optional hidden Dense layers, the output layer (the tutorial's CNN and CNN pyramid);
 - ``resnet``: a convolutional stem, stages of residual blocks (two convolutions plus an
   identity or 1x1 projection shortcut; every stage after the first halves the map), a
-  global-pooling head and Dense(1).
+  global-pooling head and the output layer.
 
 The families share :func:`conv_block` and :func:`dense_head`. Only ``keras`` layers are used
 here, so the models build and train under every Keras backend (TensorFlow, JAX, PyTorch).
-The output is one standardized energy per event; the last layer computes in float32 so
-mixed-precision training keeps a float32 output.
+The output (the model's ``output``, :data:`OUTPUTS`) is one standardized energy per event
+(``point``) or a mean and a raw width (``gaussian``: Dense(2); :func:`gaussian_log_sigma` makes
+the width a log sigma, for the loss ``gaussian_nll`` and at inference). The last layer computes
+in float32 so mixed-precision training keeps a float32 output.
 """
 
 from __future__ import annotations
@@ -39,6 +41,13 @@ HEADS: dict[str, type] = {
     "global_max": layers.GlobalMaxPooling2D,
     "global_avg": layers.GlobalAveragePooling2D,
 }
+# What a network predicts per event (``output``; the schema's enum is held to these keys by
+# tests/test_models.py): output -> units of the output layer. ``point``: the standardized
+# energy; ``gaussian``: its mean and a raw width (see gaussian_log_sigma).
+OUTPUTS: dict[str, int] = {"point": 1, "gaussian": 2}
+# Range of log(sigma) of a gaussian output, sigma in units of the standardized target: the raw
+# width is clipped to it, so sigma stays in [9e-4, 148] (no overflow of exp, no division by 0).
+LOG_SIGMA_RANGE = (-7.0, 5.0)
 
 
 def _dropout(x, rate: float):
@@ -66,8 +75,10 @@ def conv_block(x, filters: Sequence[int], kernel_size: int, activation: str, pad
     return x
 
 
-def dense_head(x, units: Sequence[int], activation: str, dropout: float):
-    """Regression head: (Dropout, Dense(u)) for each ``u`` in ``units``, then Dropout, Dense(1).
+def dense_head(x, units: Sequence[int], activation: str, dropout: float, output: str = "point"):
+    """Regression head: (Dropout, Dense(u)) for each ``u`` in ``units``, then Dropout and the
+    output layer ``energy``: Dense(1) for a ``point`` output, Dense(2) (mean, raw width) for a
+    ``gaussian`` one (:data:`OUTPUTS`).
 
     The output layer is linear and float32 (also under a mixed-precision policy).
     """
@@ -75,7 +86,33 @@ def dense_head(x, units: Sequence[int], activation: str, dropout: float):
         x = _dropout(x, dropout)
         x = layers.Dense(n, activation=activation)(x)
     x = _dropout(x, dropout)
-    return layers.Dense(1, dtype="float32", name="energy")(x)
+    layer = layers.Dense(OUTPUTS[output], dtype="float32", name="energy")
+    x = layer(x)
+    if output == "gaussian":  # every event starts at sigma 1, the width of the standardized target
+        kernel = layer.kernel
+        layer.kernel.assign(
+            keras.ops.concatenate([kernel[:, :1], keras.ops.zeros_like(kernel[:, 1:])], axis=1)
+        )
+    return x
+
+
+def gaussian_log_sigma(raw_width):
+    """log(sigma) of a ``gaussian`` output from its raw width (column 1): the raw width clipped
+    to :data:`LOG_SIGMA_RANGE`, sigma = exp of it, in units of the standardized target.
+
+    The loss uses log(sigma) directly (no log of a tiny number) and 1/sigma = exp(-log sigma);
+    the clip keeps both finite. ``keras.ops`` only (every backend; NumPy arrays are accepted).
+    """
+    return keras.ops.clip(raw_width, *LOG_SIGMA_RANGE)
+
+
+def model_output(model: keras.Model) -> str:
+    """The ``output`` (:data:`OUTPUTS`) of a built or loaded model, from its output units."""
+    units = int(model.output_shape[-1])
+    kinds = {n: kind for kind, n in OUTPUTS.items()}
+    if units not in kinds:
+        raise ValueError(f"model '{model.name}' has {units} outputs per event; a network here has 1 or 2")
+    return kinds[units]
 
 
 def residual_block(x, filters: int, kernel_size: int, activation: str, batch_norm: bool, strides: int = 1):
@@ -97,7 +134,7 @@ def residual_block(x, filters: int, kernel_size: int, activation: str, batch_nor
 
 
 def dense_model(spec: Mapping, inputs):
-    """Fully connected network: Flatten, Dense layers ``units``, Dropout, Dense(1)."""
+    """Fully connected network: Flatten, Dense layers ``units``, Dropout, the output layer."""
     x = layers.Flatten()(inputs)
     for n in spec["units"]:
         if spec["batch_norm"]:
@@ -106,7 +143,7 @@ def dense_model(spec: Mapping, inputs):
             x = layers.Activation(spec["activation"])(x)
         else:
             x = layers.Dense(n, activation=spec["activation"])(x)
-    return dense_head(x, (), spec["activation"], spec["dropout"])
+    return dense_head(x, (), spec["activation"], spec["dropout"], spec["output"])
 
 
 def cnn_model(spec: Mapping, inputs):
@@ -117,11 +154,11 @@ def cnn_model(spec: Mapping, inputs):
         x = conv_block(x, block["filters"], kernel, activation, padding, block["batch_norm"])
         x = _pool(x, block["pool"], block["pool_size"])
     x = HEADS[spec["head"]]()(x)
-    return dense_head(x, spec["dense_units"], spec["dense_activation"], spec["dropout"])
+    return dense_head(x, spec["dense_units"], spec["dense_activation"], spec["dropout"], spec["output"])
 
 
 def resnet_model(spec: Mapping, inputs):
-    """Residual CNN: stem convolution, ``stages`` of residual blocks, pooling head, Dense(1)."""
+    """Residual CNN: stem convolution, ``stages`` of residual blocks, pooling head, output layer."""
     kernel, activation, batch_norm = spec["kernel_size"], spec["activation"], spec["batch_norm"]
     x = conv_block(inputs, [spec["stem_filters"]], kernel, activation, "same", batch_norm)
     for i, stage in enumerate(spec["stages"]):
@@ -129,7 +166,7 @@ def resnet_model(spec: Mapping, inputs):
             strides = 2 if (i > 0 and j == 0) else 1
             x = residual_block(x, stage["filters"], kernel, activation, batch_norm, strides)
     x = HEADS[spec["head"]]()(x)
-    return dense_head(x, spec["dense_units"], spec["dense_activation"], spec["dropout"])
+    return dense_head(x, spec["dense_units"], spec["dense_activation"], spec["dropout"], spec["output"])
 
 
 # The model families (config ``family``; the schema's enum is held to these keys by
@@ -164,7 +201,8 @@ def build_model(spec: Mapping, input_shape: tuple[int, int, int], name: str = "m
     Returns
     -------
     keras.Model
-        uncompiled functional model mapping (N, H, W, C) to (N, 1) standardized energies.
+        uncompiled functional model mapping (N, H, W, C) to (N, 1) standardized energies
+        (``output: point``) or (N, 2) means and raw widths (``output: gaussian``).
 
     Raises
     ------

@@ -1,5 +1,9 @@
 """Predict the energies of the test split with a trained network (rule predict).
 
+A network with a ``gaussian`` output also writes ``energy_sigma``, its 1-sigma width per event in
+EeV (:func:`airshower.training.energy_eev`: first-order propagation through the inverse target
+transform, ``sigma std`` for linear, ``E ln(10) sigma std`` for log10).
+
 Stops, writing nothing, when the Snakemake process that started it is gone
 (:func:`airshower.jobs.guard`): an orphan would otherwise overwrite a rerun's predictions.
 """
@@ -15,7 +19,8 @@ with jobs.guard(f"prediction {p.model} seed {p.seed}", watch_s=5) as job:
     training.configure_runtime(snakemake.threads, snakemake.resources.get("gpu", 0))
     model = training.load_model(snakemake.input.model)
     y, rate = training.predict(model, preparation.select_channels(test["x"], norm, p.inputs), p.batch_size)
-    predictions = io.prediction_datasets(preparation.inverse_target(y, norm, p.target_transform), test)
+    energy, sigma = training.energy_eev(y, norm, p.target_transform)
+    predictions = io.prediction_datasets(energy, test, {} if sigma is None else {"energy_sigma": sigma})
     log.info("%s seed %d: %d test events at %.0f events/s", p.model, p.seed, len(y), rate)
     attrs = {**io.provenance(seed=p.seed), "model": p.model, "seed": p.seed, "inference_events_per_s": rate}
     job.check("before writing its predictions")

@@ -7,7 +7,9 @@ One training job fits one model (``config["models"][name]``) with one seed:
 - :mod:`.runtime`: :func:`configure_runtime` (threads, GPUs, mixed precision; call it before
   anything builds a tensor), :func:`keras_seed` and :func:`seed_everything`: the same seed gives
   the same weights;
-- :mod:`.fit`: the loss registry :data:`LOSSES`, the learning-rate schedules
+- :mod:`.fit`: the loss registry :data:`LOSSES` (with :func:`gaussian_nll`, the loss of a
+  network with a ``gaussian`` output, :data:`OUTPUT_LOSSES` and :func:`check_output_loss`),
+  the learning-rate schedules
   :data:`LEARNING_RATE_SCHEDULES` (:func:`make_learning_rate`), :func:`compile_model`,
   :func:`fingerprint` and :func:`train`, which returns a :class:`TrainingResult`;
 - :mod:`.resume`: the one callback that checkpoints the whole training state at every epoch
@@ -17,7 +19,9 @@ One training job fits one model (``config["models"][name]``) with one seed:
   and the training starts over). The entry script ``train.py`` runs under
   :func:`airshower.jobs.guard` (one training per model and seed at a time) and removes the
   checkpoint once the job's outputs are written, so a forced re-run trains afresh;
-- :mod:`.inference`: :func:`predict`, :func:`save_model`, :func:`load_model`.
+- :mod:`.inference`: :func:`predict` (standardized energies, or means and widths), :func:`energy_eev`
+  (in EeV, a width carried through the inverse target transform), :func:`save_model`,
+  :func:`load_model`.
 
 Keras is imported only inside the functions (and by :mod:`.resume`, which :func:`train`
 imports), so importing this package does not start a backend.
@@ -27,28 +31,36 @@ from airshower.training.checkpoint import CHECKPOINT, load_checkpoint, remove_ch
 from airshower.training.fit import (
     LEARNING_RATE_SCHEDULES,
     LOSSES,
+    OUTPUT_LOSSES,
     TrainingResult,
+    check_output_loss,
     compile_model,
     fingerprint,
+    gaussian_nll,
     make_learning_rate,
     make_loss,
     train,
 )
-from airshower.training.inference import load_model, predict, save_model
+from airshower.training.inference import INVERSE_SLOPES, energy_eev, load_model, predict, save_model
 from airshower.training.runtime import configure_runtime, keras_seed, seed_everything
 from airshower.training.settings import RESULT_NEUTRAL, ReduceLR, TrainingSettings
 
 __all__ = [
     "CHECKPOINT",
+    "INVERSE_SLOPES",
     "LEARNING_RATE_SCHEDULES",
     "LOSSES",
+    "OUTPUT_LOSSES",
     "RESULT_NEUTRAL",
     "ReduceLR",
     "TrainingResult",
     "TrainingSettings",
+    "check_output_loss",
     "compile_model",
     "configure_runtime",
+    "energy_eev",
     "fingerprint",
+    "gaussian_nll",
     "keras_seed",
     "load_checkpoint",
     "load_model",

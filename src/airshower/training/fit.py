@@ -1,7 +1,8 @@
 """The fit of one network with one seed: loss, compile, callbacks, the training record.
 
 :func:`train` seeds Keras (:func:`~airshower.training.runtime.keras_seed`), builds and compiles
-the model (Adam, the configured loss from :data:`LOSSES`, the learning rate of one of
+the model (Adam, the configured loss from :data:`LOSSES`, which must suit the model's ``output``
+(:func:`check_output_loss`), the learning rate of one of
 :data:`LEARNING_RATE_SCHEDULES`), and fits it on in-memory NumPy arrays with early stopping
 (best weights restored) on the validation loss; the ``plateau`` schedule reduces the learning
 rate on a validation-loss plateau, the ``cosine`` one decays it with the optimizer's steps.
@@ -40,13 +41,17 @@ if TYPE_CHECKING:
     from airshower.training.resume import Resume
 
 # The losses a config may name (``training.loss``; the schema's enum is held to these keys by
-# tests/test_training.py): config name -> class in ``keras.losses``.
+# tests/test_training.py): config name -> class in ``keras.losses``, or function of this module.
 LOSSES: dict[str, str] = {
     "mse": "MeanSquaredError",
     "mae": "MeanAbsoluteError",
     "huber": "Huber",
     "log_cosh": "LogCosh",
+    "gaussian_nll": "gaussian_nll",
 }
+# The one loss that trains each network output (``models.OUTPUTS``) predicting more than a point;
+# a ``point`` output takes any other loss of LOSSES.
+OUTPUT_LOSSES: dict[str, str] = {"gaussian": "gaussian_nll"}
 
 
 # The learning-rate schedules a config may name (``training.learning_rate_schedule``; the
@@ -66,13 +71,60 @@ class TrainingResult:
     info: dict
 
 
-def make_loss(name: str) -> keras.losses.Loss:
-    """Keras loss object of a config loss name (:data:`LOSSES`)."""
+def gaussian_nll(y_true, y_pred):
+    """Gaussian negative log-likelihood of the targets, averaged over the events (a scalar).
+
+    ``y_pred`` (N, 2) is a ``gaussian`` output: the mean mu and the raw width, made log(sigma) by
+    :func:`airshower.models.gaussian_log_sigma`; ``y_true`` (N,) or (N, 1) the standardized
+    targets. The loss is mean(0.5 ((y - mu) / sigma)^2 + log sigma), the constant
+    0.5 log(2 pi) dropped, in the standardized transformed target space (where the targets
+    are). ``keras.ops`` only (every backend).
+    """
+    from keras import ops
+
+    from airshower.models import gaussian_log_sigma
+
+    y = ops.reshape(ops.cast(y_true, y_pred.dtype), (-1,))
+    log_sigma = gaussian_log_sigma(y_pred[:, 1])
+    pull = (y - y_pred[:, 0]) * ops.exp(-log_sigma)
+    return ops.mean(0.5 * ops.square(pull) + log_sigma)
+
+
+def make_loss(name: str):
+    """Keras loss of a config loss name (:data:`LOSSES`): a ``keras.losses`` object, or for
+    ``gaussian_nll`` the function :func:`gaussian_nll` (registered with Keras' serialization as
+    ``airshower>gaussian_nll``). Either, called on ``(y_true, y_pred)``, gives the mean loss."""
     import keras
 
     if name not in LOSSES:
         raise ValueError(f"unknown loss {name!r} (use {', '.join(LOSSES)})")
+    if name == "gaussian_nll":
+        return keras.saving.register_keras_serializable(package="airshower")(gaussian_nll)
     return getattr(keras.losses, LOSSES[name])()
+
+
+def check_output_loss(output: str, loss: str, name: str = "model") -> None:
+    """The model's ``output`` and its ``training.loss`` go together (:data:`OUTPUT_LOSSES`).
+
+    Raises ``config.ConfigError`` naming the model and the key to change. Imports no Keras (the
+    config check calls it).
+    """
+    from airshower.config import ConfigError
+
+    needed = OUTPUT_LOSSES.get(output)
+    if needed is not None and loss != needed:
+        raise ConfigError(
+            f"config key 'models.{name}.output': {output} is trained with loss {needed}, but the "
+            f"model's training.loss is {loss}: set `loss: {needed}` in models.{name}.training"
+        )
+    owner = {v: k for k, v in OUTPUT_LOSSES.items()}.get(loss)
+    if owner is not None and output != owner:
+        others = ", ".join(k for k in LOSSES if k not in OUTPUT_LOSSES.values())
+        raise ConfigError(
+            f"config key 'models.{name}.output': {output}, but the model's training.loss is {loss}, "
+            f"which needs output: {owner}; set `output: {owner}` in models.{name} or use another "
+            f"loss ({others})"
+        )
 
 
 def make_learning_rate(
@@ -183,6 +235,7 @@ def train(
     from airshower import models
     from airshower.training.resume import Resume, StopWhenOrphaned
 
+    check_output_loss(models.complete_spec(spec, name)["output"], settings.loss, name)
     arrays = _float32_arrays(x_train, y_train, x_val, y_val)
     x_train, y_train, x_val, y_val = arrays
     seed_everything(keras_seed(study_seed, name, seed))

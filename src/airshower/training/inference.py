@@ -1,4 +1,5 @@
-"""A trained network after the fit: predictions with their throughput, the saved model file."""
+"""A trained network after the fit: predictions with their throughput and in EeV, the saved model
+file."""
 
 from __future__ import annotations
 
@@ -10,25 +11,77 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from airshower import io
+from airshower import io, preparation
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     import keras
+
+# d(energy)/d(transformed energy) as a function of the energy, per target transform
+# (preparation.TARGET_TRANSFORMS; a test holds the keys to it): linear E -> 1, log10 E -> ln(10) E.
+INVERSE_SLOPES = {
+    "linear": np.ones_like,
+    "log10": lambda energy: np.log(10.0) * energy,
+}
 
 
 def predict(model: keras.Model, x: np.ndarray, batch_size: int) -> tuple[np.ndarray, float]:
-    """Standardized predictions (N,) float64 and the throughput in events/s.
+    """Standardized predictions, float64, and the throughput in events/s.
 
-    A warm-up call on one batch first, so tracing is not counted; the rate is that of the full
+    A ``point`` model (``models.OUTPUTS``) gives the (N,) standardized energies; a ``gaussian``
+    one (N, 2): column 0 the standardized mean, column 1 its 1-sigma width (> 0, in the same
+    units: exp of :func:`airshower.models.gaussian_log_sigma` of the raw width). A warm-up call
+    on one batch first, so tracing is not counted; the rate is that of the full
     ``model.predict`` over ``x``.
     """
+    from airshower import models
+
     x = np.asarray(x, dtype=np.float32)
     model.predict(x[:batch_size], batch_size=batch_size, verbose=0)
     t0 = time.perf_counter()
     y = model.predict(x, batch_size=batch_size, verbose=0)
     elapsed = time.perf_counter() - t0
     rate = float(len(x) / elapsed) if elapsed > 0 else float("nan")
+    if models.model_output(model) == "gaussian":
+        import keras
+
+        log_sigma = keras.ops.convert_to_numpy(models.gaussian_log_sigma(y[:, 1]))
+        return np.column_stack([y[:, 0], np.exp(log_sigma)]).astype(np.float64), rate
     return np.asarray(y, dtype=np.float64).reshape(-1), rate
+
+
+def energy_eev(y: np.ndarray, norm: Mapping, transform: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """Energies and their 1-sigma widths in EeV of the standardized predictions :func:`predict` gives.
+
+    Parameters
+    ----------
+    y
+        (N,) standardized energies of a ``point`` model, or (N, 2) standardized means and widths
+        of a ``gaussian`` one.
+    norm
+        the normalization statistics (``normalization.json``).
+    transform
+        the model's ``training.target_transform``.
+
+    Returns
+    -------
+    energy_eev, sigma_eev
+        ``energy_eev = preparation.inverse_target(mean)``; ``sigma_eev`` (None for a point model)
+        the width carried through the inverse transform to first order:
+        ``sigma_eev = |dE/dv| std sigma``, v the transformed energy and std its standard
+        deviation over the training split, so ``sigma std`` for ``linear`` and
+        ``E ln(10) sigma std`` for ``log10`` (:data:`INVERSE_SLOPES`). For log10 this is the
+        width of a straight-line approximation at E, which is the median of the log-normal
+        distribution the network predicts; the interval [E - sigma, E + sigma] is then symmetric
+        where the exact one, 10^(v +- sigma std), is not (ratio 1 + ln(10) sigma std).
+    """
+    y = np.asarray(y, dtype=np.float64)
+    if y.ndim == 1:
+        return preparation.inverse_target(y, norm, transform), None
+    energy = preparation.inverse_target(y[:, 0], norm, transform)
+    std = float(norm["target"]["transforms"][transform]["std"])
+    return energy, INVERSE_SLOPES[transform](energy) * y[:, 1] * std
 
 
 def save_model(model: keras.Model, path: str | os.PathLike) -> None:
