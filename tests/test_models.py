@@ -11,21 +11,34 @@ from airshower import config, models
 
 ROOT = Path(__file__).resolve().parents[1]
 INPUT = (14, 14, 2)
-# Parameter counts of the seed tutorial's networks on 14 x 14 x 2 inputs.
-DEFAULT_PARAMETERS = {"fcn": 69_701, "cnn": 6_513, "cnn_pyramid": 460_737}
+# Parameter counts of the shipped networks on 14 x 14 x (channels of their training.inputs)
+# inputs: the seed tutorial's (2 channels) and the improved recipe's (3: the mask channel);
+# cnn_tuned_nll is cnn_tuned with a Dense(2) output: 6,657 + 1,568 + 1.
+DEFAULT_PARAMETERS = {
+    "config.yaml": {
+        "fcn": 69_701,
+        "cnn": 6_513,
+        "cnn_tuned": 6_657,
+        "cnn_tuned_nll": 8_226,
+        "cnn_wide": 220_225,
+    },
+    "large.yaml": {"cnn_pyramid": 460_737},
+}
 
 
-@pytest.fixture(scope="module")
-def default_models() -> dict:
-    return config.load_config(ROOT / "config" / "config.yaml")["models"]
+def shipped(name: str) -> dict:
+    return config.load_config(ROOT / "config" / name)
 
 
-def test_default_presets_have_the_tutorial_parameter_counts(default_models):
-    assert set(DEFAULT_PARAMETERS) <= set(default_models)
-    for name, expected in DEFAULT_PARAMETERS.items():
-        model = models.build_model(default_models[name], INPUT, name=name)
+@pytest.mark.parametrize("file", sorted(DEFAULT_PARAMETERS))
+def test_default_presets_have_the_tutorial_parameter_counts(file):
+    cfg = shipped(file)
+    assert set(DEFAULT_PARAMETERS[file]) <= set(cfg["models"])
+    for name, expected in DEFAULT_PARAMETERS[file].items():
+        channels = len(config.training_settings(cfg, name)["inputs"])
+        model = models.build_model(cfg["models"][name], (14, 14, channels), name=name)
         assert models.count_parameters(model) == expected, name
-        assert model.output_shape == (None, 1)
+        assert model.output_shape == (None, models.OUTPUTS[cfg["models"][name]["output"]])
 
 
 def test_fcn_layers_by_hand():
@@ -84,6 +97,7 @@ def test_specs_get_the_schema_defaults():
         "dense_units": [],
         "dense_activation": "elu",
         "dropout": 0.0,
+        "output": "point",
     }
     block = models.complete_spec({"family": "cnn", "blocks": [{"filters": [4]}]})["blocks"][0]
     assert block == {
@@ -108,6 +122,46 @@ def test_schema_enums_are_the_registries():
     assert defs["cnn_block"]["properties"]["pool"]["enum"] == list(models.POOLING)
     for family in ("cnn", "resnet"):
         assert defs[f"{family}_model"]["properties"]["head"]["enum"] == list(models.HEADS)
+    for family in models.FAMILIES:
+        assert defs[f"{family}_model"]["properties"]["output"]["enum"] == list(models.OUTPUTS)
+        assert defs[f"{family}_model"]["properties"]["output"]["default"] == "point"
+
+
+@pytest.mark.parametrize(
+    ("spec", "last_units"),
+    [
+        ({"family": "dense", "units": [16, 8]}, 8),
+        ({"family": "cnn", "blocks": [{"filters": [4], "pool": "avg"}]}, 7 * 7 * 4),  # flatten
+        ({"family": "cnn", "blocks": [{"filters": [4]}], "head": "global_avg", "dense_units": [6]}, 6),
+        ({"family": "resnet", "stem_filters": 4, "stages": [{"filters": 8, "blocks": 1}]}, 8),
+    ],
+)
+def test_gaussian_output_adds_one_output_unit(spec, last_units):
+    """``output: gaussian``: the same network with a Dense(2) ``energy`` layer (mean, raw width),
+    one more output column of ``last_units`` weights and a bias."""
+    point = models.build_model(spec, INPUT, name="p")
+    gauss = models.build_model({**spec, "output": "gaussian"}, INPUT, name="g")
+    assert models.count_parameters(gauss) == models.count_parameters(point) + last_units + 1
+    assert (point.output_shape, gauss.output_shape) == ((None, 1), (None, 2))
+    assert [type(layer) for layer in gauss.layers] == [type(layer) for layer in point.layers]
+    assert gauss.get_layer("energy").get_config()["units"] == 2
+    assert (models.model_output(point), models.model_output(gauss)) == ("point", "gaussian")
+    x = np.random.default_rng(1).normal(size=(3, *INPUT)).astype("float32")
+    assert gauss.predict(x, verbose=0).shape == (3, 2)
+    import keras
+
+    kernel = keras.ops.convert_to_numpy(gauss.get_layer("energy").kernel)
+    np.testing.assert_array_equal(kernel[:, 1], 0.0)  # the raw width starts at 0: sigma 1 for every event
+    assert np.all(kernel[:, 0] != 0)  # the mean's column keeps its random start
+
+
+def test_gaussian_log_sigma_is_the_clipped_raw_width():
+    raw = np.array([-20.0, -7.0, -1.5, 0.0, 2.0, 5.0, 80.0], "float32")
+    import keras
+
+    got = keras.ops.convert_to_numpy(models.gaussian_log_sigma(raw))
+    np.testing.assert_array_equal(got, [-7.0, -7.0, -1.5, 0.0, 2.0, 5.0, 5.0])
+    assert models.LOG_SIGMA_RANGE == (-7.0, 5.0)
 
 
 def test_mixed_precision_keeps_a_float32_output():
