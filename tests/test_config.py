@@ -36,8 +36,8 @@ def test_large_study_scales_up_the_default():
     """config/large.yaml is the default study, bigger: same physics, the same networks (with the
     same inputs, target and schedule) and the seed lecture's pyramid CNN, trained fully."""
     default, large = (load_config(ROOT / "config" / n) for n in ("config.yaml", "large.yaml"))
-    assert list(large["models"]) == ["fcn", "cnn", "cnn_pyramid", "cnn_tuned", "cnn_wide"]
-    assert list(default["models"]) == ["fcn", "cnn", "cnn_tuned", "cnn_wide"]
+    assert list(large["models"]) == ["fcn", "cnn", "cnn_pyramid", "cnn_tuned", "cnn_tuned_nll", "cnn_wide"]
+    assert list(default["models"]) == ["fcn", "cnn", "cnn_tuned", "cnn_tuned_nll", "cnn_wide"]
     recipe = ("inputs", "target_transform", "learning_rate_schedule", "learning_rate", "batch_size")
     for name, spec in default["models"].items():
         assert {k: v for k, v in large["models"][name].items() if k != "training"} == {
@@ -268,7 +268,13 @@ def test_the_array_side_comes_from_the_simulation(test_config):
 def test_shipped_models_keep_their_maps():
     config = load_config(ROOT / "config" / "config.yaml")
     sides = {name: spatial_sizes(spec, 14, name) for name, spec in config["models"].items()}
-    assert sides == {"fcn": [], "cnn": [7, 7], "cnn_tuned": [7, 7], "cnn_wide": [7, 7]}
+    assert sides == {
+        "fcn": [],
+        "cnn": [7, 7],
+        "cnn_tuned": [7, 7],
+        "cnn_tuned_nll": [7, 7],
+        "cnn_wide": [7, 7],
+    }
 
 
 def test_config_validation_does_not_import_keras():
@@ -334,3 +340,12 @@ def test_keras_fails_where_the_arithmetic_does():
         spatial_sizes(spec, 14, "deep")
     with pytest.raises(ValueError, match="(?i)negative|output"):
         _keras_maps(spec, 14)
+
+
+def test_output_and_loss_must_agree_at_validation(default_config):
+    """A Gaussian head trained with the MSE would learn no width: stopped before any job runs."""
+    del default_config["models"]["cnn_tuned_nll"]["training"]["loss"]
+    with pytest.raises(
+        ConfigError, match=r"model 'cnn_tuned_nll': .*models.cnn_tuned_nll.output.*gaussian_nll"
+    ):
+        validate_config(default_config)

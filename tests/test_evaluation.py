@@ -752,3 +752,12 @@ def test_summary_lists_the_uncertainty_of_the_models_that_have_one():
     assert mean == pytest.approx(100 * gauss["coverage68"], abs=0.05)
     assert std == pytest.approx(100 * gauss["coverage68_seed_std"], abs=0.05)
     assert "within E_rec ± σ (± 1.96 σ), 68.27 % (95.00 %) for a calibrated Gaussian σ" in md
+
+
+def test_convergence_of_a_negative_log_likelihood():
+    """The Gaussian NLL is negative once the widths are small: the tolerance is relative to |loss|."""
+    improving = -2.0 - 0.02 * np.arange(20)  # 5 epochs gain 0.1 on |2.4|: 4 %
+    verdict = ev.judge_convergence(val_history(improving), epochs_max=20, patience=None)
+    assert not verdict.converged
+    flat = -2.5 - 1e-4 * np.arange(20)  # 5e-4 on |2.5|: 0.02 %
+    assert ev.judge_convergence(val_history(flat), epochs_max=20, patience=None).converged

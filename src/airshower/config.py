@@ -189,11 +189,13 @@ def _check_semantics(config: dict) -> None:
     bins = config["evaluation"]["energy_bins_eev"]
     if not bins["min"] < bins["max"]:
         raise ConfigError("config key 'evaluation.energy_bins_eev': min must be below max")
+    from airshower.training.fit import check_output_loss
     from airshower.training.settings import TrainingSettings
 
     for name, spec in config["models"].items():
         try:
-            TrainingSettings.from_config(training_settings(config, name))
+            settings = TrainingSettings.from_config(training_settings(config, name))
+            check_output_loss(spec["output"], settings.loss, name)
         except ConfigError as exc:
             raise ConfigError(f"model '{name}': {exc}") from None
         spatial_sizes(spec, config["simulation"]["array"]["n_side"], name)

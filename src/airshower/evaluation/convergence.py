@@ -89,11 +89,12 @@ class Convergence:
 
 
 def _improvement(lowest: np.ndarray) -> float:
-    """Relative decrease of the running minimum over the last :data:`FLAT_WINDOW_EPOCHS` epochs."""
+    """Decrease of the running minimum over the last :data:`FLAT_WINDOW_EPOCHS` epochs, relative
+    to its magnitude before them (a negative log-likelihood can be negative: ``|before|``)."""
     before, now = lowest[-1 - FLAT_WINDOW_EPOCHS], lowest[-1]
     if not np.isfinite(before):  # no finite loss before the window: all of it is improvement
         return float("inf")
-    return float((before - now) / before) if before > 0 else 0.0
+    return float((before - now) / abs(before)) if before != 0 else float(before - now)
 
 
 def _plateau(n: int, best: int, epochs_max: int, patience: int | None) -> Convergence | None:

@@ -82,8 +82,11 @@ def training_curves(
         if resumed and resumed.get(seed) is not None:
             _resumed_mark(a_loss, a_lr, seed, int(resumed[seed]), colors[seed])
     a_loss.plot([], [], marker="o", mfc="none", mec="0.3", ms=10, ls="none", label="lowest validation loss")
-    a_loss.set_yscale("log")
-    plain_log_labels(a_loss.yaxis)
+    losses = [h[c] for h in histories.values() for c in ("loss", "val_loss") if c in h]
+    if all(np.nanmin(v) > 0 for v in losses if np.any(np.isfinite(v))):
+        a_loss.set_yscale("log")
+        plain_log_labels(a_loss.yaxis)
+    # else: a negative log-likelihood (loss gaussian_nll) can be negative: linear axis
     a_loss.set_ylabel(LABEL["loss"])
     a_loss.set_title(f"{model}: training history (loss on the standardized energy)" + _verdicts(convergence))
     a_loss.legend(ncols=2 if len(histories) > 2 else 1)
