@@ -34,16 +34,15 @@ NAMES = ["results/models/fcn/seed1/predictions.h5", "results/models/fcn/seed2/pr
 # --- the combination rule
 
 
-def test_two_members_mean_and_spread_by_hand():
-    """Without member widths: the mean of the energies and the spread |E1 - E2| / sqrt(2)."""
+def test_two_members_without_widths_give_the_mean_and_no_width():
+    """Point members: the mean of the energies; their spread is no per-event uncertainty."""
     out = ensemble.combine([member(E1), member(E2)], NAMES)
     np.testing.assert_allclose(out["energy_pred"], [3.5, 7.0, 12.25, 40.0, 90.0], rtol=1e-15)
-    np.testing.assert_allclose(out["energy_sigma"], np.abs(np.subtract(E1, E2)) / np.sqrt(2.0), rtol=1e-12)
-    assert out["energy_sigma"].dtype == out["energy_pred"].dtype == np.float64
+    assert out["energy_pred"].dtype == np.float64
     # the labels are the members' (the same test events)
     np.testing.assert_array_equal(out["index"], member(E1)["index"])
     np.testing.assert_array_equal(out["energy_true"], member(E1)["energy_true"])
-    assert set(out) == set(io.PREDICTION_UNITS) | {"energy_sigma"}
+    assert set(out) == set(io.PREDICTION_UNITS)
 
 
 def test_member_widths_add_in_quadrature_to_the_spread():
@@ -65,15 +64,18 @@ def test_three_members_use_the_sample_spread():
     rng = np.random.default_rng(3)
     energies = [np.array(E1) * rng.uniform(0.9, 1.1, N) for _ in range(3)]
     names = [f"results/models/cnn/seed{s}/predictions.h5" for s in (1, 2, 3)]
-    out = ensemble.combine([member(e) for e in energies], names)
+    widths = np.full(N, 0.5)
+    out = ensemble.combine([member(e, sigma=widths) for e in energies], names)
     np.testing.assert_allclose(out["energy_pred"], np.mean(energies, axis=0), rtol=1e-15)
-    np.testing.assert_allclose(out["energy_sigma"], np.std(energies, axis=0, ddof=1), rtol=1e-12)
-    np.testing.assert_allclose(out["energy_sigma"], statistics.spread(np.stack(energies), axis=0))
+    spread = np.std(energies, axis=0, ddof=1)
+    np.testing.assert_allclose(out["energy_sigma"], np.sqrt(spread**2 + 0.25), rtol=1e-12)
+    np.testing.assert_allclose(spread, statistics.spread(np.stack(energies), axis=0))
 
 
 def test_members_that_agree_exactly_keep_a_positive_width():
-    """Identical members: the width is the float32 resolution of the energy, not zero."""
-    out = ensemble.combine([member(E1), member(E1)], NAMES)
+    """Identical members with a zero width: the width is the float32 resolution of the energy."""
+    zero = np.zeros(N)
+    out = ensemble.combine([member(E1, sigma=zero), member(E1, sigma=zero)], NAMES)
     np.testing.assert_array_equal(out["energy_pred"], E1)
     np.testing.assert_allclose(out["energy_sigma"], np.finfo(np.float32).eps * np.array(E1), rtol=1e-12)
     assert (out["energy_sigma"] > 0).all()
@@ -131,7 +133,7 @@ def test_one_member_is_no_ensemble():
 
 
 def test_the_ensemble_file_meets_the_predictions_contract(tmp_path):
-    out = ensemble.combine([member(E1), member(E2)], NAMES)
+    out = ensemble.combine([member(E1, sigma=np.ones(N)), member(E2, sigma=np.ones(N))], NAMES)
     member_attrs = [{"inference_events_per_s": 100.0}, {"inference_events_per_s": 300.0}]
     attrs = ensemble.attributes("fcn", [1, 2], NAMES, member_attrs)
     path = tmp_path / "fcn_ensemble" / "seed0" / "predictions.h5"

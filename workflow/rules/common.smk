@@ -93,18 +93,16 @@ def training_resources(key):
 def uncertainty_models():
     """Models whose predictions.h5 carries a per-event uncertainty (``energy_sigma``) and so get
     the uncertainty calibration figure: the networks with a Gaussian output
-    (``models.NAME.output: gaussian``; the default ``point`` predicts the energy alone), every
-    seed ensemble (the seeds' spread and widths combined, airshower.ensemble) and the baseline
-    (the fit's uncertainty with the calibration's scatter, airshower.baseline.calibration).
-    The metrics do not need this list: they read ``energy_sigma`` wherever a model writes it.
+    (``models.NAME.output: gaussian``; the default ``point`` predicts the energy alone), their
+    seed ensembles (widths and spread combined, airshower.ensemble) and the baseline (the fit's
+    uncertainty with the calibration's scatter, airshower.baseline.calibration). The metrics do
+    not need this list: they read ``energy_sigma`` wherever a model writes it.
     """
-    gaussian = [
-        m
-        for m in model_names(config)
-        if config["models"][m].get("output", "point") == "gaussian"
-    ]
+    gaussian = [m for m in model_names(config) if config["models"][m]["output"] == "gaussian"]
+    members = {ensemble: ensemble[: -len(ENSEMBLE_SUFFIX)] for ensemble in ensembles(config)}
+    gaussian_ensembles = [e for e, m in members.items() if m in gaussian]
     baseline = [BASELINE] if config["baseline"]["enabled"] else []
-    return [*gaussian, *ensembles(config), *baseline]
+    return [*gaussian, *gaussian_ensembles, *baseline]
 
 
 def final_outputs():
