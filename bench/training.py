@@ -4,7 +4,7 @@ For every Keras backend of ``--backends`` (default: every installed one of Tenso
 PyTorch) and every model of ``--config`` (default: the default study) one child process with
 ``KERAS_BACKEND`` set, pinned to ``--threads`` threads (JAX cannot be pinned: XLA uses every CPU
 the process may use, which the per-CPU-second rates account for), measures on synthetic
-14 x 14 x 2 data:
+14 x 14 inputs with the model's channels (``training.inputs``):
 
 1. a plain ``model.fit(x, y, batch_size=128)`` (Adam, MSE, Keras defaults) - the reference;
 2. :func:`airshower.training.train` with the model's training settings (its batch size,
@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 REFERENCE_BATCH = 128
-INPUT = (14, 14, 2)
+SIDE = 14  # stations per side of the default array
 BACKENDS = ("tensorflow", "jax", "torch")
 
 
@@ -61,9 +61,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def synthetic(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def synthetic(n: int, seed: int, channels: int) -> tuple[np.ndarray, np.ndarray]:
+    """Standard-normal inputs (n, 14, 14, channels) and targets (n, 1), float32."""
     gen = np.random.default_rng(seed)
-    return gen.normal(size=(n, *INPUT)).astype(np.float32), gen.normal(size=(n, 1)).astype(np.float32)
+    x = gen.normal(size=(n, SIDE, SIDE, channels)).astype(np.float32)
+    return x, gen.normal(size=(n, 1)).astype(np.float32)
 
 
 def timer_callback():
@@ -109,7 +111,7 @@ def plain_fit_rate(spec, x, y, epochs: int) -> tuple[float, float]:
 
     timer = timer_callback()
     keras.utils.set_random_seed(0)
-    model = models.build_model(spec, INPUT)
+    model = models.build_model(spec, x.shape[1:])
     model.compile(optimizer="adam", loss="mse")
     model.fit(x, y, batch_size=REFERENCE_BATCH, epochs=epochs, verbose=0, callbacks=[timer])
     return timer.rates(len(x))
@@ -125,14 +127,15 @@ def worker(args: argparse.Namespace) -> dict:
     settings = training.TrainingSettings.from_config(section)
     training.configure_runtime(settings.threads, settings.gpus, settings.mixed_precision)
     spec = cfg["models"][name]
+    channels = len(settings.inputs)
 
     # size the data so that an epoch takes about --seconds (rough rate from one small epoch)
-    x, y = synthetic(1024, 0)
+    x, y = synthetic(1024, 0, channels)
     t0 = time.perf_counter()
     rough, _ = plain_fit_rate(spec, x, y, 2)
     n = int(np.clip(rough * args.seconds // 1024, 4, 64) * 1024)
-    x, y = synthetic(n, 1)
-    x_val, y_val = synthetic(max(n // 8, 256), 2)
+    x, y = synthetic(n, 1, channels)
+    x_val, y_val = synthetic(max(n // 8, 256), 2, channels)
     log(f"{name}: {n} samples (rough rate {rough:.0f}/s, {time.perf_counter() - t0:.1f} s)")
 
     plain, plain_cpu = plain_fit_rate(spec, x, y, args.epochs)
@@ -222,12 +225,7 @@ def figure(record: dict):
 
 def measure(args: argparse.Namespace, backend: str, name: str) -> dict:
     """One model under one backend, in a child process (Keras fixes its backend at import)."""
-    env = {
-        **os.environ,
-        "KERAS_BACKEND": backend,
-        "TF_CPP_MIN_LOG_LEVEL": "2",
-        "PYTHONPATH": str(Path(__file__).resolve().parent),
-    }
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = str(args.threads)
     cmd = [

@@ -4,9 +4,9 @@
 thread pools and the devices they see then); Keras is imported only inside these functions,
 after the environment is set. What acts under which backend:
 
-- ``threads``: the intra- and inter-op pools of TensorFlow and PyTorch, and OpenMP/BLAS. JAX
-  has no such setting: XLA sizes its pool to the CPUs the process may use (``taskset``, a Slurm
-  allocation).
+- ``threads``: the intra- and inter-op pools of TensorFlow and PyTorch, and OpenMP/BLAS
+  (OpenMP threads wait passively). JAX has no such setting: XLA sizes its pool to the CPUs the
+  process may use (``taskset``, a Slurm allocation).
 - ``gpus: 0``: no GPU for any backend (``CUDA_VISIBLE_DEVICES`` empty, ``JAX_PLATFORMS=cpu``,
   TensorFlow's visible GPUs cleared). ``gpus: n``: the first n GPUs of ``CUDA_VISIBLE_DEVICES``
   (Slurm sets it to the job's GPUs; unset: GPUs 0 to n-1). Keras trains on the first of them.
@@ -83,6 +83,9 @@ def _set_environment(threads: int, gpus: int) -> None:
         os.environ[var] = n
     os.environ["TF_NUM_INTRAOP_THREADS"] = n
     os.environ["TF_NUM_INTEROP_THREADS"] = n
+    # OpenMP threads (PyTorch's) sleep while they wait instead of spinning: on a 2-core machine
+    # shared with other jobs, spinning made PyTorch 5-8 times slower (docs/performance.md)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     os.environ["CUDA_VISIBLE_DEVICES"] = visible_gpus(os.environ.get("CUDA_VISIBLE_DEVICES"), gpus)
     if gpus == 0:
         os.environ["JAX_PLATFORMS"] = "cpu"
