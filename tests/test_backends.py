@@ -104,29 +104,34 @@ def fit_arrays(data: tuple[dict, dict], settings: training.TrainingSettings) -> 
     return [a for s in ("train", "val") for a in preparation.network_arrays(splits[s], norm, inputs, target)]
 
 
-def predicted_energies(model, data: tuple[dict, dict], settings: training.TrainingSettings) -> np.ndarray:
-    """Predicted energies (EeV) of the test split."""
+def predicted_energies(model, data: tuple[dict, dict], settings: training.TrainingSettings) -> tuple:
+    """Predicted energies and widths (None for a point output) in EeV of the test split."""
     splits, norm = data
     x = preparation.select_channels(splits["test"]["x"], norm, settings.inputs)
     y, _ = training.predict(model, x, settings.batch_size)
-    return preparation.inverse_target(y, norm, settings.target_transform)
+    return training.energy_eev(y, norm, settings.target_transform)
 
 
 def fit_every_family(data: tuple[dict, dict]) -> dict:
-    """Each family on each target transform: the validation losses and the test predictions in EeV."""
+    """Each family on each target transform, and with a gaussian output: validation losses and the
+    test predictions in EeV."""
+    runs = [(family, target, "point") for target in preparation.TARGET_TRANSFORMS for family in FAMILIES]
+    runs += [(family, "log10", "gaussian") for family in FAMILIES]
     out = {}
-    for target in preparation.TARGET_TRANSFORMS:
-        settings = settings_for(target)
-        for family, spec in FAMILIES.items():
-            r = training.train(*fit_arrays(data, settings), family, spec, settings, 3, 1)
-            energy = predicted_energies(r.model, data, settings)
-            out[f"{family}/{target}"] = {
-                "n_parameters": r.info["n_parameters"],
-                "backend": r.info["backend"],
-                "val_loss": [row["val_loss"] for row in r.history],
-                "energy_finite": bool(np.all(np.isfinite(energy))),
-                "n_predictions": len(energy),
-            }
+    for family, target, output in runs:
+        loss = training.OUTPUT_LOSSES.get(output, "mse")
+        settings = settings_for(target, loss=loss)
+        spec = {**FAMILIES[family], "output": output}
+        r = training.train(*fit_arrays(data, settings), family, spec, settings, 3, 1)
+        energy, sigma = predicted_energies(r.model, data, settings)
+        out[f"{family}/{target}/{output}"] = {
+            "n_parameters": r.info["n_parameters"],
+            "backend": r.info["backend"],
+            "val_loss": [row["val_loss"] for row in r.history],
+            "energy_finite": bool(np.all(np.isfinite(energy))),
+            "sigma_positive": None if sigma is None else bool(np.all(sigma > 0)),
+            "n_predictions": len(energy),
+        }
     return out
 
 
@@ -172,8 +177,8 @@ def resume_after_interruption(tmp: Path, data: tuple[dict, dict]) -> dict:
     resumed = training.train(*arrays, "cnn", FAMILIES["cnn"], settings, 3, 1, checkpoint_dir=ckpt)
     saved = tmp / "model.keras"
     training.save_model(resumed.model, saved)
-    in_memory = predicted_energies(resumed.model, data, settings)
-    loaded = predicted_energies(training.load_model(saved), data, settings)
+    in_memory, _ = predicted_energies(resumed.model, data, settings)
+    loaded, _ = predicted_energies(training.load_model(saved), data, settings)
     return {
         "interrupted": interrupted,
         "epochs_done_at_interruption": written["epochs_done"],
@@ -283,19 +288,22 @@ def test_runtime_reports_backend_and_hides_gpus(backend_run):
 
 @pytest.mark.slow
 def test_every_family_and_target_trains_and_predicts(backend_run):
-    """Three epochs on signals that scale with the energy: every fit beats the mean (val_loss < 1)."""
+    """Three epochs on signals that scale with the energy: every fit beats predicting the mean,
+    whose MSE is 1 (the standardized target's variance) and whose gaussian NLL is 0.5 at best."""
     from airshower import models
 
     backend, out, _ = backend_run
-    assert sorted(out["fits"]) == sorted(f"{f}/{t}" for f in FAMILIES for t in preparation.TARGET_TRANSFORMS)
+    expected = [f"{f}/{t}/point" for t in preparation.TARGET_TRANSFORMS for f in FAMILIES]
+    assert list(out["fits"]) == expected + [f"{f}/log10/gaussian" for f in FAMILIES]
     for key, fit in out["fits"].items():
-        family = key.split("/")[0]
-        expected = models.count_parameters(models.build_model(FAMILIES[family], INPUT))
-        assert fit["n_parameters"] == expected, key
+        family, _, output = key.split("/")
+        model = models.build_model({**FAMILIES[family], "output": output}, INPUT)
+        assert fit["n_parameters"] == models.count_parameters(model), key
         assert fit["backend"] == backend, key
         assert len(fit["val_loss"]) == TRAINING["epochs"], key
         assert all(math.isfinite(v) for v in fit["val_loss"]), key
-        assert min(fit["val_loss"]) < 1.0, key  # the standardized target's variance
+        assert min(fit["val_loss"]) < {"point": 1.0, "gaussian": 0.5}[output], key
+        assert fit["sigma_positive"] is (None if output == "point" else True), key
         assert fit["energy_finite"], key
         assert fit["n_predictions"] == 64, key  # the test split of 320 events (20 %)
 
