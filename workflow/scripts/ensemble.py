@@ -1,6 +1,8 @@
 """The seed ensemble of one network: its seeds' test predictions combined into the model
 ``{model}_ensemble`` (rule ensemble; the combination rule in :mod:`airshower.ensemble`)."""
 
+import numpy as np
+
 from airshower import ensemble, io, logs
 
 log = logs.setup(snakemake.log[0])
@@ -11,13 +13,15 @@ members = [io.read_h5(path, finite=finite) for path in paths]
 predictions = ensemble.combine(members, paths)
 attrs = ensemble.attributes(model, seeds, paths, [io.read_attrs(path) for path in paths])
 io.write_predictions(snakemake.output.predictions, predictions, attrs)
-width = predictions[ensemble.SIGMA] / predictions["energy_pred"]
 log.info(
-    "%s: mean of %d seeds %s over %d test events, members %s energy_sigma, median sigma_E/E %.4f",
+    "%s: mean of %d seeds %s over %d test events",
     attrs["model"],
     len(paths),
     seeds,
-    len(width),
-    "with" if all(ensemble.SIGMA in m for m in members) else "without",
-    float(sorted(width)[len(width) // 2]),
+    len(predictions["energy_pred"]),
 )
+if ensemble.SIGMA in predictions:
+    width = np.median(predictions[ensemble.SIGMA] / predictions["energy_pred"])
+    log.info("members with energy_sigma: median sigma_E/E of the ensemble %.4f", width)
+else:
+    log.info("members without energy_sigma: the ensemble has no per-event width")
