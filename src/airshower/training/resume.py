@@ -164,6 +164,8 @@ class Resume(keras.callbacks.Callback):
 
     def on_test_begin(self, logs=None):  # noqa: ARG002 - validation starts: the training part is over
         if self._epoch_train_s is None:
+            # JAX dispatches steps asynchronously: wait for the last update before the clock stops
+            keras.ops.convert_to_numpy(self.model.trainable_variables[0])
             self._epoch_train_s = time.perf_counter() - self._t0
 
     def on_epoch_end(self, epoch, logs=None):
