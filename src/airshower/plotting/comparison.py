@@ -61,27 +61,27 @@ def relative_resolution_vs_energy(summary: Mapping[str, Mapping], models: Sequen
 
     ``summary`` maps model -> :func:`airshower.evaluation.aggregate_seeds` output.
     """
-    fig = Figure(figsize=(8, 5.5), layout="constrained")
+    fig = Figure(figsize=(11, 5.5), layout="constrained")
     ax = fig.subplots()
     _compare_binned(ax, summary, models, "relative_resolution", 100.0)
     ax.set_ylabel(LABEL["relative_resolution"])
     ax.set_ylim(bottom=0)
     ax.set_title("Energy resolution of all models (test set; error bars: spread over seeds)")
-    ax.legend()
+    fig.legend(loc="outside right center", fontsize=9)
     return fig
 
 
 @styled
 def bias_vs_energy(summary: Mapping[str, Mapping], models: Sequence[str]) -> Figure:
     """Absolute [EeV] and relative [%] bias vs true energy of every model."""
-    fig = Figure(figsize=(13, 5.2), layout="constrained")
+    fig = Figure(figsize=(15, 5.2), layout="constrained")
     a_abs, a_rel = fig.subplots(1, 2)
     _compare_binned(a_abs, summary, models, "bias_eev", 1.0)
     _compare_binned(a_rel, summary, models, "relative_bias", 100.0)
     for ax, key in ((a_abs, "bias"), (a_rel, "relative_bias")):
         ax.axhline(0.0, color="0.3", lw=1, ls=":")
         ax.set_ylabel(LABEL[key])
-    a_abs.legend(fontsize=8)
+    fig.legend(*a_abs.get_legend_handles_labels(), loc="outside right center", fontsize=9)
     fig.suptitle("Energy bias of all models (test set; error bars: spread over seeds)")
     return fig
 

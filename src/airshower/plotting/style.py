@@ -18,7 +18,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from airshower import config, io
-from airshower.config import BASELINE
+from airshower.config import BASELINE, ENSEMBLE_SUFFIX
 
 RC = {
     "font.size": 11,
@@ -91,14 +91,19 @@ def styled(func):
 def model_styles(models: Sequence[str]) -> dict[str, dict]:
     """Colour, marker and line style per model.
 
-    Networks are numbered by their position in ``models`` (the baseline skipped), so a model
-    keeps its colour whether or not the baseline is compared; the baseline is always black.
+    Networks are numbered by their position in ``models`` (the baseline and the seed ensembles
+    skipped), so a model keeps its colour whether or not the baseline is compared; the baseline
+    is always black; a seed ensemble (``{model}_ensemble``) has its network's colour and marker,
+    dashed, with open markers.
     """
     out = {}
     k = 0
     for name in models:
+        member = name.removesuffix(ENSEMBLE_SUFFIX)
         if name == BASELINE:
             out[name] = dict(BASELINE_STYLE)
+        elif member != name and member in out:
+            out[name] = {**out[member], "linestyle": "--", "markerfacecolor": "none"}
         else:
             out[name] = {
                 "color": PALETTE[k % len(PALETTE)],
