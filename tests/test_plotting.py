@@ -411,7 +411,7 @@ def test_relative_resolution_comparison_colours_errors_and_values(summary):
     assert "[%]" in ax.get_ylabel()
     by_label = series(ax)
     assert len(by_label) == 4
-    assert len(legend_labels(ax)) == 4
+    assert len(fig_legend_labels(fig)) == 4
     styles = pl.model_styles(MODELS)
     for label, container in by_label.items():
         model = label.split(" (")[0]
@@ -436,7 +436,7 @@ def test_bias_comparison_has_absolute_and_relative_panels(summary):
     assert_labelled(fig)
     assert "[EeV]" in a_abs.get_ylabel()
     assert "[%]" in a_rel.get_ylabel()
-    assert len(legend_labels(a_abs)) == 4
+    assert len(fig_legend_labels(fig)) == 4
     base = series(a_rel)["baseline (1 seed; bootstrap 68 %)"]
     np.testing.assert_allclose(
         base.lines[0].get_ydata(), 100 * np.array(summary[BASELINE]["bins"]["relative_bias"]["mean"])
@@ -584,3 +584,10 @@ def test_captions_render_cleanly_with_the_config_values(config_name):
     assert f"{ev_unc.CALIBRATION_BINS} bins of the predicted σ" in html
     assert "resolution of the 90 % of the events with the smallest predicted" in html
     assert f"({config['evaluation']['bootstrap']} resamples" in html
+
+
+def test_an_ensemble_wears_its_networks_colour_dashed():
+    styles = pl.model_styles(["fcn", "cnn", "fcn_ensemble", "baseline"])
+    assert styles["fcn_ensemble"]["color"] == styles["fcn"]["color"] != styles["cnn"]["color"]
+    assert styles["fcn_ensemble"]["linestyle"] == "--"
+    assert styles["fcn"]["linestyle"] == "-"
