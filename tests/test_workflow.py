@@ -108,9 +108,8 @@ def test_plot_setting_reruns_only_plots(study):
     # the job-stats table: one "rule count" row per planned rule
     planned = {m[1] for m in re.finditer(r"^(\w+)\s+\d+$", proc.stdout, re.MULTILINE)} - {"total"}
     assert planned, proc.stdout
-    assert planned <= {"plot_data", "plot_training", "plot_performance", "plot_comparison", "all"}, (
-        proc.stdout
-    )
+    plots = {"plot_data", "plot_training", "plot_performance", "plot_uncertainty", "plot_comparison"}
+    assert planned <= {*plots, "all"}, proc.stdout
 
 
 def test_bad_config_stops_before_any_job(tmp_path):
