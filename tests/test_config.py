@@ -77,7 +77,9 @@ def test_per_model_training_overrides(default_config):
             1e-5,
             256,
         )
-        assert (tuned["epochs"], tuned["seeds"]) == (40, [1, 2])  # the global values
+        assert tuned["seeds"] == [1, 2]  # the global value
+        # a cosine runs its course: early stopping never cuts it short
+        assert tuned["early_stopping_patience"] >= tuned["epochs"] >= 40
         assert config["models"][name]["dropout"] == 0.0
     assert model_seeds(config, "baseline") == [0]
 
