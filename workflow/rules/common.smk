@@ -98,8 +98,12 @@ def uncertainty_models():
     uncertainty with the calibration's scatter, airshower.baseline.calibration). The metrics do
     not need this list: they read ``energy_sigma`` wherever a model writes it.
     """
-    gaussian = [m for m in model_names(config) if config["models"][m]["output"] == "gaussian"]
-    members = {ensemble: ensemble[: -len(ENSEMBLE_SUFFIX)] for ensemble in ensembles(config)}
+    gaussian = [
+        m for m in model_names(config) if config["models"][m]["output"] == "gaussian"
+    ]
+    members = {
+        ensemble: ensemble[: -len(ENSEMBLE_SUFFIX)] for ensemble in ensembles(config)
+    }
     gaussian_ensembles = [e for e, m in members.items() if m in gaussian]
     baseline = [BASELINE] if config["baseline"]["enabled"] else []
     return [*gaussian, *gaussian_ensembles, *baseline]
