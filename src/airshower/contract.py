@@ -81,15 +81,20 @@ def shower_limits(attrs: Mapping | None = None) -> ShowerLimits:
     )
 
 
+def failures(ok: np.ndarray, shown: Callable[[int], str]) -> str | None:
+    """None where every event is ``ok``; else the words every check of the study uses:
+    ``N of M events fail this, the first is event i (shown(i))``."""
+    if ok.all():
+        return None
+    bad = np.flatnonzero(~ok)
+    return f"{bad.size} of {ok.size} events fail this, the first is event {bad[0]} ({shown(bad[0])})"
+
+
 def _require(path, name: str, ok: np.ndarray, requirement: str, shown: Callable[[int], str]) -> None:
     """Raise naming the first event where the per-event ``ok`` is False, shown by ``shown``."""
-    if ok.all():
-        return
-    bad = np.flatnonzero(~ok)
-    raise DataError(
-        f"{path}: dataset '{name}' {requirement}: {bad.size} of {ok.size} events fail this, "
-        f"the first is event {bad[0]} ({shown(bad[0])})"
-    )
+    failed = failures(ok, shown)
+    if failed:
+        raise DataError(f"{path}: dataset '{name}' {requirement}: {failed}")
 
 
 def _label_rules(limits: ShowerLimits) -> dict[str, tuple[str, Callable, Callable, Callable]]:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from airshower import statistics
+from airshower import contract, statistics
 from airshower.baseline.settings import FLAG_OK, BaselineSettings
 
 MIN_EVENTS_PER_CIC_BIN = 50
@@ -141,13 +141,9 @@ def _unbiased_log_line(size: np.ndarray, energy_eev: np.ndarray) -> tuple[float,
 
 def first_bad(values: np.ndarray, good: np.ndarray, what: str, unit: str) -> None:
     """Raise ValueError naming how many ``values`` are not ``good`` and the first of them."""
-    if good.all():
-        return
-    bad = np.flatnonzero(~good)
-    raise ValueError(
-        f"{what}: {bad.size} of {good.size} events fail this, the first is event {bad[0]} "
-        f"({values[bad[0]]:.6g} {unit})"
-    )
+    failed = contract.failures(good, lambda i: f"{values[i]:.6g} {unit}")
+    if failed:
+        raise ValueError(f"{what}: {failed}")
 
 
 def _check_finite(calib: Mapping) -> None:

@@ -27,7 +27,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from airshower import config, statistics
+from airshower import config, contract, statistics
 
 QUANTITIES: dict[str, str] = {
     "bias_eev": "mean(E_rec - E_true) in EeV",
@@ -90,12 +90,9 @@ def check_energies(energy_true: np.ndarray, energy_pred: np.ndarray) -> tuple[np
         ("energy_true", e_true, np.isfinite(e_true) & (e_true > 0), "must be positive and finite"),
         ("energy_pred", e_pred, np.isfinite(e_pred), "must be finite (NaN: the network diverged)"),
     ):
-        if not good.all():
-            i = int(np.flatnonzero(~good)[0])
-            raise ValueError(
-                f"'{name}' {why}: {np.count_nonzero(~good)} of {good.size} events fail this, "
-                f"the first is event {i} ({values[i]:.6g} EeV)"
-            )
+        failed = contract.failures(good, lambda i, v=values: f"{v[i]:.6g} EeV")
+        if failed:
+            raise ValueError(f"'{name}' {why}: {failed}")
     return e_true, e_pred
 
 

@@ -35,7 +35,7 @@ import math
 
 import numpy as np
 
-from airshower import statistics
+from airshower import contract, statistics
 from airshower.evaluation.metrics import (
     EvaluationSettings,
     bootstrap_replicas,
@@ -67,12 +67,9 @@ def check_sigma(energy_pred: np.ndarray, energy_sigma: np.ndarray) -> np.ndarray
     if sigma.size != np.size(energy_pred):
         raise ValueError(f"energy_sigma has {sigma.size} events, energy_pred {np.size(energy_pred)}")
     good = np.isfinite(sigma) & (sigma > 0)
-    if not good.all():
-        i = int(np.flatnonzero(~good)[0])
-        raise ValueError(
-            f"'energy_sigma' must be positive and finite: {np.count_nonzero(~good)} of {good.size} "
-            f"events fail this, the first is event {i} ({sigma[i]:.6g} EeV)"
-        )
+    failed = contract.failures(good, lambda i: f"{sigma[i]:.6g} EeV")
+    if failed:
+        raise ValueError(f"'energy_sigma' must be positive and finite: {failed}")
     return sigma
 
 
