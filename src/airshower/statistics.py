@@ -7,7 +7,9 @@ baseline's calibration, the benchmarks and the figures.
 - containment (:func:`containment`): the value below which a fraction of a sample lies (68 %
   containment of an opening angle or a core distance), with an order-statistics interval;
 - energy bins: :func:`bin_edges`, :func:`bin_centers`, :func:`bin_index`, and :func:`binned`
-  for any statistic per bin.
+  for any statistic per bin;
+- bootstrap of any statistic (:func:`bootstrap_replicas`, :func:`bootstrap_interval`), the
+  merit factor of two samples (:func:`merit_factor`) and the ROC area (:func:`auc`).
 """
 
 from __future__ import annotations
@@ -104,3 +106,58 @@ def binned(
         if np.any(sel):
             out[k] = statistic(values[sel])
     return out
+
+
+def bootstrap_replicas(
+    statistic: Callable[..., float | np.ndarray],
+    columns: tuple[np.ndarray, ...],
+    n_bootstrap: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """``statistic`` of ``n_bootstrap`` resamples of the events, with replacement.
+
+    ``columns`` are per-event arrays (first axis: events, equal lengths) resampled together;
+    ``statistic(*columns)`` returns a float or a 1-d array of floats (several quantities of one
+    resample). Returns shape ``(n_bootstrap,)`` or ``(n_bootstrap, n_quantities)``. Any
+    statistic, at the price of a Python loop over the resamples.
+    """
+    n = len(columns[0])
+    out = []
+    for _ in range(n_bootstrap):
+        idx = rng.integers(0, n, size=n)
+        out.append(np.asarray(statistic(*(c[idx] for c in columns)), dtype=np.float64))
+    return np.array(out)
+
+
+def bootstrap_interval(replicas: np.ndarray) -> tuple[float | None, float | None]:
+    """The :func:`percentile_interval` of bootstrap replicas of one quantity; ``(None, None)``
+    where a resample left it undefined (a non-finite replica)."""
+    replicas = np.asarray(replicas, dtype=np.float64)
+    if replicas.size == 0 or not np.all(np.isfinite(replicas)):
+        return None, None
+    return percentile_interval(replicas)
+
+
+def merit_factor(a: np.ndarray, b: np.ndarray) -> float:
+    """Separation of two samples: ``|mean(a) - mean(b)| / sqrt(spread(a)^2 + spread(b)^2)``
+    (:func:`spread`, ``ddof=1``); NaN when either has fewer than two values."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.size < 2 or b.size < 2:
+        return float("nan")
+    var = spread(a) ** 2 + spread(b) ** 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(abs(a.mean() - b.mean()) / np.sqrt(var))
+
+
+def auc(score_a: np.ndarray, score_b: np.ndarray) -> float:
+    """Area under the ROC curve of telling ``b`` from ``a`` by a score: the probability that a
+    random ``b`` value exceeds a random ``a`` value, ties counting 1/2 (the Mann-Whitney U
+    statistic over ``n_a n_b``, from mid-ranks); NaN when either sample is empty."""
+    from scipy.stats import rankdata
+
+    a, b = np.asarray(score_a, dtype=np.float64), np.asarray(score_b, dtype=np.float64)
+    if a.size == 0 or b.size == 0:
+        return float("nan")
+    ranks = rankdata(np.concatenate([a, b]))  # mid-ranks: ties share the mean rank
+    u = ranks[a.size :].sum() - b.size * (b.size + 1) / 2.0
+    return float(u / (a.size * b.size))
