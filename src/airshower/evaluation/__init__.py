@@ -2,7 +2,10 @@
 per-event uncertainty where a model predicts one (:mod:`.uncertainty`: pulls, coverage,
 calibration, the cut on the predicted uncertainty), whether its training converged
 (:mod:`.convergence`), seeds combined into the summary rows (:mod:`.aggregate`) and the summary
-table as CSV and Markdown (:mod:`.tables`). Every statistic comes from :mod:`airshower.statistics`."""
+table as CSV and Markdown (:mod:`.tables`). The other reconstructed targets: direction, core,
+Xmax and mass metrics (:mod:`.targets`, the registry :data:`TARGET_METRICS`), combined over seeds
+(:mod:`.target_aggregate`) into their tables (:mod:`.target_tables`). Every statistic comes from
+:mod:`airshower.statistics`."""
 
 from airshower.evaluation.aggregate import (
     SUMMARY_COLUMNS,
@@ -23,6 +26,15 @@ from airshower.evaluation.metrics import (
     summarize,
 )
 from airshower.evaluation.tables import DASH, summary_csv, summary_markdown, uncertainty_markdown
+from airshower.evaluation.target_aggregate import aggregate_target_seeds, combine_entries
+from airshower.evaluation.target_tables import HEADLINES, target_csv, target_markdown, target_rows
+from airshower.evaluation.targets import (
+    PREDICTED,
+    TARGET_METRICS,
+    TARGET_STREAMS,
+    check_target_settings,
+    compute_target_metrics,
+)
 from airshower.evaluation.uncertainty import (
     NOMINAL,
     UNCERTAINTY_QUANTITIES,
@@ -34,6 +46,17 @@ from airshower.evaluation.uncertainty import (
 )
 
 __all__ = [
+    "target_rows",
+    "target_markdown",
+    "target_csv",
+    "compute_target_metrics",
+    "combine_entries",
+    "check_target_settings",
+    "aggregate_target_seeds",
+    "TARGET_STREAMS",
+    "TARGET_METRICS",
+    "PREDICTED",
+    "HEADLINES",
     "Convergence",
     "DASH",
     "EnergyBins",

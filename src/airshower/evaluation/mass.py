@@ -164,6 +164,7 @@ def mass_metrics(
     pairs = {
         pair_key(classes[i], classes[j]): {
             "classes": [classes[i], classes[j]],
+            "names": [class_name(classes[i]), class_name(classes[j])],
             **pair_metrics(data, true_index, i, j, settings.bootstrap, rng),
         }
         for i in range(len(classes))
