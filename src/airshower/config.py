@@ -196,9 +196,32 @@ def _check_semantics(config: dict) -> None:
         try:
             settings = TrainingSettings.from_config(training_settings(config, name))
             check_output_loss(spec["output"], settings.loss, name)
+            _check_targets(config, name, spec, settings.loss_weights)
         except ConfigError as exc:
             raise ConfigError(f"model '{name}': {exc}") from None
         spatial_sizes(spec, config["simulation"]["array"]["n_side"], name)
+
+
+def _check_targets(config: dict, name: str, spec: Mapping, loss_weights: Mapping) -> None:
+    """A model's ``targets`` against its output, its loss weights and the simulated composition."""
+    targets = spec["targets"]
+    if spec["output"] == "gaussian" and "energy" not in targets:
+        raise ConfigError(
+            f"config key 'models.{name}.output': gaussian predicts a width of the energy, but the "
+            f"model's targets {targets} have no energy: add energy or use output: point"
+        )
+    unknown = sorted(set(loss_weights) - set(targets))
+    if unknown:
+        raise ConfigError(
+            f"config key 'models.{name}.training.loss_weights': {unknown} are not targets of the "
+            f"model ({targets})"
+        )
+    if "mass" in targets and len(mass_classes(config)) < 2:
+        raise ConfigError(
+            f"config key 'models.{name}.targets': mass is a classification over the composition's "
+            f"mass numbers, but simulation.composition.mass_numbers has {mass_classes(config)}: "
+            "simulate two or more masses (e.g. config/composition.yaml) or drop the mass target"
+        )
 
 
 def _check_simulation(sim: dict) -> None:
@@ -310,6 +333,35 @@ def compared_models(config: dict) -> list[str]:
     if config["baseline"]["enabled"]:
         names.append(BASELINE)
     return names
+
+
+def model_targets(config: dict, model: str) -> list[str]:
+    """The targets ``model`` reconstructs (airshower.targets): a network's ``targets``, a seed
+    ensemble's network's, the baseline's :data:`airshower.targets.BASELINE_TARGETS`."""
+    from airshower.targets import BASELINE_TARGETS
+
+    if model == BASELINE:
+        return list(BASELINE_TARGETS)
+    network = ensembles(config).get(model, model)
+    return list(config["models"][network]["targets"])
+
+
+def target_models(config: dict, target: str) -> list[str]:
+    """The models of the comparison (:func:`compared_models`, in its order) that reconstruct
+    ``target``."""
+    return [m for m in compared_models(config) if target in model_targets(config, m)]
+
+
+def study_targets(config: dict) -> list[str]:
+    """Every target some compared model reconstructs, in the order of airshower.targets.TARGETS."""
+    from airshower.targets import TARGETS
+
+    return [t for t in TARGETS if target_models(config, t)]
+
+
+def mass_classes(config: dict) -> list:
+    """The classes of the ``mass`` target: the sorted distinct simulated mass numbers."""
+    return sorted(set(config["simulation"]["composition"]["mass_numbers"]))
 
 
 def training_settings(config: dict, model: str) -> dict:

@@ -16,6 +16,11 @@ seed 0, whose ``predictions.h5`` :func:`combine` builds from its members' (the s
   estimate from one degree of freedom; in the tiny study it covered 26 % of the events in its
   "68 %" interval), so it is not offered as a per-event uncertainty.
 
+- the other targets' reconstructions (:mod:`airshower.targets`), per event: ``axis_pred`` the
+  mean of the members' unit vectors, normalized to unit length (the direction that minimizes the
+  members' summed squared chord distance); ``core_pred``, ``xmax_pred`` the mean; ``mass_prob``
+  the mean of the class probabilities (a probability again).
+
 The members must be predictions of the same test events (``index``) with the same true energies;
 :func:`combine` names the member file that differs. :func:`attributes` are the file attributes
 naming the members and their combined inference rate.
@@ -32,12 +37,14 @@ from airshower import io, statistics
 from airshower.config import ENSEMBLE_SUFFIX
 
 SIGMA = "energy_sigma"  # the optional width of io.OPTIONAL_PREDICTION_UNITS
-LABELS = ("index", "energy_true", "zenith", "mass", "xmax")  # per-event labels copied from a member
+# the reconstructions combined by their mean (axis_pred is normalized after it)
+MEANS = ("energy_pred", "axis_pred", "core_pred", "xmax_pred", "mass_prob")
 FLOAT32_RESOLUTION = float(np.finfo(np.float32).eps)  # relative floor of the width
 COMBINATION = (
     "energy_pred = mean of the members' energy_pred (EeV); where the members predict a width, "
     "energy_sigma = sqrt(mean of the members' energy_sigma^2 + spread^2 (ddof=1)), at least "
-    "float32 eps * energy_pred"
+    "float32 eps * energy_pred; axis_pred = normalized mean of the members' axes; core_pred, "
+    "xmax_pred, mass_prob = the members' mean"
 )
 
 
@@ -70,6 +77,13 @@ def check_members(members: Sequence[Mapping[str, np.ndarray]], names: Sequence[s
                     f"{name}: dataset '{key}' differs from {ref} at event {i} ({member[key][i]} against "
                     f"{first[key][i]}): the members of an ensemble must predict the same test split"
                 )
+    reconstructed = [sorted(set(m) & set(MEANS)) for m in members]
+    for got, name in zip(reconstructed[1:], names[1:], strict=True):
+        if got != reconstructed[0]:
+            raise io.DataError(
+                f"{name}: reconstructs {got}, while {ref} reconstructs {reconstructed[0]}: the members "
+                "must predict alike"
+            )
     with_sigma = [SIGMA in m for m in members]
     if any(with_sigma) and not all(with_sigma):
         has = names[with_sigma.index(True)]
@@ -86,8 +100,9 @@ def combine(members: Sequence[Mapping[str, np.ndarray]], names: Sequence[str]) -
     Parameters
     ----------
     members
-        the datasets of each member's ``predictions.h5``: ``energy_pred`` and the labels of
-        :data:`LABELS`, and ``energy_sigma`` (EeV) where the members predict a width.
+        the datasets of each member's ``predictions.h5``: the truths of
+        :data:`airshower.io.PREDICTION_UNITS`, the reconstructions (:data:`MEANS`) and
+        ``energy_sigma`` (EeV) where the members predict a width.
     names
         the members' file paths, for the errors.
 
@@ -103,16 +118,23 @@ def combine(members: Sequence[Mapping[str, np.ndarray]], names: Sequence[str]) -
         from :func:`check_members`.
     """
     with_sigma = check_members(members, names)
-    energy = np.stack([np.asarray(m["energy_pred"], dtype=np.float64) for m in members])
-    mean = energy.mean(axis=0)
     first = members[0]
-    labels = {"energy": first["energy_true"], **{k: first[k] for k in LABELS if k != "energy_true"}}
-    if not with_sigma:
-        return io.prediction_datasets(mean, labels)
-    widths = np.mean([np.asarray(m[SIGMA], dtype=np.float64) ** 2 for m in members], axis=0)
-    variance = statistics.spread(energy, axis=0) ** 2 + widths
-    sigma = np.maximum(np.sqrt(variance), FLOAT32_RESOLUTION * np.abs(mean))
-    return io.prediction_datasets(mean, labels, extra={SIGMA: sigma})
+    labels = {label: first[name] for label, name in io.PREDICTION_LABELS.items()}
+    stacked = {
+        name: np.stack([np.asarray(m[name], dtype=np.float64) for m in members])
+        for name in MEANS
+        if name in first
+    }
+    predicted = {name: values.mean(axis=0) for name, values in stacked.items()}
+    if "axis_pred" in predicted:
+        axis = predicted["axis_pred"]
+        predicted["axis_pred"] = axis / np.linalg.norm(axis, axis=1, keepdims=True)
+    if with_sigma:
+        mean = predicted["energy_pred"]
+        widths = np.mean([np.asarray(m[SIGMA], dtype=np.float64) ** 2 for m in members], axis=0)
+        variance = statistics.spread(stacked["energy_pred"], axis=0) ** 2 + widths
+        predicted[SIGMA] = np.maximum(np.sqrt(variance), FLOAT32_RESOLUTION * np.abs(mean))
+    return io.prediction_datasets(labels, predicted)
 
 
 def attributes(

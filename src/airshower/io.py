@@ -36,18 +36,37 @@ from airshower.contract import (
 )
 from airshower.contract import shower_units as shower_units  # io.shower_units, as before
 
-# predictions.h5 of every model (networks and baseline): the test split, energies in EeV
+# predictions.h5 of every model (networks and baseline): the true values of the test split
 PREDICTION_UNITS = {
     "energy_true": "EeV",
-    "energy_pred": "EeV",
     "index": "row in showers.h5",
     "zenith": "rad",
     "mass": "1",
     "xmax": "g/cm^2",
+    "axis_true": "1 (unit vector to where the shower comes from, z up)",
+    "core_true": "m",
 }
-# datasets a model's predictions.h5 may carry besides PREDICTION_UNITS (consumers handle both):
-# energy_sigma, the predicted 1-sigma uncertainty of energy_pred per event (float64, > 0)
-OPTIONAL_PREDICTION_UNITS = {"energy_sigma": "EeV"}
+# the reconstructions a model's predictions.h5 carries, those of the targets it reconstructs
+# (airshower.targets: Target.predicted) and energy_sigma, the predicted 1-sigma uncertainty of
+# energy_pred per event (float64, > 0), where the model predicts one; consumers handle each's absence
+OPTIONAL_PREDICTION_UNITS = {
+    "energy_pred": "EeV",
+    "energy_sigma": "EeV",
+    "axis_pred": "1 (unit vector)",
+    "core_pred": "m",
+    "xmax_pred": "g/cm^2",
+    "mass_prob": "1 (probability of each mass class, ascending mass number)",
+}
+# the labels of a prepared split that become the truths of PREDICTION_UNITS
+PREDICTION_LABELS = {
+    "energy": "energy_true",
+    "index": "index",
+    "zenith": "zenith",
+    "mass": "mass",
+    "xmax": "xmax",
+    "axis": "axis_true",
+    "core": "core_true",
+}
 # history.csv of every training: one row per epoch (the columns of Keras' CSVLogger)
 HISTORY_COLUMNS = ("epoch", "loss", "val_loss", "learning_rate")
 
@@ -272,31 +291,28 @@ def merge_showers(paths: Iterable[str | os.PathLike]) -> tuple[dict[str, np.ndar
 
 
 def prediction_datasets(
-    energy_pred_eev: np.ndarray, test: Mapping[str, np.ndarray], extra: Mapping[str, np.ndarray] | None = None
+    test: Mapping[str, np.ndarray], predicted: Mapping[str, np.ndarray] | None = None
 ) -> dict[str, np.ndarray]:
-    """Datasets of ``predictions.h5``: the predicted energy (EeV, float64), the test labels of
-    :data:`PREDICTION_LABELS` and the model's ``extra`` reconstructed quantities.
+    """Datasets of ``predictions.h5``: the test labels of :data:`PREDICTION_LABELS` under their
+    names of :data:`PREDICTION_UNITS`, and the model's ``predicted`` datasets.
 
-    An ``extra`` of :data:`OPTIONAL_PREDICTION_UNITS` (``energy_sigma``, the predicted 1-sigma
-    uncertainty in EeV) is stored as float64 and must have one entry per event.
+    The reconstructions of :data:`OPTIONAL_PREDICTION_UNITS` are stored as float64; every
+    predicted dataset must have one entry per test event, and ``energy_sigma`` needs
+    ``energy_pred``.
     """
-    energy_pred_eev = np.asarray(energy_pred_eev, dtype=np.float64)
-    if len(energy_pred_eev) != len(test["energy"]):
-        raise ValueError(f"{len(energy_pred_eev)} predictions for {len(test['energy'])} test events")
-    out = {
-        "energy_true": np.asarray(test["energy"], dtype=np.float64),
-        "energy_pred": energy_pred_eev,
-        "index": np.asarray(test["index"], dtype=np.int64),
-        "zenith": np.asarray(test["zenith"]),
-        "mass": np.asarray(test["mass"]),
-        "xmax": np.asarray(test["xmax"]),
-    }
-    extra = dict(extra or {})
-    for name in set(extra) & set(OPTIONAL_PREDICTION_UNITS):
-        extra[name] = np.asarray(extra[name], dtype=np.float64)
-        if extra[name].shape != energy_pred_eev.shape:
-            raise ValueError(f"'{name}' has shape {extra[name].shape}, energy_pred {energy_pred_eev.shape}")
-    return {**out, **extra}
+    n = len(test["energy"])
+    out = {name: np.asarray(test[label]) for label, name in PREDICTION_LABELS.items()}
+    out["energy_true"] = out["energy_true"].astype(np.float64)
+    out["index"] = out["index"].astype(np.int64)
+    predicted = dict(predicted or {})
+    for name in set(predicted) & set(OPTIONAL_PREDICTION_UNITS):
+        predicted[name] = np.asarray(predicted[name], dtype=np.float64)
+    for name, values in predicted.items():
+        if len(values) != n:
+            raise ValueError(f"{len(values)} predictions '{name}' for {n} test events")
+    if "energy_sigma" in predicted and "energy_pred" not in predicted:
+        raise ValueError("'energy_sigma' without 'energy_pred': a width needs its energy")
+    return {**out, **predicted}
 
 
 def write_predictions(
@@ -316,17 +332,18 @@ def write_predictions(
 
 
 def read_predictions(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """``energy_true``, ``energy_pred`` and, where the model predicts it, ``energy_sigma`` (EeV)
-    of a ``predictions.h5``, all finite and of equal length (:func:`read_h5` checks, naming the
-    file); ``energy_sigma`` is absent from the result when the file has none."""
+    """The true values (:data:`PREDICTION_UNITS` but ``index``) and the reconstructions
+    (:data:`OPTIONAL_PREDICTION_UNITS`) a ``predictions.h5`` has, all finite and of equal length
+    (:func:`read_h5` checks, naming the file); a reconstruction the model does not make is absent
+    from the result."""
     with _open(Path(path)) as fh:
         optional = [name for name in OPTIONAL_PREDICTION_UNITS if name in fh]
-    names = ["energy_true", "energy_pred", *optional]
+    names = [name for name in PREDICTION_UNITS if name != "index"] + optional
     data = read_h5(path, names, finite=names)
-    n = len(data["energy_pred"])
+    n = len(data["energy_true"])
     for name in names:
         if len(data[name]) != n:
-            raise DataError(f"{path}: dataset '{name}' has {len(data[name])} entries, energy_pred {n}")
+            raise DataError(f"{path}: dataset '{name}' has {len(data[name])} entries, energy_true {n}")
     return data
 
 

@@ -75,18 +75,29 @@ def conv_block(x, filters: Sequence[int], kernel_size: int, activation: str, pad
     return x
 
 
-def dense_head(x, units: Sequence[int], activation: str, dropout: float, output: str = "point"):
-    """Regression head: (Dropout, Dense(u)) for each ``u`` in ``units``, then Dropout and the
-    output layer ``energy``: Dense(1) for a ``point`` output, Dense(2) (mean, raw width) for a
-    ``gaussian`` one (:data:`OUTPUTS`).
+def dense_head(
+    x,
+    units: Sequence[int],
+    activation: str,
+    dropout: float,
+    output: str = "point",
+    name: str = "energy",
+    n_outputs: int = 1,
+    output_activation: str | None = None,
+):
+    """One target's head: (Dropout, Dense(u)) for each ``u`` in ``units``, then Dropout and the
+    output layer ``name``: Dense(n_outputs), or for a ``gaussian`` output (the energy) Dense(2)
+    (mean, raw width) (:data:`OUTPUTS`).
 
-    The output layer is linear and float32 (also under a mixed-precision policy).
+    The output layer is float32 (also under a mixed-precision policy) and linear unless
+    ``output_activation`` (the mass target's softmax).
     """
     for n in units:
         x = _dropout(x, dropout)
         x = layers.Dense(n, activation=activation)(x)
     x = _dropout(x, dropout)
-    layer = layers.Dense(OUTPUTS[output], dtype="float32", name="energy")
+    units_out = OUTPUTS[output] if output == "gaussian" else n_outputs
+    layer = layers.Dense(units_out, activation=output_activation, dtype="float32", name=name)
     x = layer(x)
     if output == "gaussian":  # every event starts at sigma 1, the width of the standardized target
         kernel = layer.kernel
@@ -94,6 +105,26 @@ def dense_head(x, units: Sequence[int], activation: str, dropout: float, output:
             keras.ops.concatenate([kernel[:, :1], keras.ops.zeros_like(kernel[:, 1:])], axis=1)
         )
     return x
+
+
+def heads(x, spec: Mapping, units: Sequence[int], activation: str, dropout: float):
+    """The output of the model ``spec``: one :func:`dense_head` per target of ``spec["targets"]``
+    on the shared body ``x``, named by the target, each with the hidden ``units``. A single target
+    gives its tensor (the seed's networks, unchanged), several a dict target -> tensor.
+
+    ``spec["n_outputs"]`` (target -> units, set by :func:`build_model`; by default those of
+    :data:`DEFAULT_OUTPUT_UNITS`) sizes the heads; only the
+    energy takes the model's ``output`` (a gaussian width).
+    """
+    from airshower.targets import TARGETS
+
+    sizes = _output_units(spec["targets"], spec.get("n_outputs"))
+    outputs = {}
+    for target in spec["targets"]:
+        output = spec["output"] if target == "energy" else "point"
+        n_outputs, act = sizes[target], TARGETS[target].activation
+        outputs[target] = dense_head(x, units, activation, dropout, output, target, n_outputs, act)
+    return next(iter(outputs.values())) if len(outputs) == 1 else outputs
 
 
 def gaussian_log_sigma(raw_width):
@@ -107,12 +138,15 @@ def gaussian_log_sigma(raw_width):
 
 
 def model_output(model: keras.Model) -> str:
-    """The ``output`` (:data:`OUTPUTS`) of a built or loaded model, from its output units."""
-    units = int(model.output_shape[-1])
-    kinds = {n: kind for kind, n in OUTPUTS.items()}
-    if units not in kinds:
-        raise ValueError(f"model '{model.name}' has {units} outputs per event; a network here has 1 or 2")
-    return kinds[units]
+    """The ``output`` (:data:`OUTPUTS`) of a built or loaded model: ``gaussian`` when its energy
+    output has two units."""
+    shapes = model.output_shape
+    if isinstance(shapes, dict):
+        energy = shapes.get("energy")
+    else:  # one output, or several in the order of the output names (the targets)
+        shapes = shapes if isinstance(shapes, list) else [shapes]
+        energy = dict(zip(model.output_names, shapes, strict=True)).get("energy")
+    return "gaussian" if energy is not None and int(energy[-1]) == OUTPUTS["gaussian"] else "point"
 
 
 def residual_block(x, filters: int, kernel_size: int, activation: str, batch_norm: bool, strides: int = 1):
@@ -143,7 +177,7 @@ def dense_model(spec: Mapping, inputs):
             x = layers.Activation(spec["activation"])(x)
         else:
             x = layers.Dense(n, activation=spec["activation"])(x)
-    return dense_head(x, (), spec["activation"], spec["dropout"], spec["output"])
+    return heads(x, spec, (), spec["activation"], spec["dropout"])
 
 
 def cnn_model(spec: Mapping, inputs):
@@ -154,7 +188,7 @@ def cnn_model(spec: Mapping, inputs):
         x = conv_block(x, block["filters"], kernel, activation, padding, block["batch_norm"])
         x = _pool(x, block["pool"], block["pool_size"])
     x = HEADS[spec["head"]]()(x)
-    return dense_head(x, spec["dense_units"], spec["dense_activation"], spec["dropout"], spec["output"])
+    return heads(x, spec, spec["dense_units"], spec["dense_activation"], spec["dropout"])
 
 
 def resnet_model(spec: Mapping, inputs):
@@ -166,7 +200,7 @@ def resnet_model(spec: Mapping, inputs):
             strides = 2 if (i > 0 and j == 0) else 1
             x = residual_block(x, stage["filters"], kernel, activation, batch_norm, strides)
     x = HEADS[spec["head"]]()(x)
-    return dense_head(x, spec["dense_units"], spec["dense_activation"], spec["dropout"], spec["output"])
+    return heads(x, spec, spec["dense_units"], spec["dense_activation"], spec["dropout"])
 
 
 # The model families (config ``family``; the schema's enum is held to these keys by
@@ -185,7 +219,12 @@ def complete_spec(spec: Mapping, name: str = "model") -> dict:
     return config.complete_section("models", {name: spec})[name]
 
 
-def build_model(spec: Mapping, input_shape: tuple[int, int, int], name: str = "model") -> keras.Model:
+def build_model(
+    spec: Mapping,
+    input_shape: tuple[int, int, int],
+    name: str = "model",
+    n_outputs: Mapping[str, int] | None = None,
+) -> keras.Model:
     """Build the network described by ``spec`` for inputs of shape ``input_shape`` (H, W, C).
 
     Parameters
@@ -197,6 +236,10 @@ def build_model(spec: Mapping, input_shape: tuple[int, int, int], name: str = "m
         shape of one event, e.g. ``(14, 14, 2)``.
     name
         the model name (Keras model name; also the config name).
+    n_outputs
+        output units of each of the model's targets (``airshower.targets.Target.n_outputs`` of
+        the training split's statistics); None: those that need no statistics (energy 1,
+        direction 3, core 2, xmax 1; the mass needs its classes).
 
     Returns
     -------
@@ -213,9 +256,26 @@ def build_model(spec: Mapping, input_shape: tuple[int, int, int], name: str = "m
     spec = complete_spec(spec, name)
     for side in sorted({int(input_shape[0]), int(input_shape[1])}):
         config.spatial_sizes(spec, side, name)  # names the block a map is too small for
+    spec = {**spec, "n_outputs": _output_units(spec["targets"], n_outputs)}
     inputs = keras.Input(shape=tuple(int(s) for s in input_shape), name="footprint")
     outputs = FAMILIES[spec["family"]](spec, inputs)
     return keras.Model(inputs, outputs, name=name)
+
+
+# output units of the targets whose size needs no training statistics (the mass: its classes)
+DEFAULT_OUTPUT_UNITS = {"energy": 1, "direction": 3, "core": 2, "xmax": 1}
+
+
+def _output_units(targets: Sequence[str], n_outputs: Mapping[str, int] | None) -> dict[str, int]:
+    units = {}
+    for target in targets:
+        if n_outputs is not None and target in n_outputs:
+            units[target] = int(n_outputs[target])
+        elif target in DEFAULT_OUTPUT_UNITS:
+            units[target] = DEFAULT_OUTPUT_UNITS[target]
+        else:
+            raise ValueError(f"the {target} target's output units (e.g. its number of classes) must be given")
+    return units
 
 
 def count_parameters(model: keras.Model) -> int:

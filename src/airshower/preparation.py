@@ -12,12 +12,14 @@ stacked in this order (``time``, ``signal``, ``mask``); a model takes the ones n
 - mask: 1 where the station triggered, 0 where it is silent;
 - silent stations are 0 in the time and signal channels (the mask channel tells them apart).
 
-The regression target is the energy in EeV transformed by one of :data:`TARGET_TRANSFORMS`
-(the model's ``training.target_transform``), standardized with the training split's mean and
-standard deviation of that transform. All statistics, those of every transform, come from the
-training split only and are stored in ``normalization.json``: the training job builds the
-target from the energies of a split (:func:`transform_target`), the prediction job maps the
-network outputs back to EeV (:func:`inverse_target`).
+The network targets are those of :mod:`airshower.targets` (the model's ``targets``; the energy
+by default): the energy in EeV transformed by one of :data:`TARGET_TRANSFORMS` (the model's
+``training.target_transform``) and standardized with the training split's mean and standard
+deviation of that transform, the axis, the core, Xmax or the mass class. All statistics, those of
+every target and of every energy transform, come from the training split only and are stored in
+``normalization.json`` (``targets``): the training job builds the targets of a split
+(:func:`network_arrays`), the prediction job maps the network outputs back
+(:func:`airshower.targets.decode`; the energy: :func:`inverse_target`).
 """
 
 from __future__ import annotations
@@ -89,29 +91,38 @@ def _target(energy_eev: np.ndarray, transform: str) -> np.ndarray:
     return forward(np.asarray(energy_eev, dtype=np.float64))
 
 
-def fit_normalization(time_us: np.ndarray, signal_vem: np.ndarray, energy_eev: np.ndarray) -> dict:
+def fit_target_transforms(energy_eev: np.ndarray) -> dict:
+    """The energy target's statistics: the mean and standard deviation of every transform of
+    :data:`TARGET_TRANSFORMS` of the training split's energies (``normalization.json``,
+    ``targets.energy``)."""
+    targets = {name: _target(energy_eev, name) for name in TARGET_TRANSFORMS}
+    return {
+        "quantity": "energy",
+        "unit": "EeV",
+        "transforms": {name: {"mean": float(t.mean()), "std": float(t.std())} for name, t in targets.items()},
+    }
+
+
+def fit_normalization(time_us: np.ndarray, signal_vem: np.ndarray, labels: Mapping[str, np.ndarray]) -> dict:
     """Normalization statistics from the training split (arrays of that split only).
 
-    ``channels`` lists the channels of ``x`` in order; ``target.transforms`` holds the mean and
+    ``labels`` are the training split's true values (datasets of :data:`LABELS`, at least
+    ``energy``); ``channels`` lists the channels of ``x`` in order; ``targets`` holds the
+    statistics of every target (:func:`airshower.targets.fit_all`), the energy's with the mean and
     standard deviation of every transform of :data:`TARGET_TRANSFORMS`.
     """
+    from airshower import targets
+
     log_s = np.log10(1.0 + signal_vem[np.isfinite(signal_vem)].astype(np.float64))
     rel_t = _relative_time(time_us.astype(np.float64))
     rel_t = rel_t[np.isfinite(rel_t)]
     if log_s.size < 2 or rel_t.size < 2:
         raise ValueError("the training split has fewer than two triggered stations: cannot normalize")
-    targets = {name: _target(energy_eev, name) for name in TARGET_TRANSFORMS}
     return {
         "channels": list(CHANNELS),
         "signal": {"transform": "log10(1 + S/VEM)", "mean": float(log_s.mean()), "std": float(log_s.std())},
         "time": {"transform": "t - mean_event(t), in us", "mean": 0.0, "std": float(rel_t.std())},
-        "target": {
-            "quantity": "energy",
-            "unit": "EeV",
-            "transforms": {
-                name: {"mean": float(t.mean()), "std": float(t.std())} for name, t in targets.items()
-            },
-        },
+        "targets": targets.fit_all(labels),
     }
 
 
@@ -151,7 +162,9 @@ def select_channels(x: np.ndarray, norm: Mapping, inputs: Sequence[str]) -> np.n
 
 
 def _target_statistics(norm: Mapping, transform: str) -> Mapping:
-    stats = norm["target"]["transforms"]
+    from airshower import targets
+
+    stats = targets.statistics_of(norm, "energy")["transforms"]
     if transform not in stats:
         raise ValueError(
             f"target transform {transform!r} has no statistics in the normalization "
@@ -174,14 +187,21 @@ def inverse_target(y: np.ndarray, norm: Mapping, transform: str) -> np.ndarray:
 
 
 def network_arrays(
-    split: Mapping[str, np.ndarray], norm: Mapping, inputs: Sequence[str], transform: str
-) -> tuple[np.ndarray, np.ndarray]:
-    """Inputs and target of one model from a prepared split (``x``, ``energy``).
+    split: Mapping[str, np.ndarray],
+    norm: Mapping,
+    inputs: Sequence[str],
+    transform: str,
+    targets: Sequence[str] = ("energy",),
+) -> tuple[np.ndarray, np.ndarray | dict[str, np.ndarray]]:
+    """Inputs and targets of one model from a prepared split (``x`` and the targets' labels).
 
-    Returns the channels ``inputs`` of ``x`` and the standardized target ``transform`` of the
-    energies: what the training job fits.
+    Returns the channels ``inputs`` of ``x`` and the network targets of ``targets``
+    (:func:`airshower.targets.encode`: one array for a single target, else a dict by target; the
+    energy standardized after ``transform``): what the training job fits.
     """
-    return select_channels(split["x"], norm, inputs), transform_target(split["energy"], norm, transform)
+    from airshower import targets as registry
+
+    return select_channels(split["x"], norm, inputs), registry.encode(split, norm, list(targets), transform)
 
 
 def prepare(
@@ -200,7 +220,9 @@ def prepare(
     n = len(showers["energy"])
     indices = split_indices(n, settings.fractions, rng)
     tr = indices["train"]
-    norm = fit_normalization(showers["time"][tr], showers["signal"][tr], showers["energy"][tr])
+    norm = fit_normalization(
+        showers["time"][tr], showers["signal"][tr], {label: showers[label][tr] for label in LABELS}
+    )
     splits = {}
     for name, idx in indices.items():
         split = {

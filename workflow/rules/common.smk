@@ -10,7 +10,10 @@ from airshower.config import (
     ConfigError,
     compared_models,
     ensembles,
+    mass_classes,
     model_names,
+    study_targets,
+    target_models,
     model_seeds,
     training_settings,
     validate_config,
@@ -40,6 +43,8 @@ localrules:
 
 
 DATA = "results/data"
+# the models whose energy the summary and the energy figures compare
+ENERGY_MODELS = target_models(config, "energy")
 MODELS = "results/models/{model}/seed{seed}"
 FIGURES = "results/figures"
 
@@ -119,7 +124,7 @@ def final_outputs():
         f"{FIGURES}/comparison/resolution_overall.png",
     ]
     figures += [f"{FIGURES}/{m}/training_curves.png" for m in networks]
-    for m in compared_models(config):
+    for m in ENERGY_MODELS:
         figures += [
             f"{FIGURES}/{m}/residuals.png",
             f"{FIGURES}/{m}/energy_scatter.png",

@@ -1,4 +1,6 @@
-# Metrics per (model, seed) with bootstrap intervals, and the summary table over all models.
+# Energy metrics per (model, seed) with bootstrap intervals, and the summary table over the models
+# that reconstruct the energy (every network's training cost and convergence; the other targets'
+# tables: targets.smk).
 from airshower.evaluation.convergence import RULE as CONVERGENCE_RULE
 
 
@@ -24,9 +26,9 @@ rule metrics:
 
 rule summary:
     input:
-        metrics=per_run(f"{MODELS}/metrics.json"),
+        metrics=per_run(f"{MODELS}/metrics.json", ENERGY_MODELS),
         info=per_run(f"{MODELS}/training.json", model_names(config)),
-        predictions=per_run(f"{MODELS}/predictions.h5"),
+        predictions=per_run(f"{MODELS}/predictions.h5", ENERGY_MODELS),
         histories=per_run(f"{MODELS}/history.csv", model_names(config)),
     output:
         csv=report(
@@ -46,7 +48,7 @@ rule summary:
         mem_mb=1000,
         runtime=10,
     params:
-        models=compared_models(config),
+        models=ENERGY_MODELS,
         training={m: training_settings(config, m) for m in model_names(config)},
         convergence_rule=CONVERGENCE_RULE,
     script:

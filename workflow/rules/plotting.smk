@@ -173,7 +173,7 @@ rule plot_comparison:
         mem_mb=1000,
         runtime=10,
     params:
-        models=compared_models(config),
+        models=ENERGY_MODELS,
         plots=config["plots"],
     script:
         "../scripts/plot_comparison.py"

@@ -56,6 +56,7 @@ rule predict:
         seed=lambda w: int(w.seed),
         batch_size=lambda w: training_settings(config, w.model)["batch_size"],
         inputs=lambda w: training_settings(config, w.model)["inputs"],
+        targets=lambda w: config["models"][w.model]["targets"],
         target_transform=lambda w: training_settings(config, w.model)[
             "target_transform"
         ],

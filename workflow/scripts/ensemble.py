@@ -8,8 +8,7 @@ from airshower import ensemble, io, logs
 log = logs.setup(snakemake.log[0])
 model, seeds = snakemake.params.model, list(snakemake.params.seeds)
 paths = [str(p) for p in snakemake.input.members]
-finite = ["energy_true", "energy_pred", ensemble.SIGMA]
-members = [io.read_h5(path, finite=finite) for path in paths]
+members = [io.read_predictions(path) | io.read_h5(path, ["index"]) for path in paths]
 predictions = ensemble.combine(members, paths)
 attrs = ensemble.attributes(model, seeds, paths, [io.read_attrs(path) for path in paths])
 io.write_predictions(snakemake.output.predictions, predictions, attrs)
@@ -18,7 +17,7 @@ log.info(
     attrs["model"],
     len(paths),
     seeds,
-    len(predictions["energy_pred"]),
+    len(predictions["index"]),
 )
 if ensemble.SIGMA in predictions:
     width = np.median(predictions[ensemble.SIGMA] / predictions["energy_pred"])

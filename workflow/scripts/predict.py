@@ -1,4 +1,5 @@
-"""Predict the energies of the test split with a trained network (rule predict).
+"""Reconstruct the test split with a trained network (rule predict): every target of the model
+(:mod:`airshower.targets`) into ``predictions.h5``.
 
 A network with a ``gaussian`` output also writes ``energy_sigma``, its 1-sigma width per event in
 EeV (:func:`airshower.training.energy_eev`: first-order propagation through the inverse target
@@ -13,15 +14,21 @@ from airshower import io, jobs, logs, preparation, training
 log = logs.setup(snakemake.log[0])
 p = snakemake.params
 with jobs.guard(f"prediction {p.model} seed {p.seed}", watch_s=5) as job:
-    labels = ["x", "energy", "index", "zenith", "mass", "xmax"]
-    test = io.read_h5(snakemake.input.test, labels, finite=["x"])
+    test = io.read_h5(snakemake.input.test, ["x", *io.PREDICTION_LABELS], finite=["x"])
     norm = io.read_json(snakemake.input.normalization)
     training.configure_runtime(snakemake.threads, snakemake.resources.get("gpu", 0))
     model = training.load_model(snakemake.input.model)
     y, rate = training.predict(model, preparation.select_channels(test["x"], norm, p.inputs), p.batch_size)
-    energy, sigma = training.energy_eev(y, norm, p.target_transform)
-    predictions = io.prediction_datasets(energy, test, {} if sigma is None else {"energy_sigma": sigma})
-    log.info("%s seed %d: %d test events at %.0f events/s", p.model, p.seed, len(y), rate)
+    reconstructed = training.reconstruct(y, norm, p.targets, p.target_transform)
+    predictions = io.prediction_datasets(test, reconstructed)
+    log.info(
+        "%s seed %d: %s of %d test events at %.0f events/s",
+        p.model,
+        p.seed,
+        ", ".join(p.targets),
+        len(test["x"]),
+        rate,
+    )
     attrs = {**io.provenance(seed=p.seed), "model": p.model, "seed": p.seed, "inference_events_per_s": rate}
     job.check("before writing its predictions")
     io.write_predictions(snakemake.output.predictions, predictions, attrs)

@@ -5,7 +5,7 @@ once (lock in the checkpoint folder), and the training stops after an epoch's ch
 Snakemake process that started it is gone.
 """
 
-from airshower import io, jobs, logs, preparation, training
+from airshower import io, jobs, logs, preparation, targets, training
 
 log = logs.setup(snakemake.log[0])
 p = snakemake.params
@@ -13,12 +13,17 @@ with jobs.guard(f"training {p.model} seed {p.seed}", lock=p.checkpoint_dir) as j
     settings = training.TrainingSettings.from_config(p.training)
     training.configure_runtime(settings.threads, settings.gpus, settings.mixed_precision)  # before any tensor
     norm = io.read_json(snakemake.input.normalization)
-    splits = {s: io.read_h5(snakemake.input[s], ["x", "energy"], finite=["x"]) for s in ("train", "val")}
-    arrays = {  # the model's input channels and target transform (x holds every channel)
-        s: preparation.network_arrays(split, norm, settings.inputs, settings.target_transform)
+    names = list(p.spec["targets"])  # what the network reconstructs (airshower.targets)
+    labels = ["x", *targets.labels_needed(names)]
+    splits = {s: io.read_h5(snakemake.input[s], labels, finite=["x"]) for s in ("train", "val")}
+    arrays = {  # the model's input channels and targets (x holds every channel)
+        s: preparation.network_arrays(split, norm, settings.inputs, settings.target_transform, names)
         for s, split in splits.items()
     }
-    log.info("inputs %s, target: %s energy", ", ".join(settings.inputs), settings.target_transform)
+    n_outputs = targets.output_units(norm, names)
+    log.info(
+        "inputs %s; targets %s (energy: %s)", ", ".join(settings.inputs), n_outputs, settings.target_transform
+    )
     result = training.train(
         *arrays["train"],
         *arrays["val"],
@@ -29,6 +34,7 @@ with jobs.guard(f"training {p.model} seed {p.seed}", lock=p.checkpoint_dir) as j
         p.seed,
         checkpoint_dir=p.checkpoint_dir,
         job=job,
+        n_outputs=n_outputs,
     )
     log.info("%s", result.info)
     training.save_model(result.model, snakemake.output.model)

@@ -206,7 +206,8 @@ def run(
     Parameters
     ----------
     showers
-        the raw showers (``io.read_showers``): ``time``, ``signal``, ``detector``, ``mass``, ``xmax``.
+        the raw showers (``io.read_showers``): ``time``, ``signal``, ``detector``, ``mass``,
+        ``xmax``, ``axis``, ``core``.
     train, test
         ``index`` (rows of ``showers``), ``energy`` (EeV) and ``zenith`` (rad) of each split.
     names
@@ -217,9 +218,10 @@ def run(
     Returns
     -------
     predictions
-        the test-split datasets of ``predictions.h5``: :data:`io.PREDICTION_UNITS`,
-        ``energy_sigma`` (EeV, :func:`airshower.baseline.calibration.energy_sigma`) and
-        :data:`RECONSTRUCTED_UNITS`.
+        the test-split datasets of ``predictions.h5``: :data:`io.PREDICTION_UNITS`, the
+        reconstructed ``energy_pred``, ``energy_sigma`` (EeV,
+        :func:`airshower.baseline.calibration.energy_sigma`), ``axis_pred`` and ``core_pred``
+        (:func:`direction_and_core`), and :data:`RECONSTRUCTED_UNITS`.
     calibration
         the JSON-serializable calibration with fit statistics, flag counts per split and the
         throughput ``inference_events_per_s`` (reconstruction and calibration of the test split).
@@ -256,7 +258,36 @@ def run(
         "zenith": test["zenith"],
         "mass": showers["mass"][te],
         "xmax": showers["xmax"][te],
+        "axis": showers["axis"][te],
+        "core": showers["core"][te],
     }
-    extra = {"energy_sigma": sigma_eev, **{name: reco_test[name] for name in RECONSTRUCTED_UNITS}}
-    predictions = io.prediction_datasets(energy_pred, labels, extra=extra)
-    return predictions, calibration
+    axis, core = direction_and_core(reco_test, showers["signal"][te], positions)
+    calibration["fallback_direction_core"] = int(
+        np.count_nonzero(~np.isfinite(reco_test["core_rec"]).all(axis=1))
+    )
+    predicted = {
+        "energy_pred": energy_pred,
+        "energy_sigma": sigma_eev,
+        "axis_pred": axis,
+        "core_pred": core,
+        **{name: reco_test[name] for name in RECONSTRUCTED_UNITS},
+    }
+    return io.prediction_datasets(labels, predicted), calibration
+
+
+def direction_and_core(
+    reco: Mapping[str, np.ndarray], signal_vem: np.ndarray, positions_m: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The baseline's direction and core of every event, as the study compares them: the fits'
+    (``axis``, ``core_rec``), and where a fit gave none (a flagged event) the vertical axis and
+    the signal-weighted barycentre of the triggered stations (the array's centre without any),
+    so that every event counts in the metrics as the energy's fallback does."""
+    axis = np.asarray(reco["axis"], dtype=np.float64)
+    axis = np.where(np.isfinite(axis).all(axis=1, keepdims=True), axis, np.array([0.0, 0.0, 1.0]))
+    weights = np.nan_to_num(np.asarray(signal_vem, dtype=np.float64).reshape(len(axis), -1), nan=0.0)
+    total = weights.sum(axis=1, keepdims=True)
+    centre = positions_m[:, :2].mean(axis=0)
+    barycentre = np.where(total > 0, weights @ positions_m[:, :2] / np.where(total > 0, total, 1.0), centre)
+    core = np.asarray(reco["core_rec"], dtype=np.float64)
+    core = np.where(np.isfinite(core).all(axis=1, keepdims=True), core, barycentre)
+    return axis, core

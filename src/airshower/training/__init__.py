@@ -19,7 +19,8 @@ One training job fits one model (``config["models"][name]``) with one seed:
   and the training starts over). The entry script ``train.py`` runs under
   :func:`airshower.jobs.guard` (one training per model and seed at a time) and removes the
   checkpoint once the job's outputs are written, so a forced re-run trains afresh;
-- :mod:`.inference`: :func:`predict` (standardized energies, or means and widths), :func:`energy_eev`
+- :mod:`.inference`: :func:`predict` (standardized outputs, energies or means and widths),
+  :func:`reconstruct` (every target's reconstruction), :func:`energy_eev`
   (in EeV, a width carried through the inverse target transform), :func:`save_model`,
   :func:`load_model`.
 
@@ -41,7 +42,14 @@ from airshower.training.fit import (
     make_loss,
     train,
 )
-from airshower.training.inference import INVERSE_SLOPES, energy_eev, load_model, predict, save_model
+from airshower.training.inference import (
+    INVERSE_SLOPES,
+    energy_eev,
+    load_model,
+    predict,
+    reconstruct,
+    save_model,
+)
 from airshower.training.runtime import configure_runtime, keras_seed, seed_everything
 from airshower.training.settings import RESULT_NEUTRAL, ReduceLR, TrainingSettings
 
@@ -67,6 +75,7 @@ __all__ = [
     "make_learning_rate",
     "make_loss",
     "predict",
+    "reconstruct",
     "remove_checkpoint",
     "save_checkpoint",
     "save_model",

@@ -90,12 +90,22 @@ def gaussian_nll(y_true, y_pred):
     return ops.mean(0.5 * ops.square(pull) + log_sigma)
 
 
+def target_losses(targets, settings: TrainingSettings) -> dict:
+    """The loss name of each target (:mod:`airshower.targets`): the energy's is the model's
+    ``training.loss``, every other target has its own (``Target.loss``)."""
+    from airshower.targets import get
+
+    return {t: get(t).loss or settings.loss for t in targets}
+
+
 def make_loss(name: str):
     """Keras loss of a config loss name (:data:`LOSSES`): a ``keras.losses`` object, or for
     ``gaussian_nll`` the function :func:`gaussian_nll` (registered with Keras' serialization as
     ``airshower>gaussian_nll``). Either, called on ``(y_true, y_pred)``, gives the mean loss."""
     import keras
 
+    if name == "sparse_categorical_crossentropy":  # the mass target's (not a config choice)
+        return keras.losses.SparseCategoricalCrossentropy()
     if name not in LOSSES:
         raise ValueError(f"unknown loss {name!r} (use {', '.join(LOSSES)})")
     if name == "gaussian_nll":
@@ -156,8 +166,17 @@ def make_learning_rate(
     )
 
 
-def compile_model(model: keras.Model, settings: TrainingSettings, steps_per_epoch: int | None = None) -> None:
+def compile_model(
+    model: keras.Model,
+    settings: TrainingSettings,
+    steps_per_epoch: int | None = None,
+    targets=("energy",),
+) -> None:
     """Adam with the configured learning rate (:func:`make_learning_rate`) and loss.
+
+    A model of several ``targets`` (one output each) minimizes the sum of the targets' losses
+    (:func:`target_losses`) weighted by ``training.loss_weights`` (1 where not named); a single
+    target's model its loss alone.
 
     ``steps_per_epoch`` (training batches per epoch) is needed by the ``cosine`` schedule only.
     XLA follows ``jit_compile`` on TensorFlow (off by default: on CPU it rarely pays for the
@@ -169,9 +188,13 @@ def compile_model(model: keras.Model, settings: TrainingSettings, steps_per_epoc
 
     backend = keras.backend.backend()
     jit = {"tensorflow": settings.jit_compile, "jax": True, "torch": False}.get(backend, False)
+    losses = {t: make_loss(name) for t, name in target_losses(targets, settings).items()}
+    weights = {t: float(settings.loss_weights.get(t, 1.0)) for t in targets}
+    multi = len(targets) > 1
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=make_learning_rate(settings, steps_per_epoch)),
-        loss=make_loss(settings.loss),
+        loss=losses if multi else losses[targets[0]],
+        loss_weights=weights if multi else None,
         jit_compile=jit,
         steps_per_execution=1 if backend == "torch" else settings.steps_per_execution,
     )
@@ -184,7 +207,8 @@ def fingerprint(spec: Mapping, settings: Mapping, seed: int, arrays: Sequence[np
     the result (:data:`~airshower.training.settings.RESULT_NEUTRAL`) are left out.
     """
     relevant = {k: v for k, v in settings.items() if k not in RESULT_NEUTRAL}
-    data = [[list(a.shape), str(a.dtype), zlib.crc32(np.ascontiguousarray(a).data)] for a in arrays]
+    flat = [v for a in arrays for v in (a.values() if isinstance(a, Mapping) else [a])]
+    data = [[list(a.shape), str(a.dtype), zlib.crc32(np.ascontiguousarray(a).data)] for a in flat]
     text = json.dumps(
         {"spec": spec, "training": relevant, "seed": int(seed), "data": data}, sort_keys=True, default=str
     )
@@ -204,13 +228,15 @@ def train(
     checkpoint_dir: str | os.PathLike | None = None,
     callbacks: Sequence = (),
     job: Job | None = None,
+    n_outputs: Mapping[str, int] | None = None,
 ) -> TrainingResult:
     """Fit model ``name`` (config dict ``spec``) with training seed ``seed``; resume if possible.
 
     Parameters
     ----------
     x_train, y_train, x_val, y_val
-        inputs (N, H, W, C) float32 and standardized targets (N,).
+        inputs (N, H, W, C) float32 and the network targets (``preparation.network_arrays``):
+        an array (N,) or (N, k) for a model of one target, a dict target -> array for several.
     settings
         merged training settings; call ``configure_runtime`` with their threads, gpus and
         mixed_precision first.
@@ -220,6 +246,8 @@ def train(
         where the per-epoch checkpoint lives; None disables checkpoints and resume.
     callbacks
         extra Keras callbacks (run after the checkpoint is written).
+    n_outputs
+        output units per target (``models.build_model``; needed for the mass target).
     job
         the running job (:func:`airshower.jobs.guard`): at every epoch end, after the
         checkpoint, the fit raises :class:`airshower.jobs.Orphaned` if the process that
@@ -235,12 +263,14 @@ def train(
     from airshower import models
     from airshower.training.resume import Resume, StopWhenOrphaned
 
-    check_output_loss(models.complete_spec(spec, name)["output"], settings.loss, name)
+    complete = models.complete_spec(spec, name)
+    check_output_loss(complete["output"], settings.loss, name)
     arrays = _float32_arrays(x_train, y_train, x_val, y_val)
     x_train, y_train, x_val, y_val = arrays
     seed_everything(keras_seed(study_seed, name, seed))
-    model = models.build_model(spec, x_train.shape[1:], name=name)
-    compile_model(model, settings, steps_per_epoch=math.ceil(len(x_train) / settings.batch_size))
+    model = models.build_model(spec, x_train.shape[1:], name=name, n_outputs=n_outputs)
+    steps = math.ceil(len(x_train) / settings.batch_size)
+    compile_model(model, settings, steps_per_epoch=steps, targets=tuple(complete["targets"]))
     model.optimizer.build(model.trainable_variables)
     early_stopping, reduce_lr = _validation_callbacks(settings)
     path = Path(checkpoint_dir) / CHECKPOINT if checkpoint_dir is not None else None
@@ -268,17 +298,24 @@ def train(
     return TrainingResult(model=model, history=resume.history, info=info)
 
 
-def _float32_arrays(x_train, y_train, x_val, y_val) -> tuple[np.ndarray, ...]:
-    """Inputs as float32, targets as float32 columns (N, 1); lengths checked."""
+def _float32_targets(y, n: int, split: str):
+    """Targets as float32 columns (N, k): an array, or a dict target -> array; lengths checked."""
+    if isinstance(y, Mapping):
+        return {t: _float32_targets(v, n, f"{split} {t}") for t, v in y.items()}
+    y = np.asarray(y, dtype=np.float32)
+    y = y.reshape(-1, 1) if y.ndim == 1 else y.reshape(len(y), -1)
+    if len(y) != n:
+        raise ValueError(f"inputs and targets differ in length: {n} inputs, {len(y)} targets ({split})")
+    return y
+
+
+def _float32_arrays(x_train, y_train, x_val, y_val) -> tuple:
+    """Inputs as float32, targets as float32 columns (N, k) (per target for several); lengths
+    checked."""
     x_train = np.asarray(x_train, dtype=np.float32)
     x_val = np.asarray(x_val, dtype=np.float32)
-    y_train = np.asarray(y_train, dtype=np.float32).reshape(-1, 1)
-    y_val = np.asarray(y_val, dtype=np.float32).reshape(-1, 1)
-    if len(x_train) != len(y_train) or len(x_val) != len(y_val):
-        raise ValueError(
-            f"inputs and targets differ in length: {len(x_train)}/{len(y_train)} train, "
-            f"{len(x_val)}/{len(y_val)} val"
-        )
+    y_train = _float32_targets(y_train, len(x_train), "train")
+    y_val = _float32_targets(y_val, len(x_val), "val")
     return x_train, y_train, x_val, y_val
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import time
 import zipfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,8 +15,6 @@ import numpy as np
 from airshower import io, preparation
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     import keras
 
 # d(energy)/d(transformed energy) as a function of the energy, per target transform
@@ -26,14 +25,25 @@ INVERSE_SLOPES = {
 }
 
 
-def predict(model: keras.Model, x: np.ndarray, batch_size: int) -> tuple[np.ndarray, float]:
+def _gaussian_columns(y: np.ndarray) -> np.ndarray:
+    """(N, 2) standardized mean and raw width -> mean and 1-sigma width (float64)."""
+    import keras
+
+    from airshower import models
+
+    log_sigma = keras.ops.convert_to_numpy(models.gaussian_log_sigma(y[:, 1]))
+    return np.column_stack([y[:, 0], np.exp(log_sigma)]).astype(np.float64)
+
+
+def predict(model: keras.Model, x: np.ndarray, batch_size: int) -> tuple[np.ndarray | dict, float]:
     """Standardized predictions, float64, and the throughput in events/s.
 
-    A ``point`` model (``models.OUTPUTS``) gives the (N,) standardized energies; a ``gaussian``
-    one (N, 2): column 0 the standardized mean, column 1 its 1-sigma width (> 0, in the same
-    units: exp of :func:`airshower.models.gaussian_log_sigma` of the raw width). A warm-up call
-    on one batch first, so tracing is not counted; the rate is that of the full
-    ``model.predict`` over ``x``.
+    A ``point`` energy model (``models.OUTPUTS``) gives the (N,) standardized energies; a
+    ``gaussian`` one (N, 2): column 0 the standardized mean, column 1 its 1-sigma width (> 0, in
+    the same units: exp of :func:`airshower.models.gaussian_log_sigma` of the raw width); a model
+    of another single target its (N, k) outputs; a model of several targets a dict target ->
+    outputs (the energy's as above). A warm-up call on one batch first, so tracing is not counted;
+    the rate is that of the full ``model.predict`` over ``x``.
     """
     from airshower import models
 
@@ -43,12 +53,35 @@ def predict(model: keras.Model, x: np.ndarray, batch_size: int) -> tuple[np.ndar
     y = model.predict(x, batch_size=batch_size, verbose=0)
     elapsed = time.perf_counter() - t0
     rate = float(len(x) / elapsed) if elapsed > 0 else float("nan")
-    if models.model_output(model) == "gaussian":
-        import keras
+    gaussian = models.model_output(model) == "gaussian"
+    if isinstance(y, dict):
+        out = {t: np.asarray(v, dtype=np.float64) for t, v in y.items()}
+        if gaussian:
+            out["energy"] = _gaussian_columns(y["energy"])
+        return out, rate
+    if gaussian:
+        return _gaussian_columns(y), rate
+    y = np.asarray(y, dtype=np.float64)
+    return (y.reshape(-1) if y.shape[-1] == 1 else y), rate
 
-        log_sigma = keras.ops.convert_to_numpy(models.gaussian_log_sigma(y[:, 1]))
-        return np.column_stack([y[:, 0], np.exp(log_sigma)]).astype(np.float64), rate
-    return np.asarray(y, dtype=np.float64).reshape(-1), rate
+
+def reconstruct(y, norm: Mapping, targets: Sequence[str], transform: str) -> dict[str, np.ndarray]:
+    """The ``predictions.h5`` datasets of the network outputs ``y`` (:func:`predict`) of a model
+    of ``targets``: ``energy_pred`` and, for a gaussian output, ``energy_sigma``
+    (:func:`energy_eev`), and the other targets' reconstructions (:func:`airshower.targets.decode`).
+    """
+    from airshower import targets as registry
+
+    outputs = y if isinstance(y, Mapping) else {targets[0]: y}
+    out = {}
+    if "energy" in outputs:
+        energy, sigma = energy_eev(outputs["energy"], norm, transform)
+        out["energy_pred"] = energy
+        if sigma is not None:
+            out["energy_sigma"] = sigma
+    others = [t for t in targets if t != "energy"]
+    out.update(registry.decode({t: outputs[t] for t in others}, norm, others, transform))
+    return out
 
 
 def energy_eev(y: np.ndarray, norm: Mapping, transform: str) -> tuple[np.ndarray, np.ndarray | None]:
@@ -76,11 +109,13 @@ def energy_eev(y: np.ndarray, norm: Mapping, transform: str) -> tuple[np.ndarray
         distribution the network predicts; the interval [E - sigma, E + sigma] is then symmetric
         where the exact one, 10^(v +- sigma std), is not (ratio 1 + ln(10) sigma std).
     """
+    from airshower import targets as registry
+
     y = np.asarray(y, dtype=np.float64)
     if y.ndim == 1:
         return preparation.inverse_target(y, norm, transform), None
     energy = preparation.inverse_target(y[:, 0], norm, transform)
-    std = float(norm["target"]["transforms"][transform]["std"])
+    std = float(registry.statistics_of(norm, "energy")["transforms"][transform]["std"])
     return energy, INVERSE_SLOPES[transform](energy) * y[:, 1] * std
 
 

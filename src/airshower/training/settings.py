@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -38,7 +39,8 @@ class TrainingSettings(config.Settings):
     final_learning_rate: float
     inputs: tuple[str, ...]
     target_transform: str
-    loss: str
+    loss: str  # of the energy target (airshower.targets: the other targets have their own)
+    loss_weights: Mapping[str, float]  # per target; a target not named weighs 1
     early_stopping_patience: int
     reduce_lr: ReduceLR
     threads: int

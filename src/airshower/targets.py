@@ -1,0 +1,260 @@
+"""The reconstruction targets: what a network can be trained to reconstruct, declared once.
+
+Each entry of :data:`TARGETS` says, for one quantity of the shower:
+
+- ``label``: the dataset of ``showers.h5`` (and of the prepared splits) holding its true value;
+- ``truth`` and ``predicted``: the datasets of ``predictions.h5`` with the true and the
+  reconstructed value, and ``unit`` their unit;
+- how the network sees it: :meth:`Target.fit` (statistics from the *training* split only, stored
+  in ``normalization.json`` under ``targets``), :meth:`Target.encode` (the network's target
+  array), :meth:`Target.n_outputs`, :meth:`Target.decode` (network outputs back to the physical
+  quantity), the output ``activation`` and the ``loss``;
+- its evaluation: the metrics and figures of :mod:`airshower.evaluation` and
+  :mod:`airshower.plotting` registered under the same name (the energy's are the study's summary
+  and comparison figures; the others' ``evaluation.TARGET_METRICS`` and
+  ``plotting.TARGET_FIGURES``).
+
+The targets:
+
+- ``energy`` (EeV): one output, the energy transformed by the model's
+  ``training.target_transform`` (:data:`airshower.preparation.TARGET_TRANSFORMS`) and
+  standardized; trained with the model's ``training.loss``; a ``gaussian`` output adds a width;
+- ``direction``: the shower axis, a unit vector pointing to where the shower comes from (z up).
+  Three outputs, the axis' components (already of order one, not standardized), MSE loss (for
+  unit vectors ``|a - b|^2 = 2 (1 - cos psi)``, a smooth function of the opening angle psi
+  without the poles of zenith and azimuth); the reconstruction is the output normalized to unit
+  length;
+- ``core`` (m): two outputs, the core's ground coordinates standardized per axis, MSE loss;
+- ``xmax`` (g/cm^2): one standardized output, MSE loss;
+- ``mass``: a classification over the composition's mass numbers (the sorted distinct values of
+  the training split, which holds every mass of ``simulation.composition``): one softmax output
+  per class, sparse categorical cross-entropy; the reconstruction is the class probabilities
+  ``mass_prob`` (N, K).
+
+Adding a target is one more entry here (and its metrics and figures there), not an edit of the
+training, prediction and ensemble code: they loop over the model's ``targets``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+# Targets the classical reconstruction provides (its plane/curved front fit and LDF fit).
+BASELINE_TARGETS = ("energy", "direction", "core")
+
+
+@dataclass(frozen=True)
+class Target:
+    """One reconstructed quantity (module docstring); subclasses define the transforms."""
+
+    name: str
+    title: str  # for captions and tables, e.g. "shower axis"
+    label: str  # dataset of showers.h5 / the prepared splits with the true value
+    truth: str  # dataset of predictions.h5 with the true value
+    predicted: str  # dataset of predictions.h5 with the reconstruction
+    unit: str  # unit of ``truth`` and ``predicted``
+    loss: str | None = None  # None: the model's training.loss; else fixed
+    activation: str | None = None  # of the output layer (None: linear)
+
+    def fit(self, values: np.ndarray) -> dict:
+        """Statistics of the training split's true values (JSON-serializable)."""
+        return {}
+
+    def n_outputs(self, stats: Mapping) -> int:
+        """Units of the output layer (``point`` output)."""
+        return 1
+
+    def encode(self, values: np.ndarray, stats: Mapping, transform: str | None = None) -> np.ndarray:
+        """The network's target array of true values (float32, (N, n_outputs))."""
+        raise NotImplementedError
+
+    def decode(self, y: np.ndarray, stats: Mapping, transform: str | None = None) -> np.ndarray:
+        """The physical reconstruction (float64) from the network's (N, n_outputs) outputs."""
+        raise NotImplementedError
+
+
+def _standardize(values: np.ndarray) -> dict:
+    values = np.asarray(values, dtype=np.float64)
+    return {"mean": values.mean(axis=0).tolist(), "std": values.std(axis=0).tolist()}
+
+
+def _check_spread(stats: Mapping, name: str) -> None:
+    if np.any(np.asarray(stats["std"]) <= 0):
+        raise ValueError(
+            f"target '{name}': the training split's true values have no spread (std {stats['std']})"
+        )
+
+
+class Energy(Target):
+    """The energy in EeV through the model's target transform (:mod:`airshower.preparation`)."""
+
+    def fit(self, values):
+        from airshower.preparation import fit_target_transforms
+
+        return fit_target_transforms(values)
+
+    def encode(self, values, stats, transform=None):
+        from airshower.preparation import transform_target
+
+        return transform_target(values, {"targets": {"energy": stats}}, transform).reshape(-1, 1)
+
+    def decode(self, y, stats, transform=None):
+        from airshower.preparation import inverse_target
+
+        return inverse_target(
+            np.asarray(y).reshape(len(y), -1)[:, 0], {"targets": {"energy": stats}}, transform
+        )
+
+
+class Direction(Target):
+    """The shower axis: three components, normalized to a unit vector at the output."""
+
+    def n_outputs(self, stats):
+        return 3
+
+    def encode(self, values, stats, transform=None):
+        return np.asarray(values, dtype=np.float32).reshape(-1, 3)
+
+    def decode(self, y, stats, transform=None):
+        y = np.asarray(y, dtype=np.float64).reshape(-1, 3)
+        norm = np.linalg.norm(y, axis=1, keepdims=True)
+        vertical = np.array([0.0, 0.0, 1.0])
+        return np.where(norm > 0, y / np.where(norm > 0, norm, 1.0), vertical)
+
+
+class Standardized(Target):
+    """A real-valued quantity (scalar or vector), standardized per component."""
+
+    def fit(self, values):
+        stats = _standardize(values)
+        _check_spread(stats, self.name)
+        return stats
+
+    def n_outputs(self, stats):
+        return int(np.size(stats["mean"]))
+
+    def encode(self, values, stats, transform=None):
+        values = np.asarray(values, dtype=np.float64).reshape(len(values), -1)
+        return ((values - np.asarray(stats["mean"])) / np.asarray(stats["std"])).astype(np.float32)
+
+    def decode(self, y, stats, transform=None):
+        k = self.n_outputs(stats)
+        y = np.asarray(y, dtype=np.float64).reshape(-1, k)
+        out = y * np.asarray(stats["std"]) + np.asarray(stats["mean"])
+        return out[:, 0] if np.ndim(stats["mean"]) == 0 else out
+
+
+class Mass(Target):
+    """Classification over the mass numbers of the training split; probabilities at the output."""
+
+    def fit(self, values):
+        classes = np.unique(np.asarray(values))
+        if classes.size < 2:
+            raise ValueError(
+                f"target 'mass': the training split holds one mass number only ({classes.tolist()}): "
+                "a classification needs two or more (simulation.composition.mass_numbers)"
+            )
+        return {"classes": [int(c) if float(c).is_integer() else float(c) for c in classes]}
+
+    def n_outputs(self, stats):
+        return len(stats["classes"])
+
+    def encode(self, values, stats, transform=None):
+        classes = np.asarray(stats["classes"], dtype=np.float64)
+        values = np.asarray(values, dtype=np.float64)
+        index = np.searchsorted(classes, values)
+        known = (index < classes.size) & (classes[np.minimum(index, classes.size - 1)] == values)
+        if not known.all():
+            i = int(np.flatnonzero(~known)[0])
+            raise ValueError(
+                f"target 'mass': mass number {values[i]:g} (event {i}) is not a class of the training "
+                f"split ({stats['classes']})"
+            )
+        return index.astype(np.float32).reshape(-1, 1)
+
+    def decode(self, y, stats, transform=None):
+        return np.asarray(y, dtype=np.float64).reshape(-1, self.n_outputs(stats))
+
+
+TARGETS: dict[str, Target] = {
+    "energy": Energy("energy", "energy", "energy", "energy_true", "energy_pred", "EeV"),
+    "direction": Direction("direction", "shower axis", "axis", "axis_true", "axis_pred", "1", loss="mse"),
+    "core": Standardized("core", "core position", "core", "core_true", "core_pred", "m", loss="mse"),
+    "xmax": Standardized(
+        "xmax", "depth of the shower maximum", "xmax", "xmax", "xmax_pred", "g/cm^2", loss="mse"
+    ),
+    "mass": Mass(
+        "mass",
+        "primary mass",
+        "mass",
+        "mass",
+        "mass_prob",
+        "1",
+        loss="sparse_categorical_crossentropy",
+        activation="softmax",
+    ),
+}
+
+
+def get(name: str) -> Target:
+    """The target ``name``; ValueError naming the known ones otherwise."""
+    if name not in TARGETS:
+        raise ValueError(f"unknown target {name!r} (use {', '.join(TARGETS)})")
+    return TARGETS[name]
+
+
+def fit_all(train: Mapping[str, np.ndarray]) -> dict:
+    """``normalization.json["targets"]``: the statistics of every target whose label the training
+    split has, and that can be fitted (a single-mass study has no ``mass`` entry)."""
+    stats = {}
+    for name, target in TARGETS.items():
+        if target.label not in train:
+            continue
+        try:
+            stats[name] = target.fit(train[target.label])
+        except ValueError:
+            if name == "mass":  # one mass number: no classification, which the config forbids
+                continue
+            raise
+    return stats
+
+
+def statistics_of(norm: Mapping, name: str) -> Mapping:
+    """The training-split statistics of target ``name`` in ``normalization.json``."""
+    stats = norm.get("targets", {})
+    if name not in stats:
+        raise ValueError(
+            f"target {name!r} has no statistics in the normalization (has {', '.join(stats) or 'none'}): "
+            "prepare the data again"
+            + (" with two or more mass numbers in simulation.composition" if name == "mass" else "")
+        )
+    return stats[name]
+
+
+def encode(split: Mapping[str, np.ndarray], norm: Mapping, names: Sequence[str], transform: str):
+    """The network target of a prepared split for the model's targets ``names``: one array
+    (N, k) for a single target, else a dict target -> array (the model's output names)."""
+    arrays = {n: get(n).encode(split[get(n).label], statistics_of(norm, n), transform) for n in names}
+    return arrays[names[0]] if len(names) == 1 else arrays
+
+
+def decode(outputs, norm: Mapping, names: Sequence[str], transform: str) -> dict[str, np.ndarray]:
+    """``predictions.h5`` datasets (``predicted`` of each target) from the network's standardized
+    point outputs (an array for a single target, else a dict target -> array)."""
+    if len(names) == 1 and not isinstance(outputs, Mapping):
+        outputs = {names[0]: outputs}
+    return {get(n).predicted: get(n).decode(outputs[n], statistics_of(norm, n), transform) for n in names}
+
+
+def labels_needed(names: Sequence[str]) -> list[str]:
+    """The datasets of a prepared split the targets ``names`` read."""
+    return [get(n).label for n in names]
+
+
+def output_units(norm: Mapping, names: Sequence[str]) -> dict[str, int]:
+    """Output units of each target of ``names`` given the training split's statistics
+    (``models.build_model``'s ``n_outputs``)."""
+    return {n: get(n).n_outputs(statistics_of(norm, n)) for n in names}
