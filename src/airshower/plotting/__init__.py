@@ -5,7 +5,8 @@ Modules: :mod:`.style` (rc settings, model colours and markers, labels with unit
 saving), :mod:`.data` (footprints and input distributions), :mod:`.training` (training
 curves), :mod:`.performance` (one model: residuals, energy scatter, bias and resolution vs
 energy), :mod:`.uncertainty` (one model's predicted per-event uncertainty: calibration and
-pulls) and :mod:`.comparison` (all models on one plot).
+pulls), :mod:`.comparison` (all models on one plot) and :mod:`.targets` (all models on one plot,
+per reconstructed target other than the energy: :data:`TARGET_FIGURES`).
 """
 
 from airshower.plotting.comparison import bias_vs_energy, relative_resolution_vs_energy, resolution_overall
@@ -22,10 +23,14 @@ from airshower.plotting.style import (
     seed_colors,
     styled,
 )
+from airshower.plotting.targets import FIGURE_FUNCTIONS, TARGET_FIGURES, target_figures
 from airshower.plotting.training import training_curves
 from airshower.plotting.uncertainty import uncertainty_calibration
 
 __all__ = [
+    "FIGURE_FUNCTIONS",
+    "TARGET_FIGURES",
+    "target_figures",
     "LABEL",
     "PALETTE",
     "RC",

@@ -1,0 +1,318 @@
+"""Figures of the reconstructed targets other than the energy, every model of a target on one
+figure. They take the per-model seed aggregates of
+:func:`airshower.evaluation.aggregate_target_seeds` (``results/targets/{target}/summary.json``'s
+``models``) and compute nothing but their layout. Error bars: the spread over seeds, or the
+bootstrap 68 % half-width for a model with one seed, as in :mod:`.comparison`.
+
+:data:`TARGET_FIGURES` names the PNGs each target writes (``results/figures/targets/{target}/``);
+:data:`FIGURE_FUNCTIONS` maps each to its function ``(summary, models) -> Figure``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from airshower.config import BASELINE
+from airshower.plotting.comparison import _seed_errors, _series_label
+from airshower.plotting.style import LABEL, as_array, dodge, log_energy_axis, model_styles, styled
+
+UNITS = {
+    "psi68": r"68 % containment angle $\psi_{68}$ [deg]",
+    "r68": r"68 % containment distance $r_{68}$ [m]",
+    "bias_x": r"core bias $\langle x_\mathrm{rec} - x_\mathrm{true}\rangle$ [m]",
+    "bias_y": r"core bias $\langle y_\mathrm{rec} - y_\mathrm{true}\rangle$ [m]",
+    "xmax_bias": r"$X_\mathrm{max}$ bias $\langle X_\mathrm{rec} - X_\mathrm{true}\rangle$ [g cm$^{-2}$]",
+    "xmax_resolution": r"$X_\mathrm{max}$ resolution $\sigma(X_\mathrm{rec} - X_\mathrm{true})$"
+    r" [g cm$^{-2}$]",
+    "resolved": r"resolved fraction $1 - \sigma_\mathrm{rec}^2 / \sigma(X_\mathrm{true})^2$ [%]",
+}
+ERRORS = "error bars: spread over seeds, or bootstrap 68 % for one seed"
+
+
+def _present(summary: Mapping, models: Sequence[str]) -> list[str]:
+    present = [m for m in models if m in summary]
+    if not present:
+        raise ValueError(f"none of the models {', '.join(models)} is in the summary")
+    return present
+
+
+def _binned(ax, summary: Mapping, models: Sequence[str], block: str, key: str, scale: float = 1.0) -> None:
+    """One series per model of the binned quantity ``summary[model][block][key]`` against the
+    bin centres (energy: log axis; zenith: linear), error bars as in :mod:`.comparison`."""
+    styles = model_styles(models)
+    present = _present(summary, models)
+    for k, model in enumerate(present):
+        b = summary[model][block]
+        energy = "center_eev" in b
+        centers = np.asarray(b["center_eev"] if energy else b["center_deg"], dtype=np.float64)
+        x = dodge(centers, k, len(present), 0.012) if energy else centers + 0.6 * (k - (len(present) - 1) / 2)
+        err, statistical = _seed_errors(b[key], scale)
+        st = styles[model]
+        ax.errorbar(
+            x,
+            as_array(b[key]["mean"], scale),
+            yerr=err,
+            color=st["color"],
+            marker=st["marker"],
+            ls=st["linestyle"],
+            mfc=st.get("markerfacecolor", st["color"]),
+            lw=1.4,
+            ms=10 if model == BASELINE else 6,
+            label=_series_label(model, summary[model], statistical),
+        )
+    first = summary[present[0]][block]
+    if "edges_eev" in first:
+        log_energy_axis(ax, first["edges_eev"])
+        ax.set_xlabel(LABEL["energy_true"])
+    else:
+        ax.set_xlim(first["edges_deg"][0], first["edges_deg"][-1])
+        ax.set_xlabel(r"true zenith angle $\theta$ [deg]")
+
+
+@styled
+def psi68_vs_energy(summary: Mapping[str, Mapping], models: Sequence[str]) -> Figure:
+    """68 % containment angle of the direction against true energy, every model."""
+    fig = Figure(figsize=(10, 5), layout="constrained")
+    ax = fig.subplots()
+    _binned(ax, summary, models, "bins", "psi68_deg")
+    ax.set_ylabel(UNITS["psi68"])
+    ax.set_ylim(bottom=0)
+    _title(fig, "Direction resolution vs energy")
+    fig.legend(loc="outside right center")
+    return fig
+
+
+@styled
+def psi68_vs_zenith(summary: Mapping[str, Mapping], models: Sequence[str]) -> Figure:
+    """68 % containment angle of the direction in bins of true zenith angle, every model."""
+    fig = Figure(figsize=(10, 5), layout="constrained")
+    ax = fig.subplots()
+    _binned(ax, summary, models, "zenith_bins", "psi68_deg")
+    ax.set_ylabel(UNITS["psi68"])
+    ax.set_ylim(bottom=0)
+    _title(fig, "Direction resolution vs zenith angle")
+    fig.legend(loc="outside right center")
+    return fig
+
+
+def _title(fig: Figure, what: str) -> None:
+    fig.suptitle(f"{what}\n(test set; {ERRORS})")
+
+
+def _zero_line(ax) -> None:
+    ax.axhline(0.0, color="0.3", lw=1, ls=":")
+
+
+@styled
+def core_vs_energy(summary: Mapping[str, Mapping], models: Sequence[str]) -> Figure:
+    """Core: 68 % containment distance and the biases in x and y against true energy."""
+    fig = Figure(figsize=(17, 5), layout="constrained")
+    axes = fig.subplots(1, 3)
+    for ax, key, label in zip(
+        axes, ("r68_m", "bias_x_m", "bias_y_m"), ("r68", "bias_x", "bias_y"), strict=True
+    ):
+        _binned(ax, summary, models, "bins", key)
+        ax.set_ylabel(UNITS[label])
+    axes[0].set_ylim(bottom=0)
+    for ax in axes[1:]:
+        _zero_line(ax)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right center")
+    _title(fig, "Core reconstruction vs energy")
+    return fig
+
+
+@styled
+def xmax_vs_energy(summary: Mapping[str, Mapping], models: Sequence[str]) -> Figure:
+    """Xmax: bias, resolution and the resolved fraction of the true spread against true energy."""
+    fig = Figure(figsize=(17, 5), layout="constrained")
+    axes = fig.subplots(1, 3)
+    for ax, key, label, scale in zip(
+        axes,
+        ("bias_gcm2", "resolution_gcm2", "resolved_fraction"),
+        ("xmax_bias", "xmax_resolution", "resolved"),
+        (1.0, 1.0, 100.0),
+        strict=True,
+    ):
+        _binned(ax, summary, models, "bins", key, scale)
+        ax.set_ylabel(UNITS[label])
+    _zero_line(axes[0])
+    axes[1].set_ylim(bottom=0)
+    axes[2].set_ylim(top=100)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right center")
+    _title(fig, r"$X_\mathrm{max}$ reconstruction vs energy")
+    return fig
+
+
+def _pairs(summary: Mapping, present: Sequence[str]) -> list[str]:
+    return list(summary[present[0]]["pairs"])
+
+
+@styled
+def mass_roc(summary: Mapping[str, Mapping], models: Sequence[str]) -> Figure:
+    """ROC curves of every pair of mass classes (one panel per pair), every model, AUC in the
+    legend."""
+    present = _present(summary, models)
+    styles = model_styles(models)
+    pairs = _pairs(summary, present)
+    fig = Figure(figsize=(6.2 * len(pairs) + 0.5, 5.6), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(pairs)))
+    for ax, key in zip(axes, pairs, strict=True):
+        light, heavy = summary[present[0]]["pairs"][key]["names"]
+        ax.plot([0, 1], [0, 1], color="0.5", lw=1, ls=":", label="no separation (AUC 0.5)")
+        for model in present:
+            pair = summary[model]["pairs"][key]
+            st = styles[model]
+            auc = pair["auc"]
+            text = "–" if auc["mean"] is None else f"{auc['mean']:.3f}"
+            ax.plot(
+                pair["roc"]["fpr"],
+                pair["roc"]["tpr"],
+                color=st["color"],
+                ls=st["linestyle"],
+                label=f"{model} (AUC {text})",
+            )
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1.01)
+        ax.set_aspect("equal")
+        ax.set_xlabel(f"false positive rate ({light} taken for {heavy})")
+        ax.set_ylabel(f"true positive rate ({heavy} identified)")
+        ax.set_title(f"{light} vs {heavy}")
+        ax.legend(loc="lower right")
+    fig.suptitle("Mass classification: ROC curves\n(test set; score p_heavy / (p_light + p_heavy))")
+    return fig
+
+
+def _confusion_axes(ax, matrix: Mapping, names: Sequence[str], title: str):
+    fractions = np.array([[np.nan if f is None else 100 * f for f in row] for row in matrix["fractions"]])
+    image = ax.imshow(fractions, vmin=0, vmax=100, cmap="Blues")
+    for (i, j), value in np.ndenumerate(fractions):
+        count = matrix["counts"][i][j]
+        ax.text(
+            j,
+            i,
+            f"{value:.1f} %\n({count})",
+            ha="center",
+            va="center",
+            fontsize=9,
+            color="white" if value > 60 else "black",
+        )
+    ticks = np.arange(len(names))
+    ax.set_xticks(ticks, labels=names)
+    ax.set_yticks(ticks, labels=names)
+    ax.grid(False)
+    ax.set_xlabel("predicted class (argmax)")
+    ax.set_ylabel("true class")
+    ax.set_title(title)
+    return image
+
+
+@styled
+def mass_confusion(summary: Mapping[str, Mapping], models: Sequence[str]) -> Figure:
+    """Confusion matrix of every model: per cent of each true class (row) predicted as each class,
+    the counts (summed over seeds) below."""
+    present = _present(summary, models)
+    ncols = min(4, len(present))
+    nrows = -(-len(present) // ncols)
+    fig = Figure(figsize=(3.6 * ncols + 1.2, 3.5 * nrows + 0.8), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(nrows, ncols)).ravel()
+    image = None
+    for ax, model in zip(axes, present, strict=False):
+        names = summary[model]["names"]
+        image = _confusion_axes(ax, summary[model]["confusion"], names, model)
+    for ax in axes[len(present) :]:
+        ax.set_visible(False)
+    fig.colorbar(image, ax=axes.tolist(), label="events of the true class [%]", shrink=0.8)
+    fig.suptitle("Mass classification: confusion matrices (test set, all seeds)")
+    return fig
+
+
+MERIT_KEYS = (
+    ("merit", "classifier score", True),
+    ("merit_xmax_reco", r"reconstructed $X_\mathrm{max}$", False),
+    ("merit_xmax_true", r"true $X_\mathrm{max}$ (ideal)", None),
+)
+
+
+def _merit_point(ax, entry: Mapping, y: float, style: Mapping, filled: bool | None) -> None:
+    if entry["mean"] is None:
+        return
+    err = entry["std"] if entry["std"] is not None else entry["stat"]
+    color = "0.45" if filled is None else style["color"]
+    ax.errorbar(
+        entry["mean"],
+        y,
+        xerr=err,
+        color=color,
+        marker="D" if filled is None else style["marker"],
+        mfc="white" if filled is False else color,
+        ms=8,
+        ls="none",
+        capsize=0,
+        lw=2,
+    )
+
+
+@styled
+def mass_merit(summary: Mapping[str, Mapping], models: Sequence[str]) -> Figure:
+    """Merit factor per model and pair of classes: the classifier's score, the reconstructed
+    Xmax (models that predict it) and the true Xmax of the same events (the ideal Xmax)."""
+    present = _present(summary, models)
+    styles = model_styles(models)
+    pairs = _pairs(summary, present)
+    fig = Figure(figsize=(6.5 * len(pairs) + 1, 1.9 + 0.6 * len(present)), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(pairs), sharey=True))
+    ypos = np.arange(len(present))[::-1]
+    for ax, key in zip(axes, pairs, strict=True):
+        for y, model in zip(ypos, present, strict=True):
+            pair = summary[model]["pairs"][key]
+            for (q, _, filled), dy in zip(MERIT_KEYS, (0.2, 0.0, -0.2), strict=True):
+                _merit_point(ax, pair[q], y + dy, styles[model], filled)
+        light, heavy = summary[present[0]]["pairs"][key]["names"]
+        ax.set_title(f"{light} vs {heavy}")
+        ax.set_xlabel(
+            r"merit factor $|\langle x\rangle_a - \langle x\rangle_b| / \sqrt{\sigma_a^2 + \sigma_b^2}$"
+        )
+        ax.set_xlim(0, ax.get_xlim()[1] * 1.05)
+        ax.set_ylim(-0.6, len(present) - 0.4)
+        ax.grid(axis="y", visible=False)
+    axes[0].set_yticks(ypos, labels=present)
+    for _, label, filled in MERIT_KEYS:
+        color = "0.45"
+        axes[0].plot(
+            [],
+            [],
+            ls="none",
+            marker="D" if filled is None else "o",
+            ms=8,
+            color=color,
+            mfc=color if filled is not False else "white",
+            label=label,
+        )
+    fig.legend(loc="outside lower center", ncols=3)
+    _title(fig, "Mass separation: merit factors")
+    return fig
+
+
+TARGET_FIGURES: dict[str, tuple[str, ...]] = {
+    "direction": ("psi68_vs_energy", "psi68_vs_zenith"),
+    "core": ("core_vs_energy",),
+    "xmax": ("xmax_vs_energy",),
+    "mass": ("roc", "confusion", "merit"),
+}
+FIGURE_FUNCTIONS: dict[str, Callable[[Mapping, Sequence[str]], Figure]] = {
+    "psi68_vs_energy": psi68_vs_energy,
+    "psi68_vs_zenith": psi68_vs_zenith,
+    "core_vs_energy": core_vs_energy,
+    "xmax_vs_energy": xmax_vs_energy,
+    "roc": mass_roc,
+    "confusion": mass_confusion,
+    "merit": mass_merit,
+}
+
+
+def target_figures(target: str, summary: Mapping[str, Mapping], models: Sequence[str]) -> dict[str, Figure]:
+    """Every figure of ``target`` (:data:`TARGET_FIGURES`), by file stem."""
+    return {stem: FIGURE_FUNCTIONS[stem](summary, models) for stem in TARGET_FIGURES[target]}
