@@ -1,0 +1,245 @@
+"""Robust training: station dropout and signal-scale augmentation of prepared network inputs.
+
+The inputs ``x`` (N, side, side, C) hold the channels ``channels`` (names of
+:data:`airshower.preparation.CHANNELS`, any subset in any order) normalized with ``norm``
+(``normalization.json``): see :mod:`airshower.preparation`. Both augmentations are exact in
+those units, i.e. they give what preparing the modified event would give (up to float32
+rounding):
+
+- station dropout (:func:`drop_stations`): the dropped stations become silent, all channels 0
+  (as a silent station is prepared), and the time channel is re-centred on the remaining
+  triggered stations (the prepared time is relative to their mean);
+- signal scale (:func:`scale_signals`): every triggered station's signal ``S -> f S`` through
+  the inverse standardization, one ``f`` per event; which stations triggered does not change
+  (as in the ``scale+5`` test variants of :mod:`airshower.systematics`: a calibration error of
+  the reported signal, the trigger acting on the particles).
+
+Random draws (:func:`augment`, :class:`AugmentationSettings`): per event a dropout rate ``p``
+uniform in ``[0, station_dropout]``, each station silenced with probability ``p`` (so the
+network sees intact events as well as events with up to ``station_dropout`` of the stations
+dead; ``station_dropout: 0.2`` covers the ``dead10`` variant), and ``f`` uniform in
+``[1 - signal_scale, 1 + signal_scale]``. A setting of 0 switches that augmentation off.
+
+Which stations triggered is read from the mask channel, else from a non-zero signal, else from
+a non-zero time (a prepared triggered station is never exactly 0 in the signal channel).
+
+:func:`augmented_dataset` wraps arrays in a ``keras.utils.PyDataset`` of shuffled, augmented
+batches, deterministic given its seed sequence and the epoch. Keras is imported only there.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from airshower import rng as rng_streams
+
+_LN10 = math.log(10.0)
+_AUGMENT_KEY = 0xA06  # last index of the augmentation's sub-stream of a training's stream
+
+
+@dataclass(frozen=True)
+class AugmentationSettings:
+    """``training.augmentation`` (defaults in the schema: 0, off)."""
+
+    station_dropout: float  # maximum per-event rate of silenced stations, in [0, 1)
+    signal_scale: float  # half-width a of the per-event signal factor f in [1 - a, 1 + a]
+
+    @property
+    def enabled(self) -> bool:
+        return self.station_dropout > 0 or self.signal_scale > 0
+
+
+def seed_sequence(study_seed: int, model: str, seed: int) -> np.random.SeedSequence:
+    """The augmentation's stream of the training of ``model`` with training seed ``seed``: a
+    sub-stream of the study's ``training`` stream, apart from the one of the Keras seeds."""
+    return rng_streams.seed_sequence(study_seed, "training", zlib.crc32(model.encode()), seed, _AUGMENT_KEY)
+
+
+def triggered(x: np.ndarray, channels: Sequence[str]) -> np.ndarray:
+    """(N, side, side) bool: the triggered stations of prepared inputs (see the module doc)."""
+    channels = list(channels)
+    for name, test in (("mask", lambda v: v > 0.5), ("signal", lambda v: v != 0), ("time", lambda v: v != 0)):
+        if name in channels:
+            return test(x[..., channels.index(name)])
+    raise ValueError(f"channels {channels} name none of time, signal, mask")
+
+
+def drop_stations(x: np.ndarray, channels: Sequence[str], norm: Mapping, dead: np.ndarray) -> np.ndarray:
+    """``x`` with the stations ``dead`` (N, side, side) silent (all channels 0) and the time
+    channel re-centred on the remaining triggered stations; a new float32 array."""
+    channels = list(channels)
+    keep = triggered(x, channels) & ~np.asarray(dead, dtype=bool)
+    out = np.where(keep[..., None], x, 0.0).astype(np.float32)
+    if "time" in channels:
+        c = channels.index("time")
+        u = x[..., c].astype(np.float64)
+        # u = (t - mean_trig(t) - m) / sd: removing stations shifts the event's mean time; the new
+        # u is u - mean_keep(u) - m / sd (m = 0 as preparation fits it)
+        n_keep = keep.sum(axis=(1, 2), keepdims=True)
+        mean_keep = np.where(keep, u, 0.0).sum(axis=(1, 2), keepdims=True) / np.maximum(n_keep, 1)
+        shift = mean_keep + norm["time"]["mean"] / norm["time"]["std"]
+        out[..., c] = np.where(keep, u - shift, 0.0)
+    return out
+
+
+def scale_signals(x: np.ndarray, channels: Sequence[str], norm: Mapping, factor: np.ndarray) -> np.ndarray:
+    """``x`` with every triggered station's signal ``S -> factor S`` (``factor`` (N,), one per
+    event) through the inverse standardization of ``log10(1 + S)``; a new float32 array (a copy
+    of ``x`` without a signal channel)."""
+    channels = list(channels)
+    out = np.array(x, dtype=np.float32, copy=True)
+    if "signal" not in channels:
+        return out
+    c = channels.index("signal")
+    mean, std = norm["signal"]["mean"], norm["signal"]["std"]
+    on = triggered(x, channels)
+    log_s = x[..., c].astype(np.float64) * std + mean  # log10(1 + S)
+    s_vem = np.expm1(log_s * _LN10)
+    f = np.asarray(factor, dtype=np.float64).reshape(-1, 1, 1)
+    scaled = (np.log1p(f * s_vem) / _LN10 - mean) / std
+    out[..., c] = np.where(on, scaled, 0.0)
+    return out
+
+
+def draw(
+    settings: AugmentationSettings, shape: tuple[int, ...], rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Dead stations (N, side, side) and signal factors (N,) of one batch of ``shape`` (N, side,
+    side): rates uniform in ``[0, station_dropout]``, factors uniform in ``1 -+ signal_scale``.
+    The draws are made in this order whatever the settings."""
+    n = shape[0]
+    rate = settings.station_dropout * rng.random(n)
+    dead = rng.random(shape) < rate.reshape(-1, *([1] * (len(shape) - 1)))
+    factor = 1.0 + settings.signal_scale * rng.uniform(-1.0, 1.0, n)
+    return dead, factor
+
+
+def augment(
+    x: np.ndarray,
+    channels: Sequence[str],
+    norm: Mapping,
+    settings: AugmentationSettings,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """One random augmentation of the batch ``x`` (:func:`draw`, then dropout and signal scale)."""
+    dead, factor = draw(settings, x.shape[:-1], rng)
+    out = np.asarray(x, dtype=np.float32)
+    if settings.station_dropout > 0:
+        out = drop_stations(out, channels, norm, dead)
+    if settings.signal_scale > 0:
+        out = scale_signals(out, channels, norm, factor)
+    return out
+
+
+def _take(y, idx: np.ndarray):
+    if isinstance(y, Mapping):
+        return {k: np.asarray(v)[idx] for k, v in y.items()}
+    return np.asarray(y)[idx]
+
+
+def _length(y) -> int:
+    return len(next(iter(y.values()))) if isinstance(y, Mapping) else len(y)
+
+
+class AugmentedBatches:
+    """Shuffled, augmented batches of ``(x, y)`` (``y`` an array or a dict of arrays), without
+    Keras: batch ``i`` of epoch ``e`` depends only on the seed sequence, ``e`` and ``i``
+    (the epoch's permutation from sub-stream ``(e, 0)``, the batch's draws from ``(e, 1, i)``)."""
+
+    def __init__(self, x, y, channels, norm, settings, batch_size, seed, shuffle=True):
+        self.x, self.y = np.asarray(x, dtype=np.float32), y
+        if _length(y) != len(self.x):
+            raise ValueError(f"{len(self.x)} inputs, {_length(y)} targets")
+        self.channels, self.norm, self.settings = list(channels), norm, settings
+        self.batch_size, self.shuffle = int(batch_size), bool(shuffle)
+        self.seed = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+        self.epoch = 0
+        self._order: tuple[int | None, np.ndarray | None] = (None, None)
+
+    def _generator(self, *index: int) -> np.random.Generator:
+        ss = np.random.SeedSequence(self.seed.entropy, spawn_key=(*self.seed.spawn_key, *index))
+        return np.random.Generator(np.random.PCG64(ss))
+
+    def order(self, epoch: int) -> np.ndarray:
+        """The event order of ``epoch`` (the last one kept)."""
+        if not self.shuffle:
+            return np.arange(len(self.x))
+        if self._order[0] != epoch:
+            self._order = (epoch, self._generator(epoch, 0).permutation(len(self.x)))
+        return self._order[1]
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.x) / self.batch_size)
+
+    def batch(self, epoch: int, index: int):
+        """Batch ``index`` of ``epoch``: ``(x, y)``, x augmented."""
+        if not 0 <= index < len(self):
+            raise IndexError(f"batch {index} outside 0..{len(self) - 1}")
+        idx = self.order(epoch)[index * self.batch_size : (index + 1) * self.batch_size]
+        x = self.x[idx]
+        if self.settings.enabled:
+            x = augment(x, self.channels, self.norm, self.settings, self._generator(epoch, 1, index))
+        return x, _take(self.y, idx)
+
+
+@functools.cache
+def _dataset_class():
+    import keras
+
+    class AugmentedDataset(keras.utils.PyDataset):
+        """:class:`AugmentedBatches` as a Keras ``PyDataset``. The first epoch is the batches'
+        ``epoch`` (``initial_epoch`` of :func:`augmented_dataset`); every later
+        ``on_epoch_begin`` advances it by one. (Keras reads a batch or two to learn the shapes
+        and calls ``on_epoch_end`` once before the first epoch begins: neither counts.)"""
+
+        def __init__(self, batches: AugmentedBatches, **kwargs):
+            super().__init__(**kwargs)
+            self.batches = batches
+            self._begun = False
+
+        @property
+        def epoch(self) -> int:
+            return self.batches.epoch
+
+        @epoch.setter
+        def epoch(self, value: int) -> None:
+            self.batches.epoch = int(value)
+
+        def __len__(self) -> int:
+            return len(self.batches)
+
+        def __getitem__(self, index: int):
+            return self.batches.batch(self.batches.epoch, int(index))
+
+        def on_epoch_begin(self) -> None:
+            if self._begun:
+                self.batches.epoch += 1
+            self._begun = True
+
+    return AugmentedDataset
+
+
+def augmented_dataset(
+    x: np.ndarray,
+    y,
+    channels: Sequence[str],
+    norm: Mapping,
+    settings: AugmentationSettings,
+    batch_size: int,
+    seed: int | np.random.SeedSequence,
+    initial_epoch: int = 0,
+    shuffle: bool = True,
+    **kwargs,
+):
+    """A ``keras.utils.PyDataset`` of shuffled, augmented batches of ``(x, y)`` for ``model.fit``
+    (no ``batch_size``/``shuffle`` there). ``seed``: e.g. :func:`seed_sequence`; ``kwargs``:
+    the PyDataset's (``workers``, ``use_multiprocessing``, ``max_queue_size``)."""
+    batches = AugmentedBatches(x, y, channels, norm, settings, batch_size, seed, shuffle)
+    batches.epoch = int(initial_epoch)
+    return _dataset_class()(batches, **kwargs)
