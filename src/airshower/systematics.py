@@ -284,7 +284,11 @@ def _take(sample: Sample, idx: np.ndarray) -> Sample:
 
 
 def _compare(variant: float, nominal: float, relative: bool) -> float:
-    return variant / nominal - 1.0 if relative else variant - nominal
+    """``variant - nominal`` or ``variant / nominal - 1`` (NaN or infinite for a nominal 0)."""
+    if not relative:
+        return variant - nominal
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(np.float64(variant) / np.float64(nominal) - 1.0)
 
 
 def bootstrap_shift(
@@ -301,7 +305,8 @@ def bootstrap_shift(
     resampled together, e.g. ``energy_true`` and ``energy_pred``); ``statistic`` maps a sample
     to a number. The shift is ``s_variant - s_nominal`` or, ``relative``, ``s_variant /
     s_nominal - 1``; its interval is the central 68.27 % of ``n_bootstrap`` replicas, each from
-    independent resamples (with replacement, same sizes) of both samples.
+    independent resamples (with replacement, same sizes) of both samples; replicas that are not
+    finite (a relative shift of a resampled nominal 0) are left out.
 
     Returns ``{"nominal", "variant", "shift", "interval": [low, high], "relative"}``.
     """
