@@ -1,0 +1,29 @@
+"""Summary of one reconstructed target other than the energy: its metrics combined over the seeds
+of every model that reconstructs it, as CSV, Markdown and JSON (rule target_summary)."""
+
+from airshower import evaluation, io, logs
+
+log = logs.setup(snakemake.log[0])
+target = snakemake.wildcards.target
+models = list(snakemake.params.models)
+records = {}
+for path in snakemake.input.metrics:
+    rec = io.read_json(path)
+    records.setdefault(evaluation.run_key(path, rec)[0], []).append(rec)
+try:
+    aggregated = {
+        m: evaluation.aggregate_target_seeds(sorted(recs, key=lambda r: r["seed"]))
+        for m, recs in records.items()
+    }
+    rows = evaluation.target_rows(target, aggregated, models)
+except (KeyError, ValueError) as exc:
+    raise io.DataError(f"{target} metrics ({', '.join(snakemake.input.metrics)}): {exc}") from None
+markdown = evaluation.target_markdown(target, rows, aggregated)
+io.write_json(
+    snakemake.output.json, {"target": target, "model_order": models, "models": aggregated, "table": rows}
+)
+with io.atomic_path(snakemake.output.csv) as tmp:
+    tmp.write_text(evaluation.target_csv(rows))
+with io.atomic_path(snakemake.output.md) as tmp:
+    tmp.write_text(markdown)
+log.info("%s summary of %d models:\n%s", target, len(rows), markdown)
