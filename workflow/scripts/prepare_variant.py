@@ -1,0 +1,13 @@
+"""Prepare a variant's test set with the nominal normalization, never refitted (rule
+prepare_variant): the layout of results/data/test.h5, ``index`` the rows of its showers.h5."""
+
+from airshower import io, logs, preparation, systematics
+
+log = logs.setup(snakemake.log[0])
+showers = io.read_showers(snakemake.input.showers)
+norm = io.read_json(snakemake.input.normalization)
+test = systematics.prepare_variant(showers, norm)
+log.info("variant %s: %d events, x %s", snakemake.wildcards.variant, len(test["index"]), test["x"].shape)
+attrs = io.provenance(snakemake.params.preparation, snakemake.params.seed)
+attrs["variant"] = snakemake.wildcards.variant
+io.write_h5(snakemake.output.test, test, units=preparation.split_units(), attrs=attrs)
