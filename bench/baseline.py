@@ -3,7 +3,8 @@
 Simulates ``--n-events`` showers of the default simulation (noise on), calibrates on the first
 70 % and reconstructs the rest, timing the test-split reconstruction plus calibration (best of
 ``--repeat``). Writes the JSON record to ``--output`` and a figure next to it (same name, .png):
-the 68 % containment angle of the direction and the relative energy bias/resolution vs energy.
+the 68 % containment angle of the direction (with its bootstrap interval, from the evaluation's
+direction metrics, airshower.evaluation.direction) and the relative energy bias/resolution vs energy.
 
     OMP_NUM_THREADS=1 python bench/baseline.py --output results/benchmarks/baseline.json
 """
@@ -15,6 +16,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core, before numpy loads it
 import argparse  # noqa: E402
 import platform  # noqa: E402
 import time  # noqa: E402
+import zlib  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import matplotlib  # noqa: E402
@@ -23,12 +25,15 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from airshower import baseline as bl  # noqa: E402
-from airshower import geometry, io, plotting, statistics  # noqa: E402
+from airshower import evaluation, io, plotting, rng, statistics  # noqa: E402
 from airshower import simulation as sim  # noqa: E402
+from airshower.evaluation import direction  # noqa: E402
 
 ENERGY_POINTS_EEV = (10.0, 30.0)  # the direction resolution is quoted in +-0.1 in log10 E around these
 HALF_WIDTH_LOG10 = 0.1
 BINS_EEV = (3.16, 100.0, 8, "log")  # statistics.bin_edges: the energy bins of the figure
+ZENITH_BINS_DEG = [0, 25, 35, 45, 60]  # the zenith bins of the direction metrics
+BOOTSTRAP = 200  # resamples of the 68 % intervals (evaluation.bootstrap's default)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -63,36 +68,42 @@ def energy_summary(energy_pred: np.ndarray, energy_true: np.ndarray, flag: np.nd
     return {**stats, **errors}
 
 
-def binned_containment(values: np.ndarray, index: np.ndarray, n_bins: int) -> list[np.ndarray]:
-    """The 68 % containment value, its lower and its upper bound in each bin."""
-    return [
-        statistics.binned(values, index, n_bins, lambda v, part=part: statistics.containment(v)[part])
-        for part in range(3)
-    ]
-
-
-def direction_record(angle_deg: np.ndarray, energy_eev: np.ndarray) -> dict:
-    """68 % containment angle of all events, around :data:`ENERGY_POINTS_EEV` and in energy bins."""
+def direction_record(
+    axis_rec: np.ndarray, axis_true: np.ndarray, energy_eev: np.ndarray, zenith_rad: np.ndarray
+) -> dict:
+    """The direction metrics of the evaluation (:func:`airshower.evaluation.direction.direction_metrics`:
+    68 % containment angle with its bootstrap interval, overall, in the energy bins of
+    :data:`BINS_EEV` and in zenith bins) and the containment around :data:`ENERGY_POINTS_EEV`."""
+    lo, hi, n, spacing = BINS_EEV
+    settings = evaluation.EvaluationSettings.from_config(
+        {"energy_bins_eev": {"min": lo, "max": hi, "n": n, "spacing": spacing}, "bootstrap": BOOTSTRAP}
+    )
+    generator = rng.generator(0, "bootstrap", zlib.crc32(b"bench/baseline"))
+    pred = {"axis_pred": axis_rec, "axis_true": axis_true, "energy_true": energy_eev, "zenith": zenith_rad}
+    metrics = evaluation.TARGET_METRICS["direction"](
+        pred, settings, {"zenith_bins_deg": ZENITH_BINS_DEG}, generator
+    )
+    angle_deg = direction.opening_angles_deg(axis_rec, axis_true)
     log_e = np.log10(energy_eev)
     at_points = {}
     for point in ENERGY_POINTS_EEV:
         sel = np.abs(log_e - np.log10(point)) <= HALF_WIDTH_LOG10
-        value, low, high = statistics.containment(angle_deg[sel])
+        entry = direction.containment_entry(angle_deg[sel], BOOTSTRAP, generator)["psi68_deg"]
         at_points[f"{point:g}"] = {
-            "angle68_deg": value,
-            "interval_deg": [low, high],
+            "angle68_deg": entry["value"],
+            "interval_deg": [entry["lo"], entry["hi"]],
             "n_events": int(sel.sum()),
         }
-    edges = statistics.bin_edges(*BINS_EEV)
-    angle68, low, high = binned_containment(angle_deg, statistics.bin_index(energy_eev, edges), BINS_EEV[2])
+    binned = metrics["bins"]["psi68_deg"]
     return {
-        "all": statistics.containment(angle_deg)[0],
+        "all": metrics["overall"]["psi68_deg"]["value"],
         "at_energy_eev": at_points,
         "binned": {
-            "edges_eev": edges.tolist(),
-            "angle68_deg": angle68.tolist(),
-            "interval_deg": np.column_stack([low, high]).tolist(),
+            "edges_eev": metrics["bins"]["edges_eev"],
+            "angle68_deg": binned["value"],
+            "interval_deg": [[a, b] for a, b in zip(binned["lo"], binned["hi"], strict=True)],
         },
+        "metrics": metrics,
     }
 
 
@@ -128,9 +139,11 @@ def main(argv=None) -> None:
 
     # direction and core on all events (they do not depend on the calibration)
     reco = {k: np.concatenate([reco_train[k], reco_test[k]]) for k in reco_train}
-    ok = reco["flag"] == bl.FLAG_OK
-    angle_deg = np.degrees(geometry.opening_angle(reco["axis"], data["axis"].astype(np.float64)))
-    angle_deg[~ok] = np.nan
+    ok = reco["flag"] == bl.FLAG_OK  # the flagged events have no direction
+    axis_true = data["axis"].astype(np.float64)
+    direction_68 = direction_record(
+        reco["axis"][ok], axis_true[ok], energy[ok], data["zenith"][ok].astype(np.float64)
+    )
     core_m = np.linalg.norm(reco["core_rec"] - data["core"], axis=1)
     flag_test = reco_test["flag"]
 
@@ -150,7 +163,7 @@ def main(argv=None) -> None:
         "n_test": n_test,
         "flagged": bl.flag_counts(reco["flag"]),
         "n_triggered_min": int(reco["n_triggered"].min()),
-        "direction_68_deg": direction_record(angle_deg, energy),
+        "direction_68_deg": direction_68,
         "core_68_m": float(np.quantile(core_m[ok], 0.68)),
         "energy_train": calibration["train_statistics"]["all"],
         "energy_test": energy_summary(energy_pred, energy[test], flag_test),
@@ -178,8 +191,10 @@ def direction_axes(ax, record: dict) -> None:
     binned_dir = record["direction_68_deg"]["binned"]
     edges = np.asarray(binned_dir["edges_eev"])
     centre = statistics.bin_centers(edges)
-    value = np.asarray(binned_dir["angle68_deg"])
-    interval = np.asarray(binned_dir["interval_deg"])
+    value = plotting.style.as_array(binned_dir["angle68_deg"])
+    interval = np.column_stack(
+        [plotting.style.as_array(col) for col in zip(*binned_dir["interval_deg"], strict=True)]
+    )
     ax.errorbar(
         centre,
         value,
@@ -193,8 +208,13 @@ def direction_axes(ax, record: dict) -> None:
     )
     points = record["direction_68_deg"]["at_energy_eev"]
     x = np.array([float(k) for k in points])
-    y = np.array([p["angle68_deg"] for p in points.values()])
-    band = np.array([p["interval_deg"] for p in points.values()])
+    y = plotting.style.as_array([p["angle68_deg"] for p in points.values()])
+    band = np.column_stack(
+        [
+            plotting.style.as_array(col)
+            for col in zip(*(p["interval_deg"] for p in points.values()), strict=True)
+        ]
+    )
     text = ", ".join(f"{v:.2f}° at {k:g} EeV" for k, v in zip(x, y, strict=True))
     ax.errorbar(
         x,
