@@ -1,0 +1,357 @@
+"""Metrics of the direction, core, Xmax and mass targets: hand-computed values, bootstrap
+intervals, seed aggregation, the summary tables, the config check and the rule scripts."""
+
+from __future__ import annotations
+
+import math
+import runpy
+import types
+
+import numpy as np
+import pytest
+
+from airshower import evaluation as ev
+from airshower import geometry, io, statistics
+from airshower.config import ConfigError
+from airshower.evaluation import direction, mass, xmax
+from conftest import ROOT
+
+ZENITH_BINS = {"zenith_bins_deg": [0, 25, 35, 45, 60]}
+
+
+def settings(bootstrap: int = 50, **bins) -> ev.EvaluationSettings:
+    return ev.EvaluationSettings.from_config({"energy_bins_eev": bins, "bootstrap": bootstrap})
+
+
+def gen(k: int = 0) -> np.random.Generator:
+    return np.random.default_rng(1000 + k)
+
+
+def synthetic(n: int = 600, seed: int = 0, noise: float = 0.01) -> dict[str, np.ndarray]:
+    """A predictions dict with every truth and every reconstruction."""
+    r = np.random.default_rng(seed)
+    zenith, azimuth = np.arccos(r.uniform(0.5, 1.0, n)), r.uniform(-np.pi, np.pi, n)
+    m = r.choice([1.0, 56.0], n)
+    x_true = np.where(m == 1, 800.0, 700.0) + r.normal(0, 40, n)
+    p_fe = 1 / (1 + np.exp((x_true - 750) / 25))
+    core = r.normal(0, 400, (n, 2))
+    return {
+        "energy_true": 10 ** r.uniform(0.5, 2.0, n),
+        "zenith": zenith,
+        "axis_true": geometry.axis_vector(azimuth, zenith),
+        "axis_pred": geometry.axis_vector(azimuth + r.normal(0, noise, n), zenith + r.normal(0, noise, n)),
+        "core_true": core,
+        "core_pred": core + r.normal(0, 30, (n, 2)),
+        "xmax": x_true,
+        "xmax_pred": x_true + r.normal(0, 20, n),
+        "mass": m,
+        "mass_prob": np.column_stack([1 - p_fe, p_fe]),
+    }
+
+
+# --- statistics ------------------------------------------------------------------------------
+
+
+def test_opening_angle_of_known_vectors():
+    z = np.array([[0.0, 0.0, 1.0]] * 3)
+    other = np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [np.sin(0.1), 0.0, np.cos(0.1)]])
+    np.testing.assert_allclose(
+        direction.opening_angles_deg(other, z), [0.0, 90.0, math.degrees(0.1)], atol=1e-12
+    )
+
+
+def test_containment_of_known_sample():
+    psi = np.arange(1.0, 101.0)  # 1..100 deg: 68 % below 68.32 (linear interpolation)
+    got = direction.containment_entry(psi, 100, gen())["psi68_deg"]
+    assert got["value"] == pytest.approx(np.quantile(psi, 0.68)) == pytest.approx(68.32)
+    assert got["lo"] < got["value"] < got["hi"]
+
+
+def test_auc_hand_example_with_ties():
+    # pairs (b > a): b=0.4 beats a=0.1, 0.3 and ties 0.4 -> 2.5; b=0.8 beats all 3 -> 3; b=0.1 ties 0.1 -> 0.5
+    a, b = np.array([0.1, 0.3, 0.4]), np.array([0.4, 0.8, 0.1])
+    assert statistics.auc(a, b) == pytest.approx((2.5 + 3 + 0.5) / 9)
+
+
+def test_auc_separated_and_identical():
+    assert statistics.auc(np.array([0.1, 0.2]), np.array([0.7, 0.9, 0.8])) == 1.0
+    assert statistics.auc(np.array([0.7, 0.9]), np.array([0.1, 0.2])) == 0.0
+    same = np.array([0.3, 0.5, 0.5, 0.9])
+    assert statistics.auc(same, same) == pytest.approx(0.5)
+    assert math.isnan(statistics.auc(np.array([]), same))
+
+
+def test_merit_factor_by_hand():
+    a, b = np.array([1.0, 3.0]), np.array([5.0, 9.0])  # means 2, 7; variances (ddof=1) 2, 8
+    assert statistics.merit_factor(a, b) == pytest.approx(5 / math.sqrt(10))
+    assert math.isnan(statistics.merit_factor(np.array([1.0]), b))
+
+
+def test_bootstrap_interval_contains_value():
+    values = np.random.default_rng(3).normal(5.0, 1.0, 400)
+    reps = statistics.bootstrap_replicas(np.mean, (values,), 300, gen())
+    lo, hi = statistics.bootstrap_interval(reps)
+    assert lo < values.mean() < hi
+    assert hi - lo == pytest.approx(2 / math.sqrt(400), rel=0.25)
+    assert statistics.bootstrap_interval(np.array([1.0, np.nan])) == (None, None)
+
+
+# --- the four targets ------------------------------------------------------------------------
+
+
+def test_direction_record_layout_and_bins():
+    pred = synthetic()
+    rec = ev.compute_target_metrics("direction", pred, settings(30), ZENITH_BINS, gen())
+    assert rec["target"] == "direction"
+    assert rec["n_events"] == 600
+    psi = direction.opening_angles_deg(pred["axis_pred"], pred["axis_true"])
+    assert rec["overall"]["psi68_deg"]["value"] == pytest.approx(np.quantile(psi, 0.68))
+    assert rec["overall"]["psi_mean_deg"]["value"] == pytest.approx(psi.mean())
+    z = rec["zenith_bins"]
+    assert z["edges_deg"] == [0, 25, 35, 45, 60]
+    assert sum(z["n"]) + z["n_outside"] == 600
+    assert len(z["psi68_deg"]["value"]) == 4
+    assert sum(rec["bins"]["n"]) + rec["bins"]["n_outside"] == 600
+
+
+def test_empty_bin_is_none():
+    pred = synthetic()
+    pred["energy_true"] = np.full(600, 5.0)  # only the first of 2 bins [3.16, 10, 100]... n=2
+    rec = ev.compute_target_metrics("core", pred, settings(20, n=2), {}, gen())
+    assert rec["bins"]["n"] == [600, 0]
+    assert rec["bins"]["r68_m"]["value"][1] is None
+    assert rec["bins"]["r68_m"]["lo"][1] is None
+    assert rec["bins"]["r68_m"]["value"][0] is not None
+
+
+def test_core_by_hand():
+    pred = synthetic(n=4)
+    pred["core_true"] = np.zeros((4, 2))
+    pred["core_pred"] = np.array([[3.0, 4.0], [0.0, 1.0], [-2.0, 0.0], [1.0, -1.0]])  # r = 5, 1, 2, sqrt2
+    rec = ev.compute_target_metrics("core", pred, settings(20), {}, gen())
+    o = rec["overall"]
+    assert o["r68_m"]["value"] == pytest.approx(np.quantile([5, 1, 2, math.sqrt(2)], 0.68))
+    assert o["bias_x_m"]["value"] == pytest.approx(0.5)
+    assert o["bias_y_m"]["value"] == pytest.approx(1.0)
+
+
+def test_resolved_fraction_constructed():
+    true = np.array([600.0, 700.0, 800.0, 900.0])  # std^2 = 16666.7
+    residual = np.array([-50.0, 50.0, -50.0, 50.0])  # std^2 = 3333.3
+    assert xmax.resolved_fraction(residual, true) == pytest.approx(1 - 3333.333 / 16666.667, rel=1e-6)
+    # two bins with fractions 0.8 (4 events) and 0.0 (2 events): weighted mean 3.2 / 6
+    idx = np.array([0, 0, 0, 0, 1, 1, -1])
+    res = np.concatenate([residual, [10.0, -10.0], [999.0]])
+    tru = np.concatenate([true, [700.0, 720.0], [0.0]])
+    assert xmax.weighted_resolved_fraction(res, tru, idx) == pytest.approx((4 * 0.8 + 2 * 0.0) / 6)
+
+
+def test_xmax_perfect_reconstruction_resolves_everything():
+    pred = synthetic()
+    pred["xmax_pred"] = pred["xmax"] + 5.0  # a pure offset: bias 5, resolution 0
+    rec = ev.compute_target_metrics("xmax", pred, settings(20), {}, gen())
+    assert rec["overall"]["bias_gcm2"]["value"] == pytest.approx(5.0)
+    assert rec["overall"]["resolution_gcm2"]["value"] == pytest.approx(0.0, abs=1e-9)
+    assert rec["overall"]["resolved_fraction"]["value"] == pytest.approx(1.0)
+
+
+def test_confusion_counts():
+    true_index = np.array([0, 0, 0, 1, 1])
+    prob = np.array([[0.9, 0.1], [0.4, 0.6], [0.8, 0.2], [0.3, 0.7], [0.6, 0.4]])
+    got = mass.confusion(true_index, prob, [1, 56])
+    assert got["counts"] == [[2, 1], [1, 1]]
+    assert got["fractions"] == [[pytest.approx(2 / 3), pytest.approx(1 / 3)], [0.5, 0.5]]
+
+
+def test_mass_metrics_pair_and_reference_merits():
+    pred = synthetic(n=800)
+    rec = ev.compute_target_metrics("mass", pred, settings(30), {}, gen(), classes=[56, 1])
+    assert rec["classes"] == [1, 56]
+    assert rec["names"] == ["p", "Fe"]
+    assert rec["headline_pair"] == "1_56"
+    pair = rec["pairs"]["1_56"]
+    is_fe = pred["mass"] == 56
+    s = pred["mass_prob"][:, 1] / pred["mass_prob"].sum(axis=1)
+    assert pair["auc"]["value"] == pytest.approx(statistics.auc(s[~is_fe], s[is_fe]))
+    assert pair["merit"]["value"] == pytest.approx(statistics.merit_factor(s[~is_fe], s[is_fe]))
+    x = pred["xmax"]
+    assert pair["merit_xmax_true"]["value"] == pytest.approx(statistics.merit_factor(x[~is_fe], x[is_fe]))
+    assert pair["merit_xmax_reco"]["value"] is not None
+    assert pair["auc"]["lo"] < pair["auc"]["value"] < pair["auc"]["hi"]
+    assert pair["roc"]["fpr"][0] == 0
+    assert pair["roc"]["tpr"][-1] == 1
+    assert len(pair["roc"]["fpr"]) <= 101
+    assert sum(map(sum, rec["confusion"]["counts"])) == 800
+    del pred["xmax_pred"]
+    rec = ev.compute_target_metrics("mass", pred, settings(20), {}, gen(), classes=[1, 56])
+    assert rec["pairs"]["1_56"]["merit_xmax_reco"] == {"value": None, "lo": None, "hi": None}
+
+
+def test_roc_of_separated_classes():
+    roc = mass.roc_curve(np.array([0.1, 0.2]), np.array([0.8, 0.9]))
+    assert list(zip(roc["fpr"], roc["tpr"], strict=True)) == [(0, 0), (0, 0.5), (0, 1), (0.5, 1), (1, 1)]
+
+
+def test_bad_data_named():
+    pred = synthetic(n=10)
+    del pred["axis_pred"]
+    with pytest.raises(ValueError, match="axis_pred"):
+        ev.compute_target_metrics("direction", pred, settings(), ZENITH_BINS, gen())
+    pred = synthetic(n=10)
+    pred["mass"][3] = 4.0
+    with pytest.raises(ValueError, match="first is event 3"):
+        ev.compute_target_metrics("mass", pred, settings(), {}, gen(), classes=[1, 56])
+
+
+# --- seeds, tables, config -------------------------------------------------------------------
+
+
+def _runs(target: str, seeds, **extra) -> list[dict]:
+    return [
+        {
+            "model": "cnn",
+            "seed": s,
+            **ev.compute_target_metrics(
+                target, synthetic(seed=s), settings(20), ZENITH_BINS, gen(s), **extra
+            ),
+        }
+        for s in seeds
+    ]
+
+
+def test_combine_two_seeds_by_hand():
+    got = ev.combine_entries([{"value": 1.0, "lo": 0.8, "hi": 1.2}, {"value": 2.0, "lo": 1.9, "hi": 2.3}])
+    std, stat = math.sqrt(0.5), 0.5 * (0.2 + 0.2)
+    assert got["mean"] == 1.5
+    assert got["std"] == pytest.approx(std)
+    assert got["stat"] == pytest.approx(stat)
+    assert got["lo"] == pytest.approx(1.5 - math.hypot(std, stat))
+    assert got["values"] == [1.0, 2.0]
+    one = ev.combine_entries([{"value": 1.0, "lo": 0.8, "hi": 1.3}])
+    assert (one["lo"], one["hi"], one["std"]) == (0.8, 1.3, None)
+
+
+def test_aggregate_two_seeds():
+    runs = _runs("mass", [0, 1], classes=[1, 56])
+    agg = ev.aggregate_target_seeds(runs)
+    assert agg["seeds"] == [0, 1]
+    assert agg["n_seeds"] == 2
+    auc = agg["pairs"]["1_56"]["auc"]
+    values = [r["pairs"]["1_56"]["auc"]["value"] for r in runs]
+    assert auc["mean"] == pytest.approx(np.mean(values))
+    assert auc["values"] == values
+    assert (
+        agg["confusion"]["counts"]
+        == (np.add(runs[0]["confusion"]["counts"], runs[1]["confusion"]["counts"])).tolist()
+    )
+    assert len(agg["pairs"]["1_56"]["roc"]["fpr"]) == 101
+    assert len(agg["bins"]["auc"]["mean"]) == len(agg["bins"]["n"])
+
+
+def test_tables_rows_csv_markdown():
+    agg = {
+        "cnn": ev.aggregate_target_seeds(_runs("xmax", [0, 1])),
+        "baseline": ev.aggregate_target_seeds(_runs("xmax", [0])),
+    }
+    rows = ev.target_rows("xmax", agg, ["cnn", "baseline"])
+    assert [r["model"] for r in rows] == ["cnn", "baseline"]
+    assert rows[0]["bias_gcm2"] == agg["cnn"]["overall"]["bias_gcm2"]["mean"]
+    assert rows[1]["bias_gcm2_seed_std"] is None
+    csv = ev.target_csv(rows).splitlines()
+    assert csv[0].startswith("model,n_seeds,bias_gcm2,bias_gcm2_seed_std,bias_gcm2_stat")
+    md = ev.target_markdown("xmax", rows, agg)
+    assert "| model | seeds | bias [g/cm²] | resolution [g/cm²] | resolved fraction [%] |" in md
+    r = rows[0]
+    res = f"{r['resolution_gcm2']:.1f}"
+    assert "| cnn | 2 | " in md
+    assert res[:-1] in md
+    assert "ddof = 1" in md
+    with pytest.raises(ValueError, match="resnet"):
+        ev.target_rows("xmax", agg, ["resnet"])
+
+
+def test_direction_table_has_energy_bin_columns():
+    agg = {"cnn": ev.aggregate_target_seeds(_runs("direction", [0]))}
+    rows = ev.target_rows("direction", agg, ["cnn"])
+    n_bins = len(agg["cnn"]["bins"]["n"])
+    assert [f"psi68_deg_bin{k}" in rows[0] for k in range(n_bins)] == [True] * n_bins
+    assert "ψ68, 3.16–5.62 EeV [deg]" in ev.target_markdown("direction", rows, agg)
+
+
+def test_check_target_settings():
+    ev.check_target_settings({"direction": {"zenith_bins_deg": [0, 30, 60]}, "core": {}})
+    ev.check_target_settings({})
+    for bad in ([0, 30, 30], [10], [0, 95], [40, 20]):
+        with pytest.raises(ConfigError, match=r"targets\.direction\.zenith_bins_deg"):
+            ev.check_target_settings({"direction": {"zenith_bins_deg": bad}})
+
+
+def test_registry_matches_schema():
+    from airshower.config import load_schema
+
+    assert set(load_schema()["properties"]["targets"]["properties"]) == set(ev.TARGET_METRICS)
+    assert set(ev.TARGET_STREAMS) == set(ev.TARGET_METRICS) == set(ev.HEADLINES)
+
+
+# --- the rule scripts ------------------------------------------------------------------------
+
+
+def _snakemake(**kw) -> types.SimpleNamespace:
+    return types.SimpleNamespace(
+        **{k: types.SimpleNamespace(**v) if isinstance(v, dict) else v for k, v in kw.items()}
+    )
+
+
+def test_scripts_metrics_and_summary(tmp_path):
+    pred = synthetic(n=300)
+    pred["index"] = np.arange(300)
+    pred["energy_pred"] = pred["energy_true"]
+    outputs = []
+    for seed in (0, 1):
+        path = tmp_path / f"models/cnn/seed{seed}/predictions.h5"
+        io.write_h5(path, pred, units={**io.PREDICTION_UNITS, **io.OPTIONAL_PREDICTION_UNITS})
+        out = tmp_path / f"models/cnn/seed{seed}/metrics/core.json"
+        sm = _snakemake(
+            log=[str(tmp_path / f"log{seed}")],
+            wildcards={"model": "cnn", "seed": str(seed), "target": "core"},
+            input={"predictions": str(path)},
+            output={"metrics": str(out)},
+            params={
+                "evaluation": {"bootstrap": 20},
+                "target_settings": {},
+                "classes": [1, 56],
+                "study_seed": 5,
+            },
+        )
+        runpy.run_path(str(ROOT / "workflow/scripts/target_metrics.py"), init_globals={"snakemake": sm})
+        outputs.append(str(out))
+    assert io.read_json(outputs[0])["model"] == "cnn"
+    sm = _snakemake(
+        log=[str(tmp_path / "log_summary")],
+        wildcards={"target": "core"},
+        input={"metrics": outputs},
+        output={k: str(tmp_path / f"summary.{k}") for k in ("csv", "md", "json")},
+        params={"models": ["cnn"]},
+    )
+    runpy.run_path(str(ROOT / "workflow/scripts/target_summary.py"), init_globals={"snakemake": sm})
+    summary = io.read_json(tmp_path / "summary.json")
+    assert summary["models"]["cnn"]["n_seeds"] == 2
+    assert summary["table"][0]["model"] == "cnn"
+    assert "| cnn | 2 |" in (tmp_path / "summary.md").read_text()
+
+
+def test_script_names_the_file_on_bad_data(tmp_path):
+    pred = synthetic(n=50)
+    pred["index"] = np.arange(50)
+    del pred["core_pred"]
+    path = tmp_path / "predictions.h5"
+    io.write_h5(path, pred)
+    sm = _snakemake(
+        log=[str(tmp_path / "log")],
+        wildcards={"model": "cnn", "seed": "0", "target": "core"},
+        input={"predictions": str(path)},
+        output={"metrics": str(tmp_path / "core.json")},
+        params={"evaluation": {"bootstrap": 20}, "target_settings": {}, "classes": [1, 56], "study_seed": 5},
+    )
+    with pytest.raises(io.DataError, match=r"predictions\.h5.*core_pred"):
+        runpy.run_path(str(ROOT / "workflow/scripts/target_metrics.py"), init_globals={"snakemake": sm})
