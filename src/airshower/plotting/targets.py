@@ -279,6 +279,7 @@ def mass_merit(summary: Mapping[str, Mapping], models: Sequence[str]) -> Figure:
         ax.set_ylim(-0.6, len(present) - 0.4)
         ax.grid(axis="y", visible=False)
     axes[0].set_yticks(ypos, labels=present)
+    axes[0].set_ylabel("model")
     for _, label, filled in MERIT_KEYS:
         color = "0.45"
         axes[0].plot(

@@ -1,0 +1,89 @@
+"""Figures of the direction, core, Xmax and mass targets: each builds from seed aggregates, has
+labelled axes, and the plot script writes every file of TARGET_FIGURES."""
+
+from __future__ import annotations
+
+import runpy
+import types
+
+import pytest
+from test_target_metrics import ZENITH_BINS, gen, settings, synthetic
+
+from airshower import evaluation as ev
+from airshower import io, plotting
+from conftest import ROOT
+
+MODELS = ["cnn", "cnn_ensemble", "baseline"]
+SEEDS = {"cnn": [0, 1], "cnn_ensemble": [0], "baseline": [0]}
+
+
+def summary_of(target: str) -> dict:
+    out = {}
+    for model, seeds in SEEDS.items():
+        records = []
+        for s in seeds:
+            pred = synthetic(n=300, seed=s + 10 * len(model))
+            rec = ev.compute_target_metrics(target, pred, settings(20), ZENITH_BINS, gen(s), classes=[1, 56])
+            records.append({"model": model, "seed": s, **rec})
+        out[model] = ev.aggregate_target_seeds(records)
+    return out
+
+
+@pytest.mark.parametrize("target", list(plotting.TARGET_FIGURES))
+def test_figures_build_with_labels(target):
+    summary = summary_of(target)
+    figures = plotting.target_figures(target, summary, MODELS)
+    assert list(figures) == list(plotting.TARGET_FIGURES[target])
+    for stem, fig in figures.items():
+        axes = [ax for ax in fig.axes if ax.get_visible() and ax.get_label() != "<colorbar>"]
+        assert axes, stem
+        for ax in axes:
+            assert ax.get_xlabel(), (stem, "x label")
+        assert axes[0].get_ylabel(), (stem, "y label")
+
+
+def test_energy_axes_are_log_with_units():
+    fig = plotting.FIGURE_FUNCTIONS["psi68_vs_energy"](summary_of("direction"), MODELS)
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log"
+    assert "EeV" in ax.get_xlabel()
+    assert "[deg]" in ax.get_ylabel()
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels[0] == "cnn (2 seeds)"
+    assert labels[2].startswith("baseline (1 seed")
+    zenith = plotting.FIGURE_FUNCTIONS["psi68_vs_zenith"](summary_of("direction"), MODELS).axes[0]
+    assert zenith.get_xscale() == "linear"
+    assert "zenith" in zenith.get_xlabel()
+
+
+def test_mass_figures_content():
+    summary = summary_of("mass")
+    roc = plotting.FIGURE_FUNCTIONS["roc"](summary, MODELS).axes[0]
+    assert roc.get_title() == "p vs Fe"
+    assert "false positive rate" in roc.get_xlabel()
+    assert any("AUC" in t.get_text() for t in roc.get_legend().get_texts())
+    confusion = plotting.FIGURE_FUNCTIONS["confusion"](summary, MODELS)
+    titles = [ax.get_title() for ax in confusion.axes if ax.get_title()]
+    assert titles == MODELS
+    merit = plotting.FIGURE_FUNCTIONS["merit"](summary, MODELS).axes[0]
+    assert "merit factor" in merit.get_xlabel()
+    assert [t.get_text() for t in merit.get_yticklabels()] == MODELS
+
+
+def test_missing_model_is_an_error():
+    with pytest.raises(ValueError, match="none of the models"):
+        plotting.target_figures("core", summary_of("core"), ["resnet"])
+
+
+def test_plot_script_writes_every_figure(tmp_path):
+    summary_path = tmp_path / "summary.json"
+    io.write_json(summary_path, {"target": "xmax", "models": summary_of("xmax")})
+    outputs = {stem: str(tmp_path / f"{stem}.png") for stem in plotting.TARGET_FIGURES["xmax"]}
+    sm = types.SimpleNamespace(
+        log=[str(tmp_path / "log")],
+        input=types.SimpleNamespace(summary=str(summary_path)),
+        output=outputs,
+        params=types.SimpleNamespace(target="xmax", models=MODELS, plots={"dpi": 60}),
+    )
+    runpy.run_path(str(ROOT / "workflow/scripts/plot_targets.py"), init_globals={"snakemake": sm})
+    assert all((tmp_path / f"{stem}.png").stat().st_size > 0 for stem in outputs)
