@@ -189,7 +189,12 @@ def _check_semantics(config: dict) -> None:
     bins = config["evaluation"]["energy_bins_eev"]
     if not bins["min"] < bins["max"]:
         raise ConfigError("config key 'evaluation.energy_bins_eev': min must be below max")
+    from airshower import systematics
+    from airshower.evaluation.targets import check_target_settings
     from airshower.training.fit import check_output_loss
+
+    check_target_settings(config["targets"])
+    systematics.check_config(config)
     from airshower.training.settings import TrainingSettings
 
     for name, spec in config["models"].items():

@@ -133,4 +133,14 @@ def final_outputs():
     figures += [
         f"{FIGURES}/{m}/uncertainty_calibration.png" for m in uncertainty_models()
     ]
-    return ["results/summary.csv", "results/summary.md", *figures]
+    from airshower.plotting.targets import TARGET_FIGURES
+
+    tables = ["results/summary.csv", "results/summary.md"]
+    for target in study_targets(config):
+        if target == "energy":
+            continue
+        tables += [f"results/targets/{target}/summary.{ext}" for ext in ("csv", "md")]
+        figures += [
+            f"{FIGURES}/targets/{target}/{stem}.png" for stem in TARGET_FIGURES[target]
+        ]
+    return [*tables, *figures, *systematics_outputs()]

@@ -35,6 +35,7 @@ with jobs.guard(f"training {p.model} seed {p.seed}", lock=p.checkpoint_dir) as j
         checkpoint_dir=p.checkpoint_dir,
         job=job,
         n_outputs=n_outputs,
+        norm=norm,
     )
     log.info("%s", result.info)
     training.save_model(result.model, snakemake.output.model)

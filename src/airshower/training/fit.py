@@ -229,6 +229,7 @@ def train(
     callbacks: Sequence = (),
     job: Job | None = None,
     n_outputs: Mapping[str, int] | None = None,
+    norm: Mapping | None = None,
 ) -> TrainingResult:
     """Fit model ``name`` (config dict ``spec``) with training seed ``seed``; resume if possible.
 
@@ -248,6 +249,10 @@ def train(
         extra Keras callbacks (run after the checkpoint is written).
     n_outputs
         output units per target (``models.build_model``; needed for the mass target).
+    norm
+        the normalization statistics (``normalization.json``); needed when
+        ``settings.augmentation`` is on (:mod:`airshower.augmentation` works on the physical
+        signals and times behind the standardized channels ``settings.inputs``).
     job
         the running job (:func:`airshower.jobs.guard`): at every epoch end, after the
         checkpoint, the fit raises :class:`airshower.jobs.Orphaned` if the process that
@@ -274,6 +279,7 @@ def train(
     model.optimizer.build(model.trainable_variables)
     early_stopping, reduce_lr = _validation_callbacks(settings)
     path = Path(checkpoint_dir) / CHECKPOINT if checkpoint_dir is not None else None
+    data = _training_data(x_train, y_train, settings, norm, (study_seed, name, seed))
     resume = Resume(
         path,
         fingerprint(spec, asdict(settings), seed, arrays),
@@ -281,21 +287,41 @@ def train(
         reduce_lr,
         n_samples=len(x_train),
         record={"model": name, "seed": int(seed)},
+        dataset=data.get("x") if settings.augmentation.enabled else None,
     )
     plateau = [reduce_lr] if reduce_lr is not None else []
     stop = [StopWhenOrphaned(job, path)] if job is not None else []  # after the checkpoint
     model.fit(
-        x_train,
-        y_train,
+        **data,
         validation_data=(x_val, y_val),
-        batch_size=settings.batch_size,
         epochs=settings.epochs,
-        shuffle=True,
         verbose=0,
         callbacks=[early_stopping, *plateau, resume, *stop, *callbacks],
     )
     info = _record(model, name, spec, seed, settings, resume, int(early_stopping.best_epoch))
     return TrainingResult(model=model, history=resume.history, info=info)
+
+
+def _training_data(x_train, y_train, settings: TrainingSettings, norm: Mapping | None, stream) -> dict:
+    """``model.fit``'s training data: the arrays, shuffled by Keras; with
+    ``settings.augmentation`` on, a dataset of augmented, shuffled batches drawn from the study
+    seed, the model and the training seed (:func:`airshower.augmentation.augmented_dataset`)."""
+    if not settings.augmentation.enabled:
+        return {"x": x_train, "y": y_train, "batch_size": settings.batch_size, "shuffle": True}
+    from airshower import augmentation
+
+    if norm is None:
+        raise ValueError("training with augmentation needs the normalization statistics (norm)")
+    dataset = augmentation.augmented_dataset(
+        x_train,
+        y_train,
+        settings.inputs,
+        norm,
+        settings.augmentation,
+        settings.batch_size,
+        augmentation.seed_sequence(*stream),
+    )
+    return {"x": dataset}
 
 
 def _float32_targets(y, n: int, split: str):

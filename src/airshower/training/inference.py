@@ -56,6 +56,8 @@ def predict(model: keras.Model, x: np.ndarray, batch_size: int) -> tuple[np.ndar
     gaussian = models.model_output(model) == "gaussian"
     if isinstance(y, dict):
         out = {t: np.asarray(v, dtype=np.float64) for t, v in y.items()}
+        if "energy" in out and not gaussian:
+            out["energy"] = out["energy"].reshape(-1)
         if gaussian:
             out["energy"] = _gaussian_columns(y["energy"])
         return out, rate

@@ -61,6 +61,10 @@ class Resume(keras.callbacks.Callback):
         training samples per epoch (for the throughput in the log).
     record
         JSON-serializable identification stored with the state (model name, seed).
+    dataset
+        the augmented training data (``airshower.augmentation.augmented_dataset``), if any: its
+        epoch is set to the first epoch to run, so a resumed run draws the augmentations an
+        uninterrupted one would.
 
     Attributes
     ----------
@@ -83,8 +87,10 @@ class Resume(keras.callbacks.Callback):
         reduce_lr: keras.callbacks.ReduceLROnPlateau | None,
         n_samples: int,
         record: Mapping | None = None,
+        dataset=None,
     ):
         super().__init__()
+        self.dataset = dataset
         self.path = path
         self.fingerprint = fingerprint
         self.early_stopping = early_stopping
@@ -102,6 +108,8 @@ class Resume(keras.callbacks.Callback):
         self.history, self.train_s, self.training_time_s, self.resumed_from_epoch = [], [], 0.0, None
         checkpoint = self._load()
         if checkpoint is None:
+            if self.dataset is not None:
+                self.dataset.epoch = 0
             return
         state = checkpoint["state"]
         model = self.model
@@ -122,6 +130,8 @@ class Resume(keras.callbacks.Callback):
         self.resumed_from_epoch = done = state["epochs_done"]
         finished = state["stopped"] or done >= self.params["epochs"]
         model._initial_epoch = self.params["epochs"] if finished else done  # as BackupAndRestore does
+        if self.dataset is not None:
+            self.dataset.epoch = done
         log.info(
             "%s: %s after epoch %d of %d (best val_loss %s at epoch %s)",
             self.path,

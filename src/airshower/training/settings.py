@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from airshower import config
+from airshower.augmentation import AugmentationSettings
 
 # Settings that do not change the result (the same weights whatever their value), so a
 # checkpoint stays valid when they change: the list of seeds (each job has one), the CPU threads
@@ -48,6 +49,7 @@ class TrainingSettings(config.Settings):
     jit_compile: bool
     mixed_precision: bool
     steps_per_execution: int
+    augmentation: AugmentationSettings  # station dropout, signal scale (off: 0)
 
     def __post_init__(self):
         if self.learning_rate_schedule == "cosine" and self.final_learning_rate > self.learning_rate:
