@@ -218,61 +218,98 @@ def run(
     Returns
     -------
     predictions
-        the test-split datasets of ``predictions.h5``: :data:`io.PREDICTION_UNITS`, the
-        reconstructed ``energy_pred``, ``energy_sigma`` (EeV,
-        :func:`airshower.baseline.calibration.energy_sigma`), ``axis_pred`` and ``core_pred``
-        (:func:`direction_and_core`), and :data:`RECONSTRUCTED_UNITS`.
+        the test-split datasets of ``predictions.h5`` (:func:`predict_with_calibration`).
     calibration
         the JSON-serializable calibration with fit statistics, flag counts per split and the
         throughput ``inference_events_per_s`` (reconstruction and calibration of the test split).
     """
     tr = _check_split(showers, train, names[0])
-    te = _check_split(showers, test, names[1])
-    positions = showers["detector"]
-    reco_train = reconstruct(showers["time"][tr], showers["signal"][tr], positions, settings)
+    reco_train = reconstruct(showers["time"][tr], showers["signal"][tr], showers["detector"], settings)
     try:
         calibration = fit_calibration(reco_train, train["energy"], settings)
     except ValueError as exc:
         raise ValueError(f"{names[0]}: baseline calibration on this training split: {exc}") from None
 
-    start = clock()
-    reco_test = reconstruct(showers["time"][te], showers["signal"][te], positions, settings)
-    energy_pred = apply_calibration(reco_test, calibration, settings)
-    sigma_eev = energy_sigma(reco_test, calibration, energy_pred)
-    elapsed = clock() - start
-    first_bad(energy_pred, np.isfinite(energy_pred), f"{names[1]}: baseline energies must be finite", "EeV")
-    good = np.isfinite(sigma_eev) & (sigma_eev > 0)
-    first_bad(sigma_eev, good, f"{names[1]}: baseline energy uncertainties must be positive", "EeV")
-
-    energy_true = np.asarray(test["energy"], dtype=np.float64)
-    calibration["test_statistics"] = energy_statistics(energy_pred, energy_true, reco_test["flag"])
-    calibration["flagged"] = {
-        "train": flag_counts(reco_train["flag"]),
-        "test": flag_counts(reco_test["flag"]),
-    }
-    calibration["inference_events_per_s"] = len(te) / elapsed if elapsed > 0 else float("nan")
+    predictions, record = predict_with_calibration(showers, test, calibration, settings, names[1], clock)
+    calibration["test_statistics"] = record["test_statistics"]
+    calibration["flagged"] = {"train": flag_counts(reco_train["flag"]), "test": record["flagged"]}
+    calibration["inference_events_per_s"] = record["inference_events_per_s"]
     calibration["settings"] = settings.reconstruction_settings()
+    calibration["fallback_direction_core"] = record["fallback_direction_core"]
+    return predictions, calibration
+
+
+def predict_with_calibration(
+    showers: Mapping[str, np.ndarray],
+    split: Mapping[str, np.ndarray],
+    calibration: Mapping,
+    settings: BaselineSettings,
+    name: str = "test",
+    clock: Callable[[], float] = time.perf_counter,
+) -> tuple[dict[str, np.ndarray], dict]:
+    """Reconstruct the showers of ``split`` with a given calibration, never refitted: the test
+    split of :func:`run`, or a systematic variant's test set with the nominal
+    ``calibration.json`` (:mod:`airshower.systematics`).
+
+    Parameters
+    ----------
+    showers
+        the raw showers (``io.read_showers``), as for :func:`run`.
+    split
+        ``index`` (rows of ``showers``), ``energy`` (EeV) and ``zenith`` (rad) of the events.
+    calibration
+        :func:`airshower.baseline.calibration.fit_calibration`'s result, or that dict read back
+        from ``calibration.json`` (extra keys ignored).
+    name
+        how errors name the split (its file path).
+
+    Returns
+    -------
+    predictions
+        the datasets of ``predictions.h5``: :data:`io.PREDICTION_UNITS`, the reconstructed
+        ``energy_pred``, ``energy_sigma`` (EeV, :func:`airshower.baseline.calibration.energy_sigma`),
+        ``axis_pred`` and ``core_pred`` (:func:`direction_and_core`), and :data:`RECONSTRUCTED_UNITS`.
+    record
+        ``test_statistics`` (:func:`energy_statistics`), ``flagged`` (flag counts),
+        ``inference_events_per_s`` (reconstruction and calibration) and
+        ``fallback_direction_core`` (events without a fitted direction or core).
+    """
+    te = _check_split(showers, split, name)
+    positions = showers["detector"]
+    start = clock()
+    reco = reconstruct(showers["time"][te], showers["signal"][te], positions, settings)
+    energy_pred = apply_calibration(reco, calibration, settings)
+    sigma_eev = energy_sigma(reco, calibration, energy_pred)
+    elapsed = clock() - start
+    first_bad(energy_pred, np.isfinite(energy_pred), f"{name}: baseline energies must be finite", "EeV")
+    good = np.isfinite(sigma_eev) & (sigma_eev > 0)
+    first_bad(sigma_eev, good, f"{name}: baseline energy uncertainties must be positive", "EeV")
+
+    energy_true = np.asarray(split["energy"], dtype=np.float64)
     labels = {
         "energy": energy_true,
         "index": te,
-        "zenith": test["zenith"],
+        "zenith": split["zenith"],
         "mass": showers["mass"][te],
         "xmax": showers["xmax"][te],
         "axis": showers["axis"][te],
         "core": showers["core"][te],
     }
-    axis, core = direction_and_core(reco_test, showers["signal"][te], positions)
-    calibration["fallback_direction_core"] = int(
-        np.count_nonzero(~np.isfinite(reco_test["core_rec"]).all(axis=1))
-    )
+    axis, core = direction_and_core(reco, showers["signal"][te], positions)
+    record = {
+        "test_statistics": energy_statistics(energy_pred, energy_true, reco["flag"]),
+        "flagged": flag_counts(reco["flag"]),
+        "inference_events_per_s": len(te) / elapsed if elapsed > 0 else float("nan"),
+        "fallback_direction_core": int(np.count_nonzero(~np.isfinite(reco["core_rec"]).all(axis=1))),
+    }
     predicted = {
         "energy_pred": energy_pred,
         "energy_sigma": sigma_eev,
         "axis_pred": axis,
         "core_pred": core,
-        **{name: reco_test[name] for name in RECONSTRUCTED_UNITS},
+        **{key: reco[key] for key in RECONSTRUCTED_UNITS},
     }
-    return io.prediction_datasets(labels, predicted), calibration
+    return io.prediction_datasets(labels, predicted), record
 
 
 def direction_and_core(
