@@ -21,7 +21,10 @@ for its dead stations), so adding or renaming one variant changes no other file.
 
 Shift metrics (:func:`bootstrap_shift`, :func:`energy_shift`): a statistic of the variant's
 sample against the nominal one, as a difference (bias) or a relative change (resolution), with a
-percentile-bootstrap interval from independent resamples of both samples.
+percentile-bootstrap interval from independent resamples of both samples; the shifts of every
+target's headline metrics, their seed combination, table and bars: :mod:`airshower.evaluation.systematics`
+and :mod:`airshower.evaluation.systematics_tables`. The workflow's helpers (:func:`variant_section`,
+:func:`variant_mem_mb`, :func:`study_outputs`) serve ``workflow/rules/systematics.smk``.
 """
 
 from __future__ import annotations
@@ -99,6 +102,33 @@ def variant_settings(section: Mapping, name: str) -> VariantSettings:
 def run_variants(cfg: Mapping) -> list[str]:
     """The variants a validated study config simulates and evaluates, in config order."""
     return list(cfg["systematics"]["run"])
+
+
+def variant_section(cfg: Mapping, name: str) -> Mapping:
+    """The section of variant ``name`` of a validated config (ConfigError naming the defined ones)."""
+    variants = cfg["systematics"]["variants"]
+    if name not in variants:
+        raise config.ConfigError(
+            f"variant {name!r} is not defined in systematics.variants (defined: {', '.join(variants)})"
+        )
+    return variants[name]
+
+
+def variant_mem_mb(cfg: Mapping) -> int:
+    """Peak memory (MB) of a variant's simulation (bench/simulation.py: about 10 MB per 1000
+    events without traces, 140 MB with) for the events of the nominal test split, plus 300."""
+    sim = cfg["simulation"]
+    per_1000 = 140 if sim["store_traces"] else 10
+    return 300 + per_1000 * test_size(sim["n_events"], cfg["preparation"]["fractions"]) // 1000
+
+
+def study_outputs(cfg: Mapping, figures: str = "results/figures") -> list[str]:
+    """The systematics table (CSV, Markdown, JSON) and one figure per study target; none while
+    ``systematics.run`` is empty."""
+    if not run_variants(cfg):
+        return []
+    tables = [f"results/systematics.{ext}" for ext in ("csv", "md", "json")]
+    return tables + [f"{figures}/systematics/{t}.png" for t in config.study_targets(dict(cfg))]
 
 
 def check_config(cfg: Mapping) -> None:

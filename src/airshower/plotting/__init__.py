@@ -6,7 +6,8 @@ saving), :mod:`.data` (footprints and input distributions), :mod:`.training` (tr
 curves), :mod:`.performance` (one model: residuals, energy scatter, bias and resolution vs
 energy), :mod:`.uncertainty` (one model's predicted per-event uncertainty: calibration and
 pulls), :mod:`.comparison` (all models on one plot) and :mod:`.targets` (all models on one plot,
-per reconstructed target other than the energy: :data:`TARGET_FIGURES`).
+per reconstructed target other than the energy: :data:`TARGET_FIGURES`) and :mod:`.systematics`
+(the shift of every target's headline metrics per systematic variant and model).
 """
 
 from airshower.plotting.comparison import bias_vs_energy, relative_resolution_vs_energy, resolution_overall
@@ -23,6 +24,7 @@ from airshower.plotting.style import (
     seed_colors,
     styled,
 )
+from airshower.plotting.systematics import shift_figure, systematics_figures
 from airshower.plotting.targets import FIGURE_FUNCTIONS, TARGET_FIGURES, target_figures
 from airshower.plotting.training import training_curves
 from airshower.plotting.uncertainty import uncertainty_calibration
@@ -48,6 +50,8 @@ __all__ = [
     "residuals",
     "resolution_overall",
     "save",
+    "shift_figure",
+    "systematics_figures",
     "seed_colors",
     "styled",
     "training_curves",

@@ -1,0 +1,104 @@
+"""The systematics figures: per reconstructed target, the shift of its headline metrics
+(:data:`airshower.evaluation.systematics.SHIFTS`, one panel each) from the nominal test set to
+each variant (x axis), every model that reconstructs the target a coloured marker (dodged) with
+its combined 68 % interval. They take ``results/systematics.json`` and compute nothing but their
+layout."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from airshower.config import BASELINE
+from airshower.evaluation.systematics import SHIFTS
+from airshower.plotting.style import model_styles, styled
+from airshower.targets import TARGETS
+
+ERRORS = "error bars: combined 68 % interval (bootstrap of both test sets, seed spread)"
+
+
+def _series(
+    shifts: Mapping, variants: Sequence[str], model: str, target: str, shift
+) -> tuple[np.ndarray, ...]:
+    """Mean, lower and upper error of one model's shift per variant (NaN where absent)."""
+    mean, low, high = (np.full(len(variants), np.nan) for _ in range(3))
+    for i, variant in enumerate(variants):
+        e = shifts.get(variant, {}).get(model, {}).get("targets", {}).get(target, {}).get(shift.name)
+        if not e or e["mean"] is None:
+            continue
+        mean[i] = e["mean"] * shift.scale
+        if e["lo"] is not None and e["hi"] is not None:
+            low[i] = max(mean[i] - e["lo"] * shift.scale, 0.0)
+            high[i] = max(e["hi"] * shift.scale - mean[i], 0.0)
+    return mean, np.nan_to_num(low), np.nan_to_num(high)
+
+
+def _models_of(shifts: Mapping, variants: Sequence[str], models: Sequence[str], target: str) -> list[str]:
+    return [
+        m for m in models if any(target in shifts.get(v, {}).get(m, {}).get("targets", {}) for v in variants)
+    ]
+
+
+@styled
+def shift_figure(
+    target: str,
+    shifts: Mapping[str, Mapping[str, Mapping]],
+    variants: Sequence[str],
+    models: Sequence[str],
+    colour_order: Sequence[str] | None = None,
+) -> Figure:
+    """One panel per shift of ``target``: x the variants, per model (``models`` order, the colours
+    by ``colour_order``, the comparison's order) a marker with its interval, a zero line.
+
+    ``shifts``: ``{variant: {model: aggregate}}`` (:func:`airshower.evaluation.systematics.aggregate_shifts`).
+    """
+    present = _models_of(shifts, variants, models, target)
+    if not present:
+        raise ValueError(f"no model has {target} shifts for the variants {', '.join(variants)}")
+    styles = model_styles(list(colour_order or models))
+    panels = SHIFTS[target]
+    fig = Figure(figsize=(max(6.0, 1.1 * len(variants) + 3) * len(panels), 5.2), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(panels), squeeze=False)[0])
+    x = np.arange(len(variants), dtype=np.float64)
+    width = min(0.8 / len(present), 0.18)
+    for ax, shift in zip(axes, panels, strict=True):
+        ax.axhline(0.0, color="0.3", lw=1.0, zorder=1)
+        for k, model in enumerate(present):
+            mean, low, high = _series(shifts, variants, model, target, shift)
+            st = styles.get(model) or model_styles([model])[model]
+            ax.errorbar(
+                x + width * (k - (len(present) - 1) / 2),
+                mean,
+                yerr=np.vstack([low, high]),
+                color=st["color"],
+                marker=st["marker"],
+                mfc=st.get("markerfacecolor", st["color"]),
+                ls="none",
+                ms=10 if model == BASELINE else 6,
+                label=model,
+                zorder=3,
+            )
+        ax.set_xticks(x, labels=list(variants))
+        ax.set_xlim(-0.6, len(variants) - 0.4)
+        ax.set_xlabel("systematic variant")
+        ax.set_ylabel(shift.label)
+        ax.grid(axis="x", visible=False)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(present), 4 * len(panels)))
+    fig.suptitle(f"{TARGETS[target].title}: shift from the nominal test set\n{ERRORS}", fontsize=10)
+    return fig
+
+
+def systematics_figures(summary: Mapping, targets: Sequence[str] | None = None) -> dict[str, Figure]:
+    """``{target: Figure}`` of ``results/systematics.json`` (``variants``, ``models``, the row
+    order, ``model_order``, the comparison's order, and ``shifts``), for ``targets`` (default:
+    every target some model has shifts of)."""
+    variants, shifts = list(summary["variants"]), summary["shifts"]
+    models = list(summary["models"])
+    if targets is None:
+        targets = [t for t in SHIFTS if _models_of(shifts, variants, models, t)]
+    return {
+        t: shift_figure(t, shifts, variants, models, summary.get("model_order") or models) for t in targets
+    }
