@@ -17,7 +17,17 @@ from report_browser import chromium_path
 
 pytestmark = [pytest.mark.browser, pytest.mark.workflow, pytest.mark.slow]
 
-CATEGORIES = {"1 Data", "2 Training", "3 Performance", "4 Comparison"}
+CATEGORIES = {
+    "1 Data",
+    "2 Training",
+    "3 Performance",
+    "4 Comparison",
+    "5 Direction",
+    "6 Core",
+    "7 Xmax",
+    "8 Mass",
+    "9 Systematics",
+}
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +57,15 @@ def test_report_is_organized_by_category(walked):
     assert "baseline" in performance
     assert "fcn" in performance
     assert any(n.endswith("summary.csv") for n in walked["results"])
+
+
+def test_every_target_has_a_figure_in_the_report(walked):
+    from airshower.plotting.targets import TARGET_FIGURES
+
+    for target, stems in TARGET_FIGURES.items():
+        for stem in stems:
+            name = f"results/figures/targets/{target}/{stem}.png"
+            assert name in walked["rendered"], f"{name} is not rendered in the report"
 
 
 def test_screenshots_were_kept(walked):

@@ -326,10 +326,12 @@ def test_scripts_metrics_and_summary(tmp_path):
         runpy.run_path(str(ROOT / "workflow/scripts/target_metrics.py"), init_globals={"snakemake": sm})
         outputs.append(str(out))
     assert io.read_json(outputs[0])["model"] == "cnn"
+    verdicts = {"cnn": [{"seed": 1, "converged": True}, {"seed": 2, "converged": False}]}
+    io.write_json(tmp_path / "energy_summary.json", {"convergence": verdicts})
     sm = _snakemake(
         log=[str(tmp_path / "log_summary")],
         wildcards={"target": "core"},
-        input={"metrics": outputs},
+        input={"metrics": outputs, "summary": str(tmp_path / "energy_summary.json")},
         output={k: str(tmp_path / f"summary.{k}") for k in ("csv", "md", "json")},
         params={"models": ["cnn"]},
     )
@@ -337,7 +339,18 @@ def test_scripts_metrics_and_summary(tmp_path):
     summary = io.read_json(tmp_path / "summary.json")
     assert summary["models"]["cnn"]["n_seeds"] == 2
     assert summary["table"][0]["model"] == "cnn"
-    assert "| cnn | 2 |" in (tmp_path / "summary.md").read_text()
+    assert summary["unconverged"] == {"cnn": [2]}
+    md = (tmp_path / "summary.md").read_text()
+    assert "| cnn ‡ | 2 |" in md  # seed 2 did not converge: marked as in the energy summary
+    assert "‡ Not converged: cnn (seeds 2)" in md
+
+
+def test_unconverged_seeds_follow_the_network_into_its_ensemble():
+    from airshower.evaluation import unconverged_seeds
+
+    verdicts = {"cnn": [{"seed": 1, "converged": False}], "fcn": [{"seed": 1, "converged": True}]}
+    found = unconverged_seeds(verdicts, ["cnn", "fcn", "cnn_ensemble", "baseline"])
+    assert found == {"cnn": [1], "cnn_ensemble": [1]}
 
 
 def test_script_names_the_file_on_bad_data(tmp_path):

@@ -74,6 +74,60 @@ def test_simulation_matches_the_config(study, config):
     assert sorted(np.concatenate(splits).tolist()) == list(range(n))
 
 
+def test_every_target_has_its_table_and_figures(study, config):
+    from airshower.config import study_targets, target_models
+    from airshower.plotting.targets import TARGET_FIGURES
+
+    targets = study_targets(config)
+    assert targets == ["energy", "direction", "core", "xmax", "mass"]  # the tiny study has them all
+    for target in targets[1:]:
+        summary = json.loads((study / "results" / "targets" / target / "summary.json").read_text())
+        assert summary["model_order"] == target_models(config, target)
+        md = (study / "results" / "targets" / target / "summary.md").read_text()
+        for model in summary["model_order"]:
+            assert f"| {model} " in md
+        for stem in TARGET_FIGURES[target]:
+            assert (study / "results" / "figures" / "targets" / target / f"{stem}.png").is_file()
+    # the classical fit is a real reconstruction of the direction and the core, also in the study
+    direction = json.loads((study / "results" / "targets" / "direction" / "summary.json").read_text())
+    assert 0.05 < direction["models"]["baseline"]["overall"]["psi68_deg"]["mean"] < 3.0
+    core = json.loads((study / "results" / "targets" / "core" / "summary.json").read_text())
+    assert 1.0 < core["models"]["baseline"]["overall"]["r68_m"]["mean"] < 100.0
+
+
+def test_predictions_carry_each_models_reconstructions(study, config):
+    import h5py
+
+    from airshower.config import model_names, model_seeds, model_targets
+    from airshower.targets import TARGETS
+
+    for model in [*model_names(config), "baseline"]:
+        for seed in model_seeds(config, model):
+            with h5py.File(study / "results" / "models" / model / f"seed{seed}" / "predictions.h5") as fh:
+                have = set(fh)
+                n = len(fh["energy_true"])
+                for target in model_targets(config, model):
+                    name = TARGETS[target].predicted
+                    assert name in have, (model, target)
+                    assert len(fh[name]) == n
+                if "axis_pred" in have:  # unit vectors
+                    np.testing.assert_allclose(np.linalg.norm(fh["axis_pred"][()], axis=1), 1.0, rtol=1e-9)
+                if "mass_prob" in have:  # probabilities over the classes
+                    np.testing.assert_allclose(fh["mass_prob"][()].sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_target_setting_reruns_only_that_target(study):
+    cfg = yaml.safe_load((study / "config" / "test.yaml").read_text())
+    cfg["targets"] = {"direction": {"zenith_bins_deg": [0, 30, 60]}}
+    (study / "config" / "zenith.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    proc = snakemake(study, "--configfile", "config/zenith.yaml", "-n", "--quiet", "rules", "--cores", "1")
+    planned = {m[1] for m in re.finditer(r"^(\w+)\s+\d+$", proc.stdout, re.MULTILINE)} - {"total"}
+    assert "target_metrics" in planned, proc.stdout
+    assert planned <= {"target_metrics", "target_summary", "plot_direction", "all"}, proc.stdout
+    jobs = re.findall(r"results/models/\S+/metrics/(\w+)\.json", proc.stdout)
+    assert set(jobs) <= {"direction"}, proc.stdout
+
+
 def test_every_figure_is_a_real_png(study):
     import matplotlib.image as mpimg
 
@@ -108,8 +162,7 @@ def test_plot_setting_reruns_only_plots(study):
     # the job-stats table: one "rule count" row per planned rule
     planned = {m[1] for m in re.finditer(r"^(\w+)\s+\d+$", proc.stdout, re.MULTILINE)} - {"total"}
     assert planned, proc.stdout
-    plots = {"plot_data", "plot_training", "plot_performance", "plot_uncertainty", "plot_comparison"}
-    assert planned <= {*plots, "all"}, proc.stdout
+    assert all(rule.startswith("plot_") for rule in planned - {"all"}), proc.stdout
 
 
 def test_bad_config_stops_before_any_job(tmp_path):
@@ -121,3 +174,32 @@ def test_bad_config_stops_before_any_job(tmp_path):
     assert proc.returncode != 0
     assert "preparation.fractions" in proc.stdout + proc.stderr
     assert not (workdir / "results").exists()
+
+
+@pytest.fixture(scope="module")
+def composition(tmp_path_factory):
+    """config/composition.yaml (protons and iron; energy, Xmax and mass) at a tiny size."""
+    workdir = copy_repo(tmp_path_factory.mktemp("composition"))
+    cfg = yaml.safe_load((workdir / "config" / "composition.yaml").read_text())
+    cfg["simulation"].update(n_events=900, n_shards=1, block_size=300)
+    cfg["training"].update(seeds=[1], epochs=2, threads=1)
+    cfg["evaluation"]["bootstrap"] = 10
+    cfg["plots"]["dpi"] = 50
+    (workdir / "config" / "tiny.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    snakemake(workdir, "--configfile", "config/tiny.yaml", "--cores", "2")
+    return workdir
+
+
+def test_composition_study_reconstructs_energy_xmax_and_mass(composition):
+    results = composition / "results"
+    mass = json.loads((results / "targets" / "mass" / "summary.json").read_text())
+    assert mass["model_order"] == ["cnn_mass"]
+    pair = mass["models"]["cnn_mass"]["pairs"]["1_56"]
+    assert 0.0 <= pair["auc"]["mean"] <= 1.0
+    assert pair["merit_xmax_reco"]["mean"] is not None  # the model reconstructs Xmax too
+    xmax = json.loads((results / "targets" / "xmax" / "summary.json").read_text())
+    assert np.isfinite(xmax["models"]["cnn_mass"]["overall"]["resolution_gcm2"]["mean"])
+    with open(results / "summary.csv") as fh:
+        assert [row["model"] for row in csv.DictReader(fh)] == ["cnn_mass", "baseline"]
+    for stem in ("roc", "confusion", "merit"):
+        assert (results / "figures" / "targets" / "mass" / f"{stem}.png").is_file()

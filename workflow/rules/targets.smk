@@ -51,6 +51,7 @@ rule target_summary:
         metrics=lambda w: per_run(
             f"{MODELS}/metrics/{w.target}.json", target_models(config, w.target)
         ),
+        summary="results/summary.json",  # the convergence verdicts of every network
     output:
         csv=report(
             "results/targets/{target}/summary.csv",

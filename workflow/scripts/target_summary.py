@@ -18,9 +18,18 @@ try:
     rows = evaluation.target_rows(target, aggregated, models)
 except (KeyError, ValueError) as exc:
     raise io.DataError(f"{target} metrics ({', '.join(snakemake.input.metrics)}): {exc}") from None
-markdown = evaluation.target_markdown(target, rows, aggregated)
+convergence = io.read_json(snakemake.input.summary)["convergence"]  # the verdicts of every network
+unconverged = evaluation.unconverged_seeds(convergence, models)
+markdown = evaluation.target_markdown(target, rows, aggregated, unconverged)
 io.write_json(
-    snakemake.output.json, {"target": target, "model_order": models, "models": aggregated, "table": rows}
+    snakemake.output.json,
+    {
+        "target": target,
+        "model_order": models,
+        "models": aggregated,
+        "table": rows,
+        "unconverged": unconverged,
+    },
 )
 with io.atomic_path(snakemake.output.csv) as tmp:
     tmp.write_text(evaluation.target_csv(rows))

@@ -27,7 +27,13 @@ from airshower.evaluation.metrics import (
 )
 from airshower.evaluation.tables import DASH, summary_csv, summary_markdown, uncertainty_markdown
 from airshower.evaluation.target_aggregate import aggregate_target_seeds, combine_entries
-from airshower.evaluation.target_tables import HEADLINES, target_csv, target_markdown, target_rows
+from airshower.evaluation.target_tables import (
+    HEADLINES,
+    target_csv,
+    target_markdown,
+    target_rows,
+    unconverged_seeds,
+)
 from airshower.evaluation.targets import (
     PREDICTED,
     TARGET_METRICS,
@@ -48,6 +54,7 @@ from airshower.evaluation.uncertainty import (
 __all__ = [
     "target_rows",
     "target_markdown",
+    "unconverged_seeds",
     "target_csv",
     "compute_target_metrics",
     "combine_entries",

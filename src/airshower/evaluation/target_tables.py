@@ -15,7 +15,7 @@ import io as _io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from airshower.evaluation.tables import DASH, _csv_cell, _pm
+from airshower.evaluation.tables import DASH, NOT_CONVERGED, _csv_cell, _pm
 
 PAIR = "{pair}"  # stands for the record's headline pair of mass classes in a path
 
@@ -147,11 +147,34 @@ def target_csv(rows: Sequence[Mapping]) -> str:
     return buf.getvalue()
 
 
-def target_markdown(target: str, rows: Sequence[Mapping], aggregated: Mapping[str, Mapping]) -> str:
+def unconverged_seeds(convergence: Mapping[str, Sequence[Mapping]], models: Sequence[str]) -> dict[str, list]:
+    """The seeds whose training did not converge, per model of ``models``, from the verdicts of
+    ``summary.json`` (``convergence``: network -> ``[{"seed", "converged", ...}]``, the one rule of
+    :mod:`airshower.evaluation.convergence`); a seed ensemble inherits its network's."""
+    from airshower.config import ENSEMBLE_SUFFIX
+
+    out = {}
+    for model in models:
+        network = model.removesuffix(ENSEMBLE_SUFFIX)
+        failed = [r["seed"] for r in convergence.get(network, []) if not r["converged"]]
+        if failed:
+            out[model] = failed
+    return out
+
+
+def target_markdown(
+    target: str,
+    rows: Sequence[Mapping],
+    aggregated: Mapping[str, Mapping],
+    unconverged: Mapping[str, Sequence[int]] | None = None,
+) -> str:
     """The Markdown table of ``target`` with its note: value ± seed spread (± bootstrap
-    half-width for one seed), one row per model."""
+    half-width for one seed), one row per model; a model with an unconverged training seed
+    (``unconverged``, :func:`unconverged_seeds`) is marked :data:`NOT_CONVERGED` and named in a
+    footnote, as in the energy summary."""
     if not rows:
         return f"No model reconstructs the {target}.\n"
+    unconverged = dict(unconverged or {})
     columns = table_columns(target, aggregated[rows[0]["model"]])
     header = ["model", "seeds", *(c.header for c in columns)]
     lines = [
@@ -159,9 +182,17 @@ def target_markdown(target: str, rows: Sequence[Mapping], aggregated: Mapping[st
         "|" + "|".join(["---", "---:"] + ["---:"] * len(columns)) + "|",
     ]
     for r in rows:
-        cells = [str(r["model"]), str(r["n_seeds"])]
+        name = f"{r['model']} {NOT_CONVERGED}" if r["model"] in unconverged else str(r["model"])
+        cells = [name, str(r["n_seeds"])]
         for c in columns:
             err = r[f"{c.name}_seed_std"] if r[f"{c.name}_seed_std"] is not None else r[f"{c.name}_stat"]
             cells.append(_pm(r[c.name], err, c.scale))
         lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n\n" + NOTES[target] + NOTE_TAIL + "\n"
+    note = NOTES[target] + NOTE_TAIL
+    marked = [f"{m} (seeds {', '.join(map(str, seeds))})" for m, seeds in unconverged.items()]
+    if marked:
+        note += (
+            f"\n\n{NOT_CONVERGED} Not converged: {'; '.join(marked)}, by the rule in results/summary.md; "
+            "a marked model's numbers may improve with more epochs."
+        )
+    return "\n".join(lines) + "\n\n" + note + "\n"
