@@ -36,8 +36,12 @@ def test_config() -> dict:
     return copy.deepcopy(read_config("test.yaml"))
 
 
-def fake_showers(n: int, rng: np.random.Generator, side: int = 14) -> dict[str, np.ndarray]:
-    """Arrays that satisfy the raw-shower contract (not physical)."""
+def fake_showers(
+    n: int, rng: np.random.Generator, side: int = 14, masses: tuple[int, ...] = (1,)
+) -> dict[str, np.ndarray]:
+    """Arrays that satisfy the raw-shower contract (not physical). ``masses``: the mass numbers,
+    drawn uniformly per event where there are several (after every other draw, so the other
+    arrays are those of a single mass)."""
     signal = rng.lognormal(3, 1, (n, side, side)).astype(np.float32)
     silent = rng.random((n, side, side)) < 0.7
     signal[silent] = np.nan
@@ -58,7 +62,9 @@ def fake_showers(n: int, rng: np.random.Generator, side: int = 14) -> dict[str, 
         "axis": axis.astype(np.float32),
         "core": rng.uniform(-750, 750, (n, 2)).astype(np.float32),
         "xmax": rng.normal(750, 60, n).astype(np.float32),
-        "mass": np.ones(n, np.int16),
+        "mass": np.full(n, masses[0], np.int16)
+        if len(masses) == 1
+        else rng.choice(masses, n).astype(np.int16),
         "detector": detector,
     }
 

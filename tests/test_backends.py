@@ -212,9 +212,17 @@ def fit_presets() -> dict:
     out = {}
     for name, (spec, settings) in presets().items():
         shape = (*INPUT[:2], len(settings.inputs))
-        x, y = gen.normal(size=(16, *shape)).astype("float32"), gen.normal(size=(16, 1)).astype("float32")
-        model = models.build_model(spec, shape, name=name)
-        training.compile_model(model, settings, steps_per_epoch=2)
+        x = gen.normal(size=(16, *shape)).astype("float32")
+        targets = tuple(spec.get("targets", ["energy"]))
+        model = models.build_model(spec, shape, name=name, n_outputs={"mass": 2})
+        units = {t: 1 if t == "mass" else models.DEFAULT_OUTPUT_UNITS[t] for t in targets}
+        ys = {
+            t: gen.integers(0, 2, (16, 1)) if t == "mass" else gen.normal(size=(16, k))
+            for t, k in units.items()
+        }
+        ys = {t: v.astype("float32") for t, v in ys.items()}
+        y = ys if len(targets) > 1 else ys[targets[0]]
+        training.compile_model(model, settings, steps_per_epoch=2, targets=targets)
         loss = model.fit(x, y, batch_size=8, epochs=1, verbose=0).history["loss"][0]
         out[name] = {"n_parameters": models.count_parameters(model), "loss": float(loss)}
     return out
@@ -240,6 +248,59 @@ def mixed_precision_fit() -> dict:
     }
 
 
+MULTI_TARGETS = ["energy", "direction", "core", "xmax", "mass"]
+MULTI_WEIGHTS = {"direction": 2.0, "mass": 0.5}
+
+
+def multi_target_fit(tmp: Path) -> dict:
+    """A CNN of every target (airshower.targets; two mass classes) trained one epoch with loss
+    weights, its total loss against the weighted sum of its targets' losses by hand, its
+    reconstructions, and the saved model reloaded."""
+    from airshower import targets as registry
+    from conftest import fake_showers
+
+    gen = np.random.default_rng(12)
+    showers = fake_showers(160, gen, masses=(1, 56))
+    prep = preparation.PreparationSettings.from_config({"fractions": {"train": 0.6, "val": 0.2, "test": 0.2}})
+    splits, norm = preparation.prepare(showers, prep, gen)
+    settings = settings_for("log10", epochs=1, loss_weights=MULTI_WEIGHTS)
+    spec = {**FAMILIES["cnn"], "targets": MULTI_TARGETS}
+    arrays = [
+        a
+        for s in ("train", "val")
+        for a in preparation.network_arrays(splits[s], norm, settings.inputs, "log10", MULTI_TARGETS)
+    ]
+    units = registry.output_units(norm, MULTI_TARGETS)
+    r = training.train(*arrays, "multi", spec, settings, 3, 1, n_outputs=units)
+    x_val, y_val = arrays[2], arrays[3]
+    got = r.model.evaluate(x_val, y_val, batch_size=len(x_val), verbose=0, return_dict=True)
+    pred = r.model.predict(x_val, verbose=0)
+    terms = {t: float(np.mean((pred[t] - y_val[t]) ** 2)) for t in MULTI_TARGETS if t != "mass"}
+    picked = pred["mass"][np.arange(len(x_val)), y_val["mass"][:, 0].astype(int)]
+    terms["mass"] = float(-np.mean(np.log(picked)))
+    x_test = preparation.select_channels(splits["test"]["x"], norm, settings.inputs)
+    y, _ = training.predict(r.model, x_test, settings.batch_size)
+    reco = training.reconstruct(y, norm, MULTI_TARGETS, "log10")
+    saved = tmp / "multi.keras"
+    training.save_model(r.model, saved)
+    loaded, _ = training.predict(training.load_model(saved), x_test, settings.batch_size)
+    return {
+        "output_names": sorted(r.model.output_names),
+        "n_parameters": r.info["n_parameters"],
+        "n_outputs": units,
+        "val_loss": [row["val_loss"] for row in r.history],
+        "loss": float(got["loss"]),
+        "target_losses": {t: float(got[f"{t}_loss"]) for t in MULTI_TARGETS},
+        "terms_by_hand": terms,
+        "reconstructed": {k: list(v.shape) for k, v in reco.items()},
+        "all_finite": bool(all(np.isfinite(v).all() for v in reco.values())),
+        "axis_norm_max_error": float(np.max(np.abs(np.linalg.norm(reco["axis_pred"], axis=1) - 1))),
+        "mass_prob_sum_max_error": float(np.max(np.abs(reco["mass_prob"].sum(axis=1) - 1))),
+        "saved_vs_memory_max_diff": float(max(np.max(np.abs(loaded[t] - y[t])) for t in MULTI_TARGETS)),
+        "n_test": len(x_test),
+    }
+
+
 def child(tmp: Path) -> dict:
     """The record of one backend (KERAS_BACKEND of this process)."""
     import logging
@@ -255,6 +316,7 @@ def child(tmp: Path) -> dict:
         "repeat": repeat_fit(data),
         "resume": resume_after_interruption(tmp, data),
         "presets": fit_presets(),
+        "multi": multi_target_fit(tmp),
         "mixed_precision": mixed_precision_fit(),  # last: it changes the global policy
     }
 
@@ -350,9 +412,44 @@ def test_every_preset_trains_with_its_parameter_count(backend_run):
     assert list(out["presets"]) == list(expected)
     assert "cnn_pyramid" in expected
     for name, (spec, settings) in expected.items():
-        model = models.build_model(spec, (*INPUT[:2], len(settings.inputs)), name=name)
+        model = models.build_model(spec, (*INPUT[:2], len(settings.inputs)), name=name, n_outputs={"mass": 2})
         assert out["presets"][name]["n_parameters"] == models.count_parameters(model), name
         assert math.isfinite(out["presets"][name]["loss"]), name
+
+
+@pytest.mark.slow
+def test_a_model_of_every_target_trains_with_its_loss_weights(backend_run):
+    """One epoch of a CNN of every target: one output per target, a finite validation loss that is
+    the weighted sum of the targets' losses (direction x2, mass x0.5; by hand from the
+    predictions), every reconstruction, and the saved model predicting the same."""
+    from airshower import models
+
+    _, out, _ = backend_run
+    m = out["multi"]
+    assert m["output_names"] == sorted(MULTI_TARGETS)
+    assert m["n_outputs"] == {"energy": 1, "direction": 3, "core": 2, "xmax": 1, "mass": 2}
+    spec = {**FAMILIES["cnn"], "targets": MULTI_TARGETS}
+    model = models.build_model(spec, INPUT, n_outputs=m["n_outputs"])
+    assert m["n_parameters"] == models.count_parameters(model)
+    assert len(m["val_loss"]) == 1
+    assert all(math.isfinite(v) for v in m["val_loss"])
+    for target, term in m["terms_by_hand"].items():
+        assert m["target_losses"][target] == pytest.approx(term, rel=1e-4), target
+    weighted = sum(MULTI_WEIGHTS.get(t, 1.0) * term for t, term in m["terms_by_hand"].items())
+    assert m["loss"] == pytest.approx(weighted, rel=1e-4)
+    assert m["loss"] == pytest.approx(m["val_loss"][0], rel=1e-4)  # the same validation batch
+    n = m["n_test"]
+    assert m["reconstructed"] == {
+        "energy_pred": [n],
+        "axis_pred": [n, 3],
+        "core_pred": [n, 2],
+        "xmax_pred": [n],
+        "mass_prob": [n, 2],
+    }
+    assert m["all_finite"]
+    assert m["axis_norm_max_error"] < 1e-12
+    assert m["mass_prob_sum_max_error"] < 1e-5
+    assert m["saved_vs_memory_max_diff"] < 1e-5
 
 
 @pytest.mark.slow

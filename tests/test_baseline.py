@@ -18,6 +18,8 @@ import yaml
 from airshower import baseline as bl
 from airshower import config, geometry, io
 from airshower import simulation as sim
+from airshower.baseline import pipeline
+from airshower.targets import BASELINE_TARGETS, TARGETS
 
 C = geometry.C_M_PER_US
 ROOT = Path(__file__).resolve().parents[1]
@@ -431,9 +433,23 @@ def test_run_writes_the_predictions_contract(clean, tmp_path):
     train_idx, test_idx = index[index % 4 != 0], index[index % 4 == 0]
     split = lambda idx: {"index": idx, "energy": data["energy"][idx], "zenith": data["zenith"][idx]}  # noqa: E731
     predictions, calibration = bl.run(data, split(train_idx), split(test_idx), SETTINGS)
-    assert set(predictions) == set(io.PREDICTION_UNITS) | set(bl.RECONSTRUCTED_UNITS) | {"energy_sigma"}
+    # the reconstructions of BASELINE_TARGETS and the energy's width
+    reconstructions = {"energy_pred", "energy_sigma", "axis_pred", "core_pred"}
+    assert set(predictions) == set(io.PREDICTION_UNITS) | set(bl.RECONSTRUCTED_UNITS) | reconstructions
+    assert {TARGETS[t].predicted for t in BASELINE_TARGETS} == reconstructions - {"energy_sigma"}
     n = len(test_idx)
     assert all(len(v) == n for v in predictions.values())
+    # every truth; the direction and core as fitted (the noiseless showers: every event ok)
+    np.testing.assert_array_equal(predictions["axis_true"], data["axis"][test_idx])
+    np.testing.assert_array_equal(predictions["core_true"], data["core"][test_idx])
+    assert predictions["axis_pred"].shape == (n, 3)
+    assert predictions["core_pred"].shape == (n, 2)
+    assert predictions["axis_pred"].dtype == predictions["core_pred"].dtype == np.float64
+    np.testing.assert_allclose(np.linalg.norm(predictions["axis_pred"], axis=1), 1.0, rtol=1e-12)
+    np.testing.assert_array_equal(predictions["core_pred"], predictions["core_rec"])
+    assert calibration["fallback_direction_core"] == 0
+    angle = np.degrees(geometry.opening_angle(predictions["axis_pred"], predictions["axis_true"]))
+    assert angle.max() < 1e-3
     assert predictions["energy_pred"].dtype == np.float64
     assert predictions["energy_true"].dtype == np.float64
     np.testing.assert_array_equal(predictions["index"], test_idx)
@@ -455,6 +471,9 @@ def test_run_writes_the_predictions_contract(clean, tmp_path):
     back = io.read_h5(tmp_path / "predictions.h5")
     np.testing.assert_array_equal(back["energy_pred"], predictions["energy_pred"])
     np.testing.assert_array_equal(back["energy_sigma"], predictions["energy_sigma"])
+    read = io.read_predictions(tmp_path / "predictions.h5")
+    assert set(read) == set(io.PREDICTION_UNITS) - {"index"} | reconstructions
+    np.testing.assert_array_equal(read["axis_pred"], predictions["axis_pred"])
     assert io.read_attrs(tmp_path / "predictions.h5")["model"] == "baseline"
     assert io.read_json(tmp_path / "calibration.json")["A"] == pytest.approx(calibration["A"])
 
@@ -462,6 +481,25 @@ def test_run_writes_the_predictions_contract(clean, tmp_path):
     bad["energy"] = bad["energy"] * 2
     with pytest.raises(ValueError, match="test.h5.*energy"):
         bl.run(data, split(train_idx), bad, SETTINGS, names=("train.h5", "test.h5"))
+
+
+def test_direction_and_core_fall_back_where_the_fits_gave_none():
+    """Event 0 fitted (its axis and core kept), event 1 flagged with two triggered stations (the
+    vertical axis, the signal-weighted barycentre), event 2 flagged without any (the array's
+    centre)."""
+    positions = np.array([[0.0, 0.0, 0.0], [750.0, 0.0, 0.0], [0.0, 750.0, 0.0], [750.0, 750.0, 0.0]])
+    tilted = np.array([0.6, 0.0, 0.8])
+    reco = {
+        "axis": np.array([tilted, [np.nan] * 3, [np.nan] * 3]),
+        "core_rec": np.array([[100.0, 200.0], [np.nan, np.nan], [np.nan, np.nan]]),
+    }
+    signal = np.full((3, 2, 2), np.nan)
+    signal[0] = 5.0
+    signal[1, 0, 0], signal[1, 1, 1] = 30.0, 10.0  # stations 0 (0, 0) and 3 (750, 750): 3 to 1
+    axis, core = pipeline.direction_and_core(reco, signal, positions)
+    np.testing.assert_array_equal(axis, [tilted, [0.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
+    np.testing.assert_allclose(core, [[100.0, 200.0], [187.5, 187.5], [375.0, 375.0]], rtol=1e-15)
+    assert axis.dtype == core.dtype == np.float64
 
 
 def test_check_array_names_the_mismatch():

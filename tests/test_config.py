@@ -36,8 +36,25 @@ def test_large_study_scales_up_the_default():
     """config/large.yaml is the default study, bigger: same physics, the same networks (with the
     same inputs, target and schedule) and the seed lecture's pyramid CNN, trained fully."""
     default, large = (load_config(ROOT / "config" / n) for n in ("config.yaml", "large.yaml"))
-    assert list(large["models"]) == ["fcn", "cnn", "cnn_pyramid", "cnn_tuned", "cnn_tuned_nll", "cnn_wide"]
-    assert list(default["models"]) == ["fcn", "cnn", "cnn_tuned", "cnn_tuned_nll", "cnn_wide"]
+    assert list(large["models"]) == [
+        "fcn",
+        "cnn",
+        "cnn_pyramid",
+        "cnn_tuned",
+        "cnn_tuned_nll",
+        "cnn_wide",
+        "cnn_tuned_aug",
+        "cnn_multi",
+        "cnn_multi_deep",
+    ]
+    assert list(default["models"]) == [
+        "fcn",
+        "cnn",
+        "cnn_tuned",
+        "cnn_tuned_nll",
+        "cnn_tuned_aug",
+        "cnn_multi",
+    ]
     recipe = ("inputs", "target_transform", "learning_rate_schedule", "learning_rate", "batch_size")
     for name, spec in default["models"].items():
         assert {k: v for k, v in large["models"][name].items() if k != "training"} == {
@@ -68,7 +85,7 @@ def test_per_model_training_overrides(default_config):
         assert config["training"]["inputs"] == ["time", "signal"]
         assert config["training"]["target_transform"] == "linear"
         assert config["training"]["learning_rate_schedule"] == "plateau"
-    for name in ("cnn_tuned", "cnn_wide"):
+    for name in ("cnn_tuned", "cnn_tuned_nll", "cnn_tuned_aug", "cnn_multi"):
         tuned = training_settings(config, name)
         assert tuned["inputs"] == ["time", "signal", "mask"]
         assert (tuned["target_transform"], tuned["learning_rate_schedule"]) == ("log10", "cosine")
@@ -275,7 +292,8 @@ def test_shipped_models_keep_their_maps():
         "cnn": [7, 7],
         "cnn_tuned": [7, 7],
         "cnn_tuned_nll": [7, 7],
-        "cnn_wide": [7, 7],
+        "cnn_tuned_aug": [7, 7],
+        "cnn_multi": [7, 7],
     }
 
 
@@ -351,3 +369,107 @@ def test_output_and_loss_must_agree_at_validation(default_config):
         ConfigError, match=r"model 'cnn_tuned_nll': .*models.cnn_tuned_nll.output.*gaussian_nll"
     ):
         validate_config(default_config)
+
+
+# --- targets (airshower.targets): what each model reconstructs
+
+
+def with_multi(config: dict) -> dict:
+    """``config`` with two mass numbers and, as its one network of other targets than the energy, a
+    network ``multi`` of every target (built here, so the tests do not hang on the file's)."""
+    config["simulation"]["composition"] = {"mass_numbers": [1, 56], "fractions": [0.5, 0.5]}
+    config["models"] = {name: spec for name, spec in config["models"].items() if "targets" not in spec}
+    config["models"]["multi"] = {
+        "family": "cnn",
+        "blocks": [{"filters": [8], "pool": "avg"}],
+        "head": "flatten",
+        "targets": ["energy", "direction", "core", "xmax", "mass"],
+        "training": {"seeds": [1], "loss_weights": {"direction": 10.0}},
+    }
+    return config
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (
+            lambda c: c["models"]["cnn_tuned_nll"].__setitem__("targets", ["direction", "core"]),
+            "model 'cnn_tuned_nll': config key 'models.cnn_tuned_nll.output': gaussian predicts a width "
+            "of the energy, but the model's targets ['direction', 'core'] have no energy: add energy or "
+            "use output: point",
+        ),
+        (
+            lambda c: c["models"]["multi"].update(
+                targets=["energy", "direction"], training={"loss_weights": {"direction": 2.0, "xmax": 0.5}}
+            ),
+            "model 'multi': config key 'models.multi.training.loss_weights': ['xmax'] are not "
+            "targets of the model (['energy', 'direction'])",
+        ),
+        (
+            lambda c: c["models"]["fcn"].__setitem__("training", {"loss_weights": {"mass": 2.0}}),
+            "model 'fcn': config key 'models.fcn.training.loss_weights': ['mass'] are not targets of "
+            "the model (['energy'])",
+        ),
+        (
+            lambda c: c["simulation"]["composition"].update(mass_numbers=[56], fractions=[1.0]),
+            "model 'multi': config key 'models.multi.targets': mass is a classification over "
+            "the composition's mass numbers, but simulation.composition.mass_numbers has [56]: simulate "
+            "two or more masses (e.g. config/composition.yaml) or drop the mass target",
+        ),
+    ],
+    ids=["gaussian_without_energy", "weight_of_another_target", "weight_of_a_default_model", "one_mass"],
+)
+def test_targets_that_do_not_fit_the_model_name_the_key(test_config, mutate, message):
+    config = with_multi(test_config)
+    validate_config(copy.deepcopy(config))  # valid before the change
+    mutate(config)
+    with pytest.raises(ConfigError) as info:
+        validate_config(config)
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize(
+    ("targets", "named"),
+    [
+        (["energy", "charge"], "models.multi.targets.1"),
+        ([], "models.multi.targets"),
+        (["energy", "energy"], "models.multi.targets"),
+    ],
+)
+def test_bad_target_lists_name_their_key(test_config, targets, named):
+    config = with_multi(test_config)
+    config["models"]["multi"]["targets"] = targets
+    with pytest.raises(ConfigError, match="'" + re.escape(named) + "'"):
+        validate_config(config)
+
+
+@pytest.mark.parametrize("weight", [0, -1.0, "2"])
+def test_loss_weights_must_be_positive_numbers(test_config, weight):
+    config = with_multi(test_config)
+    config["models"]["multi"]["training"]["loss_weights"] = {"direction": weight}
+    with pytest.raises(ConfigError, match=re.escape("'models.multi.training.loss_weights.direction'")):
+        validate_config(config)
+
+
+def test_model_targets_and_the_models_of_each_target(test_config, default_config):
+    from airshower.config import mass_classes, model_targets, study_targets, target_models
+    from airshower.targets import BASELINE_TARGETS, TARGETS
+
+    config = validate_config(with_multi(test_config))
+    every = list(TARGETS)
+    assert model_targets(config, "multi") == every
+    assert model_targets(config, "fcn") == ["energy"]  # the default
+    assert model_targets(config, "fcn_ensemble") == model_targets(config, "fcn")  # its network's
+    assert model_targets(config, "baseline") == list(BASELINE_TARGETS) == ["energy", "direction", "core"]
+    assert target_models(config, "energy") == compared_models(config)  # every model
+    assert target_models(config, "direction") == target_models(config, "core") == ["multi", "baseline"]
+    assert target_models(config, "mass") == target_models(config, "xmax") == ["multi"]
+    assert study_targets(config) == every
+    assert mass_classes(config) == [1, 56]
+    default = validate_config(default_config)
+    assert study_targets(default) == ["energy", "direction", "core"]  # the baseline's and cnn_multi's
+    assert mass_classes(default) == [1]
+    assert model_targets(default, "cnn_multi") == ["energy", "direction", "core"]
+    assert all(model_targets(default, m) == ["energy"] for m in default["models"] if m != "cnn_multi")
+    assert target_models(default, "direction")[-1] == "baseline"
+    assert target_models(default, "xmax") == target_models(default, "mass") == []

@@ -13,17 +13,27 @@ from airshower import config, ensemble, io, statistics
 N = 5
 
 
-def member(energy_pred, sigma=None) -> dict[str, np.ndarray]:
-    """The datasets of a network's predictions.h5 for N test events."""
-    test = {
+def split_labels() -> dict[str, np.ndarray]:
+    """The labels of N test events (io.PREDICTION_LABELS)."""
+    zenith = np.linspace(0.1, 0.9, N)
+    return {
         "energy": np.array([3.5, 7.0, 12.0, 40.0, 90.0]),
         "index": np.array([4, 8, 15, 16, 23]),
-        "zenith": np.linspace(0.1, 0.9, N),
+        "zenith": zenith,
         "mass": np.ones(N, np.int16),
         "xmax": np.full(N, 750.0),
+        "axis": np.column_stack([np.sin(zenith), np.zeros(N), np.cos(zenith)]),
+        "core": np.zeros((N, 2)),
     }
-    extra = {} if sigma is None else {"energy_sigma": np.asarray(sigma, dtype=np.float64)}
-    return io.prediction_datasets(np.asarray(energy_pred, dtype=np.float64), test, extra)
+
+
+def member(energy_pred, sigma=None, **predicted) -> dict[str, np.ndarray]:
+    """The datasets of a network's predictions.h5 for N test events (other reconstructions by name)."""
+    if energy_pred is not None:
+        predicted["energy_pred"] = np.asarray(energy_pred, dtype=np.float64)
+    if sigma is not None:
+        predicted["energy_sigma"] = np.asarray(sigma, dtype=np.float64)
+    return io.prediction_datasets(split_labels(), predicted)
 
 
 E1 = [4.0, 6.0, 12.0, 38.0, 95.0]
@@ -42,7 +52,8 @@ def test_two_members_without_widths_give_the_mean_and_no_width():
     # the labels are the members' (the same test events)
     np.testing.assert_array_equal(out["index"], member(E1)["index"])
     np.testing.assert_array_equal(out["energy_true"], member(E1)["energy_true"])
-    assert set(out) == set(io.PREDICTION_UNITS)
+    np.testing.assert_array_equal(out["axis_true"], member(E1)["axis_true"])
+    assert set(out) == set(io.PREDICTION_UNITS) | {"energy_pred"}
 
 
 def test_member_widths_add_in_quadrature_to_the_spread():
@@ -85,6 +96,55 @@ def test_the_mean_is_taken_of_the_energies_not_of_log10():
     """Members 10 and 1000 EeV: the ensemble predicts 505 EeV (not the 100 EeV of a mean log10)."""
     a, b = member([10.0] * N), member([1000.0] * N)
     assert ensemble.combine([a, b], NAMES)["energy_pred"][0] == pytest.approx(505.0)
+
+
+def test_the_other_targets_are_combined_by_their_mean_and_the_axis_normalized():
+    """Two multi-target members: axis_pred is the normalized mean of the unit vectors (the
+    vertical and the x axis: their bisector), core_pred, xmax_pred and mass_prob the means."""
+    vertical, x_axis = np.tile([0.0, 0.0, 1.0], (N, 1)), np.tile([1.0, 0.0, 0.0], (N, 1))
+    a = member(
+        E1,
+        axis_pred=vertical,
+        core_pred=np.zeros((N, 2)),
+        xmax_pred=np.full(N, 700.0),
+        mass_prob=np.tile([1.0, 0.0], (N, 1)),
+    )
+    b = member(
+        E2,
+        axis_pred=x_axis,
+        core_pred=np.tile([100.0, -50.0], (N, 1)),
+        xmax_pred=np.full(N, 800.0),
+        mass_prob=np.tile([0.5, 0.5], (N, 1)),
+    )
+    out = ensemble.combine([a, b], NAMES)
+    assert set(out) == set(io.PREDICTION_UNITS) | set(ensemble.MEANS)
+    np.testing.assert_allclose(
+        out["axis_pred"], np.tile([np.sqrt(0.5), 0.0, np.sqrt(0.5)], (N, 1)), rtol=1e-15
+    )
+    np.testing.assert_allclose(np.linalg.norm(out["axis_pred"], axis=1), 1.0, rtol=1e-15)
+    np.testing.assert_array_equal(out["core_pred"], np.tile([50.0, -25.0], (N, 1)))
+    np.testing.assert_array_equal(out["xmax_pred"], np.full(N, 750.0))
+    np.testing.assert_array_equal(out["mass_prob"], np.tile([0.75, 0.25], (N, 1)))
+    np.testing.assert_allclose(out["mass_prob"].sum(axis=1), 1.0)
+    np.testing.assert_allclose(out["energy_pred"], (np.array(E1) + E2) / 2)
+    assert "energy_sigma" not in out
+
+
+def test_members_without_energy_are_combined():
+    """A direction-only network's seeds: no energy_pred in the members, none in the ensemble."""
+    tilted = np.tile([0.6, 0.0, 0.8], (N, 1))
+    out = ensemble.combine([member(None, axis_pred=tilted), member(None, axis_pred=tilted * 2)], NAMES)
+    assert set(out) == set(io.PREDICTION_UNITS) | {"axis_pred"}
+    np.testing.assert_allclose(out["axis_pred"], tilted, rtol=1e-15)
+
+
+def test_members_must_reconstruct_the_same_targets():
+    with pytest.raises(io.DataError) as info:
+        ensemble.combine([member(E1), member(E2, xmax_pred=np.full(N, 700.0))], NAMES)
+    assert str(info.value) == (
+        f"{NAMES[1]}: reconstructs ['energy_pred', 'xmax_pred'], while {NAMES[0]} reconstructs "
+        "['energy_pred']: the members must predict alike"
+    )
 
 
 # --- the members must be predictions of the same test events

@@ -263,27 +263,35 @@ def test_split_and_prediction_labels_are_checked_when_read(tmp_path):
 
 
 def _test_split(n: int = 4) -> dict[str, np.ndarray]:
+    """The labels of a prepared test split (io.PREDICTION_LABELS)."""
+    zenith = np.full(n, 0.3)
     return {
         "energy": np.linspace(5.0, 50.0, n),
         "index": np.arange(n),
-        "zenith": np.full(n, 0.3),
+        "zenith": zenith,
         "mass": np.ones(n),
         "xmax": np.full(n, 750.0),
+        "axis": np.column_stack([np.sin(zenith), np.zeros(n), np.cos(zenith)]),
+        "core": np.column_stack([np.linspace(-100.0, 100.0, n), np.zeros(n)]),
     }
+
+
+TRUTHS = set(io.PREDICTION_UNITS) - {"index"}  # what read_predictions gives of every file
 
 
 def test_predictions_may_carry_energy_sigma_and_readers_handle_both(tmp_path):
     test = _test_split()
-    plain = io.prediction_datasets(test["energy"] * 1.1, test)
-    assert set(plain) == set(io.PREDICTION_UNITS)
+    plain = io.prediction_datasets(test, {"energy_pred": test["energy"] * 1.1})
+    assert set(plain) == set(io.PREDICTION_UNITS) | {"energy_pred"}
     io.write_predictions(tmp_path / "plain.h5", plain, {"model": "fcn"})
-    assert set(io.read_predictions(tmp_path / "plain.h5")) == {"energy_true", "energy_pred"}
+    assert set(io.read_predictions(tmp_path / "plain.h5")) == TRUTHS | {"energy_pred"}
 
     sigma = np.array([0.5, 1, 2, 4], dtype=np.float32)  # a network's float32 output
-    with_sigma = io.prediction_datasets(test["energy"] * 1.1, test, {"energy_sigma": sigma})
+    with_sigma = io.prediction_datasets(test, {"energy_pred": test["energy"] * 1.1, "energy_sigma": sigma})
     assert with_sigma["energy_sigma"].dtype == np.float64
     io.write_predictions(tmp_path / "gauss.h5", with_sigma, {"model": "gauss"})
     got = io.read_predictions(tmp_path / "gauss.h5")
+    assert set(got) == TRUTHS | {"energy_pred", "energy_sigma"}
     np.testing.assert_array_equal(got["energy_sigma"], [0.5, 1, 2, 4])
     np.testing.assert_allclose(got["energy_pred"], test["energy"] * 1.1)
     import h5py
@@ -293,24 +301,74 @@ def test_predictions_may_carry_energy_sigma_and_readers_handle_both(tmp_path):
         assert fh["energy_pred"].attrs["unit"] == "EeV"
 
 
+def test_the_truths_are_the_test_labels_under_their_prediction_names():
+    test = _test_split()
+    out = io.prediction_datasets(test)
+    assert set(out) == set(io.PREDICTION_UNITS)  # no reconstruction: truths only
+    assert set(io.PREDICTION_LABELS.values()) == set(io.PREDICTION_UNITS)
+    for label, name in io.PREDICTION_LABELS.items():
+        np.testing.assert_array_equal(out[name], test[label])
+    assert out["energy_true"].dtype == np.float64
+    assert out["index"].dtype == np.int64
+    assert out["axis_true"].shape == (4, 3)
+    assert out["core_true"].shape == (4, 2)
+    assert not set(io.PREDICTION_UNITS) & set(io.OPTIONAL_PREDICTION_UNITS)
+
+
+def test_every_target_reconstruction_is_written_with_its_unit_and_read_back(tmp_path):
+    """A multi-target network's file: every truth, and the reconstructions of its targets (float64)."""
+    from airshower.targets import TARGETS
+
+    test = _test_split()
+    predicted = {
+        "energy_pred": test["energy"].astype(np.float32),
+        "axis_pred": test["axis"][:, ::-1].astype(np.float32),
+        "core_pred": test["core"] + 10.0,
+        "xmax_pred": np.full(4, 700.0, np.float32),
+        "mass_prob": np.tile([0.25, 0.75], (4, 1)),
+    }
+    assert set(predicted) == {t.predicted for t in TARGETS.values()}  # the registry's names
+    out = io.prediction_datasets(test, predicted)
+    assert all(out[name].dtype == np.float64 for name in predicted)
+    io.write_predictions(tmp_path / "multi.h5", out, {"model": "multi"})
+    got = io.read_predictions(tmp_path / "multi.h5")
+    assert set(got) == TRUTHS | set(predicted)
+    for name, values in predicted.items():
+        np.testing.assert_array_equal(got[name], values.astype(np.float64))
+    import h5py
+
+    with h5py.File(tmp_path / "multi.h5") as fh:
+        for name in predicted:
+            assert fh[name].attrs["unit"] == io.OPTIONAL_PREDICTION_UNITS[name], name
+        for name in io.PREDICTION_UNITS:
+            assert fh[name].attrs["unit"] == io.PREDICTION_UNITS[name], name
+
+    # a model without the energy target: its file has no energy_pred, and the reader does not ask
+    direction_only = io.prediction_datasets(test, {"axis_pred": predicted["axis_pred"]})
+    io.write_predictions(tmp_path / "direction.h5", direction_only, {"model": "direction"})
+    assert set(io.read_predictions(tmp_path / "direction.h5")) == TRUTHS | {"axis_pred"}
+
+
 def test_energy_sigma_length_and_values_are_checked(tmp_path):
     test = _test_split()
-    with pytest.raises(ValueError, match=r"'energy_sigma' has shape \(3,\), energy_pred \(4,\)"):
-        io.prediction_datasets(test["energy"], test, {"energy_sigma": np.ones(3)})
+    energy = {"energy_pred": test["energy"]}
+    with pytest.raises(ValueError, match="3 predictions 'energy_sigma' for 4 test events"):
+        io.prediction_datasets(test, {**energy, "energy_sigma": np.ones(3)})
+    with pytest.raises(ValueError, match="3 predictions 'axis_pred' for 4 test events"):
+        io.prediction_datasets(test, {**energy, "axis_pred": np.ones((3, 3))})
+    with pytest.raises(ValueError, match="'energy_sigma' without 'energy_pred'"):
+        io.prediction_datasets(test, {"energy_sigma": np.ones(4)})
     with pytest.raises(ValueError, match="do not match the contract"):  # an unknown extra needs its unit
-        io.write_predictions(
-            tmp_path / "p.h5", {**io.prediction_datasets(test["energy"], test), "w": np.ones(4)}, {}
-        )
+        io.write_predictions(tmp_path / "p.h5", {**io.prediction_datasets(test, energy), "w": np.ones(4)}, {})
     sigma = np.array([1.0, np.nan, 1.0, np.inf])
-    bad = io.prediction_datasets(test["energy"], test, {"energy_sigma": sigma})
+    bad = io.prediction_datasets(test, {**energy, "energy_sigma": sigma})
     io.write_predictions(tmp_path / "p.h5", bad, {})
     with pytest.raises(io.DataError, match=r"p.h5: dataset 'energy_sigma' has 2 NaN or infinite values"):
         io.read_predictions(tmp_path / "p.h5")
-    io.write_h5(
-        tmp_path / "short.h5",
-        {"energy_true": np.ones(4) * 5, "energy_pred": np.ones(4), "energy_sigma": np.ones(3)},
-    )
-    with pytest.raises(io.DataError, match=r"short.h5: dataset 'energy_sigma' has 3 entries, energy_pred 4"):
+    short = io.prediction_datasets(test, energy)
+    short["energy_sigma"] = np.ones(3)
+    io.write_h5(tmp_path / "short.h5", short)
+    with pytest.raises(io.DataError, match=r"short.h5: dataset 'energy_sigma' has 3 entries, energy_true 4"):
         io.read_predictions(tmp_path / "short.h5")
 
 

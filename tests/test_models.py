@@ -8,21 +8,26 @@ import numpy as np
 import pytest
 
 from airshower import config, models
+from airshower.targets import TARGETS
 
 ROOT = Path(__file__).resolve().parents[1]
 INPUT = (14, 14, 2)
 # Parameter counts of the shipped networks on 14 x 14 x (channels of their training.inputs)
 # inputs: the seed tutorial's (2 channels) and the improved recipe's (3: the mask channel);
-# cnn_tuned_nll is cnn_tuned with a Dense(2) output: 6,657 + 1,568 + 1.
+# cnn_tuned_nll is cnn_tuned with a Dense(2) output: 6,657 + 1,568 + 1; cnn_tuned_aug is cnn_tuned
+# (augmentation changes the data, not the network); cnn_multi is cnn_wide with one head per target
+# (energy, direction, core): the body 896 + 18,496, each head Dense(64) on the 3,136 features
+# (200,768) and its output (65, 195, 130): 19,392 + 3 * 200,768 + 390.
 DEFAULT_PARAMETERS = {
     "config.yaml": {
         "fcn": 69_701,
         "cnn": 6_513,
         "cnn_tuned": 6_657,
         "cnn_tuned_nll": 8_226,
-        "cnn_wide": 220_225,
+        "cnn_tuned_aug": 6_657,
+        "cnn_multi": 622_086,
     },
-    "large.yaml": {"cnn_pyramid": 460_737},
+    "large.yaml": {"cnn_pyramid": 460_737, "cnn_wide": 220_225, "cnn_multi": 622_086},
 }
 
 
@@ -36,9 +41,14 @@ def test_default_presets_have_the_tutorial_parameter_counts(file):
     assert set(DEFAULT_PARAMETERS[file]) <= set(cfg["models"])
     for name, expected in DEFAULT_PARAMETERS[file].items():
         channels = len(config.training_settings(cfg, name)["inputs"])
-        model = models.build_model(cfg["models"][name], (14, 14, channels), name=name)
+        spec = cfg["models"][name]
+        model = models.build_model(spec, (14, 14, channels), name=name)
         assert models.count_parameters(model) == expected, name
-        assert model.output_shape == (None, models.OUTPUTS[cfg["models"][name]["output"]])
+        assert sorted(model.output_names) == sorted(spec["targets"]), name
+        energy = model.get_layer("energy").get_config()["units"]
+        assert energy == models.OUTPUTS[spec["output"]], name
+        if spec["targets"] == ["energy"]:
+            assert model.output_shape == (None, models.OUTPUTS[spec["output"]]), name
 
 
 def test_fcn_layers_by_hand():
@@ -98,6 +108,7 @@ def test_specs_get_the_schema_defaults():
         "dense_activation": "elu",
         "dropout": 0.0,
         "output": "point",
+        "targets": ["energy"],
     }
     block = models.complete_spec({"family": "cnn", "blocks": [{"filters": [4]}]})["blocks"][0]
     assert block == {
@@ -122,9 +133,13 @@ def test_schema_enums_are_the_registries():
     assert defs["cnn_block"]["properties"]["pool"]["enum"] == list(models.POOLING)
     for family in ("cnn", "resnet"):
         assert defs[f"{family}_model"]["properties"]["head"]["enum"] == list(models.HEADS)
+    assert defs["output"]["enum"] == list(models.OUTPUTS)
+    assert defs["targets"]["items"]["enum"] == list(TARGETS)
+    assert defs["training"]["properties"]["loss_weights"]["propertyNames"]["enum"] == list(TARGETS)
     for family in models.FAMILIES:
-        assert defs[f"{family}_model"]["properties"]["output"]["enum"] == list(models.OUTPUTS)
-        assert defs[f"{family}_model"]["properties"]["output"]["default"] == "point"
+        properties = defs[f"{family}_model"]["properties"]
+        assert properties["output"] == {"$ref": "#/$defs/output", "default": "point"}
+        assert properties["targets"] == {"$ref": "#/$defs/targets", "default": ["energy"]}
 
 
 @pytest.mark.parametrize(
@@ -174,3 +189,139 @@ def test_mixed_precision_keeps_a_float32_output():
         assert model.get_layer("energy").compute_dtype == "float32"
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+# --- targets (airshower.targets): one head per target on a shared body
+
+EVERY_TARGET = list(TARGETS)
+MASS_CLASSES = 3  # e.g. proton, helium, iron
+UNITS = {"energy": 1, "direction": 3, "core": 2, "xmax": 1, "mass": MASS_CLASSES}
+FAMILY_SPECS = {
+    "dense": {"family": "dense", "units": [8]},
+    "cnn": {
+        "family": "cnn",
+        "blocks": [{"filters": [4], "pool": "avg"}],
+        "head": "flatten",
+        "dense_units": [6],
+    },
+    "resnet": {"family": "resnet", "stem_filters": 4, "stages": [{"filters": 4, "blocks": 1}]},
+}
+
+
+def test_the_output_units_are_those_of_the_registry():
+    assert {**models.DEFAULT_OUTPUT_UNITS, "mass": MASS_CLASSES} == UNITS
+    stats = {
+        "direction": {},
+        "core": {"mean": [0.0, 0.0], "std": [1.0, 1.0]},
+        "xmax": {"mean": 0.0, "std": 1.0},
+    }
+    stats |= {"energy": {}, "mass": {"classes": [1, 4, 56]}}
+    assert {name: target.n_outputs(stats[name]) for name, target in TARGETS.items()} == UNITS
+    with pytest.raises(ValueError, match="the mass target's output units .* must be given"):
+        models.build_model({**FAMILY_SPECS["dense"], "targets": ["energy", "mass"]}, INPUT)
+
+
+def test_a_multi_target_model_has_one_named_output_per_target():
+    spec = {**FAMILY_SPECS["dense"], "targets": EVERY_TARGET}
+    model = models.build_model(spec, INPUT, name="multi", n_outputs={"mass": MASS_CLASSES})
+    assert sorted(model.output_names) == sorted(EVERY_TARGET)
+    for target in EVERY_TARGET:
+        layer = model.get_layer(target)
+        assert layer.get_config()["units"] == UNITS[target], target
+        assert layer.get_config()["activation"] == ("softmax" if target == "mass" else "linear"), target
+        assert layer.compute_dtype == "float32", target
+    x = np.random.default_rng(2).normal(size=(7, *INPUT)).astype("float32")
+    y = model.predict(x, verbose=0)
+    assert isinstance(y, dict)
+    assert {t: v.shape for t, v in y.items()} == {t: (7, UNITS[t]) for t in EVERY_TARGET}
+    np.testing.assert_allclose(y["mass"].sum(axis=1), 1.0, rtol=1e-5)
+    assert (y["mass"] > 0).all()
+    assert models.model_output(model) == "point"
+    gaussian = models.build_model({**spec, "output": "gaussian"}, INPUT, n_outputs={"mass": MASS_CLASSES})
+    assert models.model_output(gaussian) == "gaussian"
+    assert gaussian.get_layer("energy").get_config()["units"] == 2  # the width is the energy's only
+    assert gaussian.get_layer("xmax").get_config()["units"] == 1
+
+
+def test_the_body_is_shared_and_each_target_adds_its_head_by_hand():
+    """dense: Flatten(392) -> Dense(8) once (392*8+8 = 3,144), then one Dense(k) per target on the
+    8 features (8k + k): sum k = 1+3+2+1+3 = 10, 90 parameters.
+    cnn: Conv2D 3x3, 2 -> 4 once (3*3*2*4+4 = 76), AveragePooling to 7x7x4, Flatten(196); each head
+    its own Dense(6) (196*6+6 = 1,182) and Dense(k) (6k + k): 5*1,182 + 7*10 = 5,980."""
+    n_outputs = {"mass": MASS_CLASSES}
+    dense = models.build_model({**FAMILY_SPECS["dense"], "targets": EVERY_TARGET}, INPUT, n_outputs=n_outputs)
+    assert models.count_parameters(dense) == 392 * 8 + 8 + 9 * 10
+    assert [type(layer).__name__ for layer in dense.layers].count("Dense") == 1 + len(EVERY_TARGET)
+    cnn = models.build_model({**FAMILY_SPECS["cnn"], "targets": EVERY_TARGET}, INPUT, n_outputs=n_outputs)
+    assert models.count_parameters(cnn) == 76 + 5 * 1182 + 7 * 10
+    assert [type(layer).__name__ for layer in cnn.layers].count("Conv2D") == 1  # one body
+    # and against the energy-only model: the body and the energy head, plus the other heads
+    energy = models.build_model(FAMILY_SPECS["cnn"], INPUT)
+    assert models.count_parameters(energy) == 76 + 1182 + 7
+    assert models.count_parameters(cnn) - models.count_parameters(energy) == 4 * 1182 + 7 * 9
+    # every head reads the same body tensor
+    (flatten,) = [layer for layer in cnn.layers if type(layer).__name__ == "Flatten"]
+    readers = [layer for layer in cnn.layers if layer.input is flatten.output]
+    assert [layer.get_config()["units"] for layer in readers] == [6] * len(EVERY_TARGET)
+
+
+@pytest.mark.parametrize("family", sorted(FAMILY_SPECS))
+@pytest.mark.parametrize("target", [*EVERY_TARGET, "all"])
+def test_every_family_builds_with_every_target(family, target):
+    targets = EVERY_TARGET if target == "all" else [target]
+    spec = {**FAMILY_SPECS[family], "targets": targets}
+    model = models.build_model(spec, INPUT, name=family, n_outputs={"mass": MASS_CLASSES})
+    x = np.random.default_rng(3).normal(size=(4, *INPUT)).astype("float32")
+    y = model(x, training=False)
+    outputs = y if isinstance(y, dict) else {targets[0]: y}
+    assert set(outputs) == set(targets)
+    for name, values in outputs.items():
+        values = np.asarray(values)
+        assert values.shape == (4, UNITS[name]), name
+        assert np.isfinite(values).all(), name
+    assert sorted(model.output_names) == sorted(targets)
+
+
+# The seed tutorial's networks as they were built before the targets (checked against the
+# previous airshower.models when the targets came, weights of a seeded build included).
+SEED_LAYERS = {
+    "fcn": [
+        ("InputLayer", {}),
+        ("Flatten", {}),
+        *[("Dense", {"units": 100, "activation": "elu"})] * 4,
+        ("Dropout", {"rate": 0.3}),
+        ("Dense", {"units": 1, "activation": "linear"}),
+    ],
+    "cnn": [
+        ("InputLayer", {}),
+        ("Conv2D", {"filters": 16, "activation": "relu"}),
+        ("AveragePooling2D", {}),
+        ("Conv2D", {"filters": 32, "activation": "relu"}),
+        ("Flatten", {}),
+        ("Dropout", {"rate": 0.3}),
+        ("Dense", {"units": 1, "activation": "linear"}),
+    ],
+}
+
+
+@pytest.mark.parametrize("name", sorted(SEED_LAYERS))
+def test_an_energy_model_is_layer_for_layer_the_seed_network(name):
+    import keras
+
+    cfg = shipped("config.yaml")
+    spec = cfg["models"][name]
+    assert spec["targets"] == ["energy"]  # the default
+    built = {}
+    for key, variant in {"default": spec, "explicit": {**spec, "targets": ["energy"]}}.items():
+        keras.utils.set_random_seed(5)
+        built[key] = models.build_model(variant, (14, 14, 2), name=name)
+    model = built["default"]
+    assert models.count_parameters(model) == DEFAULT_PARAMETERS["config.yaml"][name]
+    assert (model.output_names, model.output_shape) == (["energy"], (None, 1))
+    layers = [(type(layer).__name__, layer.get_config()) for layer in model.layers]
+    assert [kind for kind, _ in layers] == [kind for kind, _ in SEED_LAYERS[name]]
+    for (_, config_), (_, expected) in zip(layers, SEED_LAYERS[name], strict=True):
+        assert {k: config_[k] for k in expected} == expected
+    assert model.layers[-1].name == "energy"
+    same = zip(model.get_weights(), built["explicit"].get_weights(), strict=True)
+    assert all(np.array_equal(a, b) for a, b in same)

@@ -73,7 +73,9 @@ def test_normalization_uses_training_split_only():
     log_s = np.log10(1 + s[np.isfinite(s)].astype(np.float64))
     assert norm["signal"]["mean"] == pytest.approx(log_s.mean(), rel=1e-12)
     energy = data["energy"][tr].astype(np.float64)
-    stats = norm["target"]["transforms"]
+    assert "target" not in norm  # every target's statistics are under "targets"
+    assert list(norm["targets"]) == ["energy", "direction", "core", "xmax"]  # one mass: no mass entry
+    stats = norm["targets"]["energy"]["transforms"]
     assert list(stats) == list(prep.TARGET_TRANSFORMS)
     assert stats["linear"]["mean"] == pytest.approx(energy.mean(), rel=1e-12)
     assert stats["linear"]["std"] == pytest.approx(energy.std(), rel=1e-12)
@@ -165,7 +167,11 @@ def test_channel_selection_by_hand():
 
 def test_targets_by_hand():
     norm = {
-        "target": {"transforms": {"linear": {"mean": 10.0, "std": 5.0}, "log10": {"mean": 1.0, "std": 0.5}}}
+        "targets": {
+            "energy": {
+                "transforms": {"linear": {"mean": 10.0, "std": 5.0}, "log10": {"mean": 1.0, "std": 0.5}}
+            }
+        }
     }
     energy = np.array([5.0, 10.0, 100.0], np.float32)
     linear = prep.transform_target(energy, norm, "linear")
@@ -178,6 +184,7 @@ def test_targets_by_hand():
     split = {"x": np.ones((3, 2, 2, 3), np.float32), "energy": energy}
     x, y = prep.network_arrays(split, {**norm, "channels": list(prep.CHANNELS)}, ["mask"], "log10")
     assert x.shape == (3, 2, 2, 1)
-    np.testing.assert_array_equal(y, log10)
+    assert y.shape == (3, 1)  # the energy target is one output column
+    np.testing.assert_array_equal(y[:, 0], log10)
     with pytest.raises(ValueError, match="target transform 'sqrt' has no statistics"):
         prep.transform_target(energy, norm, "sqrt")

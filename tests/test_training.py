@@ -714,25 +714,35 @@ def test_predictions_file_contract(tmp_path, data):
         y, np.asarray(result.model.predict(x, verbose=0)).ravel(), rtol=1e-5, atol=1e-6
     )
     n = len(x)
-    test = {
-        "energy": np.linspace(3, 100, n).astype(np.float32),
+    test = split_labels(n, np.linspace(3, 100, n).astype(np.float32))
+    norm = {"targets": {"energy": {"transforms": {"log10": {"mean": 1.0, "std": 0.5}}}}}
+    from airshower.preparation import inverse_target
+
+    reconstructed = training.reconstruct(y, norm, ["energy"], "log10")
+    assert set(reconstructed) == {"energy_pred"}
+    np.testing.assert_array_equal(reconstructed["energy_pred"], inverse_target(y, norm, "log10"))
+    pred = io.prediction_datasets(test, reconstructed)
+    assert set(pred) == set(io.PREDICTION_UNITS) | {"energy_pred"}
+    assert pred["energy_pred"].dtype == np.float64
+    assert pred["energy_true"].dtype == np.float64
+    np.testing.assert_allclose(pred["energy_pred"], 10 ** (y * 0.5 + 1.0))
+    with pytest.raises(ValueError, match="predictions 'energy_pred' for"):
+        io.prediction_datasets(test, {"energy_pred": y[:-1]})
+    with pytest.raises(io.DataError, match="does not exist"):
+        training.load_model(tmp_path / "missing.keras")
+
+
+def split_labels(n: int, energy: np.ndarray) -> dict[str, np.ndarray]:
+    """The labels of ``n`` test events (io.PREDICTION_LABELS) with true energies ``energy``."""
+    return {
+        "energy": energy,
         "index": np.arange(n),
         "zenith": np.zeros(n, "f4"),
         "mass": np.ones(n, "i2"),
         "xmax": np.full(n, 750.0, "f4"),
+        "axis": np.tile(np.array([0.0, 0.0, 1.0], "f4"), (n, 1)),
+        "core": np.zeros((n, 2), "f4"),
     }
-    norm = {"target": {"transforms": {"log10": {"mean": 1.0, "std": 0.5}}}}
-    from airshower.preparation import inverse_target
-
-    pred = io.prediction_datasets(inverse_target(y, norm, "log10"), test)
-    assert set(pred) == set(io.PREDICTION_UNITS)
-    assert pred["energy_pred"].dtype == np.float64
-    assert pred["energy_true"].dtype == np.float64
-    np.testing.assert_allclose(pred["energy_pred"], 10 ** (y * 0.5 + 1.0))
-    with pytest.raises(ValueError, match="predictions for"):
-        io.prediction_datasets(y[:-1], test)
-    with pytest.raises(io.DataError, match="does not exist"):
-        training.load_model(tmp_path / "missing.keras")
 
 
 def heteroscedastic(n: int, seed: int, side: int = 6) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -786,12 +796,15 @@ def test_gaussian_model_file_and_predictions(tmp_path, gaussian_fit):
     raw = np.asarray(gaussian_fit.model.predict(x, verbose=0), dtype=np.float64)
     np.testing.assert_allclose(pred[:, 0], raw[:, 0], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(pred[:, 1], np.exp(np.clip(raw[:, 1], -7, 5)), rtol=1e-5)
-    norm = {"target": {"transforms": {"log10": {"mean": 1.0, "std": 0.5}}}}
+    norm = {"targets": {"energy": {"transforms": {"log10": {"mean": 1.0, "std": 0.5}}}}}
     energy, sigma = training.energy_eev(pred, norm, "log10")
-    test = {"energy": np.full(50, 10.0, "f4"), "index": np.arange(50), "zenith": np.zeros(50, "f4"),
-            "mass": np.ones(50, "i2"), "xmax": np.full(50, 750.0, "f4")}  # fmt: skip
+    reconstructed = training.reconstruct(pred, norm, ["energy"], "log10")
+    assert set(reconstructed) == {"energy_pred", "energy_sigma"}
+    np.testing.assert_array_equal(reconstructed["energy_pred"], energy)
+    np.testing.assert_array_equal(reconstructed["energy_sigma"], sigma)
+    test = split_labels(50, np.full(50, 10.0, "f4"))
     out = tmp_path / "predictions.h5"
-    io.write_predictions(out, io.prediction_datasets(energy, test, {"energy_sigma": sigma}), {"model": "m"})
+    io.write_predictions(out, io.prediction_datasets(test, reconstructed), {"model": "m"})
     back = io.read_predictions(out)
     np.testing.assert_allclose(back["energy_sigma"], np.log(10) * 0.5 * energy * pred[:, 1])
     assert back["energy_sigma"].dtype == np.float64
@@ -801,9 +814,8 @@ def test_energy_and_sigma_in_eev_by_hand():
     """linear: E = v std + mean, sigma_E = sigma std; log10: E = 10^(v std + mean),
     sigma_E = E ln(10) sigma std (first order)."""
     assert set(training.INVERSE_SLOPES) == set(preparation.TARGET_TRANSFORMS)
-    norm = {
-        "target": {"transforms": {"linear": {"mean": 20.0, "std": 10.0}, "log10": {"mean": 1.0, "std": 0.5}}}
-    }
+    transforms = {"linear": {"mean": 20.0, "std": 10.0}, "log10": {"mean": 1.0, "std": 0.5}}
+    norm = {"targets": {"energy": {"transforms": transforms}}}
     y = np.array([[0.5, 0.1], [-1.0, 0.02]])
     energy, sigma = training.energy_eev(y, norm, "linear")
     np.testing.assert_allclose(energy, [25.0, 10.0])
