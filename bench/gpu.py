@@ -89,8 +89,11 @@ def time_model(name: str, cfg: dict, args: argparse.Namespace, x: np.ndarray, y:
     x = preparation.select_channels(x, {"channels": preparation.CHANNELS}, settings.inputs)
     batch = settings.batch_size
     steps_per_epoch = math.ceil(len(x) / batch)
-    model = models.build_model(cfg["models"][name], x.shape[1:], name=name)
-    training.compile_model(model, settings, steps_per_epoch=steps_per_epoch)
+    targets = tuple(cfg["models"][name]["targets"])
+    n_outputs = {"mass": len(config.mass_classes(cfg))} if "mass" in targets else None
+    model = models.build_model(cfg["models"][name], x.shape[1:], name=name, n_outputs=n_outputs)
+    training.compile_model(model, settings, steps_per_epoch=steps_per_epoch, targets=targets)
+    y = target_arrays(y, targets, n_outputs)
     per_call = int(model.steps_per_execution)
     warmup_s, _ = fit_steps(model, x, y, batch, per_call * math.ceil(max(args.warmup_steps, 1) / per_call))
     steps = per_call * math.ceil((args.steps if args.steps > 0 else steps_per_epoch) / per_call)
@@ -110,10 +113,32 @@ def time_model(name: str, cfg: dict, args: argparse.Namespace, x: np.ndarray, y:
     }
 
 
-def fit_steps(model, x: np.ndarray, y: np.ndarray, batch: int, steps: int) -> tuple[float, float]:
+def target_arrays(y: np.ndarray, targets: tuple[str, ...], n_outputs: dict | None):
+    """Synthetic network targets of a model's ``targets``, from the standard-normal column ``y``:
+    the column itself for the energy alone, else a dict target -> array of the head's width (the
+    mass: class indices)."""
+    from airshower import models
+
+    if targets == ("energy",):
+        return y
+    gen = np.random.default_rng(1)
+    out = {}
+    for t in targets:
+        if t == "mass":
+            out[t] = gen.integers(0, n_outputs["mass"], size=(len(y), 1)).astype(np.float32)
+        else:
+            out[t] = gen.normal(size=(len(y), models.DEFAULT_OUTPUT_UNITS[t])).astype(np.float32)
+    return out[targets[0]] if len(targets) == 1 else out
+
+
+def fit_steps(model, x: np.ndarray, y, batch: int, steps: int) -> tuple[float, float]:
     """Wall seconds of ``steps`` training steps of ``model.fit`` (inputs cycled if too few), last loss."""
     n = steps * batch
-    xs, ys = np.resize(x, (n, *x.shape[1:])), np.resize(y, (n, *y.shape[1:]))
+    xs = np.resize(x, (n, *x.shape[1:]))
+    if isinstance(y, dict):
+        ys = {t: np.resize(v, (n, *v.shape[1:])) for t, v in y.items()}
+    else:
+        ys = np.resize(y, (n, *y.shape[1:]))
     t0 = time.perf_counter()
     history = model.fit(xs, ys, batch_size=batch, epochs=1, verbose=0, shuffle=False)
     return time.perf_counter() - t0, float(history.history["loss"][-1])
