@@ -642,7 +642,16 @@ def test_uncertainty_metrics_layout_and_bootstrap_reproducible():
 def run_metrics_script(tmp_path, predictions: dict, model: str = "cnn", seed: int = 1) -> dict:
     """Run workflow/scripts/metrics.py as Snakemake would on a predictions file; the JSON written."""
     path = tmp_path / model / f"seed{seed}" / "predictions.h5"
-    io.write_h5(path, predictions)
+    n = len(predictions["energy_true"])
+    truths = {  # the rest of the predictions contract (io.PREDICTION_UNITS), which metrics ignores
+        "index": np.arange(n),
+        "zenith": np.zeros(n),
+        "mass": np.ones(n),
+        "xmax": np.full(n, 750.0),
+        "axis_true": np.tile([0.0, 0.0, 1.0], (n, 1)),
+        "core_true": np.zeros((n, 2)),
+    }
+    io.write_h5(path, {**truths, **predictions})
     out = path.with_name("metrics.json")
     snakemake = types.SimpleNamespace(
         input=types.SimpleNamespace(predictions=str(path)),

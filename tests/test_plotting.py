@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 
 from airshower import evaluation as ev
 from airshower import plotting as pl
-from airshower.config import BASELINE, compared_models, load_config, model_seeds
+from airshower.config import BASELINE, compared_models, load_config, model_seeds, study_targets
 from airshower.evaluation import convergence as ev_conv
 from airshower.evaluation import uncertainty as ev_unc
 from airshower.plotting import uncertainty as pl_unc
@@ -533,9 +533,11 @@ def render_caption(name: str, config: dict) -> tuple[str, str]:
     model = compared_models(config)[0]
     snakemake = types.SimpleNamespace(
         config=config,
-        wildcards=types.SimpleNamespace(model=model),
+        wildcards=types.SimpleNamespace(model=model, target="direction"),
         params=types.SimpleNamespace(
             model=model,
+            variants=list(config["systematics"]["run"]) or ["sibyll"],
+            targets=study_targets(config),
             models=compared_models(config),
             seeds=model_seeds(config, model),
             plots=config["plots"],

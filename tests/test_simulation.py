@@ -129,7 +129,8 @@ def test_schema_enum_is_the_registry_of_fronts():
 def test_defaulted_config_builds_the_default_settings(test_config):
     config = validate_config(test_config)
     built = sim.SimulationSettings.from_config(config["simulation"])
-    assert built == settings(1200, n_shards=2, block_size=300)
+    mixed = {"mass_numbers": [1, 56], "fractions": [0.5, 0.5]}  # the tiny study has every target
+    assert built == settings(1200, n_shards=2, block_size=300, composition=mixed)
 
 
 def test_config_overrides_reach_the_settings(test_config):
