@@ -14,7 +14,8 @@ for path in snakemake.input.shifts:
         raise io.DataError(f"{path}: not a shifts record (needs model, seed, variant, targets)")
     records.setdefault(rec["variant"], {}).setdefault(rec["model"], []).append(rec)
 exponent = None  # the baseline's calibration exponent B (none without the baseline)
-for path in snakemake.input.get("calibration", []):
+calibrations = getattr(snakemake.input, "calibration", [])  # a path, or a list of none or one
+for path in [calibrations] if isinstance(calibrations, str) else list(calibrations):
     calibration = io.read_json(path)
     if not isinstance(calibration.get("B"), int | float):
         raise io.DataError(f"{path}: no calibration exponent 'B'")
