@@ -43,16 +43,15 @@ def test_large_study_scales_up_the_default():
         "cnn_tuned",
         "cnn_tuned_nll",
         "cnn_wide",
-        "cnn_tuned_aug",
+        "cnn_tuned_nll_aug",
         "cnn_multi",
         "cnn_multi_deep",
     ]
     assert list(default["models"]) == [
         "fcn",
         "cnn",
-        "cnn_tuned",
         "cnn_tuned_nll",
-        "cnn_tuned_aug",
+        "cnn_tuned_nll_aug",
         "cnn_multi",
     ]
     recipe = ("inputs", "target_transform", "learning_rate_schedule", "learning_rate", "batch_size")
@@ -85,7 +84,7 @@ def test_per_model_training_overrides(default_config):
         assert config["training"]["inputs"] == ["time", "signal"]
         assert config["training"]["target_transform"] == "linear"
         assert config["training"]["learning_rate_schedule"] == "plateau"
-    for name in ("cnn_tuned", "cnn_tuned_nll", "cnn_tuned_aug", "cnn_multi"):
+    for name in ("cnn_tuned_nll", "cnn_tuned_nll_aug", "cnn_multi"):
         tuned = training_settings(config, name)
         assert tuned["inputs"] == ["time", "signal", "mask"]
         assert (tuned["target_transform"], tuned["learning_rate_schedule"]) == ("log10", "cosine")
@@ -290,9 +289,8 @@ def test_shipped_models_keep_their_maps():
     assert sides == {
         "fcn": [],
         "cnn": [7, 7],
-        "cnn_tuned": [7, 7],
         "cnn_tuned_nll": [7, 7],
-        "cnn_tuned_aug": [7, 7],
+        "cnn_tuned_nll_aug": [7, 7],
         "cnn_multi": [7, 7],
     }
 

@@ -14,20 +14,19 @@ ROOT = Path(__file__).resolve().parents[1]
 INPUT = (14, 14, 2)
 # Parameter counts of the shipped networks on 14 x 14 x (channels of their training.inputs)
 # inputs: the seed tutorial's (2 channels) and the improved recipe's (3: the mask channel);
-# cnn_tuned_nll is cnn_tuned with a Dense(2) output: 6,657 + 1,568 + 1; cnn_tuned_aug is cnn_tuned
-# (augmentation changes the data, not the network); cnn_multi is cnn_wide with one head per target
+# cnn_tuned_nll is cnn_tuned with a Dense(2) output: 6,657 + 1,568 + 1; cnn_tuned_nll_aug is
+# cnn_tuned_nll (augmentation changes the data, not the network); cnn_multi is cnn_wide with one head per target
 # (energy, direction, core): the body 896 + 18,496, each head Dense(64) on the 3,136 features
 # (200,768) and its output (65, 195, 130): 19,392 + 3 * 200,768 + 390.
 DEFAULT_PARAMETERS = {
     "config.yaml": {
         "fcn": 69_701,
         "cnn": 6_513,
-        "cnn_tuned": 6_657,
         "cnn_tuned_nll": 8_226,
-        "cnn_tuned_aug": 6_657,
+        "cnn_tuned_nll_aug": 8_226,
         "cnn_multi": 622_086,
     },
-    "large.yaml": {"cnn_pyramid": 460_737, "cnn_wide": 220_225, "cnn_multi": 622_086},
+    "large.yaml": {"cnn_pyramid": 460_737, "cnn_tuned": 6_657, "cnn_wide": 220_225, "cnn_multi": 622_086},
 }
 
 
