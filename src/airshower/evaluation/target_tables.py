@@ -72,8 +72,9 @@ NOTES = {
 }
 NOTE_TAIL = (
     " Values are means over the training seeds ± their standard deviation (ddof = 1); for a "
-    "model with one seed (the classical baseline, the seed ensembles) ± the half-width of the "
-    f"68 % bootstrap interval. All on the test set. {DASH}: the model does not provide it."
+    "model with one seed (the classical baseline, the seed ensembles), and for a quantity the seeds "
+    "share (the true X_max's merit factor), ± the half-width of the 68 % bootstrap interval. All on "
+    f"the test set. {DASH}: the model does not provide it."
 )
 
 
@@ -185,7 +186,10 @@ def target_markdown(
         name = f"{r['model']} {NOT_CONVERGED}" if r["model"] in unconverged else str(r["model"])
         cells = [name, str(r["n_seeds"])]
         for c in columns:
-            err = r[f"{c.name}_seed_std"] if r[f"{c.name}_seed_std"] is not None else r[f"{c.name}_stat"]
+            # the seed spread; where the seeds cannot differ (one seed, or a quantity of the test
+            # set alone, such as the true Xmax's merit factor) the bootstrap half-width
+            spread = r[f"{c.name}_seed_std"]
+            err = spread if spread else r[f"{c.name}_stat"]
             cells.append(_pm(r[c.name], err, c.scale))
         lines.append("| " + " | ".join(cells) + " |")
     note = NOTES[target] + NOTE_TAIL
