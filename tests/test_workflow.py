@@ -128,6 +128,22 @@ def test_target_setting_reruns_only_that_target(study):
     assert set(jobs) <= {"direction"}, proc.stdout
 
 
+def test_adding_a_variant_runs_only_its_jobs(study):
+    cfg = yaml.safe_load((study / "config" / "test.yaml").read_text())
+    cfg["systematics"]["run"] = [*cfg["systematics"]["run"], "scale+5"]
+    (study / "config" / "variant.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    proc = snakemake(study, "--configfile", "config/variant.yaml", "-n", "--cores", "1")
+    planned = set(re.findall(r"^rule (\w+):", proc.stdout, re.MULTILINE))
+    variant_rules = {"simulate_variant", "prepare_variant", "predict_variant", "ensemble_variant"}
+    variant_rules |= {"baseline_variant", "systematics_shifts"}
+    assert "simulate_variant" in planned, proc.stdout
+    assert planned <= {*variant_rules, "systematics_table", "plot_systematics", "all"}, proc.stdout
+    outputs = re.findall(r"^\s+output: (.*)$", proc.stdout, re.MULTILINE)
+    per_variant = [o for o in outputs if "variants/" in o]
+    assert per_variant, proc.stdout
+    assert all("variants/scale+5/" in o for o in per_variant), per_variant
+
+
 def test_every_figure_is_a_real_png(study):
     import matplotlib.image as mpimg
 
