@@ -42,6 +42,18 @@ def test_figures_build_with_labels(target):
         assert axes[0].get_ylabel(), (stem, "y label")
 
 
+@pytest.mark.parametrize("target", list(plotting.TARGET_FIGURES))
+def test_a_single_model_figure_is_readable_at_a_low_dpi(target):
+    """The tiny study draws one model per target at 60 dpi; the report test asks for at least
+    300 x 200 pixels (a single-model confusion matrix was 288 px wide, the merit figure 150 high)."""
+    summary = summary_of(target)
+    model = "cnn"
+    for stem, fig in plotting.target_figures(target, {model: summary[model]}, [model]).items():
+        width, height = fig.get_size_inches() * 60
+        assert width > 300, (stem, width)
+        assert height > 200, (stem, height)
+
+
 def test_energy_axes_are_log_with_units():
     fig = plotting.FIGURE_FUNCTIONS["psi68_vs_energy"](summary_of("direction"), MODELS)
     ax = fig.axes[0]

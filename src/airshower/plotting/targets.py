@@ -216,7 +216,7 @@ def mass_confusion(summary: Mapping[str, Mapping], models: Sequence[str]) -> Fig
     present = _present(summary, models)
     ncols = min(4, len(present))
     nrows = -(-len(present) // ncols)
-    fig = Figure(figsize=(3.6 * ncols + 1.2, 3.5 * nrows + 0.8), layout="constrained")
+    fig = Figure(figsize=(max(3.6 * ncols + 1.2, 6.5), 3.5 * nrows + 0.8), layout="constrained")
     axes = np.atleast_1d(fig.subplots(nrows, ncols)).ravel()
     image = None
     for ax, model in zip(axes, present, strict=False):
@@ -262,7 +262,7 @@ def mass_merit(summary: Mapping[str, Mapping], models: Sequence[str]) -> Figure:
     present = _present(summary, models)
     styles = model_styles(models)
     pairs = _pairs(summary, present)
-    fig = Figure(figsize=(6.5 * len(pairs) + 1, 1.9 + 0.6 * len(present)), layout="constrained")
+    fig = Figure(figsize=(6.5 * len(pairs) + 1, max(1.9 + 0.6 * len(present), 3.6)), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(pairs), sharey=True))
     ypos = np.arange(len(present))[::-1]
     for ax, key in zip(axes, pairs, strict=True):
