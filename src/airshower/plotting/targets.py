@@ -72,30 +72,28 @@ def _binned(ax, summary: Mapping, models: Sequence[str], block: str, key: str, s
         ax.set_xlabel(r"true zenith angle $\theta$ [deg]")
 
 
+def _psi68_figure(summary: Mapping[str, Mapping], models: Sequence[str], bins: str, title: str) -> Figure:
+    """ψ68 of every model in the summary's ``bins`` (``bins``: energy, ``zenith_bins``)."""
+    fig = Figure(figsize=(10, 5), layout="constrained")
+    ax = fig.subplots()
+    _binned(ax, summary, models, bins, "psi68_deg")
+    ax.set_ylabel(UNITS["psi68"])
+    ax.set_ylim(bottom=0)
+    _title(fig, title)
+    fig.legend(loc="outside right center")
+    return fig
+
+
 @styled
 def psi68_vs_energy(summary: Mapping[str, Mapping], models: Sequence[str]) -> Figure:
     """68 % containment angle of the direction against true energy, every model."""
-    fig = Figure(figsize=(10, 5), layout="constrained")
-    ax = fig.subplots()
-    _binned(ax, summary, models, "bins", "psi68_deg")
-    ax.set_ylabel(UNITS["psi68"])
-    ax.set_ylim(bottom=0)
-    _title(fig, "Direction resolution vs energy")
-    fig.legend(loc="outside right center")
-    return fig
+    return _psi68_figure(summary, models, "bins", "Direction resolution vs energy")
 
 
 @styled
 def psi68_vs_zenith(summary: Mapping[str, Mapping], models: Sequence[str]) -> Figure:
     """68 % containment angle of the direction in bins of true zenith angle, every model."""
-    fig = Figure(figsize=(10, 5), layout="constrained")
-    ax = fig.subplots()
-    _binned(ax, summary, models, "zenith_bins", "psi68_deg")
-    ax.set_ylabel(UNITS["psi68"])
-    ax.set_ylim(bottom=0)
-    _title(fig, "Direction resolution vs zenith angle")
-    fig.legend(loc="outside right center")
-    return fig
+    return _psi68_figure(summary, models, "zenith_bins", "Direction resolution vs zenith angle")
 
 
 def _title(fig: Figure, what: str) -> None:
