@@ -4,7 +4,9 @@ calibration, the cut on the predicted uncertainty), whether its training converg
 (:mod:`.convergence`), seeds combined into the summary rows (:mod:`.aggregate`) and the summary
 table as CSV and Markdown (:mod:`.tables`). The other reconstructed targets: direction, core,
 Xmax and mass metrics (:mod:`.targets`, the registry :data:`TARGET_METRICS`), combined over seeds
-(:mod:`.target_aggregate`) into their tables (:mod:`.target_tables`). Every statistic comes from
+(:mod:`.target_aggregate`) into their tables (:mod:`.target_tables`). The systematic test
+variants: the shift of every target's headline metrics against the nominal test set
+(:mod:`.systematics`) and its table (:mod:`.systematics_tables`). Every statistic comes from
 :mod:`airshower.statistics`."""
 
 from airshower.evaluation.aggregate import (
