@@ -15,8 +15,8 @@ INPUT = (14, 14, 2)
 # Parameter counts of the shipped networks on 14 x 14 x (channels of their training.inputs)
 # inputs: the seed tutorial's (2 channels) and the improved recipe's (3: the mask channel);
 # cnn_tuned_nll is cnn_tuned with a Dense(2) output: 6,657 + 1,568 + 1; cnn_tuned_nll_aug is
-# cnn_tuned_nll (augmentation changes the data, not the network); cnn_multi is cnn_wide with one head per target
-# (energy, direction, core): the body 896 + 18,496, each head Dense(64) on the 3,136 features
+# cnn_tuned_nll (augmentation changes the data, not the network); cnn_multi is cnn_wide with one
+# head per target (energy, direction, core): the body 896 + 18,496, each head Dense(64) on the 3,136 features
 # (200,768) and its output (65, 195, 130): 19,392 + 3 * 200,768 + 390.
 DEFAULT_PARAMETERS = {
     "config.yaml": {
