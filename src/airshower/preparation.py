@@ -161,7 +161,9 @@ def select_channels(x: np.ndarray, norm: Mapping, inputs: Sequence[str]) -> np.n
     return x[..., [have.index(c) for c in inputs]]
 
 
-def _target_statistics(norm: Mapping, transform: str) -> Mapping:
+def target_statistics(norm: Mapping, transform: str) -> Mapping:
+    """The training split's mean and standard deviation of the energy target's ``transform``
+    (``normalization.json``); ValueError naming what to do where they are missing."""
     from airshower import targets
 
     stats = targets.statistics_of(norm, "energy")["transforms"]
@@ -175,13 +177,13 @@ def _target_statistics(norm: Mapping, transform: str) -> Mapping:
 
 def transform_target(energy_eev: np.ndarray, norm: Mapping, transform: str) -> np.ndarray:
     """Standardized network target (N,) float32 of energies in EeV, for target ``transform``."""
-    t = _target_statistics(norm, transform)
+    t = target_statistics(norm, transform)
     return ((_target(energy_eev, transform) - t["mean"]) / t["std"]).astype(np.float32)
 
 
 def inverse_target(y: np.ndarray, norm: Mapping, transform: str) -> np.ndarray:
     """Map standardized network outputs of target ``transform`` back to energy in EeV (float64)."""
-    t = _target_statistics(norm, transform)
+    t = target_statistics(norm, transform)
     _, inverse = TARGET_TRANSFORMS[transform]
     return inverse(np.asarray(y, dtype=np.float64) * t["std"] + t["mean"])
 

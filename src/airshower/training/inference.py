@@ -111,13 +111,11 @@ def energy_eev(y: np.ndarray, norm: Mapping, transform: str) -> tuple[np.ndarray
         distribution the network predicts; the interval [E - sigma, E + sigma] is then symmetric
         where the exact one, 10^(v +- sigma std), is not (ratio 1 + ln(10) sigma std).
     """
-    from airshower import targets as registry
-
     y = np.asarray(y, dtype=np.float64)
     if y.ndim == 1:
         return preparation.inverse_target(y, norm, transform), None
     energy = preparation.inverse_target(y[:, 0], norm, transform)
-    std = float(registry.statistics_of(norm, "energy")["transforms"][transform]["std"])
+    std = float(preparation.target_statistics(norm, transform)["std"])
     return energy, INVERSE_SLOPES[transform](energy) * y[:, 1] * std
 
 
