@@ -19,7 +19,7 @@ help:
 	@echo "make test     set up the venv (with requirements-test.txt) if needed and run the full test suite"
 	@echo "make report   rebuild report.html from existing results"
 	@echo "make bench    simulation, baseline and training throughput benchmarks -> results/benchmarks/"
-	@echo "make lint     ruff, snakefmt --check, snakemake --lint"
+	@echo "make lint     ruff, the import layers (lint-imports), snakefmt --check, snakemake --lint"
 	@echo "variables: CONFIG=config/other.yaml CORES=4"
 
 $(BIN)/snakemake: requirements.txt pyproject.toml
@@ -52,6 +52,7 @@ test-fast: $(TESTENV)
 lint: $(BIN)/snakemake
 	$(BIN)/ruff check src workflow/scripts bench tests
 	$(BIN)/ruff format --check src workflow/scripts bench tests
+	$(BIN)/lint-imports
 	$(BIN)/snakefmt --check workflow
 	$(BIN)/snakemake --snakefile workflow/Snakefile --configfile $(CONFIG) --lint
 

@@ -39,6 +39,8 @@ from pathlib import Path
 
 import numpy as np
 
+from airshower import config, preparation, study, training
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -66,8 +68,6 @@ def synthetic(n: int, shape: tuple[int, ...], seed: int = 0) -> tuple[np.ndarray
 
 def prepared_shape(cfg: dict) -> tuple[int, int, int]:
     """A prepared split's inputs: n_side x n_side x every channel of ``preparation.CHANNELS``."""
-    from airshower import preparation
-
     side = cfg["simulation"]["array"]["n_side"]
     return side, side, len(preparation.CHANNELS)
 
@@ -79,9 +79,9 @@ def time_model(name: str, cfg: dict, args: argparse.Namespace, x: np.ndarray, y:
     steps are rounded up to whole backend calls (``steps_per_execution``), so the timed fit
     compiles nothing.
     """
-    from airshower import config, models, preparation, training
+    from airshower import models  # noqa: PLC0415 (airshower.models imports Keras: after the backend is chosen)
 
-    section = config.training_settings(cfg, name)
+    section = study.training_settings(cfg, name)
     section.update(threads=os.cpu_count(), gpus=args.gpus, mixed_precision=args.mixed_precision)
     if args.batch_size:
         section["batch_size"] = args.batch_size
@@ -90,7 +90,7 @@ def time_model(name: str, cfg: dict, args: argparse.Namespace, x: np.ndarray, y:
     batch = settings.batch_size
     steps_per_epoch = math.ceil(len(x) / batch)
     targets = tuple(cfg["models"][name]["targets"])
-    n_outputs = {"mass": len(config.mass_classes(cfg))} if "mass" in targets else None
+    n_outputs = {"mass": len(study.mass_classes(cfg))} if "mass" in targets else None
     model = models.build_model(cfg["models"][name], x.shape[1:], name=name, n_outputs=n_outputs)
     training.compile_model(model, settings, steps_per_epoch=steps_per_epoch, targets=targets)
     y = target_arrays(y, targets, n_outputs)
@@ -117,7 +117,7 @@ def target_arrays(y: np.ndarray, targets: tuple[str, ...], n_outputs: dict | Non
     """Synthetic network targets of a model's ``targets``, from the standard-normal column ``y``:
     the column itself for the energy alone, else a dict target -> array of the head's width (the
     mass: class indices)."""
-    from airshower import models
+    from airshower import models  # noqa: PLC0415 (airshower.models imports Keras: after the backend is chosen)
 
     if targets == ("energy",):
         return y
@@ -155,8 +155,6 @@ def versions() -> dict:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from airshower import config, preparation, training
-
     runtime = training.configure_runtime(os.cpu_count(), args.gpus, args.mixed_precision)
     if not any(d.startswith("gpu") for d in runtime["devices"]):
         log(f"no GPU visible to {runtime['backend']}: timing the CPU ({', '.join(runtime['devices'])})")
@@ -172,7 +170,7 @@ def run(args: argparse.Namespace) -> dict:
         "versions": versions(),
         "models": {},
     }
-    for name in args.models or config.model_names(cfg):
+    for name in args.models or study.model_names(cfg):
         row = time_model(name, cfg, args, x, y)
         record["models"][name] = row
         log(

@@ -30,6 +30,8 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from airshower import simulation as sim  # noqa: E402
+
 TARGET_EVENTS_PER_S = {"plain": 10_000.0, "traces": 500.0}
 TARGET_PEAK_MB = 1000.0
 ENERGIES_EEV = (3.0, 10.0, 30.0, 100.0)
@@ -59,8 +61,6 @@ def _maxrss_mb() -> float:
 
 
 def worker_throughput(n_events: int, traces: bool, repeat: int, seed: int) -> dict:
-    from airshower import simulation as sim
-
     settings = sim.SimulationSettings.from_config(
         {"n_events": n_events, "block_size": BLOCK_SIZE, "store_traces": traces}
     )
@@ -81,8 +81,6 @@ def worker_throughput(n_events: int, traces: bool, repeat: int, seed: int) -> di
 
 
 def worker_memory(traces: bool, seed: int) -> dict:
-    from airshower import simulation as sim
-
     before = _maxrss_mb()
     settings = sim.SimulationSettings.from_config(
         {"n_events": SHARD_EVENTS, "block_size": BLOCK_SIZE, "store_traces": traces}
@@ -97,8 +95,6 @@ def worker_memory(traces: bool, seed: int) -> dict:
 
 
 def worker_trigger(n_events: int, seed: int) -> dict:
-    from airshower import simulation as sim
-
     out = {}
     for k, energy in enumerate(ENERGIES_EEV):
         log_e = 18.0 + np.log10(energy)
@@ -136,10 +132,10 @@ def run_worker(*args: str) -> dict:
 
 
 def figure(record: dict):
-    import matplotlib
-    from matplotlib.figure import Figure
+    import matplotlib  # noqa: PLC0415 (matplotlib loads lazily: the workers time the simulation without it)
+    from matplotlib.figure import Figure  # noqa: PLC0415 (matplotlib loads lazily: the workers time the simulation without it)
 
-    from airshower import plotting
+    from airshower import plotting  # noqa: PLC0415 (matplotlib loads lazily: the workers time the simulation without it)
 
     with matplotlib.rc_context(plotting.RC):
         fig = Figure(figsize=(10, 4.2), layout="constrained")
@@ -200,7 +196,7 @@ def main(argv=None) -> None:
         print(json.dumps(worker_trigger(args.n_events_trigger, args.seed)))
         return
 
-    from airshower import io, plotting
+    from airshower import io, plotting  # noqa: PLC0415 (matplotlib loads lazily: the workers time the simulation without it)
 
     common = ["--repeat", str(args.repeat), "--seed", str(args.seed)]
     sizes = ["--n-events", str(args.n_events), "--n-events-traces", str(args.n_events_traces)]

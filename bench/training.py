@@ -37,6 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
+from airshower import config, io, study, training
+
 REFERENCE_BATCH = 128
 SIDE = 14  # stations per side of the default array
 BACKENDS = ("tensorflow", "jax", "torch")
@@ -70,7 +72,7 @@ def synthetic(n: int, seed: int, channels: int) -> tuple[np.ndarray, np.ndarray]
 
 def timer_callback():
     """A callback recording wall and CPU seconds of the training part of every epoch."""
-    import keras
+    import keras  # noqa: PLC0415 (Keras loads lazily: after the backend and threads are set)
 
     class Timer(keras.callbacks.Callback):
         def __init__(self):
@@ -105,9 +107,9 @@ def timer_callback():
 
 def plain_fit_rate(spec, x, y, epochs: int) -> tuple[float, float]:
     """Samples per wall and CPU second of a plain ``model.fit(x, y, batch_size=128)``."""
-    import keras
+    import keras  # noqa: PLC0415 (Keras loads lazily: after the backend and threads are set)
 
-    from airshower import models
+    from airshower import models  # noqa: PLC0415 (Keras loads lazily: after the backend and threads are set)
 
     timer = timer_callback()
     keras.utils.set_random_seed(0)
@@ -118,11 +120,9 @@ def plain_fit_rate(spec, x, y, epochs: int) -> tuple[float, float]:
 
 
 def worker(args: argparse.Namespace) -> dict:
-    from airshower import config, training
-
     cfg = config.load_config(args.config)
     name = args.worker
-    section = config.training_settings(cfg, name)
+    section = study.training_settings(cfg, name)
     section.update(threads=args.threads, gpus=0, epochs=args.epochs, early_stopping_patience=10 * args.epochs)
     settings = training.TrainingSettings.from_config(section)
     training.configure_runtime(settings.threads, settings.gpus, settings.mixed_precision)
@@ -192,7 +192,7 @@ def log(message: str) -> None:
 
 def figure(record: dict):
     """Training (plain fit and training.train) and inference throughput per model and backend."""
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # noqa: PLC0415 (matplotlib loads lazily, for the figure only)
 
     backends = list(record["results"])
     names = list(dict.fromkeys(m for rows in record["results"].values() for m in rows))
@@ -271,9 +271,7 @@ def plain_energy_network(cfg: dict, name: str) -> bool:
     """Whether network ``name`` reconstructs the energy alone, without augmentation: what this
     benchmark times (its data are synthetic energies; the throughput of a family is that of its
     body, the heads and augmentation add to it)."""
-    from airshower import config
-
-    augmentation = config.training_settings(cfg, name)["augmentation"]
+    augmentation = study.training_settings(cfg, name)["augmentation"]
     augmented = any(float(v) > 0 for v in augmentation.values())
     return list(cfg["models"][name]["targets"]) == ["energy"] and not augmented
 
@@ -283,11 +281,11 @@ def main(argv=None) -> None:
     if args.worker:
         print(json.dumps(worker(args)))
         return
-    from airshower import config, io, plotting
+    from airshower import plotting  # noqa: PLC0415 (matplotlib loads lazily, for the figure only)
 
     cfg = config.load_config(args.config)
-    names = args.models or [m for m in config.model_names(cfg) if plain_energy_network(cfg, m)]
-    skipped = sorted(set(config.model_names(cfg)) - set(names))
+    names = args.models or [m for m in study.model_names(cfg) if plain_energy_network(cfg, m)]
+    skipped = sorted(set(study.model_names(cfg)) - set(names))
     if skipped and not args.models:
         log(f"not timed (several targets or augmentation: synthetic energies cannot feed them): {skipped}")
     backends = args.backends or installed_backends()

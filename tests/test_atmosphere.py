@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from airshower import atmosphere as atm
-from airshower.config import ConfigError
+from airshower.schema import ConfigError
 
 MODEL_17 = atm.Atmosphere.from_config()  # the schema's default: CORSIKA model 17
 

@@ -23,7 +23,8 @@ import numpy as np
 import pytest
 import yaml
 
-from airshower import config, preparation, training
+from airshower import config, preparation, study, training
+from airshower import targets as registry
 
 ROOT = Path(__file__).resolve().parents[1]
 INPUT = (14, 14, 2)
@@ -116,7 +117,7 @@ def predicted_energies(model, data: tuple[dict, dict], settings: training.Traini
 def fit_every_family(data: tuple[dict, dict]) -> dict:
     """Each family on each target transform, and with a gaussian output: validation losses and the
     test predictions in EeV."""
-    runs = [(family, target, "point") for target in preparation.TARGET_TRANSFORMS for family in FAMILIES]
+    runs = [(family, target, "point") for target in registry.TARGET_TRANSFORMS for family in FAMILIES]
     runs += [(family, "log10", "gaussian") for family in FAMILIES]
     out = {}
     for family, target, output in runs:
@@ -200,7 +201,7 @@ def presets() -> dict[str, tuple[dict, training.TrainingSettings]]:
     for name in PRESET_CONFIGS:
         cfg = config.load_config(ROOT / "config" / name)
         for model, spec in cfg["models"].items():
-            section = config.training_settings(cfg, model)
+            section = study.training_settings(cfg, model)
             out.setdefault(model, (spec, training.TrainingSettings.from_config(section)))
     return out
 
@@ -356,7 +357,7 @@ def test_every_family_and_target_trains_and_predicts(backend_run):
     from airshower import models
 
     backend, out, _ = backend_run
-    expected = [f"{f}/{t}/point" for t in preparation.TARGET_TRANSFORMS for f in FAMILIES]
+    expected = [f"{f}/{t}/point" for t in registry.TARGET_TRANSFORMS for f in FAMILIES]
     assert list(out["fits"]) == expected + [f"{f}/log10/gaussian" for f in FAMILIES]
     for key, fit in out["fits"].items():
         family, _, output = key.split("/")
@@ -506,7 +507,7 @@ def test_gpu_benchmark_runs_without_tensorflow_and_snakemake(backend, tmp_path):
     assert list(record["models"]) == list(cfg["models"])
     for name, row in record["models"].items():
         assert row["batch_size"] == 8, name
-        assert row["inputs"] == config.training_settings(cfg, name)["inputs"], name
+        assert row["inputs"] == study.training_settings(cfg, name)["inputs"], name
         assert row["timed_steps"] == row["steps_per_execution"] * math.ceil(3 / row["steps_per_execution"])
         assert row["samples_per_s"] > 0, name
         assert row["epoch_s"] == pytest.approx(math.ceil(420 / 8) * 8 / row["samples_per_s"], rel=1e-9)
@@ -530,12 +531,12 @@ def test_tiny_study_runs_under_jax(tmp_path, monkeypatch):
     cfg = config.load_config(workdir / "config" / "jax.yaml")
     with open(workdir / "results" / "summary.csv") as fh:
         rows = {row["model"]: row for row in csv.DictReader(fh)}
-    assert list(rows) == config.compared_models(cfg)
+    assert list(rows) == study.compared_models(cfg)
     assert all(math.isfinite(float(row["resolution_eev"])) for row in rows.values())
     infos = sorted((workdir / "results" / "models").glob("*/seed*/training.json"))
-    assert len(infos) == sum(len(config.model_seeds(cfg, m)) for m in config.model_names(cfg))
+    assert len(infos) == sum(len(study.model_seeds(cfg, m)) for m in study.model_names(cfg))
     assert {json.loads(p.read_text())["backend"] for p in infos} == {"jax"}
-    for model in config.model_names(cfg):
+    for model in study.model_names(cfg):
         log = (workdir / "logs" / "train" / model / "seed1.log").read_text()
         assert "Keras backend jax on cpu:0" in log, model
 

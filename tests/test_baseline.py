@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from airshower import baseline as bl
-from airshower import config, geometry, io
+from airshower import geometry, io, schema
 from airshower import simulation as sim
 from airshower.baseline import pipeline
 from airshower.targets import BASELINE_TARGETS, TARGETS
@@ -512,29 +512,29 @@ def test_check_array_names_the_mismatch():
 
 
 def test_settings_match_schema_and_config():
-    schema = config.section_schema("baseline")["properties"]
-    assert all("default" in spec for spec in schema.values())  # every default lives in the schema
-    assert list(schema) == [f.name for f in dataclasses.fields(bl.BaselineSettings)]
+    props = schema.section_schema("baseline")["properties"]
+    assert all("default" in spec for spec in props.values())  # every default lives in the schema
+    assert list(props) == [f.name for f in dataclasses.fields(bl.BaselineSettings)]
     defaults = bl.BaselineSettings.from_config({})
-    for key, spec in schema.items():
+    for key, spec in props.items():
         expected = tuple(spec["default"]) if isinstance(spec["default"], list) else spec["default"]
         assert getattr(defaults, key) == expected, key
     # the allowed values come from the code's registries
-    assert schema["front"]["enum"] == list(bl.FRONTS)
-    assert schema["ldf_form"]["enum"] == list(bl.LDF_FORMS)
+    assert props["front"]["enum"] == list(bl.FRONTS)
+    assert props["ldf_form"]["enum"] == list(bl.LDF_FORMS)
     readme = (ROOT / "config" / "README.md").read_text()
     section = readme.split("## `baseline`")[1].split("\n## ")[0]
-    for key in schema:
+    for key in props:
         assert f"| `{key}` |" in section, key
     with open(ROOT / "config" / "config.yaml") as fh:
         settings = bl.BaselineSettings.from_config(yaml.safe_load(fh)["baseline"])
     assert settings.front == "planar"
     assert settings.cic_quantiles == (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
-    with pytest.raises(config.ConfigError, match="ldf_slop"):
+    with pytest.raises(schema.ConfigError, match="ldf_slop"):
         bl.BaselineSettings.from_config({"ldf_slop": 5.0})
-    with pytest.raises(config.ConfigError, match="baseline.min_stations"):
+    with pytest.raises(schema.ConfigError, match="baseline.min_stations"):
         bl.BaselineSettings.from_config({"min_stations": 2})
-    with pytest.raises(config.ConfigError, match="baseline.front"):
+    with pytest.raises(schema.ConfigError, match="baseline.front"):
         bl.BaselineSettings.from_config({"front": "conical"})
 
 

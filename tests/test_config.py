@@ -11,17 +11,10 @@ import sys
 import pytest
 import yaml
 
-from airshower.config import (
-    ConfigError,
-    compared_models,
-    load_config,
-    load_schema,
-    model_name_rule,
-    model_seeds,
-    spatial_sizes,
-    training_settings,
-    validate_config,
-)
+from airshower.config import load_config, validate_config
+from airshower.model_shapes import spatial_sizes
+from airshower.schema import ConfigError, load_schema, model_name_rule
+from airshower.study import compared_models, model_seeds, training_settings
 from conftest import ROOT
 
 
@@ -450,7 +443,7 @@ def test_loss_weights_must_be_positive_numbers(test_config, weight):
 
 
 def test_model_targets_and_the_models_of_each_target(test_config, default_config):
-    from airshower.config import mass_classes, model_targets, study_targets, target_models
+    from airshower.study import mass_classes, model_targets, study_targets, target_models
     from airshower.targets import BASELINE_TARGETS, TARGETS
 
     config = validate_config(with_multi(test_config))

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from airshower import config, ensemble, io, statistics
+from airshower import config, ensemble, io, schema, statistics, study
 
 N = 5
 
@@ -216,39 +216,39 @@ def test_the_ensemble_file_meets_the_predictions_contract(tmp_path):
 
 def test_ensembles_follow_the_networks_with_two_or_more_seeds(test_config):
     cfg = config.validate_config(test_config)
-    multi = [m for m in cfg["models"] if len(config.training_settings(cfg, m)["seeds"]) >= 2]
+    multi = [m for m in cfg["models"] if len(study.training_settings(cfg, m)["seeds"]) >= 2]
     assert multi == ["fcn"]  # the tiny study: fcn has seeds 1 and 2, the others one
-    assert config.ensembles(cfg) == {"fcn_ensemble": "fcn"}
-    assert config.compared_models(cfg) == [*cfg["models"], "fcn_ensemble", "baseline"]
-    assert config.model_seeds(cfg, "fcn_ensemble") == [0]
-    assert config.model_seeds(cfg, "fcn") == [1, 2]
+    assert study.ensembles(cfg) == {"fcn_ensemble": "fcn"}
+    assert study.compared_models(cfg) == [*cfg["models"], "fcn_ensemble", "baseline"]
+    assert study.model_seeds(cfg, "fcn_ensemble") == [0]
+    assert study.model_seeds(cfg, "fcn") == [1, 2]
 
 
 def test_ensembles_can_be_switched_off(test_config):
     test_config.setdefault("evaluation", {})["ensembles"] = False
     cfg = config.validate_config(test_config)
-    assert config.ensembles(cfg) == {}
-    assert config.compared_models(cfg) == [*cfg["models"], "baseline"]
-    with pytest.raises(config.ConfigError, match="model 'fcn_ensemble' is not in the config"):
-        config.model_seeds(cfg, "fcn_ensemble")
+    assert study.ensembles(cfg) == {}
+    assert study.compared_models(cfg) == [*cfg["models"], "baseline"]
+    with pytest.raises(schema.ConfigError, match="model 'fcn_ensemble' is not in the config"):
+        study.model_seeds(cfg, "fcn_ensemble")
 
 
 def test_ensembles_are_on_by_default(default_config):
     cfg = config.validate_config(default_config)
     assert cfg["evaluation"]["ensembles"] is True
     names = list(cfg["models"])
-    assert config.compared_models(cfg) == [*names, *(f"{m}_ensemble" for m in names), "baseline"]
+    assert study.compared_models(cfg) == [*names, *(f"{m}_ensemble" for m in names), "baseline"]
 
 
 def test_a_network_named_like_an_ensemble_is_refused(test_config):
     test_config["models"]["fcn_ensemble"] = test_config["models"]["cnn"]
-    with pytest.raises(config.ConfigError) as info:
+    with pytest.raises(schema.ConfigError) as info:
         config.validate_config(test_config)
     assert str(info.value) == (
         "config key 'models': model name 'fcn_ensemble' ends in '_ensemble', the name of a network's "
         "seeds combined ('fcn_ensemble' would be the ensemble of a network 'fcn', see "
         "evaluation.ensembles): give the network another name"
     )
-    assert config.ENSEMBLE_SUFFIX == "_ensemble"
-    rule = config.load_schema()["properties"]["models"]["propertyNames"]
-    assert {"pattern": f"{config.ENSEMBLE_SUFFIX}$"} in rule["not"]["anyOf"]
+    assert schema.ENSEMBLE_SUFFIX == "_ensemble"
+    rule = schema.load_schema()["properties"]["models"]["propertyNames"]
+    assert {"pattern": f"{schema.ENSEMBLE_SUFFIX}$"} in rule["not"]["anyOf"]

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from airshower import config, models
+from airshower import config, models, schema, study
 from airshower.targets import TARGETS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,7 +39,7 @@ def test_default_presets_have_the_tutorial_parameter_counts(file):
     cfg = shipped(file)
     assert set(DEFAULT_PARAMETERS[file]) <= set(cfg["models"])
     for name, expected in DEFAULT_PARAMETERS[file].items():
-        channels = len(config.training_settings(cfg, name)["inputs"])
+        channels = len(study.training_settings(cfg, name)["inputs"])
         spec = cfg["models"][name]
         model = models.build_model(spec, (14, 14, channels), name=name)
         assert models.count_parameters(model) == expected, name
@@ -87,9 +87,9 @@ def test_every_family_builds_and_maps_a_batch_to_one_energy():
 def test_bad_specs_name_the_problem():
     with pytest.raises(ValueError, match="unknown family 'mlp'"):
         models.build_model({"family": "mlp"}, INPUT, name="x")
-    with pytest.raises(config.ConfigError, match="models.x.head': 'attention' is not one of"):
+    with pytest.raises(schema.ConfigError, match="models.x.head': 'attention' is not one of"):
         models.build_model({"family": "cnn", "blocks": [{"filters": [2]}], "head": "attention"}, INPUT, "x")
-    with pytest.raises(config.ConfigError, match=r"models.model.blocks.0.pool"):
+    with pytest.raises(schema.ConfigError, match=r"models.model.blocks.0.pool"):
         models.build_model({"family": "cnn", "blocks": [{"filters": [2], "pool": "median"}]}, INPUT)
 
 
@@ -123,8 +123,8 @@ def test_specs_get_the_schema_defaults():
 
 def test_schema_enums_are_the_registries():
     """Families, pooling and heads allowed by the config are the keys of the builders' registries."""
-    schema = config.load_schema()
-    defs, entry = schema["$defs"], schema["properties"]["models"]["additionalProperties"]
+    full = schema.load_schema()
+    defs, entry = full["$defs"], full["properties"]["models"]["additionalProperties"]
     assert entry["properties"]["family"]["enum"] == list(models.FAMILIES)
     dispatched = {c["if"]["properties"]["family"]["const"]: c["then"]["$ref"] for c in entry["allOf"]}
     assert dispatched == {f: f"#/$defs/{f}_model" for f in models.FAMILIES}

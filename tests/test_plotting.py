@@ -18,10 +18,12 @@ from matplotlib.figure import Figure
 
 from airshower import evaluation as ev
 from airshower import plotting as pl
-from airshower.config import BASELINE, compared_models, load_config, model_seeds, study_targets
+from airshower.config import load_config
 from airshower.evaluation import convergence as ev_conv
 from airshower.evaluation import uncertainty as ev_unc
 from airshower.plotting import uncertainty as pl_unc
+from airshower.schema import BASELINE
+from airshower.study import compared_models, model_seeds, study_targets
 from conftest import ROOT
 
 UNIT = re.compile(r"\[[^\]]+\]")  # "[EeV]", "[%]", "[km]", ...

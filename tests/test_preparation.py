@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from airshower import config
 from airshower import preparation as prep
+from airshower import schema
+from airshower import targets as registry
 from conftest import fake_showers
 
 
@@ -19,11 +20,11 @@ def settings(**kw):
 
 def test_settings_and_the_schema_enums_are_the_registries():
     assert settings() == prep.PreparationSettings(fractions={"train": 0.7, "val": 0.15, "test": 0.15})
-    schema = config.load_schema()["$defs"]["training"]["properties"]
-    assert schema["target_transform"]["enum"] == list(prep.TARGET_TRANSFORMS)
-    assert schema["inputs"]["items"]["enum"] == list(prep.CHANNELS)
-    with pytest.raises(config.ConfigError, match="training.target_transform"):
-        config.complete_section(
+    props = schema.load_schema()["$defs"]["training"]["properties"]
+    assert props["target_transform"]["enum"] == list(registry.TARGET_TRANSFORMS)
+    assert props["inputs"]["items"]["enum"] == list(prep.CHANNELS)
+    with pytest.raises(schema.ConfigError, match="training.target_transform"):
+        schema.complete_section(
             "training",
             {"seeds": [1], "epochs": 1, "batch_size": 1, "learning_rate": 0.1, "target_transform": "sqrt"},
         )
@@ -34,7 +35,7 @@ def test_settings_and_the_schema_enums_are_the_registries():
     [("mask_channel", True, "training.inputs"), ("target_transform", "log10", "training.target_transform")],
 )
 def test_moved_keys_say_where_they_went(key, value, now):
-    with pytest.raises(config.ConfigError) as info:
+    with pytest.raises(schema.ConfigError) as info:
         settings(**{key: value})
     message = str(info.value)
     assert message.startswith(f"config key 'preparation.{key}' has moved: ")
@@ -76,7 +77,7 @@ def test_normalization_uses_training_split_only():
     assert "target" not in norm  # every target's statistics are under "targets"
     assert list(norm["targets"]) == ["energy", "direction", "core", "xmax"]  # one mass: no mass entry
     stats = norm["targets"]["energy"]["transforms"]
-    assert list(stats) == list(prep.TARGET_TRANSFORMS)
+    assert list(stats) == list(registry.TARGET_TRANSFORMS)
     assert stats["linear"]["mean"] == pytest.approx(energy.mean(), rel=1e-12)
     assert stats["linear"]["std"] == pytest.approx(energy.std(), rel=1e-12)
     assert stats["log10"]["mean"] == pytest.approx(np.log10(energy).mean(), rel=1e-12)
@@ -86,8 +87,8 @@ def test_normalization_uses_training_split_only():
     trig = np.isfinite(data["signal"][tr])
     assert x[..., 1][trig].mean() == pytest.approx(0, abs=1e-5)
     assert x[..., 1][trig].std() == pytest.approx(1, abs=1e-5)
-    for transform in prep.TARGET_TRANSFORMS:
-        y = prep.transform_target(splits["train"]["energy"], norm, transform)
+    for transform in registry.TARGET_TRANSFORMS:
+        y = registry.transform_target(splits["train"]["energy"], norm, transform)
         assert y.dtype == np.float32
         assert y.mean() == pytest.approx(0, abs=1e-5)
         assert y.std() == pytest.approx(1, abs=1e-5)
@@ -103,7 +104,9 @@ def test_target_round_trip(transform):
     data = fake_showers(200, np.random.default_rng(5))
     splits, norm = prep.prepare(data, settings(), np.random.default_rng(6))
     for split in splits.values():
-        back = prep.inverse_target(prep.transform_target(split["energy"], norm, transform), norm, transform)
+        back = registry.inverse_target(
+            registry.transform_target(split["energy"], norm, transform), norm, transform
+        )
         np.testing.assert_allclose(back, split["energy"], rtol=1e-5)
 
 
@@ -174,17 +177,17 @@ def test_targets_by_hand():
         }
     }
     energy = np.array([5.0, 10.0, 100.0], np.float32)
-    linear = prep.transform_target(energy, norm, "linear")
-    log10 = prep.transform_target(energy, norm, "log10")
+    linear = registry.transform_target(energy, norm, "linear")
+    log10 = registry.transform_target(energy, norm, "log10")
     assert linear.dtype == log10.dtype == np.float32
     np.testing.assert_array_equal(linear, [-1.0, 0.0, 18.0])  # (E - 10) / 5
     np.testing.assert_allclose(log10, [(np.log10(5) - 1) / 0.5, 0.0, 2.0], rtol=1e-7)  # (log10 E - 1) / 0.5
-    np.testing.assert_allclose(prep.inverse_target([-1.0, 18.0], norm, "linear"), [5.0, 100.0])
-    np.testing.assert_allclose(prep.inverse_target([0.0, 2.0], norm, "log10"), [10.0, 100.0], rtol=1e-12)
+    np.testing.assert_allclose(registry.inverse_target([-1.0, 18.0], norm, "linear"), [5.0, 100.0])
+    np.testing.assert_allclose(registry.inverse_target([0.0, 2.0], norm, "log10"), [10.0, 100.0], rtol=1e-12)
     split = {"x": np.ones((3, 2, 2, 3), np.float32), "energy": energy}
     x, y = prep.network_arrays(split, {**norm, "channels": list(prep.CHANNELS)}, ["mask"], "log10")
     assert x.shape == (3, 2, 2, 1)
     assert y.shape == (3, 1)  # the energy target is one output column
     np.testing.assert_array_equal(y[:, 0], log10)
     with pytest.raises(ValueError, match="target transform 'sqrt' has no statistics"):
-        prep.transform_target(energy, norm, "sqrt")
+        registry.transform_target(energy, norm, "sqrt")

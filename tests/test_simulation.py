@@ -12,7 +12,8 @@ from scipy import special, stats
 from airshower import atmosphere as atm
 from airshower import geometry, xmax
 from airshower import simulation as sim
-from airshower.config import ConfigError, load_schema, validate_config
+from airshower.config import validate_config
+from airshower.schema import ConfigError, load_schema
 from airshower.simulation import integral, response, shower, traces
 
 SEED = 31

@@ -9,11 +9,11 @@ import dataclasses
 import numpy as np
 import pytest
 
-from airshower import config, contract, io, preparation, simulation
+from airshower import contract, io, preparation, schema, simulation
 from airshower import systematics as sy
 
-NOMINAL = config.complete_section("simulation", {"n_events": 50000, "n_shards": 5})
-SECTION = config.complete_section("systematics", {"run": ["sibyll", "dead10", "scale+5"]})
+NOMINAL = schema.complete_section("simulation", {"n_events": 50000, "n_shards": 5})
+SECTION = schema.complete_section("systematics", {"run": ["sibyll", "dead10", "scale+5"]})
 SETTINGS = sy.SystematicsSettings.from_config(SECTION)
 PLAIN = sy.VariantSettings(simulation={}, factors={}, dead_fraction=0.0, signal_scale=1.0)
 
@@ -27,7 +27,7 @@ def test_default_variants_and_run():
         "qgsjet", "sibyll", "iron", "dead5", "dead10", "scale+5", "scale-5", "jitter2",
     ]  # fmt: skip
     assert SETTINGS.run == ("sibyll", "dead10", "scale+5")
-    assert config.complete_section("systematics", {})["run"] == []  # none unless asked
+    assert schema.complete_section("systematics", {})["run"] == []  # none unless asked
     assert SETTINGS.variant("dead10").dead_fraction == 0.1
     assert SETTINGS.variant("scale-5").signal_scale == 0.95
 
@@ -74,19 +74,19 @@ def test_merge_keeps_the_nominal_siblings():
 )
 def test_invalid_variants_name_their_key(variant, message):
     def check():
-        section = config.complete_section("systematics", {"variants": {"bad": variant}})
+        section = schema.complete_section("systematics", {"variants": {"bad": variant}})
         sy.check_config({"systematics": section, "simulation": NOMINAL})
 
-    with pytest.raises(config.ConfigError, match=message):
+    with pytest.raises(schema.ConfigError, match=message):
         check()
 
 
 def test_schema_checks_names_and_run():
-    with pytest.raises(config.ConfigError, match="does not match"):
-        config.complete_section("systematics", {"variants": {"Bad_name": {}}})
-    with pytest.raises(config.ConfigError, match="dead_fraction"):
-        config.complete_section("systematics", {"variants": {"x": {"dead_fraction": 1.0}}})
-    with pytest.raises(config.ConfigError, match="not defined"):
+    with pytest.raises(schema.ConfigError, match="does not match"):
+        schema.complete_section("systematics", {"variants": {"Bad_name": {}}})
+    with pytest.raises(schema.ConfigError, match="dead_fraction"):
+        schema.complete_section("systematics", {"variants": {"x": {"dead_fraction": 1.0}}})
+    with pytest.raises(schema.ConfigError, match="not defined"):
         sy.SystematicsSettings.from_config({"run": ["nope"]})
 
 
@@ -111,7 +111,7 @@ def test_dead_stations_are_the_fraction_per_event_and_deterministic():
     assert not sy.dead_stations(5, 196, 0.0, np.random.default_rng(3)).any()
 
 
-TINY = config.complete_section("simulation", {"n_events": 200, "block_size": 40})
+TINY = schema.complete_section("simulation", {"n_events": 200, "block_size": 40})
 
 
 def tiny(variant: sy.VariantSettings, name: str = "v", seed: int = 7):
@@ -257,5 +257,5 @@ def test_bootstrap_takes_any_statistic_of_joint_arrays():
 
 def test_simulation_section_rejects_a_size_override():
     variant = dataclasses.replace(PLAIN, simulation={"n_shards": 3})
-    with pytest.raises(config.ConfigError, match="test split"):
+    with pytest.raises(schema.ConfigError, match="test split"):
         sy.simulation_section(NOMINAL, variant, "v", 10)

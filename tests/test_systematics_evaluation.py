@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from airshower import baseline as bl
-from airshower import config, geometry, io
+from airshower import config, geometry, io, schema, study
 from airshower import simulation as sim
 from airshower.baseline.pipeline import predict_with_calibration
 from airshower.evaluation import systematics as es
@@ -181,10 +181,10 @@ def test_twins_of_augmented_networks(study_config):
     assert twins["cnn_multi"] is None  # no network of its specification
     assert "cnn_tuned" not in twins
     assert st.augmented(study_config, "cnn_multi")
-    order = st.row_order(config.compared_models(study_config), twins)
+    order = st.row_order(study.compared_models(study_config), twins)
     assert order.index("cnn_tuned_aug") == order.index("cnn_tuned") + 1
     assert order.index("cnn_tuned_aug_ensemble") == order.index("cnn_tuned_ensemble") + 1
-    assert sorted(order) == sorted(config.compared_models(study_config))
+    assert sorted(order) == sorted(study.compared_models(study_config))
 
 
 def agg(**targets) -> dict:
@@ -301,7 +301,7 @@ def test_bars_pass_and_fail():
 
 
 def test_variant_kinds():
-    defaults = config.complete_section("systematics", {})["variants"]
+    defaults = schema.complete_section("systematics", {})["variants"]
     kinds = {name: st.variant_kind(section) for name, section in defaults.items()}
     assert kinds["scale+5"] == kinds["scale-5"] == "scale"
     assert kinds["dead5"] == kinds["dead10"] == "dead"
@@ -408,11 +408,11 @@ def test_dry_run_lists_the_variant_jobs(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     counts = job_counts(proc.stdout)
     validated = config.validate_config(copy.deepcopy(cfg))
-    runs = sum(len(config.model_seeds(validated, m)) for m in config.compared_models(validated))
-    networks = sum(len(config.model_seeds(validated, m)) for m in config.model_names(validated))
+    runs = sum(len(study.model_seeds(validated, m)) for m in study.compared_models(validated))
+    networks = sum(len(study.model_seeds(validated, m)) for m in study.model_names(validated))
     assert counts["simulate_variant"] == counts["prepare_variant"] == counts["baseline_variant"] == 2
     assert counts["predict_variant"] == 2 * networks
-    assert counts["ensemble_variant"] == 2 * len(config.ensembles(validated))
+    assert counts["ensemble_variant"] == 2 * len(study.ensembles(validated))
     assert counts["systematics_shifts"] == 2 * runs
     assert counts["systematics_table"] == counts["plot_systematics"] == 1
     none = dict(cfg, systematics={"run": []})
@@ -433,7 +433,7 @@ def test_workflow_helpers(study_config):
     from airshower import systematics as sy
 
     assert sy.variant_section(study_config, "dead10")["dead_fraction"] == 0.1
-    with pytest.raises(config.ConfigError, match="'nope' is not defined.*sibyll"):
+    with pytest.raises(schema.ConfigError, match="'nope' is not defined.*sibyll"):
         sy.variant_section(study_config, "nope")
     n_test = sy.test_size(study_config["simulation"]["n_events"], study_config["preparation"]["fractions"])
     assert sy.variant_mem_mb(study_config) == 300 + 10 * n_test // 1000  # no traces

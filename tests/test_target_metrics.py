@@ -12,8 +12,8 @@ import pytest
 
 from airshower import evaluation as ev
 from airshower import geometry, io, statistics
-from airshower.config import ConfigError
 from airshower.evaluation import direction, mass, xmax
+from airshower.schema import ConfigError
 from conftest import ROOT
 
 ZENITH_BINS = {"zenith_bins_deg": [0, 25, 35, 45, 60]}
@@ -287,7 +287,7 @@ def test_check_target_settings():
 
 
 def test_registry_matches_schema():
-    from airshower.config import load_schema
+    from airshower.schema import load_schema
 
     assert set(load_schema()["properties"]["targets"]["properties"]) == set(ev.TARGET_METRICS)
     assert set(ev.TARGET_STREAMS) == set(ev.TARGET_METRICS) == set(ev.HEADLINES)

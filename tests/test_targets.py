@@ -59,14 +59,14 @@ def test_every_target_but_the_energy_has_its_own_loss():
 # --- each target's transform and inverse -----------------------------------------------------------
 
 
-@pytest.mark.parametrize("transform", preparation.TARGET_TRANSFORMS)
+@pytest.mark.parametrize("transform", registry.TARGET_TRANSFORMS)
 def test_energy_round_trip(transform):
     gen = np.random.default_rng(1)
     energy = gen.uniform(3, 100, 500).astype(np.float32)
     target = registry.get("energy")
     stats = target.fit(energy)
-    assert stats == preparation.fit_target_transforms(energy)
-    assert set(stats["transforms"]) == set(preparation.TARGET_TRANSFORMS)
+    assert stats == registry.fit_target_transforms(energy)
+    assert set(stats["transforms"]) == set(registry.TARGET_TRANSFORMS)
     assert target.n_outputs(stats) == 1
     y = target.encode(energy, stats, transform)
     assert (y.shape, y.dtype) == ((500, 1), np.float32)
@@ -167,7 +167,7 @@ def test_fit_all_uses_only_what_it_is_given():
     train = {name: values[:200] for name, values in showers.items()}
     stats = registry.fit_all(train)
     assert list(stats) == EVERY_TARGET
-    assert stats["energy"] == preparation.fit_target_transforms(train["energy"])
+    assert stats["energy"] == registry.fit_target_transforms(train["energy"])
     np.testing.assert_allclose(stats["core"]["mean"], train["core"].astype(np.float64).mean(axis=0))
     assert stats["xmax"]["mean"] == pytest.approx(train["xmax"].astype(np.float64).mean(), rel=1e-12)
     assert stats["xmax"]["std"] == pytest.approx(train["xmax"].astype(np.float64).std(), rel=1e-12)
@@ -230,7 +230,7 @@ def test_network_arrays_of_one_and_of_several_targets(prepared):
     x, y = preparation.network_arrays(split, norm, ["time", "signal"], "log10")
     assert x.shape == (n, 14, 14, 2)
     assert (y.shape, y.dtype) == ((n, 1), np.float32)  # the energy alone: one array
-    np.testing.assert_array_equal(y[:, 0], preparation.transform_target(split["energy"], norm, "log10"))
+    np.testing.assert_array_equal(y[:, 0], registry.transform_target(split["energy"], norm, "log10"))
     _, xmax = preparation.network_arrays(split, norm, ["mask"], "log10", targets=("xmax",))
     assert xmax.shape == (n, 1)
     _, ys = preparation.network_arrays(split, norm, ["mask"], "linear", targets=EVERY_TARGET)

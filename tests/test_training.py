@@ -17,7 +17,8 @@ import numpy as np
 import psutil
 import pytest
 
-from airshower import config, io, models, preparation, training
+from airshower import config, io, models, schema, study, training
+from airshower import targets as registry
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_DENSE = {"family": "dense", "units": [16], "activation": "elu", "dropout": 0.1}
@@ -72,11 +73,11 @@ def test_settings_take_their_defaults_from_the_schema():
     assert (s.jit_compile, s.mixed_precision) == (False, False)
     assert (s.learning_rate_schedule, s.final_learning_rate) == ("plateau", 1e-5)
     assert (s.inputs, s.target_transform) == (("time", "signal"), "linear")  # the seed lecture's recipe
-    with pytest.raises(config.ConfigError, match="training.loss"):
+    with pytest.raises(schema.ConfigError, match="training.loss"):
         training.TrainingSettings.from_config(
             {"seeds": [1], "epochs": 1, "batch_size": 1, "learning_rate": 0.1, "loss": "l2"}
         )
-    with pytest.raises(config.ConfigError, match="training"):
+    with pytest.raises(schema.ConfigError, match="training"):
         training.TrainingSettings.from_config(
             {"epochs": 1, "batch_size": 1, "learning_rate": 0.1}
         )  # no seeds
@@ -91,25 +92,25 @@ def test_model_overrides_get_no_defaults_and_the_merge_keeps_the_global_values()
             return ("default" in node) + sum(defaults(v) for v in node.values())
         return sum(defaults(v) for v in node) if isinstance(node, list) else 0
 
-    assert defaults(config.load_schema()["$defs"]["training"]) == 0
+    assert defaults(schema.load_schema()["$defs"]["training"]) == 0
     cfg = config.load_config(ROOT / "config" / "test.yaml")
     cfg["models"]["cnn"]["training"] = {"reduce_lr": {"factor": 0.25}, "epochs": 1}
     cfg = config.validate_config(cfg)
     assert cfg["models"]["cnn"]["training"] == {"epochs": 1, "reduce_lr": {"factor": 0.25}}
-    merged = training.TrainingSettings.from_config(config.training_settings(cfg, "cnn"))
+    merged = training.TrainingSettings.from_config(study.training_settings(cfg, "cnn"))
     glob = training.TrainingSettings.from_config(cfg["training"])
     assert merged.reduce_lr == training.ReduceLR(0.25, glob.reduce_lr.patience, glob.reduce_lr.min_lr)
     assert (merged.epochs, merged.early_stopping_patience) == (1, glob.early_stopping_patience)
 
 
 def test_schema_loss_and_schedule_enums_are_the_registries():
-    schema = config.load_schema()["$defs"]["training"]["properties"]
-    assert schema["loss"]["enum"] == list(training.LOSSES)
-    assert schema["learning_rate_schedule"]["enum"] == list(training.LEARNING_RATE_SCHEDULES)
+    props = schema.load_schema()["$defs"]["training"]["properties"]
+    assert props["loss"]["enum"] == list(training.LOSSES)
+    assert props["learning_rate_schedule"]["enum"] == list(training.LEARNING_RATE_SCHEDULES)
 
 
 def test_cosine_final_learning_rate_above_the_initial_one_is_refused():
-    with pytest.raises(config.ConfigError) as info:
+    with pytest.raises(schema.ConfigError) as info:
         settings(learning_rate_schedule="cosine", learning_rate=1e-3, final_learning_rate=2e-3)
     assert str(info.value) == (
         "config key 'training.final_learning_rate': 0.002 is above the learning_rate 0.001; "
@@ -188,20 +189,20 @@ def test_output_and_loss_must_go_together(data):
     training.check_output_loss("gaussian", "gaussian_nll", "u")
     for loss in set(training.LOSSES) - {"gaussian_nll"}:
         training.check_output_loss("point", loss, "u")
-    with pytest.raises(config.ConfigError) as info:
+    with pytest.raises(schema.ConfigError) as info:
         training.check_output_loss("gaussian", "mse", "cnn_u")
     assert str(info.value) == (
         "config key 'models.cnn_u.output': gaussian is trained with loss gaussian_nll, but the model's "
         "training.loss is mse: set `loss: gaussian_nll` in models.cnn_u.training"
     )
-    with pytest.raises(config.ConfigError) as info:
+    with pytest.raises(schema.ConfigError) as info:
         training.check_output_loss("point", "gaussian_nll", "cnn")
     assert str(info.value) == (
         "config key 'models.cnn.output': point, but the model's training.loss is gaussian_nll, which "
         "needs output: gaussian; set `output: gaussian` in models.cnn or use another loss "
         "(mse, mae, huber, log_cosh)"
     )
-    with pytest.raises(config.ConfigError, match="'models.tiny.output': point, but"):
+    with pytest.raises(schema.ConfigError, match="'models.tiny.output': point, but"):
         training.train(*data, "tiny", TINY_DENSE, settings(loss="gaussian_nll"), study_seed=3, seed=1)
 
 
@@ -716,7 +717,7 @@ def test_predictions_file_contract(tmp_path, data):
     n = len(x)
     test = split_labels(n, np.linspace(3, 100, n).astype(np.float32))
     norm = {"targets": {"energy": {"transforms": {"log10": {"mean": 1.0, "std": 0.5}}}}}
-    from airshower.preparation import inverse_target
+    from airshower.targets import inverse_target
 
     reconstructed = training.reconstruct(y, norm, ["energy"], "log10")
     assert set(reconstructed) == {"energy_pred"}
@@ -813,7 +814,7 @@ def test_gaussian_model_file_and_predictions(tmp_path, gaussian_fit):
 def test_energy_and_sigma_in_eev_by_hand():
     """linear: E = v std + mean, sigma_E = sigma std; log10: E = 10^(v std + mean),
     sigma_E = E ln(10) sigma std (first order)."""
-    assert set(training.INVERSE_SLOPES) == set(preparation.TARGET_TRANSFORMS)
+    assert set(training.INVERSE_SLOPES) == set(registry.TARGET_TRANSFORMS)
     transforms = {"linear": {"mean": 20.0, "std": 10.0}, "log10": {"mean": 1.0, "std": 0.5}}
     norm = {"targets": {"energy": {"transforms": transforms}}}
     y = np.array([[0.5, 0.1], [-1.0, 0.02]])
@@ -825,4 +826,4 @@ def test_energy_and_sigma_in_eev_by_hand():
     np.testing.assert_allclose(sigma, [17.78279 * 2.302585 * 0.05, 3.162278 * 2.302585 * 0.01], rtol=1e-6)
     point, none = training.energy_eev(y[:, 0], norm, "log10")  # a point model: no width
     assert none is None
-    np.testing.assert_array_equal(point, preparation.inverse_target(y[:, 0], norm, "log10"))
+    np.testing.assert_array_equal(point, registry.inverse_target(y[:, 0], norm, "log10"))

@@ -29,7 +29,7 @@ def config(study) -> dict:
 
 
 def test_summary_has_every_model_with_finite_resolution(study, config):
-    from airshower.config import compared_models
+    from airshower.study import compared_models
 
     with open(study / "results" / "summary.csv") as fh:
         rows = list(csv.DictReader(fh))
@@ -45,7 +45,7 @@ def test_summary_has_every_model_with_finite_resolution(study, config):
 
 
 def test_networks_trained_every_seed(study, config):
-    from airshower.config import model_names, model_seeds
+    from airshower.study import model_names, model_seeds
 
     for model in model_names(config):
         for seed in model_seeds(config, model):
@@ -75,8 +75,8 @@ def test_simulation_matches_the_config(study, config):
 
 
 def test_every_target_has_its_table_and_figures(study, config):
-    from airshower.config import study_targets, target_models
     from airshower.plotting.targets import TARGET_FIGURES
+    from airshower.study import study_targets, target_models
 
     targets = study_targets(config)
     assert targets == ["energy", "direction", "core", "xmax", "mass"]  # the tiny study has them all
@@ -98,7 +98,7 @@ def test_every_target_has_its_table_and_figures(study, config):
 def test_predictions_carry_each_models_reconstructions(study, config):
     import h5py
 
-    from airshower.config import model_names, model_seeds, model_targets
+    from airshower.study import model_names, model_seeds, model_targets
     from airshower.targets import TARGETS
 
     for model in [*model_names(config), "baseline"]:

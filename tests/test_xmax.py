@@ -7,7 +7,7 @@ import pytest
 from scipy import integrate, special, stats
 
 from airshower import xmax
-from airshower.config import load_schema
+from airshower.schema import load_schema
 
 N = 40_000
 EPOS = "EPOS-LHC"

@@ -25,11 +25,11 @@ from typing import ClassVar
 
 import numpy as np
 
-from airshower import config
+from airshower import schema
 
 
 @dataclass(frozen=True)
-class Atmosphere(config.Settings):
+class Atmosphere(schema.Settings):
     """Five-layer atmosphere in the units of the config section ``simulation.atmosphere``:
     layer lower boundaries (km), a and b (g/cm^2), c (cm); ``boundaries_m`` and ``c_m`` in m."""
 
@@ -42,7 +42,7 @@ class Atmosphere(config.Settings):
 
     def __post_init__(self) -> None:
         if any(lower >= upper for lower, upper in pairwise(self.layer_boundaries_km)):
-            raise config.ConfigError(
+            raise schema.ConfigError(
                 "config key 'simulation.atmosphere.layer_boundaries_km': must increase, "
                 f"got {list(self.layer_boundaries_km)}"
             )

@@ -190,7 +190,7 @@ class AugmentedBatches:
 
 @functools.cache
 def _dataset_class():
-    import keras
+    import keras  # noqa: PLC0415 (Keras loads lazily: the numpy augmentation needs no backend)
 
     class AugmentedDataset(keras.utils.PyDataset):
         """:class:`AugmentedBatches` as a Keras ``PyDataset``. The first epoch is the batches'

@@ -22,6 +22,8 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
+from airshower import schema
+
 # The raw-shower data contract: dataset -> (dtype, per-event shape or None for fixed, unit).
 SHOWER_DATASETS: dict[str, tuple[str, tuple[int, ...] | None, str]] = {
     "time": ("float32", ("side", "side"), "us"),
@@ -63,15 +65,13 @@ def shower_limits(attrs: Mapping | None = None) -> ShowerLimits:
     """The limits of a shower file from its provenance (the ``config`` attribute: the
     ``simulation`` section it was simulated with); the schema's bounds of
     ``simulation.log10_energy_ev`` and its defaults for what the file does not say."""
-    from airshower import config
-
-    schema = config.section_schema("simulation")["properties"]
+    props = schema.section_schema("simulation")["properties"]
     sim = json.loads(attrs["config"]) if attrs and "config" in attrs else {}
-    items = schema["log10_energy_ev"]["items"]
+    items = props["log10_energy_ev"]["items"]
     lo, hi = sim.get("log10_energy_ev", (items["minimum"], items["maximum"]))
 
     def value(section: str, key: str) -> float:
-        return sim.get(section, {}).get(key, schema[section]["properties"][key]["default"])
+        return sim.get(section, {}).get(key, props[section]["properties"][key]["default"])
 
     where = "the file's provenance" if "log10_energy_ev" in sim else "the schema's limits (no provenance)"
     return ShowerLimits(

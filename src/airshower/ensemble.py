@@ -1,7 +1,7 @@
 """Seed ensembles: the test predictions of a network's training seeds combined into one model.
 
 For every network with two or more seeds the comparison holds the model ``{model}_ensemble``
-(:data:`airshower.config.ENSEMBLE_SUFFIX`, :func:`airshower.config.ensembles`), with the single
+(:data:`airshower.schema.ENSEMBLE_SUFFIX`, :func:`airshower.study.ensembles`), with the single
 seed 0, whose ``predictions.h5`` :func:`combine` builds from its members' (the seeds'):
 
 - ``energy_pred``: the mean of the members' energies in EeV, per event. It is the mean of the
@@ -34,7 +34,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from airshower import io, statistics
-from airshower.config import ENSEMBLE_SUFFIX
+from airshower.schema import ENSEMBLE_SUFFIX
 
 SIGMA = "energy_sigma"  # the optional width of io.OPTIONAL_PREDICTION_UNITS
 # the reconstructions combined by their mean (axis_pred is normalized after it)

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from importlib import metadata
 from pathlib import Path
 
+import h5py
 import numpy as np
 
 # the shower contract and the label checks are pure array functions; io applies them to files
@@ -124,8 +125,6 @@ def write_h5(
     ``units`` become each dataset's ``unit`` attribute; ``attrs`` the file attributes.
     Compression is lossless and deterministic, so the same arrays give the same data.
     """
-    import h5py
-
     units = dict(units or {})
     with atomic_path(path) as tmp, h5py.File(tmp, "w", track_order=True) as fh:
         for key, value in (attrs or {}).items():
@@ -142,8 +141,6 @@ def write_h5(
 
 
 def _open(path: Path):
-    import h5py
-
     if not path.is_file():
         raise DataError(f"{path}: file does not exist")
     try:
@@ -254,8 +251,6 @@ def merge_showers(paths: Iterable[str | os.PathLike]) -> tuple[dict[str, np.ndar
     extras such as traces) is concatenated; the station table ``detector`` must be identical in
     every shard and is kept once. Each shard is checked against the shower contract first.
     """
-    import h5py
-
     paths = [Path(p) for p in paths]
     if not paths:
         raise DataError("no shower shards to merge")

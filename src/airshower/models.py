@@ -26,7 +26,9 @@ from collections.abc import Callable, Mapping, Sequence
 import keras
 from keras import layers
 
-from airshower import config
+from airshower import schema
+from airshower.model_shapes import spatial_sizes
+from airshower.targets import TARGETS
 
 # Pooling after a convolution block (``pool`` of a ``cnn`` block) and the layer between the
 # convolutions and the dense head (``head``); the schema's enums are held to these keys by
@@ -116,8 +118,6 @@ def heads(x, spec: Mapping, units: Sequence[int], activation: str, dropout: floa
     :data:`DEFAULT_OUTPUT_UNITS`) sizes the heads; only the
     energy takes the model's ``output`` (a gaussian width).
     """
-    from airshower.targets import TARGETS
-
     sizes = _output_units(spec["targets"], spec.get("n_outputs"))
     outputs = {}
     for target in spec["targets"]:
@@ -211,12 +211,12 @@ FAMILIES: dict[str, Callable] = {"dense": dense_model, "cnn": cnn_model, "resnet
 def complete_spec(spec: Mapping, name: str = "model") -> dict:
     """The model's config dict validated against the schema, every default of its family filled in.
 
-    Raises ``config.ConfigError`` (a ValueError) naming the key (``models.<name>.<key>``).
+    Raises ``schema.ConfigError`` (a ValueError) naming the key (``models.<name>.<key>``).
     """
     family = spec.get("family")
     if family not in FAMILIES:
         raise ValueError(f"model '{name}': unknown family {family!r} (use {', '.join(FAMILIES)})")
-    return config.complete_section("models", {name: spec})[name]
+    return schema.complete_section("models", {name: spec})[name]
 
 
 def build_model(
@@ -249,13 +249,13 @@ def build_model(
 
     Raises
     ------
-    config.ConfigError
+    schema.ConfigError
         where the spec is invalid or a ``valid`` convolution gets a map smaller than its kernel
-        (:func:`airshower.config.spatial_sizes`, the check the config validation runs).
+        (:func:`airshower.model_shapes.spatial_sizes`, the check the config validation runs).
     """
     spec = complete_spec(spec, name)
     for side in sorted({int(input_shape[0]), int(input_shape[1])}):
-        config.spatial_sizes(spec, side, name)  # names the block a map is too small for
+        spatial_sizes(spec, side, name)  # names the block a map is too small for
     spec = {**spec, "n_outputs": _output_units(spec["targets"], n_outputs)}
     inputs = keras.Input(shape=tuple(int(s) for s in input_shape), name="footprint")
     outputs = FAMILIES[spec["family"]](spec, inputs)

@@ -24,13 +24,15 @@ every target and of every energy transform, come from the training split only an
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 
-from airshower import config
+from airshower import schema
+from airshower import targets as registry
+from airshower.contract import shower_units
 
 SPLITS = ("train", "val", "test")
 LABELS = ("energy", "zenith", "azimuth", "axis", "core", "xmax", "mass")
@@ -39,16 +41,9 @@ LABELS = ("energy", "zenith", "azimuth", "axis", "core", "xmax", "mass")
 # the schema's enum is held to this tuple by tests/test_preparation.py).
 CHANNELS = ("time", "signal", "mask")
 
-# The target transforms (``training.target_transform``; the schema's enum is held to these
-# keys by tests/test_preparation.py): name -> (forward, inverse) on float64 energies in EeV.
-TARGET_TRANSFORMS: dict[str, tuple[Callable, Callable]] = {
-    "linear": (lambda e: e, lambda v: v),
-    "log10": (np.log10, lambda v: 10.0**v),
-}
-
 
 @dataclass(frozen=True)
-class PreparationSettings(config.Settings):
+class PreparationSettings(schema.Settings):
     """``preparation``: split fractions (``train``, ``val``, ``test``)."""
 
     SECTION: ClassVar[str] = "preparation"
@@ -86,23 +81,6 @@ def _relative_time(time_us: np.ndarray) -> np.ndarray:
     return time_us - mean
 
 
-def _target(energy_eev: np.ndarray, transform: str) -> np.ndarray:
-    forward, _ = TARGET_TRANSFORMS[transform]
-    return forward(np.asarray(energy_eev, dtype=np.float64))
-
-
-def fit_target_transforms(energy_eev: np.ndarray) -> dict:
-    """The energy target's statistics: the mean and standard deviation of every transform of
-    :data:`TARGET_TRANSFORMS` of the training split's energies (``normalization.json``,
-    ``targets.energy``)."""
-    targets = {name: _target(energy_eev, name) for name in TARGET_TRANSFORMS}
-    return {
-        "quantity": "energy",
-        "unit": "EeV",
-        "transforms": {name: {"mean": float(t.mean()), "std": float(t.std())} for name, t in targets.items()},
-    }
-
-
 def fit_normalization(time_us: np.ndarray, signal_vem: np.ndarray, labels: Mapping[str, np.ndarray]) -> dict:
     """Normalization statistics from the training split (arrays of that split only).
 
@@ -111,8 +89,6 @@ def fit_normalization(time_us: np.ndarray, signal_vem: np.ndarray, labels: Mappi
     statistics of every target (:func:`airshower.targets.fit_all`), the energy's with the mean and
     standard deviation of every transform of :data:`TARGET_TRANSFORMS`.
     """
-    from airshower import targets
-
     log_s = np.log10(1.0 + signal_vem[np.isfinite(signal_vem)].astype(np.float64))
     rel_t = _relative_time(time_us.astype(np.float64))
     rel_t = rel_t[np.isfinite(rel_t)]
@@ -122,7 +98,7 @@ def fit_normalization(time_us: np.ndarray, signal_vem: np.ndarray, labels: Mappi
         "channels": list(CHANNELS),
         "signal": {"transform": "log10(1 + S/VEM)", "mean": float(log_s.mean()), "std": float(log_s.std())},
         "time": {"transform": "t - mean_event(t), in us", "mean": 0.0, "std": float(rel_t.std())},
-        "targets": targets.fit_all(labels),
+        "targets": registry.fit_all(labels),
     }
 
 
@@ -161,33 +137,6 @@ def select_channels(x: np.ndarray, norm: Mapping, inputs: Sequence[str]) -> np.n
     return x[..., [have.index(c) for c in inputs]]
 
 
-def target_statistics(norm: Mapping, transform: str) -> Mapping:
-    """The training split's mean and standard deviation of the energy target's ``transform``
-    (``normalization.json``); ValueError naming what to do where they are missing."""
-    from airshower import targets
-
-    stats = targets.statistics_of(norm, "energy")["transforms"]
-    if transform not in stats:
-        raise ValueError(
-            f"target transform {transform!r} has no statistics in the normalization "
-            f"(has {', '.join(stats)}): prepare the data again"
-        )
-    return stats[transform]
-
-
-def transform_target(energy_eev: np.ndarray, norm: Mapping, transform: str) -> np.ndarray:
-    """Standardized network target (N,) float32 of energies in EeV, for target ``transform``."""
-    t = target_statistics(norm, transform)
-    return ((_target(energy_eev, transform) - t["mean"]) / t["std"]).astype(np.float32)
-
-
-def inverse_target(y: np.ndarray, norm: Mapping, transform: str) -> np.ndarray:
-    """Map standardized network outputs of target ``transform`` back to energy in EeV (float64)."""
-    t = target_statistics(norm, transform)
-    _, inverse = TARGET_TRANSFORMS[transform]
-    return inverse(np.asarray(y, dtype=np.float64) * t["std"] + t["mean"])
-
-
 def network_arrays(
     split: Mapping[str, np.ndarray],
     norm: Mapping,
@@ -201,8 +150,6 @@ def network_arrays(
     (:func:`airshower.targets.encode`: one array for a single target, else a dict by target; the
     energy standardized after ``transform``): what the training job fits.
     """
-    from airshower import targets as registry
-
     return select_channels(split["x"], norm, inputs), registry.encode(split, norm, list(targets), transform)
 
 
@@ -238,8 +185,6 @@ def prepare(
 
 def split_units() -> dict[str, str]:
     """Unit attributes of the datasets of a prepared split file."""
-    from airshower.io import shower_units
-
     labels = shower_units()
     units = {label: labels[label] for label in LABELS}
     units.update({"x": f"1 (normalized; channels {', '.join(CHANNELS)})", "index": "row in showers.h5"})

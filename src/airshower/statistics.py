@@ -153,7 +153,7 @@ def auc(score_a: np.ndarray, score_b: np.ndarray) -> float:
     """Area under the ROC curve of telling ``b`` from ``a`` by a score: the probability that a
     random ``b`` value exceeds a random ``a`` value, ties counting 1/2 (the Mann-Whitney U
     statistic over ``n_a n_b``, from mid-ranks); NaN when either sample is empty."""
-    from scipy.stats import rankdata
+    from scipy.stats import rankdata  # noqa: PLC0415 (scipy loads lazily: one rank statistic needs it)
 
     a, b = np.asarray(score_a, dtype=np.float64), np.asarray(score_b, dtype=np.float64)
     if a.size == 0 or b.size == 0:

@@ -38,7 +38,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from airshower import config, preparation, statistics
+from airshower import io, preparation, schema, simulation, statistics, study
 from airshower import rng as rng_streams
 
 # the first index of every variant sub-stream of the "simulation" stream (whose blocks have
@@ -63,7 +63,7 @@ class VariantSettings:
 
 
 @dataclass(frozen=True)
-class SystematicsSettings(config.Settings):
+class SystematicsSettings(schema.Settings):
     """``systematics``: the variant definitions and the names the study runs."""
 
     SECTION: ClassVar[str] = "systematics"
@@ -74,7 +74,7 @@ class SystematicsSettings(config.Settings):
     def __post_init__(self) -> None:
         unknown = [name for name in self.run if name not in self.variants]
         if unknown:
-            raise config.ConfigError(
+            raise schema.ConfigError(
                 f"config key 'systematics.run': variant {unknown[0]!r} is not defined in "
                 f"systematics.variants (defined: {', '.join(self.variants)})"
             )
@@ -82,7 +82,7 @@ class SystematicsSettings(config.Settings):
         for name in self.variants:
             other = keys.setdefault(_name_key(name), name)
             if other != name:
-                raise config.ConfigError(
+                raise schema.ConfigError(
                     f"config key 'systematics.variants': {other!r} and {name!r} share a random stream "
                     "(crc32 of the name): rename one"
                 )
@@ -90,13 +90,13 @@ class SystematicsSettings(config.Settings):
     def variant(self, name: str) -> VariantSettings:
         """The settings of variant ``name`` (its section is complete after validation)."""
         if name not in self.variants:
-            raise config.ConfigError(f"variant {name!r} is not defined in systematics.variants")
+            raise schema.ConfigError(f"variant {name!r} is not defined in systematics.variants")
         return variant_settings(self.variants[name], name)
 
 
 def variant_settings(section: Mapping, name: str) -> VariantSettings:
     """:class:`VariantSettings` of a complete variant section (schema defaults filled)."""
-    return config.build_settings(VariantSettings, dict(section), f"systematics.variants.{name}")
+    return schema.build_settings(VariantSettings, dict(section), f"systematics.variants.{name}")
 
 
 def run_variants(cfg: Mapping) -> list[str]:
@@ -108,7 +108,7 @@ def variant_section(cfg: Mapping, name: str) -> Mapping:
     """The section of variant ``name`` of a validated config (ConfigError naming the defined ones)."""
     variants = cfg["systematics"]["variants"]
     if name not in variants:
-        raise config.ConfigError(
+        raise schema.ConfigError(
             f"variant {name!r} is not defined in systematics.variants (defined: {', '.join(variants)})"
         )
     return variants[name]
@@ -128,7 +128,7 @@ def study_outputs(cfg: Mapping, figures: str = "results/figures") -> list[str]:
     if not run_variants(cfg):
         return []
     tables = [f"results/systematics.{ext}" for ext in ("csv", "md", "json")]
-    return tables + [f"{figures}/systematics/{t}.png" for t in config.study_targets(dict(cfg))]
+    return tables + [f"{figures}/systematics/{t}.png" for t in study.study_targets(dict(cfg))]
 
 
 def check_config(cfg: Mapping) -> None:
@@ -166,7 +166,7 @@ def _apply_factor(section: dict, dotted: str, factor: float, name: str) -> None:
         node = node.get(key) if isinstance(node, dict) else None
     value = node.get(leaf) if isinstance(node, dict) else None
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise config.ConfigError(
+        raise schema.ConfigError(
             f"config key 'systematics.variants.{name}.factors': {dotted!r} is not a numeric key of the "
             "simulation section"
         )
@@ -178,7 +178,7 @@ def simulation_section(nominal: Mapping, variant: VariantSettings, name: str, n_
     overrides merged in, the factors applied, ``n_events`` events in one shard."""
     fixed = [key for key in NOT_OVERRIDABLE if key in variant.simulation]
     if fixed:
-        raise config.ConfigError(
+        raise schema.ConfigError(
             f"config key 'systematics.variants.{name}.simulation.{fixed[0]}': a variant has the size of "
             "the nominal test split and is one job"
         )
@@ -193,13 +193,11 @@ def simulation_section(nominal: Mapping, variant: VariantSettings, name: str, n_
 def simulation_settings(nominal: Mapping, variant: VariantSettings, name: str, n_events: int):
     """:class:`~airshower.simulation.SimulationSettings` of the variant (ConfigError naming the
     variant where its overrides make an invalid simulation section)."""
-    from airshower.simulation import SimulationSettings
-
     section = simulation_section(nominal, variant, name, n_events)
     try:
-        return SimulationSettings.from_config(section)
-    except config.ConfigError as exc:
-        raise config.ConfigError(f"variant {name!r} (systematics.variants.{name}): {exc}") from None
+        return simulation.SimulationSettings.from_config(section)
+    except schema.ConfigError as exc:
+        raise schema.ConfigError(f"variant {name!r} (systematics.variants.{name}): {exc}") from None
 
 
 def _name_key(name: str) -> int:
@@ -259,8 +257,6 @@ def simulate_variant(
     """Simulate variant ``name`` of the nominal ``simulation`` section: ``n_events`` showers from
     the variant's streams, its detector applied. Returns the raw-shower datasets (the contract of
     ``showers.h5``) and the variant's simulation section (the file's provenance)."""
-    from airshower import simulation
-
     section = simulation_section(nominal, variant, name, n_events)
     settings = simulation_settings(nominal, variant, name, n_events)
     data = simulation.simulate_events(settings, variant_seed(seed, name), range(settings.n_blocks))
@@ -271,8 +267,6 @@ def simulate_variant(
 def variant_attrs(name: str, section: Mapping, variant_section: Mapping, seed: int) -> dict:
     """File attributes of a variant's ``showers.h5``: the provenance of its simulation section
     (what :func:`airshower.contract.shower_limits` reads) plus the variant's name and section."""
-    from airshower import io
-
     attrs = io.provenance(section, seed)
     attrs.update(variant=name, variant_config=json.dumps(dict(variant_section), sort_keys=True))
     attrs["variant_seed"] = str(variant_seed(seed, name))

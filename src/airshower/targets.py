@@ -17,7 +17,7 @@ Each entry of :data:`TARGETS` says, for one quantity of the shower:
 The targets:
 
 - ``energy`` (EeV): one output, the energy transformed by the model's
-  ``training.target_transform`` (:data:`airshower.preparation.TARGET_TRANSFORMS`) and
+  ``training.target_transform`` (:data:`TARGET_TRANSFORMS`) and
   standardized; trained with the model's ``training.loss``; a ``gaussian`` output adds a width;
 - ``direction``: the shower axis, a unit vector pointing to where the shower comes from (z up).
   Three outputs, the axis' components (already of order one, not standardized), MSE loss (for
@@ -37,7 +37,7 @@ training, prediction and ensemble code: they loop over the model's ``targets``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,21 +89,15 @@ def _check_spread(stats: Mapping, name: str) -> None:
 
 
 class Energy(Target):
-    """The energy in EeV through the model's target transform (:mod:`airshower.preparation`)."""
+    """The energy in EeV through the model's target transform (:data:`TARGET_TRANSFORMS`)."""
 
     def fit(self, values):
-        from airshower.preparation import fit_target_transforms
-
         return fit_target_transforms(values)
 
     def encode(self, values, stats, transform=None):
-        from airshower.preparation import transform_target
-
         return transform_target(values, {"targets": {"energy": stats}}, transform).reshape(-1, 1)
 
     def decode(self, y, stats, transform=None):
-        from airshower.preparation import inverse_target
-
         return inverse_target(
             np.asarray(y).reshape(len(y), -1)[:, 0], {"targets": {"energy": stats}}, transform
         )
@@ -258,3 +252,56 @@ def output_units(norm: Mapping, names: Sequence[str]) -> dict[str, int]:
     """Output units of each target of ``names`` given the training split's statistics
     (``models.build_model``'s ``n_outputs``)."""
     return {n: get(n).n_outputs(statistics_of(norm, n)) for n in names}
+
+
+# ---------------------------------------------------------------------------------------------
+# the energy's transforms: the network sees the standardized transform of the energy in EeV
+
+# The target transforms (``training.target_transform``; the schema's enum is held to these
+# keys by tests/test_preparation.py): name -> (forward, inverse) on float64 energies in EeV.
+TARGET_TRANSFORMS: dict[str, tuple[Callable, Callable]] = {
+    "linear": (lambda e: e, lambda v: v),
+    "log10": (np.log10, lambda v: 10.0**v),
+}
+
+
+def _target(energy_eev: np.ndarray, transform: str) -> np.ndarray:
+    forward, _ = TARGET_TRANSFORMS[transform]
+    return forward(np.asarray(energy_eev, dtype=np.float64))
+
+
+def fit_target_transforms(energy_eev: np.ndarray) -> dict:
+    """The energy target's statistics: the mean and standard deviation of every transform of
+    :data:`TARGET_TRANSFORMS` of the training split's energies (``normalization.json``,
+    ``targets.energy``)."""
+    targets = {name: _target(energy_eev, name) for name in TARGET_TRANSFORMS}
+    return {
+        "quantity": "energy",
+        "unit": "EeV",
+        "transforms": {name: {"mean": float(t.mean()), "std": float(t.std())} for name, t in targets.items()},
+    }
+
+
+def target_statistics(norm: Mapping, transform: str) -> Mapping:
+    """The training split's mean and standard deviation of the energy target's ``transform``
+    (``normalization.json``); ValueError naming what to do where they are missing."""
+    stats = statistics_of(norm, "energy")["transforms"]
+    if transform not in stats:
+        raise ValueError(
+            f"target transform {transform!r} has no statistics in the normalization "
+            f"(has {', '.join(stats)}): prepare the data again"
+        )
+    return stats[transform]
+
+
+def transform_target(energy_eev: np.ndarray, norm: Mapping, transform: str) -> np.ndarray:
+    """Standardized network target (N,) float32 of energies in EeV, for target ``transform``."""
+    t = target_statistics(norm, transform)
+    return ((_target(energy_eev, transform) - t["mean"]) / t["std"]).astype(np.float32)
+
+
+def inverse_target(y: np.ndarray, norm: Mapping, transform: str) -> np.ndarray:
+    """Map standardized network outputs of target ``transform`` back to energy in EeV (float64)."""
+    t = target_statistics(norm, transform)
+    _, inverse = TARGET_TRANSFORMS[transform]
+    return inverse(np.asarray(y, dtype=np.float64) * t["std"] + t["mean"])

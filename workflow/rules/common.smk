@@ -4,10 +4,8 @@ import os
 # TensorFlow's start-up chatter (CPU features, missing CUDA) in every job is noise; errors stay.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from airshower.config import (
-    BASELINE,
-    ENSEMBLE_SUFFIX,
-    ConfigError,
+from airshower.schema import BASELINE, ENSEMBLE_SUFFIX, ConfigError
+from airshower.study import (
     compared_models,
     ensembles,
     mass_classes,
@@ -16,8 +14,8 @@ from airshower.config import (
     target_models,
     model_seeds,
     training_settings,
-    validate_config,
 )
+from airshower.config import validate_config
 
 try:
     validate_config(config)  # fills schema defaults in place; names the key on error

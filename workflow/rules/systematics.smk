@@ -6,7 +6,7 @@
 # Then every compared model on every variant, with its nominal weights, normalization and
 # (baseline) calibration: the shift of every target's headline metrics against the nominal test
 # set per (model, seed, variant), and one table and one figure per target over the run variants.
-from airshower.config import model_targets
+from airshower.study import model_targets
 from airshower.evaluation.systematics_tables import twins as _twins
 from airshower.systematics import (
     run_variants,

@@ -8,7 +8,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from airshower import config
+from airshower import schema
 
 FLAG_OK, FLAG_FEW_STATIONS, FLAG_FIT_FAILED = 0, 1, 2
 FLAG_NAMES = {
@@ -19,7 +19,7 @@ FLAG_NAMES = {
 
 
 @dataclass(frozen=True)
-class BaselineSettings(config.Settings):
+class BaselineSettings(schema.Settings):
     """Settings of the classical reconstruction; defaults and allowed values live in the schema.
 
     Build with ``BaselineSettings.from_config(section)``; the keys are explained in

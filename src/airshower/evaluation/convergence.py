@@ -155,5 +155,5 @@ def judge_convergence(
 
 def convergence_of_run(history: Mapping[str, np.ndarray], training: Mapping) -> Convergence:
     """:func:`judge_convergence` with the limits of a model's merged training settings
-    (:func:`airshower.config.training_settings`: ``epochs``, ``early_stopping_patience``)."""
+    (:func:`airshower.study.training_settings`: ``epochs``, ``early_stopping_patience``)."""
     return judge_convergence(history, int(training["epochs"]), training.get("early_stopping_patience"))

@@ -27,7 +27,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from airshower import config, contract, statistics
+from airshower import contract, schema, statistics
 
 QUANTITIES: dict[str, str] = {
     "bias_eev": "mean(E_rec - E_true) in EeV",
@@ -56,14 +56,14 @@ class EnergyBins:
 
 
 @dataclass(frozen=True)
-class EvaluationSettings(config.Settings):
+class EvaluationSettings(schema.Settings):
     """The ``evaluation`` config section (defaults in the schema)."""
 
     SECTION: ClassVar[str] = "evaluation"
 
     energy_bins_eev: EnergyBins
     bootstrap: int  # bootstrap resamples
-    ensembles: bool  # compare the seed ensembles (airshower.config.ensembles); not read here
+    ensembles: bool  # compare the seed ensembles (airshower.study.ensembles); not read here
 
 
 def _statistics(residual: np.ndarray, relative: np.ndarray) -> dict[str, np.ndarray]:

@@ -23,11 +23,11 @@ import csv
 import io as _io
 from collections.abc import Mapping, Sequence
 
-from airshower import config as config_module
+from airshower import study
 from airshower import systematics as variants
-from airshower.config import BASELINE, ENSEMBLE_SUFFIX
 from airshower.evaluation.systematics import SHIFTS
 from airshower.evaluation.tables import DASH, _csv_cell, _sig
+from airshower.schema import BASELINE, ENSEMBLE_SUFFIX
 
 CALIBRATION_TOLERANCE_PP = 1.0  # the calibration bar, percentage points
 DEAD_LIMIT = 0.10  # the dead-station bar: resolution change below 10 % of its nominal value
@@ -38,13 +38,13 @@ DEAD_LIMIT = 0.10  # the dead-station bar: resolution change below 10 % of its n
 
 def augmented(cfg: Mapping, model: str) -> bool:
     """Whether the network ``model`` trains with an augmentation (``training.augmentation``)."""
-    settings = config_module.training_settings(cfg, model).get("augmentation") or {}
+    settings = study.training_settings(cfg, model).get("augmentation") or {}
     return any(float(v) > 0 for v in settings.values())
 
 
 def _recipe(cfg: Mapping, model: str) -> tuple[dict, dict]:
     spec = {k: v for k, v in cfg["models"][model].items() if k != "training"}
-    training = {k: v for k, v in config_module.training_settings(cfg, model).items() if k != "augmentation"}
+    training = {k: v for k, v in study.training_settings(cfg, model).items() if k != "augmentation"}
     training.pop("seeds", None)
     return spec, training
 
@@ -65,7 +65,7 @@ def twins(cfg: Mapping) -> dict[str, str | None]:
         same = [m for m in plain if _recipe(cfg, m) == recipe]
         named = [m for m in plain if model.startswith(m) and _recipe(cfg, m)[0] == recipe[0]]
         out[model] = (same or sorted(named, key=len, reverse=True) or [None])[0]
-    compared = set(config_module.compared_models(dict(cfg)))
+    compared = set(study.compared_models(dict(cfg)))
     for model, twin in list(out.items()):
         ensemble = model + ENSEMBLE_SUFFIX
         if ensemble in compared:

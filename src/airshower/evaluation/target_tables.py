@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from airshower.evaluation.tables import DASH, NOT_CONVERGED, _csv_cell, _pm
+from airshower.schema import ENSEMBLE_SUFFIX
 
 PAIR = "{pair}"  # stands for the record's headline pair of mass classes in a path
 
@@ -152,8 +153,6 @@ def unconverged_seeds(convergence: Mapping[str, Sequence[Mapping]], models: Sequ
     """The seeds whose training did not converge, per model of ``models``, from the verdicts of
     ``summary.json`` (``convergence``: network -> ``[{"seed", "converged", ...}]``, the one rule of
     :mod:`airshower.evaluation.convergence`); a seed ensemble inherits its network's."""
-    from airshower.config import ENSEMBLE_SUFFIX
-
     out = {}
     for model in models:
         network = model.removesuffix(ENSEMBLE_SUFFIX)

@@ -16,11 +16,11 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from airshower.config import ConfigError
 from airshower.evaluation.core import core_metrics
 from airshower.evaluation.direction import direction_metrics
 from airshower.evaluation.mass import mass_metrics
 from airshower.evaluation.xmax import xmax_metrics
+from airshower.schema import ConfigError
 
 TARGET_METRICS: dict[str, Callable[..., dict]] = {
     "direction": direction_metrics,
@@ -64,7 +64,7 @@ def _check_zenith_bins(edges, key: str) -> None:
 def check_target_settings(targets_section: Mapping | None) -> None:
     """The checks of the ``targets`` config section the schema cannot make (called from the
     config validation): ``direction.zenith_bins_deg`` at least two strictly increasing edges
-    within 0 to 90 deg. Raises :class:`airshower.config.ConfigError` naming the key."""
+    within 0 to 90 deg. Raises :class:`airshower.schema.ConfigError` naming the key."""
     section = targets_section or {}
     unknown = sorted(set(section) - set(TARGET_METRICS))
     if unknown:

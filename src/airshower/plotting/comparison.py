@@ -9,8 +9,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from airshower.config import BASELINE
 from airshower.plotting.style import LABEL, as_array, dodge, log_energy_axis, model_styles, styled
+from airshower.schema import BASELINE
 
 
 def _seed_errors(entry: Mapping, scale: float) -> tuple[np.ndarray, bool]:

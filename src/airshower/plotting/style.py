@@ -17,8 +17,8 @@ import matplotlib.ticker
 import numpy as np
 from matplotlib.figure import Figure
 
-from airshower import config, io
-from airshower.config import BASELINE, ENSEMBLE_SUFFIX
+from airshower import io, schema
+from airshower.schema import BASELINE, ENSEMBLE_SUFFIX
 
 RC = {
     "font.size": 11,
@@ -67,7 +67,7 @@ LABEL = {
 
 
 @dataclass(frozen=True)
-class PlotSettings(config.Settings):
+class PlotSettings(schema.Settings):
     """The ``plots`` config section (defaults in the schema)."""
 
     SECTION: ClassVar[str] = "plots"

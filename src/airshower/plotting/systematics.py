@@ -11,9 +11,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from airshower.config import BASELINE
 from airshower.evaluation.systematics import SHIFTS
 from airshower.plotting.style import model_styles, styled
+from airshower.schema import BASELINE
 from airshower.targets import TARGETS
 
 ERRORS = "error bars: combined 68 % interval (bootstrap of both test sets, seed spread)"

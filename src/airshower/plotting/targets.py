@@ -15,9 +15,9 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from airshower.config import BASELINE
 from airshower.plotting.comparison import _seed_errors, _series_label
 from airshower.plotting.style import LABEL, as_array, dodge, log_energy_axis, model_styles, styled
+from airshower.schema import BASELINE
 
 UNITS = {
     "psi68": r"68 % containment angle $\psi_{68}$ [deg]",

@@ -16,11 +16,11 @@ from typing import ClassVar
 import numpy as np
 
 from airshower import atmosphere as atm
-from airshower import config
+from airshower import schema
 
 
 @dataclass(frozen=True)
-class ArrayLayout(config.Settings):
+class ArrayLayout(schema.Settings):
     """Cartesian ``n_side`` x ``n_side`` grid centred on (0, 0) at ``altitude_m`` above sea level."""
 
     SECTION: ClassVar[str] = "simulation.array"
@@ -38,7 +38,7 @@ class ArrayLayout(config.Settings):
 
 
 @dataclass(frozen=True)
-class Composition(config.Settings):
+class Composition(schema.Settings):
     """Mass numbers of the primaries and the fraction of each (summing to 1)."""
 
     SECTION: ClassVar[str] = "simulation.composition"
@@ -48,18 +48,18 @@ class Composition(config.Settings):
 
     def __post_init__(self) -> None:
         if len(self.mass_numbers) != len(self.fractions):
-            raise config.ConfigError(
+            raise schema.ConfigError(
                 "config key 'simulation.composition.fractions': needs one fraction per mass number "
                 f"({len(self.fractions)} fractions for {len(self.mass_numbers)} mass numbers)"
             )
         if not math.isclose(sum(self.fractions), 1.0, abs_tol=1e-6):
-            raise config.ConfigError(
+            raise schema.ConfigError(
                 f"config key 'simulation.composition.fractions': must sum to 1, got {sum(self.fractions):.6g}"
             )
 
 
 @dataclass(frozen=True)
-class StationModel(config.Settings):
+class StationModel(schema.Settings):
     """Expected signal of a station and its particle-count fluctuations.
 
     ``S0 = s1000_vem 10^(log10 E - reference_log10_energy_ev)``, split into muons and em as
@@ -89,7 +89,7 @@ class StationModel(config.Settings):
 
 
 @dataclass(frozen=True)
-class TraceModel(config.Settings):
+class TraceModel(schema.Settings):
     """Binned log-normal arrival-time delays.
 
     Medians: ``muon_delay_ns + muon_delay_scale_ns (r / delay_distance_m)**delay_distance_index
@@ -123,7 +123,7 @@ class TraceModel(config.Settings):
 
 
 @dataclass(frozen=True)
-class NoiseModel(config.Settings):
+class NoiseModel(schema.Settings):
     """Per-bin detector noise: ``clip(S_b + relative S_b g1 + absolute_vem (1 + absolute_spread g2), 0)``."""
 
     SECTION: ClassVar[str] = "simulation.noise"
@@ -135,7 +135,7 @@ class NoiseModel(config.Settings):
 
 
 @dataclass(frozen=True)
-class TimingModel(config.Settings):
+class TimingModel(schema.Settings):
     """Arrival-time smearing and the virtual origin of the spherical front.
 
     Jitter sigma ``jitter_ns jitter_scale / (1 + log10(N + 1))``; one uniform offset in
@@ -152,7 +152,7 @@ class TimingModel(config.Settings):
 
 
 @dataclass(frozen=True)
-class XmaxModel(config.Settings):
+class XmaxModel(schema.Settings):
     """Xmax is redrawn while deeper than the slant depth ``min_height_above_ground_m`` above the ground."""
 
     SECTION: ClassVar[str] = "simulation.xmax"
@@ -161,7 +161,7 @@ class XmaxModel(config.Settings):
 
 
 @dataclass(frozen=True)
-class TriggerModel(config.Settings):
+class TriggerModel(schema.Settings):
     """A station triggers when its integrated signal (noise pedestal included) reaches ``threshold_vem``."""
 
     SECTION: ClassVar[str] = "simulation.trigger"
@@ -170,7 +170,7 @@ class TriggerModel(config.Settings):
 
 
 @dataclass(frozen=True)
-class SimulationSettings(config.Settings):
+class SimulationSettings(schema.Settings):
     """Everything the simulation needs: the ``simulation`` config section."""
 
     SECTION: ClassVar[str] = "simulation"
@@ -197,11 +197,11 @@ class SimulationSettings(config.Settings):
     def __post_init__(self) -> None:
         lo, hi = self.log10_energy_ev
         if not lo < hi:
-            raise config.ConfigError(
+            raise schema.ConfigError(
                 f"config key 'simulation.log10_energy_ev': minimum {lo} must be below maximum {hi}"
             )
         if self.n_shards > self.n_blocks:
-            raise config.ConfigError(
+            raise schema.ConfigError(
                 f"config key 'simulation.n_shards': {self.n_shards} shards for only {self.n_blocks} blocks "
                 f"of {self.block_size} events; lower n_shards or block_size"
             )

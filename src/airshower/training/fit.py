@@ -30,12 +30,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from airshower import augmentation
+from airshower.schema import ConfigError
+from airshower.targets import get
 from airshower.training.checkpoint import CHECKPOINT
 from airshower.training.runtime import keras_seed, seed_everything
 from airshower.training.settings import RESULT_NEUTRAL, TrainingSettings
 
 if TYPE_CHECKING:
-    import keras
+    import keras  # noqa: PLC0415 (Keras loads lazily: importing the training package starts no backend)
 
     from airshower.jobs import Job
     from airshower.training.resume import Resume
@@ -80,9 +83,9 @@ def gaussian_nll(y_true, y_pred):
     0.5 log(2 pi) dropped, in the standardized transformed target space (where the targets
     are). ``keras.ops`` only (every backend).
     """
-    from keras import ops
+    from keras import ops  # noqa: PLC0415 (Keras loads lazily: importing the training package starts no backend)
 
-    from airshower.models import gaussian_log_sigma
+    from airshower.models import gaussian_log_sigma  # noqa: PLC0415 (airshower.models imports Keras: loaded lazily, when a network is built)
 
     y = ops.reshape(ops.cast(y_true, y_pred.dtype), (-1,))
     log_sigma = gaussian_log_sigma(y_pred[:, 1])
@@ -93,8 +96,6 @@ def gaussian_nll(y_true, y_pred):
 def target_losses(targets, settings: TrainingSettings) -> dict:
     """The loss name of each target (:mod:`airshower.targets`): the energy's is the model's
     ``training.loss``, every other target has its own (``Target.loss``)."""
-    from airshower.targets import get
-
     return {t: get(t).loss or settings.loss for t in targets}
 
 
@@ -102,7 +103,7 @@ def make_loss(name: str):
     """Keras loss of a config loss name (:data:`LOSSES`): a ``keras.losses`` object, or for
     ``gaussian_nll`` the function :func:`gaussian_nll` (registered with Keras' serialization as
     ``airshower>gaussian_nll``). Either, called on ``(y_true, y_pred)``, gives the mean loss."""
-    import keras
+    import keras  # noqa: PLC0415 (Keras loads lazily: importing the training package starts no backend)
 
     if name == "sparse_categorical_crossentropy":  # the mass target's (not a config choice)
         return keras.losses.SparseCategoricalCrossentropy()
@@ -116,11 +117,9 @@ def make_loss(name: str):
 def check_output_loss(output: str, loss: str, name: str = "model") -> None:
     """The model's ``output`` and its ``training.loss`` go together (:data:`OUTPUT_LOSSES`).
 
-    Raises ``config.ConfigError`` naming the model and the key to change. Imports no Keras (the
+    Raises ``schema.ConfigError`` naming the model and the key to change. Imports no Keras (the
     config check calls it).
     """
-    from airshower.config import ConfigError
-
     needed = OUTPUT_LOSSES.get(output)
     if needed is not None and loss != needed:
         raise ConfigError(
@@ -157,7 +156,7 @@ def make_learning_rate(
         raise ValueError(
             "the cosine learning-rate schedule needs steps_per_epoch (training batches per epoch)"
         )
-    import keras
+    import keras  # noqa: PLC0415 (Keras loads lazily: importing the training package starts no backend)
 
     return keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=settings.learning_rate,
@@ -184,7 +183,7 @@ def compile_model(
     batches run in one backend call (TensorFlow, JAX; PyTorch supports only 1): the same updates,
     less per-batch overhead.
     """
-    import keras
+    import keras  # noqa: PLC0415 (Keras loads lazily: importing the training package starts no backend)
 
     backend = keras.backend.backend()
     jit = {"tensorflow": settings.jit_compile, "jax": True, "torch": False}.get(backend, False)
@@ -265,8 +264,8 @@ def train(
         ``val_loss``, ``learning_rate``, one per epoch since epoch 0, resumed ones included)
         and the ``training.json`` record.
     """
-    from airshower import models
-    from airshower.training.resume import Resume, StopWhenOrphaned
+    from airshower import models  # noqa: PLC0415 (airshower.models imports Keras: loaded lazily, when a network is built)
+    from airshower.training.resume import Resume, StopWhenOrphaned  # noqa: PLC0415 (resume imports Keras: loaded lazily, when a fit starts)
 
     complete = models.complete_spec(spec, name)
     check_output_loss(complete["output"], settings.loss, name)
@@ -308,8 +307,6 @@ def _training_data(x_train, y_train, settings: TrainingSettings, norm: Mapping |
     seed, the model and the training seed (:func:`airshower.augmentation.augmented_dataset`)."""
     if not settings.augmentation.enabled:
         return {"x": x_train, "y": y_train, "batch_size": settings.batch_size, "shuffle": True}
-    from airshower import augmentation
-
     if norm is None:
         raise ValueError("training with augmentation needs the normalization statistics (norm)")
     dataset = augmentation.augmented_dataset(
@@ -348,7 +345,7 @@ def _float32_arrays(x_train, y_train, x_val, y_val) -> tuple:
 def _validation_callbacks(settings: TrainingSettings):
     """Early stopping (best weights restored) and, for the ``plateau`` schedule, learning-rate
     reduction on the validation loss (None for a schedule of the optimizer's steps)."""
-    import keras
+    import keras  # noqa: PLC0415 (Keras loads lazily: importing the training package starts no backend)
 
     early_stopping = keras.callbacks.EarlyStopping(
         monitor="val_loss", patience=settings.early_stopping_patience, restore_best_weights=True
@@ -378,9 +375,9 @@ def _record(
     ``train_samples_per_s`` is the median over the epochs after the first (which includes
     tracing) of the training part of an epoch (validation excluded).
     """
-    import keras
+    import keras  # noqa: PLC0415 (Keras loads lazily: importing the training package starts no backend)
 
-    from airshower import models
+    from airshower import models  # noqa: PLC0415 (airshower.models imports Keras: loaded lazily, when a network is built)
 
     n_train = resume.n_samples
     train_s = np.array([t for t in resume.train_s if t and np.isfinite(t)])

@@ -12,13 +12,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from airshower import io, preparation
+from airshower import io
+from airshower import targets as registry
 
 if TYPE_CHECKING:
-    import keras
+    import keras  # noqa: PLC0415 (Keras loads lazily: importing the training package starts no backend)
 
 # d(energy)/d(transformed energy) as a function of the energy, per target transform
-# (preparation.TARGET_TRANSFORMS; a test holds the keys to it): linear E -> 1, log10 E -> ln(10) E.
+# (airshower.targets.TARGET_TRANSFORMS; a test holds the keys to it): linear E -> 1, log10 E -> ln(10) E.
 INVERSE_SLOPES = {
     "linear": np.ones_like,
     "log10": lambda energy: np.log(10.0) * energy,
@@ -27,9 +28,9 @@ INVERSE_SLOPES = {
 
 def _gaussian_columns(y: np.ndarray) -> np.ndarray:
     """(N, 2) standardized mean and raw width -> mean and 1-sigma width (float64)."""
-    import keras
+    import keras  # noqa: PLC0415 (Keras loads lazily: importing the training package starts no backend)
 
-    from airshower import models
+    from airshower import models  # noqa: PLC0415 (airshower.models imports Keras: loaded lazily, when a network is built)
 
     log_sigma = keras.ops.convert_to_numpy(models.gaussian_log_sigma(y[:, 1]))
     return np.column_stack([y[:, 0], np.exp(log_sigma)]).astype(np.float64)
@@ -45,7 +46,7 @@ def predict(model: keras.Model, x: np.ndarray, batch_size: int) -> tuple[np.ndar
     outputs (the energy's as above). A warm-up call on one batch first, so tracing is not counted;
     the rate is that of the full ``model.predict`` over ``x``.
     """
-    from airshower import models
+    from airshower import models  # noqa: PLC0415 (airshower.models imports Keras: loaded lazily, when a network is built)
 
     x = np.asarray(x, dtype=np.float32)
     model.predict(x[:batch_size], batch_size=batch_size, verbose=0)
@@ -72,8 +73,6 @@ def reconstruct(y, norm: Mapping, targets: Sequence[str], transform: str) -> dic
     of ``targets``: ``energy_pred`` and, for a gaussian output, ``energy_sigma``
     (:func:`energy_eev`), and the other targets' reconstructions (:func:`airshower.targets.decode`).
     """
-    from airshower import targets as registry
-
     outputs = y if isinstance(y, Mapping) else {targets[0]: y}
     out = {}
     if "energy" in outputs:
@@ -102,7 +101,7 @@ def energy_eev(y: np.ndarray, norm: Mapping, transform: str) -> tuple[np.ndarray
     Returns
     -------
     energy_eev, sigma_eev
-        ``energy_eev = preparation.inverse_target(mean)``; ``sigma_eev`` (None for a point model)
+        ``energy_eev = registry.inverse_target(mean)``; ``sigma_eev`` (None for a point model)
         the width carried through the inverse transform to first order:
         ``sigma_eev = |dE/dv| std sigma``, v the transformed energy and std its standard
         deviation over the training split, so ``sigma std`` for ``linear`` and
@@ -113,9 +112,9 @@ def energy_eev(y: np.ndarray, norm: Mapping, transform: str) -> tuple[np.ndarray
     """
     y = np.asarray(y, dtype=np.float64)
     if y.ndim == 1:
-        return preparation.inverse_target(y, norm, transform), None
-    energy = preparation.inverse_target(y[:, 0], norm, transform)
-    std = float(preparation.target_statistics(norm, transform)["std"])
+        return registry.inverse_target(y, norm, transform), None
+    energy = registry.inverse_target(y[:, 0], norm, transform)
+    std = float(registry.target_statistics(norm, transform)["std"])
     return energy, INVERSE_SLOPES[transform](energy) * y[:, 1] * std
 
 
@@ -159,7 +158,7 @@ def load_model(path: str | os.PathLike) -> keras.Model:
     if not path.is_file():
         raise io.DataError(f"{path}: model file does not exist")
     _check_archive(path)
-    import keras
+    import keras  # noqa: PLC0415 (Keras loads lazily: importing the training package starts no backend)
 
     try:
         return keras.saving.load_model(path, compile=False)

@@ -53,7 +53,7 @@ def configure_runtime(threads: int, gpus: int = 0, mixed_precision: bool = False
         ``["gpu:0 (NVIDIA H100)"]``) and ``precision`` (the Keras policy), as logged.
     """
     _set_environment(threads, gpus)
-    import keras
+    import keras  # noqa: PLC0415 (the backend loads lazily, after the runtime is configured)
 
     backend = keras.backend.backend()
     if backend == "tensorflow":
@@ -111,7 +111,7 @@ def visible_gpus(current: str | None, gpus: int) -> str:
 def list_devices(backend: str) -> list[str]:
     """The devices the backend computes on: ``["gpu:0 (<model>)", ...]``, or ``["cpu:0"]``."""
     if backend == "tensorflow":
-        import tensorflow as tf
+        import tensorflow as tf  # noqa: PLC0415 (the backend loads lazily, after the runtime is configured)
 
         if not tf.config.list_logical_devices("GPU"):
             return ["cpu:0"]
@@ -121,13 +121,13 @@ def list_devices(backend: str) -> list[str]:
             for i, d in enumerate(tf.config.list_physical_devices("GPU"))
         ]
     if backend == "jax":
-        import jax
+        import jax  # noqa: PLC0415 (the backend loads lazily, after the runtime is configured)
 
         return [
             f"cpu:{d.id}" if d.platform == "cpu" else f"gpu:{d.id} ({d.device_kind})" for d in jax.devices()
         ]
     if backend == "torch":
-        import torch
+        import torch  # noqa: PLC0415 (the backend loads lazily, after the runtime is configured)
 
         if torch.cuda.is_available():
             return [f"gpu:{i} ({torch.cuda.get_device_name(i)})" for i in range(torch.cuda.device_count())]
@@ -136,7 +136,7 @@ def list_devices(backend: str) -> list[str]:
 
 
 def _configure_tensorflow(threads: int, gpus: int) -> None:
-    import tensorflow as tf
+    import tensorflow as tf  # noqa: PLC0415 (the backend loads lazily, after the runtime is configured)
 
     try:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
@@ -151,7 +151,7 @@ def _configure_tensorflow(threads: int, gpus: int) -> None:
 
 
 def _configure_torch(threads: int) -> None:
-    import torch
+    import torch  # noqa: PLC0415 (the backend loads lazily, after the runtime is configured)
 
     torch.set_num_threads(threads)
     with contextlib.suppress(RuntimeError):  # fixed once torch ran parallel work
@@ -167,11 +167,11 @@ def keras_seed(study_seed: int, model: str, seed: int) -> int:
 
 def seed_everything(seed: int) -> None:
     """Seed Keras (Python, NumPy and backend generators); op determinism on TensorFlow CPU."""
-    import keras
+    import keras  # noqa: PLC0415 (the backend loads lazily, after the runtime is configured)
 
     keras.utils.set_random_seed(int(seed))
     if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
+        import tensorflow as tf  # noqa: PLC0415 (the backend loads lazily, after the runtime is configured)
 
         if not tf.config.list_logical_devices("GPU"):
             tf.config.experimental.enable_op_determinism()

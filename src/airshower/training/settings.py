@@ -1,5 +1,5 @@
 """The training settings of one model: the config section ``training`` merged with the model's
-``training:`` overrides (``config.training_settings``), defaults from the schema."""
+``training:`` overrides (``study.training_settings``), defaults from the schema."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
-from airshower import config
+from airshower import schema
 from airshower.augmentation import AugmentationSettings
 
 # Settings that do not change the result (the same weights whatever their value), so a
@@ -27,7 +27,7 @@ class ReduceLR:
 
 
 @dataclass(frozen=True)
-class TrainingSettings(config.Settings):
+class TrainingSettings(schema.Settings):
     """``training`` (merged with a model's overrides); every key is documented in config/README.md."""
 
     SECTION: ClassVar[str] = "training"
@@ -53,7 +53,7 @@ class TrainingSettings(config.Settings):
 
     def __post_init__(self):
         if self.learning_rate_schedule == "cosine" and self.final_learning_rate > self.learning_rate:
-            raise config.ConfigError(
+            raise schema.ConfigError(
                 f"config key '{self.SECTION}.final_learning_rate': {self.final_learning_rate:g} is above "
                 f"the learning_rate {self.learning_rate:g}; the cosine schedule decays from learning_rate "
                 "to final_learning_rate"
