@@ -216,6 +216,123 @@ def test_key_order_in_the_file_does_not_matter_but_model_order_does():
     assert list(a["models"]) == list(raw["models"])  # comparison order as written
 
 
+# --- recipes and `like`: named once, resolved into the written-out model at validation
+
+WRITTEN_OUT = yaml.safe_load((ROOT / "tests" / "data" / "written_out_models.yaml").read_text())
+
+
+def _without_recipes(config: dict) -> dict:
+    return {key: value for key, value in config.items() if key != "recipes"}
+
+
+@pytest.mark.parametrize("name", sorted(WRITTEN_OUT))
+def test_recipes_and_likes_resolve_to_the_written_out_models(name):
+    """A shipped model written with `recipe` or `like` validates to exactly the config of the model
+    written out key by key (tests/data/written_out_models.yaml, the configs before recipes): the
+    same spec for the train rule's params and the training fingerprint, the same settings, the
+    same key order; nothing reruns."""
+    raw = yaml.safe_load((ROOT / "config" / name).read_text())
+    assert [m for m, spec in raw["models"].items() if {"recipe", "like"} & set(spec)] == list(
+        WRITTEN_OUT[name]
+    )
+    written = _without_recipes(copy.deepcopy(raw))
+    written["models"].update(copy.deepcopy(WRITTEN_OUT[name]))
+    resolved, expected = validate_config(raw), validate_config(written)
+    assert expected["recipes"] == {}  # the default: an old-style config
+    assert json.dumps(_without_recipes(resolved)) == json.dumps(_without_recipes(expected))
+    for model in resolved["models"]:
+        settings = json.dumps(training_settings(resolved, model))
+        assert settings == json.dumps(training_settings(expected, model)), model
+    assert validate_config(copy.deepcopy(resolved)) == resolved  # validating twice changes nothing
+
+
+def test_recipe_sits_between_the_global_training_and_the_model(test_config):
+    test_config["recipes"]["fast"] = {
+        "epochs": 5,
+        "learning_rate": 0.01,
+        "augmentation": {"station_dropout": 0.1},
+    }
+    test_config["models"]["fcn"].update(
+        recipe="fast", training={"epochs": 3, "augmentation": {"signal_scale": 0.1}}
+    )
+    config = validate_config(test_config)
+    fcn = training_settings(config, "fcn")
+    assert (fcn["epochs"], fcn["learning_rate"], fcn["batch_size"]) == (3, 0.01, 64)
+    assert fcn["augmentation"] == {"signal_scale": 0.1, "station_dropout": 0.1}
+    assert "recipe" not in config["models"]["fcn"]
+    assert training_settings(config, "cnn")["learning_rate"] == 0.001  # no recipe: the global one
+
+
+def test_unknown_recipe_names_the_key_and_the_recipes(test_config):
+    test_config["models"]["fcn"]["recipe"] = "improvd"
+    with pytest.raises(ConfigError) as info:
+        validate_config(test_config)
+    assert str(info.value) == (
+        "config key 'models.fcn.recipe': no recipe 'improvd' in `recipes` (defined: improved; see "
+        "config/README.md)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("recipes", "named"),
+    [
+        ({"improved": {"learning_rate": -1}}, "recipes.improved.learning_rate"),
+        ({"improved": {"epoch": 3}}, "recipes.improved"),  # typo: unknown key
+        ({"improved": [1]}, "recipes.improved"),
+    ],
+)
+def test_bad_recipes_name_their_key(test_config, recipes, named):
+    test_config["recipes"] = recipes
+    with pytest.raises(ConfigError, match="'" + re.escape(named) + "'"):
+        validate_config(test_config)
+
+
+def test_like_takes_the_other_model_and_merges_its_training(test_config):
+    """A model like another: its keys replace the other's, its training merged key by key, the
+    other's recipe inherited; the other may come later, and may be like a third."""
+    models = test_config["models"]
+    models["first"] = {"like": "second", "dropout": 0.2, "training": {"epochs": 1}}
+    models["second"] = {"like": "cnn_tuned", "training": {"augmentation": {"signal_scale": 0.1}}}
+    config = validate_config(test_config)
+    first, tuned = config["models"]["first"], config["models"]["cnn_tuned"]
+    assert {k: v for k, v in first.items() if k not in ("dropout", "training")} == {
+        k: v for k, v in tuned.items() if k not in ("dropout", "training")
+    }
+    assert first["dropout"] == 0.2
+    assert first["training"] == {
+        **tuned["training"],
+        "epochs": 1,
+        "augmentation": {"signal_scale": 0.1},
+    }
+    assert all("like" not in spec and "recipe" not in spec for spec in config["models"].values())
+
+
+@pytest.mark.parametrize(
+    ("likes", "message"),
+    [
+        (
+            {"fcn": "mlp"},
+            "config key 'models.fcn.like': 'mlp' is not a model of this config (models: fcn, cnn, "
+            "cnn_tuned, cnn_tuned_nll, cnn_multi)",
+        ),
+        (
+            {"fcn": "fcn"},
+            "config key 'models.fcn.like': models cannot be like one another in a circle (fcn -> fcn)",
+        ),
+        (
+            {"cnn_multi": "fcn", "fcn": "cnn", "cnn": "fcn"},
+            "config key 'models.fcn.like': models cannot be like one another in a circle (fcn -> cnn -> fcn)",
+        ),
+    ],
+)
+def test_bad_like_names_the_key(test_config, likes, message):
+    for name, other in likes.items():
+        test_config["models"][name]["like"] = other
+    with pytest.raises(ConfigError) as info:
+        validate_config(test_config)
+    assert str(info.value) == message
+
+
 # --- model names: what a name may be, in words, the same in the schema and config/README.md
 
 

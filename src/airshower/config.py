@@ -12,6 +12,7 @@ error names the offending key as a dotted path, e.g. ``preparation.fractions``. 
 
 from __future__ import annotations
 
+import copy
 import functools
 import math
 from collections.abc import Mapping
@@ -35,7 +36,7 @@ from airshower.schema import (
     model_name_rule,
 )
 from airshower.simulation import SimulationSettings
-from airshower.study import mass_classes, training_settings
+from airshower.study import mass_classes, merge_training, training_settings
 from airshower.training.fit import check_output_loss
 from airshower.training.settings import TrainingSettings
 
@@ -62,6 +63,7 @@ def validate_config(config: dict) -> dict:
     """
     for parent in dict.fromkeys(key.rsplit(".", 1)[0] for key in MOVED_KEYS):
         check_moved_keys(functools.reduce(_child, parent.split("."), config), parent)
+    _resolve_likes(config)
     validator = defaulting_validator(load_schema())
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.path), list(map(str, e.path))))
     if errors:
@@ -72,6 +74,7 @@ def validate_config(config: dict) -> dict:
         if "propertyNames" in err.schema_path:
             raise ConfigError(f"config key '{key}': {_bad_model_name(err.instance)}")
         raise ConfigError(f"config key '{key}': {err.message}")
+    _apply_recipes(config)
     _check_semantics(config)
     _sort_keys(config)
     return config
@@ -79,6 +82,60 @@ def validate_config(config: dict) -> dict:
 
 def _child(node, key: str):
     return node.get(key) if isinstance(node, Mapping) else None
+
+
+# --- models written as another model (`like`) and named training recipes (`recipe`): resolved
+# into the fully written-out spec, so every consumer (the train rule's params, the training
+# fingerprint, the report) sees the spec as if every key were written out
+
+
+def _resolve_likes(config: dict) -> None:
+    """Replace every model ``like: OTHER`` by OTHER's spec (itself resolved) with the model's own
+    keys on top, its ``training`` merged key by key; before the schema, which checks the result."""
+    models = config.get("models")
+    if not isinstance(models, Mapping) or not all(isinstance(s, Mapping) for s in models.values()):
+        return  # the schema names what is wrong
+    models.update({name: _resolve_like(models, name) for name in models if "like" in models[name]})
+
+
+def _resolve_like(models: Mapping, name: str, chain: tuple[str, ...] = ()) -> dict:
+    spec = models[name]
+    if "like" not in spec:
+        return copy.deepcopy(dict(spec))
+    base, chain = spec["like"], (*chain, name)
+    if not isinstance(base, str) or base not in models:
+        raise ConfigError(
+            f"config key 'models.{name}.like': {base!r} is not a model of this config "
+            f"(models: {', '.join(models)})"
+        )
+    if base in chain:
+        circle = (*chain[chain.index(base) :], base)
+        raise ConfigError(
+            f"config key 'models.{base}.like': models cannot be like one another in a circle "
+            f"({' -> '.join(circle)})"
+        )
+    out = _resolve_like(models, base, chain)
+    for key, value in spec.items():
+        both = key == "training" and isinstance(value, Mapping) and isinstance(out.get(key), Mapping)
+        out[key] = merge_training(out[key], value) if both else copy.deepcopy(value)
+    return out
+
+
+def _apply_recipes(config: dict) -> None:
+    """Put each model's recipe (``recipes.NAME``) under its ``training`` overrides and drop the
+    ``like`` and ``recipe`` keys: global ``training`` < recipe < the model's ``training``."""
+    recipes = config["recipes"]
+    for name, spec in config["models"].items():
+        spec.pop("like", None)
+        if "recipe" not in spec:
+            continue
+        recipe = spec.pop("recipe")
+        if recipe not in recipes:
+            raise ConfigError(
+                f"config key 'models.{name}.recipe': no recipe {recipe!r} in `recipes` "
+                f"(defined: {', '.join(recipes) or 'none'}; see config/README.md)"
+            )
+        spec["training"] = merge_training(recipes[recipe], spec.get("training", {}))
 
 
 def _bad_model_name(name) -> str:

@@ -9,6 +9,7 @@ consumer (the workflow's input functions, the tables, the plots); the config is 
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 
 from airshower.schema import BASELINE, ENSEMBLE_SUFFIX, ConfigError
 from airshower.targets import BASELINE_TARGETS, TARGETS
@@ -65,16 +66,26 @@ def mass_classes(config: dict) -> list:
     return sorted(set(config["simulation"]["composition"]["mass_numbers"]))
 
 
-def training_settings(config: dict, model: str) -> dict:
-    """Training settings of ``model``: the global ``training`` section with the model's overrides."""
-    settings = copy.deepcopy(config["training"])
-    override = config["models"][model].get("training", {})
-    for key, value in override.items():
+def merge_training(base: Mapping, override: Mapping) -> dict:
+    """A copy of the ``training`` keys ``base`` with those of ``override`` on top; a nested mapping
+    (``reduce_lr``, ``augmentation``, ``loss_weights``) is merged key by key.
+
+    The one merge of training sections: global < recipe < model (resolved in
+    :func:`airshower.config.validate_config`, the latter two into the model's ``training``) and a
+    model ``like`` another (its ``training`` over the other's)."""
+    settings = copy.deepcopy(dict(base))
+    for key, value in copy.deepcopy(dict(override)).items():
         if isinstance(value, dict):
             settings[key] = {**settings.get(key, {}), **value}
         else:
             settings[key] = value
     return settings
+
+
+def training_settings(config: dict, model: str) -> dict:
+    """Training settings of ``model``: the global ``training`` section with the model's overrides
+    (its recipe's keys already among them, see :func:`merge_training`)."""
+    return merge_training(config["training"], config["models"][model].get("training", {}))
 
 
 def model_seeds(config: dict, model: str) -> list[int]:
