@@ -16,7 +16,8 @@ SMK    := $(BIN)/snakemake --snakefile workflow/Snakefile --profile profiles/loc
 
 help:
 	@echo "make run      set up the venv if needed, run the study ($(CONFIG)) and build report.html"
-	@echo "make test     set up the venv (with requirements-test.txt) if needed and run the full test suite"
+	@echo "make test     set up the venv (with requirements-test.txt) if needed and run the full test suite (two workers)"
+	@echo "make test-fast  the unit tests only (no study, no Slurm, no browser): the day-to-day check"
 	@echo "make report   rebuild report.html from existing results"
 	@echo "make bench    simulation, baseline and training throughput benchmarks -> results/benchmarks/"
 	@echo "make lint     ruff, the import layers (lint-imports), snakefmt --check, snakemake --lint"
@@ -43,11 +44,15 @@ report: $(BIN)/snakemake
 	$(SMK) --report report.html
 	@echo "report: $(CURDIR)/report.html"
 
+# two pytest-xdist workers, one test file per worker at a time (a module's fixtures run once);
+# the workers share the one test study of tests/conftest.py
+PYTEST := $(BIN)/python -m pytest -n 2 --dist loadfile
+
 test: $(TESTENV)
-	$(BIN)/python -m pytest
+	$(PYTEST)
 
 test-fast: $(TESTENV)
-	$(BIN)/python -m pytest -m "not slow and not workflow and not slurm and not browser"
+	$(PYTEST) -m "not slow and not workflow and not slurm and not browser"
 
 lint: $(BIN)/snakemake
 	$(BIN)/ruff check src workflow/scripts bench tests

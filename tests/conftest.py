@@ -4,6 +4,7 @@ the data contract, and a study run once per session in a copy of the repository.
 from __future__ import annotations
 
 import copy
+import fcntl
 import os
 import shutil
 import subprocess
@@ -99,10 +100,34 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
     return proc
 
 
-@pytest.fixture(scope="session")
-def study(tmp_path_factory) -> Path:
-    """The test study run once per session in a temporary copy of the repository (with its report)."""
-    workdir = copy_repo(tmp_path_factory.mktemp("study"))
+def run_study(workdir: Path) -> Path:
+    """The test study in a fresh copy of the repository at ``workdir``, with its report."""
+    copy_repo(workdir)
     snakemake(workdir, "--configfile", "config/test.yaml", "--cores", "2")
     snakemake(workdir, "--configfile", "config/test.yaml", "--cores", "1", "--report", "report.html")
+    return workdir
+
+
+@pytest.fixture(scope="session")
+def study(tmp_path_factory, request) -> Path:
+    """The test study run once per session in a temporary copy of the repository (with its report).
+
+    Under pytest-xdist (``make test`` runs two workers) the workers share one run: the first to
+    need it runs it under a file lock in the session's common temporary folder, the others wait and
+    read it (a failed run is recorded, so the other worker fails at once instead of repeating it).
+    """
+    if not hasattr(request.config, "workerinput"):  # not an xdist worker
+        return run_study(tmp_path_factory.mktemp("study"))
+    shared = tmp_path_factory.getbasetemp().parent
+    workdir, failed = shared / "study", shared / "study.failed"
+    with open(shared / "study.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if failed.exists():
+            pytest.fail(f"the shared test study failed on another worker:\n{failed.read_text()}")
+        if not (workdir / "report.html").exists():
+            try:
+                run_study(workdir)
+            except BaseException as exc:
+                failed.write_text(str(exc)[-20000:])
+                raise
     return workdir
