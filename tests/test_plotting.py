@@ -10,6 +10,7 @@ from __future__ import annotations
 import io as _io
 import re
 import types
+from collections.abc import Sequence
 
 import matplotlib.image as mpimg
 import numpy as np
@@ -21,6 +22,7 @@ from airshower import plotting as pl
 from airshower.config import load_config
 from airshower.evaluation import convergence as ev_conv
 from airshower.evaluation import uncertainty as ev_unc
+from airshower.plotting import style as pl_style
 from airshower.plotting import uncertainty as pl_unc
 from airshower.schema import BASELINE
 from airshower.study import compared_models, model_seeds, study_targets
@@ -413,7 +415,7 @@ def test_relative_resolution_comparison_colours_errors_and_values(summary):
     assert "[%]" in ax.get_ylabel()
     by_label = series(ax)
     assert len(by_label) == 4
-    assert len(fig_legend_labels(fig)) == 4
+    assert fig_legend_labels(fig)[4:] == [pl_style.ERROR_KINDS["spread"], pl_style.ERROR_KINDS["bootstrap"]]
     styles = pl.model_styles(MODELS)
     for label, container in by_label.items():
         model = label.split(" (")[0]
@@ -430,6 +432,14 @@ def test_relative_resolution_comparison_colours_errors_and_values(summary):
     # single-result models: bootstrap half-width instead, and the legend says so
     assert "baseline (1 seed; bootstrap 68 %)" in by_label
     assert "cnn_pyramid (1 seed; bootstrap 68 %)" in by_label
+    ensemble = pl.relative_resolution_vs_energy({"cnn_ensemble": summary["cnn_pyramid"]}, ["cnn_ensemble"])
+    assert fig_legend_labels(ensemble)[0] == "cnn_ensemble (seed ensemble; bootstrap 68 %)"
+    # the two kinds of error bar look different: a spread over seeds without caps, a bootstrap
+    # interval with them
+    assert not by_label["fcn (3 seeds)"].lines[1]
+    assert not by_label["cnn (2 seeds)"].lines[1]
+    assert by_label["baseline (1 seed; bootstrap 68 %)"].lines[1]
+    assert by_label["cnn_pyramid (1 seed; bootstrap 68 %)"].lines[1]
 
 
 def test_bias_comparison_has_absolute_and_relative_panels(summary):
@@ -438,7 +448,7 @@ def test_bias_comparison_has_absolute_and_relative_panels(summary):
     assert_labelled(fig)
     assert "[EeV]" in a_abs.get_ylabel()
     assert "[%]" in a_rel.get_ylabel()
-    assert len(fig_legend_labels(fig)) == 4
+    assert len(fig_legend_labels(fig)) == 4 + 2  # the models and the two kinds of error bar
     base = series(a_rel)["baseline (1 seed; bootstrap 68 %)"]
     np.testing.assert_allclose(
         base.lines[0].get_ydata(), 100 * np.array(summary[BASELINE]["bins"]["relative_bias"]["mean"])
@@ -452,7 +462,9 @@ def test_overall_resolution_chart(summary):
     assert "[%]" in a_rel.get_xlabel()
     rows = dict(zip(a_abs.get_yticks(), [t.get_text() for t in a_abs.get_yticklabels()], strict=True))
     assert [rows[y] for y in sorted(rows, reverse=True)] == MODELS  # top to bottom in config order
-    assert len(fig_legend_labels(fig)) == 3
+    assert fig_legend_labels(fig)[3:] == [pl_style.ERROR_KINDS["spread"], pl_style.ERROR_KINDS["bootstrap"]]
+    caps = {len(c.lines[1]) > 0 for c in a_rel.containers}
+    assert caps == {True, False}  # the baseline's bootstrap interval capped, the seed spreads not
     values = {c.lines[0].get_xdata()[0] for c in a_rel.containers}
     expected = {100 * summary[m]["overall"]["relative_resolution"]["mean"] for m in MODELS}
     assert sorted(values) == pytest.approx(sorted(expected))
@@ -470,6 +482,141 @@ def test_comparison_survives_empty_bins(summary):
     y = series(data_axes(fig)[0])["baseline (1 seed; bootstrap 68 %)"].lines[0].get_ydata()
     assert np.isnan(y[0])
     assert np.all(np.isfinite(y[1:]))
+
+
+def assert_inside(fig: Figure) -> None:
+    """The legends and titles of ``fig`` lie within it, so saving clips none of them."""
+    fig.draw_without_rendering()
+    box = fig.bbox
+    titles = [fig._suptitle, *(ax.title for ax in fig.axes)]  # noqa: SLF001 (no public getter)
+    texts = [*fig.legends, *(t for t in titles if t is not None and t.get_text())]
+    assert fig.legends, "no figure legend"
+    for artist in texts:
+        ext = artist.get_window_extent()
+        assert box.x0 - 1 <= ext.x0, (artist, ext, box)
+        assert ext.x1 <= box.x1 + 1, (artist, ext, box)
+        assert box.y0 - 1 <= ext.y0, (artist, ext, box)
+        assert ext.y1 <= box.y1 + 1, (artist, ext, box)
+    if fig._suptitle is not None:  # noqa: SLF001
+        title = fig._suptitle.get_window_extent()  # noqa: SLF001
+        assert not any(title.overlaps(lg.get_window_extent()) for lg in fig.legends), "legend over the title"
+
+
+NETS = ["fcn", "cnn", "cnn_tuned_nll", "cnn_tuned_nll_aug", "cnn_multi"]
+LONG_NAMES = [*NETS, *(f"{m}_ensemble" for m in NETS)]  # the default study's networks
+
+
+@pytest.mark.parametrize("n_models", [2, 4, 11])
+def test_comparison_keeps_the_models_of_one_bin_at_its_energy(summary, n_models):
+    names = [*LONG_NAMES[: n_models - 1], BASELINE]
+    many = {name: summary["cnn"] for name in names[:-1]} | {BASELINE: summary[BASELINE]}
+    fig = pl.relative_resolution_vs_energy(many, names)
+    assert_inside(fig)
+    ax = data_axes(fig)[0]
+    b = summary["cnn"]["bins"]
+    log_width = np.log10(np.divide(b["edges_eev"][1:], b["edges_eev"][:-1]))
+    offsets = np.array([np.log10(c.lines[0].get_xdata() / b["center_eev"]) for c in ax.containers])
+    assert offsets.shape == (n_models, len(log_width))
+    # every model of a bin within ± BIN_DODGE (15 %) of the bin's log width, centred on the bin
+    assert pl_style.BIN_DODGE <= 0.15
+    assert np.all(np.abs(offsets) <= pl_style.BIN_DODGE * log_width * (1 + 1e-9))
+    np.testing.assert_allclose(offsets.max(axis=0) - offsets.min(axis=0), 2 * pl_style.BIN_DODGE * log_width)
+    np.testing.assert_allclose(offsets.mean(axis=0), 0.0, atol=1e-12)
+    # the values themselves are those of the summary
+    np.testing.assert_allclose(
+        ax.containers[0].lines[0].get_ydata(), 100 * np.array(b["relative_resolution"]["mean"])
+    )
+
+
+def test_overall_and_bias_legends_lie_inside_the_figure(summary):
+    names = [*LONG_NAMES, BASELINE]
+    many = {name: summary["fcn"] for name in LONG_NAMES} | {BASELINE: summary[BASELINE]}
+    assert_inside(pl.bias_vs_energy(many, names))
+    assert_inside(pl.resolution_overall(many, names))
+    one = pl.resolution_overall({"cnn": summary["cnn"]}, ["cnn"])
+    assert_inside(one)
+    assert one.get_size_inches()[1] * 60 > 200  # readable at the tiny study's 60 dpi
+
+
+# --- systematics -----------------------------------------------------------------------------
+
+
+def shift_entry(mean: float, half: float = 0.005) -> dict:
+    return {"mean": mean, "lo": mean - half, "hi": mean + half, "std": None, "nominal": None, "variant": None}
+
+
+def systematics_summary(big: float, models: Sequence[str] = ("fcn", "cnn", "cnn_tuned_nll_ensemble")) -> dict:
+    """Energy shifts of ``models`` (two seeds, an ensemble one) and the baseline in three
+    variants; the change of cnn's resolution in dead10 is ``big``, the others a few per cent."""
+    models = [*models, BASELINE]
+    shifts = {}
+    for i, variant in enumerate(["sibyll", "dead10", "scale+5"]):
+        shifts[variant] = {}
+        for k, model in enumerate(models):
+            res = big if (variant, model) == ("dead10", "cnn") else 0.01 * (1 + i + k) * (-1) ** k
+            n = 1 if model == BASELINE or model.endswith("_ensemble") else 2
+            energy = {"relative_bias": shift_entry(0.002 * (k - i)), "relative_resolution": shift_entry(res)}
+            shifts[variant][model] = {"n_seeds": n, "seeds": list(range(n)), "targets": {"energy": energy}}
+    return {"variants": list(shifts), "models": models, "shifts": shifts}
+
+
+def test_symlog_threshold_is_the_typical_shift_when_one_dwarfs_the_rest():
+    assert pl_style.symlog_threshold([1.0, -2.0, 3.0, 9.0, np.nan]) is None  # within 10x: linear
+    assert pl_style.symlog_threshold([1.0, -2.0, 3.0, 250.0]) == 5.0  # median 2.5 -> 5
+    assert pl_style.symlog_threshold([0.0, np.nan]) is None
+    assert [pl_style.nice_ceil(v) for v in (0.03, 1.0, 1.2, 4.9, 7.0)] == [0.05, 1.0, 2.0, 5.0, 10.0]
+
+
+def test_systematics_axis_is_symlog_when_one_shift_dwarfs_the_others():
+    summary = systematics_summary(2.5)  # +250 %
+    fig = draw(pl.systematics_figures(summary, ["energy"])["energy"])
+    assert_inside(fig)
+    a_bias, a_res = data_axes(fig)
+    assert a_bias.get_yscale() == "linear"  # bias shifts all alike
+    assert a_res.get_yscale() == "symlog"
+    means = [
+        e["targets"]["energy"]["relative_resolution"]["mean"]
+        for v in summary["shifts"].values()
+        for e in v.values()
+    ]
+    linthresh = a_res.yaxis.get_transform().linthresh
+    assert linthresh == pl_style.nice_ceil(np.median(np.abs(100 * np.array(means))))
+    assert np.sum(np.abs(100 * np.array(means)) <= linthresh) > len(means) / 2  # typical shifts: linear
+    labels = [t.get_text() for t in a_res.get_yticklabels()]
+    assert "0" in labels
+    assert "100" in labels
+    assert all(re.fullmatch(r"[−-]?\d+(\.\d+)?", t) for t in labels), labels  # plain numbers, no 10^k
+    assert f"linear within ±{linthresh:g}" in a_res.get_title(loc="left")
+    # the values are the same: the mean shift in per cent
+    cnn = {c.get_label(): c for c in a_res.containers}["cnn"]
+    np.testing.assert_allclose(cnn.lines[0].get_ydata(), [-2.0, 250.0, -4.0])
+
+
+def test_systematics_legend_shows_models_and_error_bar_kinds():
+    fig = draw(pl.systematics_figures(systematics_summary(0.04), ["energy"])["energy"])
+    assert_inside(fig)
+    assert all(ax.get_yscale() == "linear" for ax in data_axes(fig))  # no shift dwarfs the rest
+    labels = fig_legend_labels(fig)
+    assert labels[:4] == ["fcn", "cnn", "cnn_tuned_nll_ensemble", BASELINE]
+    assert len(labels) == 6  # and the two kinds of error bar
+    caps = {c.get_label(): len(c.lines[1]) > 0 for c in data_axes(fig)[0].containers}
+    assert caps == {"fcn": False, "cnn": False, "cnn_tuned_nll_ensemble": True, BASELINE: True}
+    # the default study's eleven models: the legend still fits (it was cut at both ends)
+    assert_inside(pl.systematics_figures(systematics_summary(2.5, LONG_NAMES), ["energy"])["energy"])
+
+
+def test_one_panel_systematics_figure_keeps_legend_off_the_title():
+    psi = {"sibyll": 0.003, "dead10": 1.8, "scale+5": -0.002}
+    models = ["cnn_multi", "cnn_multi_ensemble", BASELINE]
+    shifts = {
+        v: {m: {"n_seeds": 1, "targets": {"direction": {"psi68_deg": shift_entry(x, 0.01)}}} for m in models}
+        for v, x in psi.items()
+    }
+    fig = pl.systematics_figures({"variants": list(psi), "models": models, "shifts": shifts})["direction"]
+    assert_inside(fig)
+    (ax,) = data_axes(fig)
+    assert ax.get_yscale() == "symlog"
+    assert ax.yaxis.get_transform().linthresh == 0.005  # the median shift, 0.003, rounded up
 
 
 # --- saving ----------------------------------------------------------------------------------
@@ -527,15 +674,17 @@ CAPTIONS = sorted(
 )
 
 
-def render_caption(name: str, config: dict) -> tuple[str, str]:
-    """(HTML, docutils warnings) of a caption rendered like ``snakemake --report`` does."""
+def render_caption(name: str, config: dict, figure: str = "psi68_vs_energy") -> tuple[str, str]:
+    """(HTML, docutils warnings) of a caption rendered like ``snakemake --report`` does (a target
+    figure's caption for the figure ``figure``)."""
     from docutils.core import publish_parts
     from jinja2 import Environment, StrictUndefined
 
     model = compared_models(config)[0]
+    target = next(t for t, stems in pl.TARGET_FIGURES.items() if figure in stems)
     snakemake = types.SimpleNamespace(
         config=config,
-        wildcards=types.SimpleNamespace(model=model, target="direction"),
+        wildcards=types.SimpleNamespace(model=model, target=target, figure=figure),
         params=types.SimpleNamespace(
             model=model,
             variants=list(config["systematics"]["run"]) or ["sibyll"],
@@ -570,8 +719,11 @@ def test_every_caption_the_rules_name_exists():
 @pytest.mark.parametrize("config_name", ["config.yaml", "test.yaml"])
 def test_captions_render_cleanly_with_the_config_values(config_name):
     config = load_config(ROOT / "config" / config_name)
-    for name in [*CAPTIONS, "workflow.rst"]:
-        html, warnings = render_caption(name, config)
+    figures = [stem for stems in pl.TARGET_FIGURES.values() for stem in stems]
+    every = [(name, stem) for name in [*CAPTIONS, "workflow.rst"] for stem in figures[:1]]
+    every += [("target_figure.rst", stem) for stem in figures[1:]]  # one branch per target figure
+    for name, stem in every:
+        html, warnings = render_caption(name, config, stem)
         assert not warnings, f"{name}: {warnings}"
         assert "{{" not in html, name
         assert "{%" not in html, name

@@ -19,7 +19,7 @@ from airshower import simulation as sim
 from airshower.baseline.pipeline import predict_with_calibration
 from airshower.evaluation import systematics as es
 from airshower.evaluation import systematics_tables as st
-from airshower.plotting.systematics import shift_figure, systematics_figures
+from airshower.plotting.systematics import ERROR_KINDS, shift_figure, systematics_figures
 from conftest import ROOT, read_config
 
 # ---------------------------------------------------------------------------------------------
@@ -333,12 +333,13 @@ def test_figure_axes_per_target():
         "cnn_aug",
         "multi",
         "baseline",
+        ERROR_KINDS["bootstrap"],  # one seed each: bootstrap intervals only, capped
     ]
     zero = [line for line in energy[0].get_lines() if list(line.get_ydata()) == [0, 0]]
     assert zero, "no zero line"
     xmax_axes = figures["xmax"].axes
     assert "g cm" in xmax_axes[0].get_ylabel()
-    assert len(figures["xmax"].legends[0].get_texts()) == 1
+    assert len(figures["xmax"].legends[0].get_texts()) == 1 + 1  # multi, and its error bar kind
     with pytest.raises(ValueError, match="no model has mass shifts"):
         shift_figure("mass", AGGREGATED, list(SECTIONS), ["cnn"])
 
@@ -411,10 +412,12 @@ def test_dry_run_lists_the_variant_jobs(tmp_path):
     runs = sum(len(study.model_seeds(validated, m)) for m in study.compared_models(validated))
     networks = sum(len(study.model_seeds(validated, m)) for m in study.model_names(validated))
     assert counts["simulate_variant"] == counts["prepare_variant"] == counts["baseline_variant"] == 2
-    assert counts["predict_variant"] == 2 * networks
-    assert counts["ensemble_variant"] == 2 * len(study.ensembles(validated))
+    # one predict and one ensemble rule serve the nominal test set and the two variants
+    assert counts["predict"] == 3 * networks
+    assert counts["ensemble"] == 3 * len(study.ensembles(validated))
     assert counts["systematics_shifts"] == 2 * runs
-    assert counts["systematics_table"] == counts["plot_systematics"] == 1
+    assert counts["systematics_table"] == 1
+    assert counts["plot_systematics"] == len(study.study_targets(validated))
     none = dict(cfg, systematics={"run": []})
     (tmp_path / "config" / "none.yaml").write_text(yaml.safe_dump(none))
     plain = subprocess.run(

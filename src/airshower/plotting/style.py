@@ -6,13 +6,16 @@ which writes a figure atomically in every format of the ``plots`` config section
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
 import matplotlib
+import matplotlib.collections as mcoll
 import matplotlib.colors
+import matplotlib.container as mcont
+import matplotlib.lines as mlines
 import matplotlib.ticker
 import numpy as np
 from matplotlib.figure import Figure
@@ -178,6 +181,134 @@ def log_energy_axis(ax, edges: Sequence[float] | None = None, which: str = "x") 
 def dodge(x: np.ndarray, k: int, n: int, width: float = 0.025) -> np.ndarray:
     """Shift markers of series ``k`` of ``n`` sideways on a log axis so error bars do not overlap."""
     return np.asarray(x) * 10 ** (width * (k - (n - 1) / 2))
+
+
+BIN_DODGE = 0.15  # the models of one energy bin lie within ± this fraction of its log width
+
+
+def dodge_in_bins(
+    centers: Sequence[float], edges: Sequence[float], k: int, n: int, fraction: float = BIN_DODGE
+) -> np.ndarray:
+    """Shift series ``k`` of ``n`` sideways on a log axis, all ``n`` within ± ``fraction`` of each
+    bin's log width (``edges``: the bin edges), so the points of one bin read as one energy."""
+    edges = np.asarray(edges, dtype=np.float64)
+    step = 0.0 if n < 2 else 2 * fraction * np.log10(edges[1:] / edges[:-1]) / (n - 1)
+    return np.asarray(centers, dtype=np.float64) * 10 ** (step * (k - (n - 1) / 2))
+
+
+def bin_bands(ax, edges: Sequence[float], which: str = "x") -> None:
+    """Shade every other bin (``edges``) faintly, so the points of one bin read as one group."""
+    span = ax.axvspan if which == "x" else ax.axhspan
+    for lo, hi in zip(edges[1::2], edges[2::2], strict=False):
+        span(lo, hi, color="0.5", alpha=0.08, lw=0, zorder=0)
+
+
+# --- error bars: which interval ------------------------------------------------------------
+
+SPREAD_CAPSIZE = 0.0  # error bar of several seeds: their spread, no caps
+BOOTSTRAP_CAPSIZE = 4.0  # error bar of one result (one seed, ensemble, baseline): bootstrap, caps
+ERROR_KINDS = {
+    "spread": "error bar without caps: spread (std) over the training seeds",
+    "bootstrap": "error bar with caps: 68 % bootstrap interval of one result",
+}
+
+
+def error_capsize(statistical: bool) -> float:
+    """Cap size of an error bar: caps for a bootstrap interval, none for a spread over seeds."""
+    return BOOTSTRAP_CAPSIZE if statistical else SPREAD_CAPSIZE
+
+
+def error_kind_handles(kinds: Collection[str] = tuple(ERROR_KINDS), labels: dict | None = None) -> tuple:
+    """Legend proxies (grey bars, no marker) of the error bar ``kinds`` (:data:`ERROR_KINDS`
+    keys, in its order; ``labels`` overrides their text): ``(handles, labels)`` for ``fig.legend``."""
+    text = {**ERROR_KINDS, **(labels or {})}
+    kinds = [k for k in text if k in kinds]
+    handles = []
+    for kind in kinds:
+        caps = ()
+        if kind == "bootstrap":
+            cap = mlines.Line2D([], [], color="0.35", marker="_", ms=2 * BOOTSTRAP_CAPSIZE, ls="none")
+            caps = (cap, cap)
+        bars = mcoll.LineCollection([], colors="0.35", linewidths=1.6)
+        handles.append(mcont.ErrorbarContainer((None, caps, (bars,)), has_yerr=True))
+    return handles, [text[k] for k in kinds]
+
+
+SYMLOG_SPAN = 10.0  # values whose largest is more than this times their median: symmetric-log axis
+
+
+def nice_ceil(value: float) -> float:
+    """The smallest of 1, 2, 5 times a power of ten that is at least ``value`` (> 0)."""
+    exponent = np.floor(np.log10(value))
+    for mantissa in (1.0, 2.0, 5.0, 10.0):
+        if mantissa * 10**exponent >= value * (1 - 1e-9):
+            return float(mantissa * 10**exponent)
+    return float(10 ** (exponent + 1))  # pragma: no cover (10 x 10^e is always enough)
+
+
+def symlog_threshold(values: Sequence[float], span: float = SYMLOG_SPAN) -> float | None:
+    """The linear half-width of a symmetric-log axis for ``values`` (NaN ignored): the
+    :func:`nice_ceil` of their typical (median) magnitude, or None when the largest magnitude is
+    within ``span`` times the typical one and a linear axis shows every value."""
+    mags = np.abs(np.asarray(values, dtype=np.float64))
+    mags = mags[np.isfinite(mags) & (mags > 0)]
+    if mags.size == 0 or mags.max() <= span * np.median(mags):
+        return None
+    return nice_ceil(float(np.median(mags)))
+
+
+class SymlogTicks(matplotlib.ticker.Locator):
+    """Ticks of a symmetric-log axis with linear half-width ``linthresh``: 0, ±``linthresh`` / 2
+    and ±``linthresh``, beyond it 1, 2, 5 times powers of ten (only the powers of ten over more
+    than three decades)."""
+
+    def __init__(self, linthresh: float):
+        self.linthresh = linthresh
+
+    def __call__(self):
+        return self.tick_values(*self.axis.get_view_interval())
+
+    def tick_values(self, vmin, vmax):
+        vmin, vmax = sorted((vmin, vmax))
+        top = max(abs(vmin), abs(vmax), self.linthresh)
+        decades = np.arange(np.floor(np.log10(self.linthresh)), np.ceil(np.log10(top)) + 1)
+        mantissas = (1.0,) if len(decades) > 4 else (1.0, 2.0, 5.0)
+        mags = [m * 10**d for d in decades for m in mantissas if m * 10**d > self.linthresh * (1 + 1e-9)]
+        linear = [0.0, *(sign * f * self.linthresh for sign in (1, -1) for f in (0.5, 1.0))]
+        ticks = [*linear, *mags, *(-m for m in mags)]
+        return np.array(sorted(t for t in ticks if vmin <= t <= vmax))
+
+
+def symlog_axis(ax, linthresh: float, which: str = "y") -> None:
+    """A symmetric-log axis, linear within ± ``linthresh`` (shaded faintly, and said in a small
+    title left above the panel), plain tick labels (-100, -10, 0, 2, 10, 100 rather than powers of ten)."""
+    (ax.set_yscale if which == "y" else ax.set_xscale)("symlog", linthresh=linthresh, linscale=1.0)
+    axis = ax.yaxis if which == "y" else ax.xaxis
+    axis.set_major_locator(SymlogTicks(linthresh))
+    axis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_locator(matplotlib.ticker.NullLocator())
+    span = ax.axhspan if which == "y" else ax.axvspan
+    span(-linthresh, linthresh, color="0.5", alpha=0.08, lw=0, zorder=0)
+    note = f"{which} axis: linear within ±{linthresh:g} (shaded), logarithmic beyond"
+    ax.set_title(note, loc="left", fontsize=8, color="0.3")
+
+
+def seed_errors(entry: Mapping, scale: float) -> tuple[np.ndarray, bool]:
+    """Error bars of an aggregated binned quantity: spread over seeds, or the bootstrap
+    half-width for a model with one seed. Returns (errors, is_statistical)."""
+    std = as_array(entry["std"], scale)
+    if np.isfinite(std).any():
+        return np.where(np.isfinite(std), std, 0.0), False
+    stat = as_array(entry["stat"], scale)
+    return np.where(np.isfinite(stat), stat, 0.0), True
+
+
+def series_label(model: str, agg: Mapping, statistical: bool) -> str:
+    """Legend name of a model's series: its seeds, or what its single result is."""
+    n = agg["n_seeds"]
+    if not statistical and n > 1:
+        return f"{model} ({n} seeds)"
+    return f"{model} ({'seed ensemble' if model.endswith(ENSEMBLE_SUFFIX) else '1 seed'}; bootstrap 68 %)"
 
 
 def as_array(values: Sequence[float | None], scale: float = 1.0) -> np.ndarray:

@@ -12,11 +12,22 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from airshower.evaluation.systematics import SHIFTS
-from airshower.plotting.style import model_styles, styled
+from airshower.plotting.style import (
+    error_capsize,
+    error_kind_handles,
+    model_styles,
+    styled,
+    symlog_axis,
+    symlog_threshold,
+)
 from airshower.schema import BASELINE
 from airshower.targets import TARGETS
 
 ERRORS = "error bars: combined 68 % interval (bootstrap of both test sets, seed spread)"
+ERROR_KINDS = {
+    "spread": "no caps: bootstrap + seed spread",
+    "bootstrap": "caps: bootstrap (one result)",
+}
 
 
 def _series(
@@ -41,6 +52,51 @@ def _models_of(shifts: Mapping, variants: Sequence[str], models: Sequence[str], 
     ]
 
 
+def _n_seeds(shifts: Mapping, variants: Sequence[str], model: str) -> int:
+    """The most seeds ``model`` has shifts of in any variant."""
+    return max((shifts.get(v, {}).get(model, {}).get("n_seeds", 1) for v in variants), default=1)
+
+
+def _panel(ax, shift, target: str, data: Mapping, present: Sequence[str], styles: Mapping) -> set[str]:
+    """One shift's panel: per model (dodged) its mean shift per variant with the interval, caps
+    for a single seed's bootstrap interval, none where the seed spread is in; symmetric-log when
+    the largest shift is more than :data:`~.style.SYMLOG_SPAN` times the typical one. Returns
+    the error bar kinds drawn."""
+    variants = data["variants"]
+    ax.axhline(0.0, color="0.3", lw=1.0, zorder=1)
+    x = np.arange(len(variants), dtype=np.float64)
+    width = min(0.8 / len(present), 0.18)
+    kinds, means = set(), []
+    for k, model in enumerate(present):
+        mean, low, high = _series(data["shifts"], variants, model, target, shift)
+        means.append(mean)
+        single = _n_seeds(data["shifts"], variants, model) == 1
+        kinds.add("bootstrap" if single else "spread")
+        st = styles.get(model) or model_styles([model])[model]
+        ax.errorbar(
+            x + width * (k - (len(present) - 1) / 2),
+            mean,
+            yerr=np.vstack([low, high]),
+            capsize=error_capsize(single),
+            color=st["color"],
+            marker=st["marker"],
+            mfc=st.get("markerfacecolor", st["color"]),
+            ls="none",
+            ms=10 if model == BASELINE else 6,
+            label=model,
+            zorder=3,
+        )
+    linthresh = symlog_threshold(np.concatenate(means))
+    if linthresh is not None:
+        symlog_axis(ax, linthresh)
+    ax.set_xticks(x, labels=list(variants))
+    ax.set_xlim(-0.6, len(variants) - 0.4)
+    ax.set_xlabel("systematic variant")
+    ax.set_ylabel(shift.label)
+    ax.grid(axis="x", visible=False)
+    return kinds
+
+
 @styled
 def shift_figure(
     target: str,
@@ -50,7 +106,8 @@ def shift_figure(
     colour_order: Sequence[str] | None = None,
 ) -> Figure:
     """One panel per shift of ``target``: x the variants, per model (``models`` order, the colours
-    by ``colour_order``, the comparison's order) a marker with its interval, a zero line.
+    by ``colour_order``, the comparison's order) a marker with its interval, a zero line; the
+    legend, models and error bar kinds, right of the panels (below the title).
 
     ``shifts``: ``{variant: {model: aggregate}}`` (:func:`airshower.evaluation.systematics.aggregate_shifts`).
     """
@@ -59,34 +116,20 @@ def shift_figure(
         raise ValueError(f"no model has {target} shifts for the variants {', '.join(variants)}")
     styles = model_styles(list(colour_order or models))
     panels = SHIFTS[target]
-    fig = Figure(figsize=(max(6.0, 1.1 * len(variants) + 3) * len(panels), 5.2), layout="constrained")
+    fig = Figure(figsize=(max(6.0, 1.1 * len(variants) + 3) * len(panels) + 3.0, 5.2), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(panels), squeeze=False)[0])
-    x = np.arange(len(variants), dtype=np.float64)
-    width = min(0.8 / len(present), 0.18)
+    data = {"variants": list(variants), "shifts": shifts}
+    kinds = set()
     for ax, shift in zip(axes, panels, strict=True):
-        ax.axhline(0.0, color="0.3", lw=1.0, zorder=1)
-        for k, model in enumerate(present):
-            mean, low, high = _series(shifts, variants, model, target, shift)
-            st = styles.get(model) or model_styles([model])[model]
-            ax.errorbar(
-                x + width * (k - (len(present) - 1) / 2),
-                mean,
-                yerr=np.vstack([low, high]),
-                color=st["color"],
-                marker=st["marker"],
-                mfc=st.get("markerfacecolor", st["color"]),
-                ls="none",
-                ms=10 if model == BASELINE else 6,
-                label=model,
-                zorder=3,
-            )
-        ax.set_xticks(x, labels=list(variants))
-        ax.set_xlim(-0.6, len(variants) - 0.4)
-        ax.set_xlabel("systematic variant")
-        ax.set_ylabel(shift.label)
-        ax.grid(axis="x", visible=False)
+        kinds |= _panel(ax, shift, target, data, present, styles)
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(present), 4 * len(panels)))
+    extra, extra_labels = error_kind_handles(kinds, ERROR_KINDS)
+    fig.legend(
+        [*handles, *extra],
+        [*labels, *extra_labels],
+        loc="outside right center",
+        ncols=1 + (len(handles) + len(extra)) // 16,
+    )
     fig.suptitle(f"{TARGETS[target].title}: shift from the nominal test set\n{ERRORS}", fontsize=10)
     return fig
 

@@ -1,6 +1,6 @@
-"""Figures of the reconstructed targets other than the energy, every model of a target on one
-figure. They take the per-model seed aggregates of
-:func:`airshower.evaluation.aggregate_target_seeds` (``results/targets/{target}/summary.json``'s
+"""Figures of the reconstructed targets, every model of a target on one figure (the energy's
+from :mod:`.comparison`). They take the per-model seed aggregates of
+:func:`airshower.evaluation.aggregate_seeds` (``results/targets/{target}/summary.json``'s
 ``models``) and compute nothing but their layout. Error bars: the spread over seeds, or the
 bootstrap 68 % half-width for a model with one seed, as in :mod:`.comparison`.
 
@@ -15,8 +15,18 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from airshower.plotting.comparison import _seed_errors, _series_label
-from airshower.plotting.style import LABEL, as_array, dodge, log_energy_axis, model_styles, styled
+from airshower.plotting.comparison import bias_vs_energy, relative_resolution_vs_energy, resolution_overall
+from airshower.plotting.style import (
+    LABEL,
+    as_array,
+    dodge_in_bins,
+    error_capsize,
+    log_energy_axis,
+    model_styles,
+    seed_errors,
+    series_label,
+    styled,
+)
 from airshower.schema import BASELINE
 
 UNITS = {
@@ -48,20 +58,25 @@ def _binned(ax, summary: Mapping, models: Sequence[str], block: str, key: str, s
         b = summary[model][block]
         energy = "center_eev" in b
         centers = np.asarray(b["center_eev"] if energy else b["center_deg"], dtype=np.float64)
-        x = dodge(centers, k, len(present), 0.012) if energy else centers + 0.6 * (k - (len(present) - 1) / 2)
-        err, statistical = _seed_errors(b[key], scale)
+        x = (
+            dodge_in_bins(centers, b["edges_eev"], k, len(present))
+            if energy
+            else centers + 0.6 * (k - (len(present) - 1) / 2)
+        )
+        err, statistical = seed_errors(b[key], scale)
         st = styles[model]
         ax.errorbar(
             x,
             as_array(b[key]["mean"], scale),
             yerr=err,
+            capsize=error_capsize(statistical),
             color=st["color"],
             marker=st["marker"],
             ls=st["linestyle"],
             mfc=st.get("markerfacecolor", st["color"]),
             lw=1.4,
             ms=10 if model == BASELINE else 6,
-            label=_series_label(model, summary[model], statistical),
+            label=series_label(model, summary[model], statistical),
         )
     first = summary[present[0]][block]
     if "edges_eev" in first:
@@ -296,12 +311,16 @@ def mass_merit(summary: Mapping[str, Mapping], models: Sequence[str]) -> Figure:
 
 
 TARGET_FIGURES: dict[str, tuple[str, ...]] = {
+    "energy": ("relative_resolution_vs_energy", "bias_vs_energy", "resolution_overall"),
     "direction": ("psi68_vs_energy", "psi68_vs_zenith"),
     "core": ("core_vs_energy",),
     "xmax": ("xmax_vs_energy",),
     "mass": ("roc", "confusion", "merit"),
 }
 FIGURE_FUNCTIONS: dict[str, Callable[[Mapping, Sequence[str]], Figure]] = {
+    "relative_resolution_vs_energy": relative_resolution_vs_energy,
+    "bias_vs_energy": bias_vs_energy,
+    "resolution_overall": resolution_overall,
     "psi68_vs_energy": psi68_vs_energy,
     "psi68_vs_zenith": psi68_vs_zenith,
     "core_vs_energy": core_vs_energy,
@@ -312,6 +331,15 @@ FIGURE_FUNCTIONS: dict[str, Callable[[Mapping, Sequence[str]], Figure]] = {
 }
 
 
+def target_figure(target: str, stem: str, summary: Mapping[str, Mapping], models: Sequence[str]) -> Figure:
+    """The figure ``stem`` of ``target`` (one of its :data:`TARGET_FIGURES`); ValueError for a
+    figure the target does not have."""
+    if stem not in TARGET_FIGURES.get(target, ()):
+        known = ", ".join(TARGET_FIGURES.get(target, ()))
+        raise ValueError(f"target {target!r} has no figure {stem!r} (has {known or 'none'})")
+    return FIGURE_FUNCTIONS[stem](summary, models)
+
+
 def target_figures(target: str, summary: Mapping[str, Mapping], models: Sequence[str]) -> dict[str, Figure]:
     """Every figure of ``target`` (:data:`TARGET_FIGURES`), by file stem."""
-    return {stem: FIGURE_FUNCTIONS[stem](summary, models) for stem in TARGET_FIGURES[target]}
+    return {stem: target_figure(target, stem, summary, models) for stem in TARGET_FIGURES[target]}
