@@ -111,7 +111,8 @@ def predicted_energies(model, data: tuple[dict, dict], settings: training.Traini
     splits, norm = data
     x = preparation.select_channels(splits["test"]["x"], norm, settings.inputs)
     y, _ = training.predict(model, x, settings.batch_size)
-    return training.energy_eev(y, norm, settings.target_transform)
+    reconstructed = training.reconstruct(y, norm, ["energy"], settings.target_transform)
+    return reconstructed["energy_pred"], reconstructed.get("energy_sigma")
 
 
 def fit_every_family(data: tuple[dict, dict]) -> dict:
@@ -532,7 +533,7 @@ def test_tiny_study_runs_under_jax(tmp_path, monkeypatch):
     with open(workdir / "results" / "summary.csv") as fh:
         rows = {row["model"]: row for row in csv.DictReader(fh)}
     assert list(rows) == study.compared_models(cfg)
-    assert all(math.isfinite(float(row["resolution_eev"])) for row in rows.values())
+    assert all(math.isfinite(float(row["energy_relative_resolution"])) for row in rows.values())
     infos = sorted((workdir / "results" / "models").glob("*/seed*/training.json"))
     assert len(infos) == sum(len(study.model_seeds(cfg, m)) for m in study.model_names(cfg))
     assert {json.loads(p.read_text())["backend"] for p in infos} == {"jax"}

@@ -16,8 +16,9 @@ from airshower import evaluation as ev
 from airshower import io
 from airshower import rng as rngmod
 from airshower.evaluation import convergence as ev_conv
-from airshower.evaluation import metrics as ev_metrics
-from airshower.evaluation import tables as ev_tables
+from airshower.evaluation import formatting as ev_fmt
+from airshower.evaluation import front as ev_front
+from airshower.evaluation import resolution as ev_metrics
 from airshower.evaluation import uncertainty as ev_unc
 from conftest import ROOT
 
@@ -226,11 +227,21 @@ def test_aggregate_single_seed_and_empty_bins():
     assert agg["overall"]["bias_eev"]["mean"] == rec["overall"]["bias_eev"]["value"]
     assert agg["bins"]["bias_eev"]["mean"][0] is None
     assert agg["bins"]["bias_eev"]["stat"][0] is None
-    with pytest.raises(ValueError, match="different energy bins"):
+    with pytest.raises(ValueError, match="different bins 'edges_eev'"):
         ev.aggregate_seeds([fake_record(1, 0.1), fake_record(2, 0.1, n_bins=3)])
 
 
-def test_summary_rows_table_and_baseline_dashes():
+def table(target: str, aggregated: dict, models: list[str]) -> dict:
+    """A target's summary.json as the summary rule writes it."""
+    rows = ev.target_rows(target, aggregated, models)
+    return {"target": target, "model_order": models, "models": aggregated, "table": rows}
+
+
+def energy_tables(aggregated: dict) -> dict:
+    return {"energy": table("energy", aggregated, list(aggregated))}
+
+
+def test_front_rows_table_and_baseline_dashes():
     agg = {
         "fcn": ev.aggregate_seeds([fake_record(1, 0.1), fake_record(2, 0.12)]),
         "baseline": ev.aggregate_seeds([fake_record(0, 0.15)]),
@@ -242,87 +253,111 @@ def test_summary_rows_table_and_baseline_dashes():
         ]
     }
     inference = {"fcn": [1e5, 3e5], "baseline": [2e4]}
-    rows = ev.summary_rows(agg, info, inference, ["fcn", "baseline"])
+    tables = energy_tables(agg)
+    rows = ev.front_rows(tables, info, inference, ["fcn", "baseline"])
     assert [r["model"] for r in rows] == ["fcn", "baseline"]
     fcn, base = rows
     assert fcn["n_parameters"] == 50_301
+    assert fcn["n_seeds"] == 2
     assert fcn["epochs_run"] == 25
     assert fcn["training_time_s"] == 120
     assert fcn["inference_events_per_s"] == pytest.approx(2e5)
-    assert fcn["resolution_eev"] == pytest.approx(agg["fcn"]["overall"]["resolution_eev"]["mean"])
+    relative = agg["fcn"]["overall"]["relative_resolution"]
+    assert fcn["energy_relative_resolution"] == relative["mean"]
+    assert fcn["energy_relative_resolution_seed_std"] == relative["std"]
     assert base["n_parameters"] is None
     assert base["epochs_run"] is None
     assert base["train_samples_per_s"] is None
-    assert base["resolution_eev_seed_std"] is None
+    assert base["energy_relative_resolution_seed_std"] is None
 
-    md = ev.summary_markdown(rows).splitlines()
-    assert md[0].startswith("| model | parameters | seeds | resolution [EeV]")
-    cells = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[1:-1]] for line in md[2:4]}
+    md = ev.front_markdown(rows, tables).splitlines()
+    assert md[0] == "# Summary"
+    assert md[2].startswith("| model | parameters | seeds | energy σ_E/E [%] | epochs")
+    cells = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[1:-1]] for line in md[4:6]}
     assert cells["fcn"][1] == "50,301"
     assert cells["fcn"][2] == "2"
     assert "±" in cells["fcn"][3]
     assert cells["baseline"][1] == ev.DASH
-    assert cells["baseline"][7:10] == [ev.DASH] * 3
+    assert cells["baseline"][4:7] == [ev.DASH] * 3
     assert cells["baseline"][2] == "1"
-    assert "±" not in cells["baseline"][3]
-    assert cells["baseline"][10] == "20,000"
+    assert "±" in cells["baseline"][3]  # one result: ± its bootstrap half-width
+    assert cells["baseline"][7] == "20,000"
+    assert "[energy](targets/energy/summary.md)" in "\n".join(md)
 
-    csv_lines = ev.summary_csv(rows).splitlines()
-    assert csv_lines[0].split(",") == list(ev.SUMMARY_COLUMNS)
-    base_cells = dict(zip(ev.SUMMARY_COLUMNS, csv_lines[2].split(","), strict=True))
+    csv_lines = ev.front_csv(rows, ["energy"]).splitlines()
+    assert csv_lines[0].split(",") == ev.front_columns(["energy"])
+    base_cells = dict(zip(ev.front_columns(["energy"]), csv_lines[2].split(","), strict=True))
     assert base_cells["n_parameters"] == ""
     assert base_cells["model"] == "baseline"
-    with pytest.raises(ValueError, match="no metrics"):
-        ev.summary_rows(agg, info, inference, ["fcn", "cnn"])
+
+
+def test_a_model_without_a_target_has_dashes_there():
+    agg = {"fcn": ev.aggregate_seeds([fake_record(1, 0.1)])}
+    tables = {**energy_tables(agg), "core": {"target": "core", "model_order": [], "models": {}, "table": []}}
+    (row,) = ev.front_rows(tables, {}, {}, ["fcn"])
+    assert row["core_r68_m"] is None
+    assert row["energy_relative_resolution"] is not None
 
 
 def test_resumed_seeds_are_marked_and_the_metrics_stay():
     agg = {"cnn": ev.aggregate_seeds([fake_record(1, 0.1), fake_record(2, 0.12)])}
+    tables = energy_tables(agg)
     records = [
         {"seed": 1, "n_parameters": 6513, "epochs_run": 40, "resumed_from_epoch": None},
         {"seed": 2, "n_parameters": 6513, "epochs_run": 40, "resumed_from_epoch": 3},
     ]
-    (row,) = ev.summary_rows(agg, {"cnn": records}, {}, ["cnn"])
+    (row,) = ev.front_rows(tables, {"cnn": records}, {}, ["cnn"])
     assert row["resumed_seeds"] == [2]
     plain = [{**r, "resumed_from_epoch": None} for r in records]
-    (uninterrupted,) = ev.summary_rows(agg, {"cnn": plain}, {}, ["cnn"])
+    (uninterrupted,) = ev.front_rows(tables, {"cnn": plain}, {}, ["cnn"])
     assert uninterrupted["resumed_seeds"] == []
     assert {k: v for k, v in row.items() if k != "resumed_seeds"} == {
         k: v for k, v in uninterrupted.items() if k != "resumed_seeds"
     }
-    csv_rows = [line.split(",") for line in ev.summary_csv([row, uninterrupted]).splitlines()]
+    csv_rows = [line.split(",") for line in ev.front_csv([row, uninterrupted], ["energy"]).splitlines()]
     col = csv_rows[0].index("resumed_seeds")
     assert [r[col] for r in csv_rows[1:]] == ["2", ""]
     assert [c for i, c in enumerate(csv_rows[1]) if i != col] == [
         c for i, c in enumerate(csv_rows[2]) if i != col
     ]
-    md = ev.summary_markdown([row])
-    assert md.splitlines()[2].startswith(f"| cnn {ev_tables.RESUMED} | 6,513 |")
+    md = ev.front_markdown([row], tables)
+    assert md.splitlines()[4].startswith(f"| cnn {ev_front.RESUMED} | 6,513 |")
     assert md.endswith(
-        f"\n{ev_tables.RESUMED} Training resumed from a checkpoint after an interruption: cnn seed 2. "
+        f"\n{ev_front.RESUMED} Training resumed from a checkpoint after an interruption: cnn seed 2. "
         "A resumed training is equivalent to, not bit-identical with, an uninterrupted one (dropout "
         "masks and shuffling differ after the restart); the training figure marks the epoch.\n"
     )
-    assert ev_tables.RESUMED not in ev.summary_markdown([uninterrupted])
+    assert ev_front.RESUMED not in ev.front_markdown([uninterrupted], tables)
     json.dumps(row)  # summary.json holds the rows
 
 
-def test_summary_columns_keep_their_order_and_new_ones_come_last():
-    # the columns before convergence was added, byte for byte: readers index them
-    before = "model,n_parameters,n_seeds,resolution_eev,resolution_eev_seed_std,resolution_eev_stat,"
-    before += "resolution68_eev,resolution68_eev_seed_std,relative_resolution,relative_resolution_seed_std,"
-    before += "bias_eev,bias_eev_seed_std,bias_eev_stat,relative_bias,relative_bias_seed_std,epochs_run,"
-    before += "training_time_s,train_samples_per_s,inference_events_per_s,resumed_seeds"
-    before += ",converged_seeds,not_converged_seeds"  # then the per-event uncertainty
-    uncertainty = ",coverage68,coverage68_seed_std,coverage95,coverage95_seed_std,pull_width,"
-    uncertainty += "pull_width_seed_std,resolution_cut90_eev,resolution_cut90_eev_seed_std,"
-    uncertainty += "relative_resolution_cut90,relative_resolution_cut90_seed_std"
-    header = ev.summary_csv([]).strip()
-    assert header == before + uncertainty
+def test_front_columns_per_target_then_the_training():
+    header = ev.front_csv([], ["energy", "direction", "mass"]).strip()
+    assert header == (
+        "model,n_parameters,n_seeds,energy_relative_resolution,energy_relative_resolution_seed_std,"
+        "energy_relative_resolution_stat,direction_psi68_deg,direction_psi68_deg_seed_std,"
+        "direction_psi68_deg_stat,mass_auc,mass_auc_seed_std,mass_auc_stat,epochs_run,training_time_s,"
+        "train_samples_per_s,inference_events_per_s,resumed_seeds,converged_seeds,not_converged_seeds"
+    )
 
 
-def verdict(converged: bool, reason: str = "flat", detail: str = "") -> ev.Convergence:
-    return ev.Convergence(converged, reason, detail, epochs_run=40, best_epoch=38)
+def test_energy_table_keeps_the_summary_columns():
+    """The energy's table has every column the energy summary had (its numbers, now by target)."""
+    agg = {"fcn": ev.aggregate_seeds([fake_record(1, 0.1), fake_record(2, 0.12)])}
+    header = ev.target_csv(ev.target_rows("energy", agg, ["fcn"])).splitlines()[0].split(",")
+    before = "resolution_eev,resolution_eev_seed_std,resolution_eev_stat,resolution68_eev,"
+    before += "resolution68_eev_seed_std,relative_resolution,relative_resolution_seed_std,bias_eev,"
+    before += "bias_eev_seed_std,bias_eev_stat,relative_bias,relative_bias_seed_std,coverage68,"
+    before += "coverage68_seed_std,coverage95,coverage95_seed_std,pull_width,pull_width_seed_std,"
+    before += "resolution_cut90_eev,resolution_cut90_eev_seed_std,relative_resolution_cut90,"
+    before += "relative_resolution_cut90_seed_std"
+    assert set(before.split(",")) <= set(header)
+    assert header[:2] == ["model", "n_seeds"]
+
+
+def verdict(converged: bool, seed: int = 1, reason: str = "flat", detail: str = "") -> dict:
+    """A verdict record of results/convergence.json."""
+    return {"seed": seed, **ev.Convergence(converged, reason, detail, epochs_run=40, best_epoch=38).record()}
 
 
 def test_unconverged_seeds_are_counted_marked_and_explained():
@@ -331,68 +366,71 @@ def test_unconverged_seeds_are_counted_marked_and_explained():
         "pyramid": ev.aggregate_seeds([fake_record(1, 0.2)]),
         "baseline": ev.aggregate_seeds([fake_record(0, 0.15)]),
     }
+    tables = energy_tables(agg)
     info = {m: [{"seed": 1, "n_parameters": 10, "epochs_run": 5}] for m in ("cnn", "pyramid")}
     too_short = "only 5 epochs, fewer than the 10 needed to judge"
     verdicts = {
-        "cnn": {1: verdict(True, "early stopping"), 2: verdict(True)},
-        "pyramid": {1: verdict(False, "too few epochs", too_short)},
+        "cnn": [verdict(True, 1, "early stopping"), verdict(True, 2)],
+        "pyramid": [verdict(False, 1, "too few epochs", too_short)],
     }
     models = ["cnn", "pyramid", "baseline"]
-    rows = ev.summary_rows(agg, info, {}, models, verdicts)
+    rows = ev.front_rows(tables, info, {}, models, verdicts)
     assert [(r["converged_seeds"], r["not_converged_seeds"]) for r in rows] == [
         ("2/2", []),
         ("0/1", [1]),
         (None, None),
     ]
     # the metrics do not depend on the verdicts
-    plain = ev.summary_rows(agg, info, {}, models)
+    plain = ev.front_rows(tables, info, {}, models)
     assert [{k: v for k, v in r.items() if "converged" not in k} for r in rows] == [
         {k: v for k, v in r.items() if "converged" not in k} for r in plain
     ]
-    csv_rows = [line.split(",") for line in ev.summary_csv(rows).splitlines()]
+    csv_rows = [line.split(",") for line in ev.front_csv(rows, ["energy"]).splitlines()]
     col = csv_rows[0].index("converged_seeds")
     assert [r[col : col + 2] for r in csv_rows[1:]] == [["2/2", ""], ["0/1", "1"], ["", ""]]
 
     reasons = {"pyramid": {1: too_short}}
-    lines = ev.summary_markdown(rows, reasons).splitlines()
-    assert lines[0].endswith("| inference events/s | converged |")
-    cells = [[c.strip() for c in line.split("|")[1:-1]] for line in lines[2:5]]
+    lines = ev.front_markdown(rows, tables, reasons).splitlines()
+    assert lines[2].endswith("| inference events/s | converged |")
+    cells = [[c.strip() for c in line.split("|")[1:-1]] for line in lines[4:7]]
     assert [(c[0], c[-1]) for c in cells] == [
         ("cnn", "2/2"),
-        (f"pyramid {ev_tables.NOT_CONVERGED}", "0/1"),
+        (f"pyramid {ev_front.NOT_CONVERGED}", "0/1"),
         ("baseline", ev.DASH),
     ]
     md = "\n".join(lines)
     assert f"by this rule: {ev_conv.RULE}." in md
     assert lines[-1] == (
-        f"{ev_tables.NOT_CONVERGED} Not converged: pyramid seed 1: only 5 epochs, fewer than the 10 needed "
+        f"{ev_front.NOT_CONVERGED} Not converged: pyramid seed 1: only 5 epochs, fewer than the 10 needed "
         "to judge. A marked model's training had not settled; its numbers may improve with more epochs."
     )
     # without the reasons the seeds are still listed; no footnote when every seed converged
-    assert "Not converged: pyramid seed 1. " in ev.summary_markdown(rows)
-    converged = ev.summary_markdown(rows[:1] + rows[2:])
-    assert ev_tables.NOT_CONVERGED not in converged
+    assert "Not converged: pyramid seed 1. " in ev.front_markdown(rows, tables)
+    converged = ev.front_markdown(rows[:1] + rows[2:], tables)
+    assert ev_front.NOT_CONVERGED not in converged
     assert "by this rule" in converged
     # both marks on one model
     both = {**rows[1], "resumed_seeds": [1]}
     assert (
-        ev.summary_markdown([both])
-        .splitlines()[2]
-        .startswith(f"| pyramid {ev_tables.RESUMED} {ev_tables.NOT_CONVERGED} |")
+        ev.front_markdown([both], tables)
+        .splitlines()[4]
+        .startswith(f"| pyramid {ev_front.RESUMED} {ev_front.NOT_CONVERGED} |")
     )
     json.dumps(rows)
 
 
-def test_pm_formatting():
-    assert ev_tables._pm(1.2345, 0.0123) == "1.234 ± 0.012"
-    assert ev_tables._pm(0.1234, 0.0123, 100.0) == "12.3 ± 1.2"
-    assert ev_tables._pm(None, None) == ev.DASH
+def test_plus_minus_formatting():
+    assert ev_fmt.plus_minus(1.2345, 0.0123) == "1.234 ± 0.012"
+    assert ev_fmt.plus_minus(0.1234, 0.0123, 100.0) == "12.3 ± 1.2"
+    assert ev_fmt.plus_minus(None, None) == ev.DASH
 
 
-def test_markdown_note_states_the_conventions():
-    note = ev.summary_markdown([]).splitlines()[-1]
+def test_markdown_notes_state_the_conventions():
+    agg = {"fcn": ev.aggregate_seeds([fake_record(1, 0.1), fake_record(2, 0.12)])}
+    note = ev.target_markdown("energy", ev.target_rows("energy", agg, ["fcn"]), agg)
     assert "ddof = 1" in note
     assert "half-width of the central 68.27 %" in note
+    assert "ddof = 1" in ev.front_markdown([], {})
 
 
 # --- convergence -----------------------------------------------------------------------------
@@ -636,7 +674,7 @@ def test_uncertainty_metrics_layout_and_bootstrap_reproducible():
     assert a["n_events"] == 400
 
 
-# --- the metrics rule: metrics.json with and without energy_sigma ----------------------------
+# --- the metrics rule: metrics/energy.json with and without energy_sigma ----------------------
 
 
 def run_metrics_script(tmp_path, predictions: dict, model: str = "cnn", seed: int = 1) -> dict:
@@ -652,19 +690,21 @@ def run_metrics_script(tmp_path, predictions: dict, model: str = "cnn", seed: in
         "core_true": np.zeros((n, 2)),
     }
     io.write_h5(path, {**truths, **predictions})
-    out = path.with_name("metrics.json")
+    out = path.parent / "metrics" / "energy.json"
     snakemake = types.SimpleNamespace(
         input=types.SimpleNamespace(predictions=str(path)),
         output=types.SimpleNamespace(metrics=str(out)),
         log=[str(tmp_path / f"{model}.log")],
-        wildcards=types.SimpleNamespace(model=model, seed=str(seed)),
-        params=types.SimpleNamespace(evaluation={"bootstrap": 20}, study_seed=7),
+        wildcards=types.SimpleNamespace(model=model, seed=str(seed), target="energy"),
+        params=types.SimpleNamespace(
+            evaluation={"bootstrap": 20}, study_seed=7, target_settings={}, classes=[1]
+        ),
     )
     runpy.run_path(str(ROOT / "workflow" / "scripts" / "metrics.py"), init_globals={"snakemake": snakemake})
     return out.read_text()
 
 
-def test_metrics_json_is_unchanged_without_energy_sigma_and_extended_with_it(tmp_path):
+def test_energy_metrics_are_unchanged_without_energy_sigma_and_extended_with_it(tmp_path):
     r = np.random.default_rng(13)
     e_true = 10 ** r.uniform(0.5, 2.0, 300)
     e_pred = e_true * (1 + 0.1 * r.normal(size=300))
@@ -673,6 +713,7 @@ def test_metrics_json_is_unchanged_without_energy_sigma_and_extended_with_it(tmp
     before = {
         "model": "cnn",
         "seed": 1,
+        "target": "energy",
         **ev.compute_metrics(
             e_true,
             e_pred,
@@ -720,7 +761,6 @@ def test_aggregate_uncertainty_over_seeds():
     recs = [fake_uncertain_record(1, 1.0), fake_uncertain_record(2, 1.2)]
     agg = ev.aggregate_seeds(recs)
     u = agg["uncertainty"]
-    assert u["seeds"] == [1, 2]
     cov = [rec["uncertainty"]["overall"]["coverage68"]["value"] for rec in recs]
     assert u["overall"]["coverage68"]["mean"] == pytest.approx(np.mean(cov))
     assert u["overall"]["coverage68"]["std"] == pytest.approx(np.std(cov, ddof=1))
@@ -728,30 +768,33 @@ def test_aggregate_uncertainty_over_seeds():
     res = [rec["uncertainty"]["cut"]["resolution_eev"]["value"] for rec in recs]
     assert u["cut"]["resolution_eev"]["mean"] == pytest.approx(np.mean(res))
     assert u["cut"]["keep_fraction"] == 0.9
-    assert "uncertainty" not in ev.aggregate_seeds([fake_record(1, 0.1)])  # summary.json as before
+    # the calibration curves are in quantile bins of each seed's own widths: per seed only
+    assert not u["calibration"]
+    assert "uncertainty" not in ev.aggregate_seeds([fake_record(1, 0.1)])
 
 
-def test_summary_lists_the_uncertainty_of_the_models_that_have_one():
+def test_energy_table_lists_the_uncertainty_of_the_models_that_have_one():
     agg = {
         "cnn": ev.aggregate_seeds([fake_record(1, 0.1), fake_record(2, 0.12)]),
         "gauss": ev.aggregate_seeds([fake_uncertain_record(1, 1.0), fake_uncertain_record(2, 1.0)]),
     }
-    rows = ev.summary_rows(agg, {}, {}, ["cnn", "gauss"])
+    rows = ev.target_rows("energy", agg, ["cnn", "gauss"])
     cnn, gauss = rows
-    assert all(cnn[c] is None for c in ev.SUMMARY_COLUMNS[-10:])
+    width = ["coverage68", "coverage95", "pull_width", "resolution_cut90_eev", "relative_resolution_cut90"]
+    assert all(cnn[c] is None for c in width)
     u = agg["gauss"]["uncertainty"]
     assert gauss["coverage68"] == u["overall"]["coverage68"]["mean"]
     assert gauss["pull_width_seed_std"] == u["overall"]["pull_width"]["std"]
     assert gauss["relative_resolution_cut90"] == u["cut"]["relative_resolution"]["mean"]
-    csv_rows = [line.split(",") for line in ev.summary_csv(rows).splitlines()]
+    csv_rows = [line.split(",") for line in ev.target_csv(rows).splitlines()]
     col = csv_rows[0].index("coverage68")
-    assert csv_rows[1][col:] == [""] * 10
+    assert csv_rows[1][col] == ""
     assert float(csv_rows[2][col]) == pytest.approx(gauss["coverage68"], rel=1e-5)
 
-    md = ev.summary_markdown(rows)
-    without = ev.summary_markdown([{**r, **dict.fromkeys(ev.SUMMARY_COLUMNS[-10:])} for r in rows])
-    assert "Per-event" not in without  # no uncertainty, no second table: summary.md as before
-    assert md.startswith(without)  # the main table and its notes unchanged, the second one below
+    md = ev.target_markdown("energy", rows, agg)
+    without = ev.target_markdown("energy", rows[:1], agg)
+    assert "Per-event" not in without  # no uncertainty, no second table
+    assert md.startswith(without.split("\n")[0])
     table = md[md.index("**Per-event uncertainties**") :].splitlines()
     assert table[2].startswith("| model | coverage 68 % [%] | coverage 95 % [%] | pull width |")
     cells = [c.strip() for c in table[4].split("|")[1:-1]]

@@ -80,6 +80,41 @@ def test_json_writes_nan_as_null(tmp_path):
     assert io.read_json(tmp_path / "m.json") == {"x": None, "y": 2.5, "z": [0, 1]}
 
 
+def test_record_readers_name_what_is_missing(tmp_path):
+    io.write_json(tmp_path / "summary.json", {"target": "core", "models": {"cnn": {"n_seeds": 1}}})
+    assert io.read_table_models(tmp_path / "summary.json", ["cnn"]) == {"cnn": {"n_seeds": 1}}
+    with pytest.raises(io.DataError, match="summary.json: no entry for model.s. fcn, baseline"):
+        io.read_table_models(tmp_path / "summary.json", ["cnn", "fcn", "baseline"])
+    with pytest.raises(io.DataError, match="summary.json: no variants, shifts: not a systematics summary"):
+        io.read_record(tmp_path / "summary.json", ["variants", "models", "shifts"], "a systematics summary")
+    io.write_json(tmp_path / "convergence.json", {"convergence": {"cnn": [{"seed": 1, "converged": True}]}})
+    assert io.read_convergence(tmp_path / "convergence.json")["cnn"][0]["converged"]
+    with pytest.raises(io.DataError, match="summary.json: no convergence: not a convergence record"):
+        io.read_convergence(tmp_path / "summary.json")
+    io.write_json(tmp_path / "calibration.json", {"A": 0.1, "B": 1.05})
+    assert io.read_calibration_exponent(tmp_path / "calibration.json") == 1.05
+    io.write_json(tmp_path / "bad.json", {"A": 0.1, "B": "x"})
+    with pytest.raises(io.DataError, match="bad.json: no calibration exponent 'B'"):
+        io.read_calibration_exponent(tmp_path / "bad.json")
+
+
+def test_predictions_reader_names_a_required_reconstruction(tmp_path):
+    n = 3
+    truths = {
+        "index": np.arange(n),
+        "energy_true": np.full(n, 10.0),
+        "zenith": np.zeros(n),
+        "mass": np.ones(n),
+        "xmax": np.full(n, 750.0),
+        "axis_true": np.tile([0.0, 0.0, 1.0], (n, 1)),
+        "core_true": np.zeros((n, 2)),
+    }
+    io.write_h5(tmp_path / "predictions.h5", {**truths, "energy_pred": np.full(n, 11.0)})
+    assert "energy_pred" in io.read_predictions(tmp_path / "predictions.h5", require=["energy_pred"])
+    with pytest.raises(io.DataError, match="predictions.h5: no dataset.s. energy_sigma"):
+        io.read_predictions(tmp_path / "predictions.h5", require=["energy_sigma"])
+
+
 def test_merge_concatenates_in_order_and_keeps_extras(tmp_path):
     rng = np.random.default_rng(4)
     shards = [fake_showers(n, rng) for n in (7, 5, 9)]

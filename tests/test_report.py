@@ -18,10 +18,11 @@ from report_browser import chromium_path
 pytestmark = [pytest.mark.browser, pytest.mark.workflow, pytest.mark.slow]
 
 CATEGORIES = {
+    "0 Summary",
     "1 Data",
     "2 Training",
     "3 Performance",
-    "4 Comparison",
+    "4 Energy",
     "5 Direction",
     "6 Core",
     "7 Xmax",

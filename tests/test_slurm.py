@@ -217,8 +217,8 @@ def test_simulation_equals_the_local_run(slurm_run, study):
 @pytest.mark.slurm
 @pytest.mark.slow
 def test_metrics_equal_the_local_run(slurm_run, study):
-    local_files = sorted((study / "results" / "models").glob("*/seed*/metrics.json"))
-    assert local_files, "the local study wrote no metrics.json"
+    local_files = sorted((study / "results" / "models").glob("*/seed*/metrics/*.json"))
+    assert local_files, "the local study wrote no metrics/{target}.json"
     for local_path in local_files:
         rel = local_path.relative_to(study)
         ours = json.loads((slurm_run.workdir / rel).read_text())

@@ -1,5 +1,6 @@
 """Metrics of the direction, core, Xmax and mass targets: hand-computed values, bootstrap
-intervals, seed aggregation, the summary tables, the config check and the rule scripts."""
+intervals, seed aggregation, the summary tables, the config check, the registry of every target's
+spec and the rule scripts."""
 
 from __future__ import annotations
 
@@ -27,6 +28,11 @@ def gen(k: int = 0) -> np.random.Generator:
     return np.random.default_rng(1000 + k)
 
 
+def streams(k: int = 0):
+    """The bootstrap streams of one run, as :func:`airshower.evaluation.bootstrap_streams` gives."""
+    return lambda *index: np.random.default_rng([1000 + k, *index])
+
+
 def synthetic(n: int = 600, seed: int = 0, noise: float = 0.01) -> dict[str, np.ndarray]:
     """A predictions dict with every truth and every reconstruction."""
     r = np.random.default_rng(seed)
@@ -35,7 +41,7 @@ def synthetic(n: int = 600, seed: int = 0, noise: float = 0.01) -> dict[str, np.
     x_true = np.where(m == 1, 800.0, 700.0) + r.normal(0, 40, n)
     p_fe = 1 / (1 + np.exp((x_true - 750) / 25))
     core = r.normal(0, 400, (n, 2))
-    return {
+    pred = {
         "energy_true": 10 ** r.uniform(0.5, 2.0, n),
         "zenith": zenith,
         "axis_true": geometry.axis_vector(azimuth, zenith),
@@ -47,6 +53,7 @@ def synthetic(n: int = 600, seed: int = 0, noise: float = 0.01) -> dict[str, np.
         "mass": m,
         "mass_prob": np.column_stack([1 - p_fe, p_fe]),
     }
+    return pred | {"energy_pred": pred["energy_true"] * (1 + 0.1 * r.normal(size=n))}
 
 
 # --- statistics ------------------------------------------------------------------------------
@@ -101,7 +108,7 @@ def test_bootstrap_interval_contains_value():
 
 def test_direction_record_layout_and_bins():
     pred = synthetic()
-    rec = ev.compute_target_metrics("direction", pred, settings(30), ZENITH_BINS, gen())
+    rec = ev.compute_target_metrics("direction", pred, settings(30), ZENITH_BINS, streams())
     assert rec["target"] == "direction"
     assert rec["n_events"] == 600
     psi = direction.opening_angles_deg(pred["axis_pred"], pred["axis_true"])
@@ -117,7 +124,7 @@ def test_direction_record_layout_and_bins():
 def test_empty_bin_is_none():
     pred = synthetic()
     pred["energy_true"] = np.full(600, 5.0)  # only the first of 2 bins [3.16, 10, 100]... n=2
-    rec = ev.compute_target_metrics("core", pred, settings(20, n=2), {}, gen())
+    rec = ev.compute_target_metrics("core", pred, settings(20, n=2), {}, streams())
     assert rec["bins"]["n"] == [600, 0]
     assert rec["bins"]["r68_m"]["value"][1] is None
     assert rec["bins"]["r68_m"]["lo"][1] is None
@@ -128,7 +135,7 @@ def test_core_by_hand():
     pred = synthetic(n=4)
     pred["core_true"] = np.zeros((4, 2))
     pred["core_pred"] = np.array([[3.0, 4.0], [0.0, 1.0], [-2.0, 0.0], [1.0, -1.0]])  # r = 5, 1, 2, sqrt2
-    rec = ev.compute_target_metrics("core", pred, settings(20), {}, gen())
+    rec = ev.compute_target_metrics("core", pred, settings(20), {}, streams())
     o = rec["overall"]
     assert o["r68_m"]["value"] == pytest.approx(np.quantile([5, 1, 2, math.sqrt(2)], 0.68))
     assert o["bias_x_m"]["value"] == pytest.approx(0.5)
@@ -149,7 +156,7 @@ def test_resolved_fraction_constructed():
 def test_xmax_perfect_reconstruction_resolves_everything():
     pred = synthetic()
     pred["xmax_pred"] = pred["xmax"] + 5.0  # a pure offset: bias 5, resolution 0
-    rec = ev.compute_target_metrics("xmax", pred, settings(20), {}, gen())
+    rec = ev.compute_target_metrics("xmax", pred, settings(20), {}, streams())
     assert rec["overall"]["bias_gcm2"]["value"] == pytest.approx(5.0)
     assert rec["overall"]["resolution_gcm2"]["value"] == pytest.approx(0.0, abs=1e-9)
     assert rec["overall"]["resolved_fraction"]["value"] == pytest.approx(1.0)
@@ -165,7 +172,7 @@ def test_confusion_counts():
 
 def test_mass_metrics_pair_and_reference_merits():
     pred = synthetic(n=800)
-    rec = ev.compute_target_metrics("mass", pred, settings(30), {}, gen(), classes=[56, 1])
+    rec = ev.compute_target_metrics("mass", pred, settings(30), {}, streams(), classes=[56, 1])
     assert rec["classes"] == [1, 56]
     assert rec["names"] == ["p", "Fe"]
     assert rec["headline_pair"] == "1_56"
@@ -183,7 +190,7 @@ def test_mass_metrics_pair_and_reference_merits():
     assert len(pair["roc"]["fpr"]) <= 101
     assert sum(map(sum, rec["confusion"]["counts"])) == 800
     del pred["xmax_pred"]
-    rec = ev.compute_target_metrics("mass", pred, settings(20), {}, gen(), classes=[1, 56])
+    rec = ev.compute_target_metrics("mass", pred, settings(20), {}, streams(), classes=[1, 56])
     assert rec["pairs"]["1_56"]["merit_xmax_reco"] == {"value": None, "lo": None, "hi": None}
 
 
@@ -196,11 +203,11 @@ def test_bad_data_named():
     pred = synthetic(n=10)
     del pred["axis_pred"]
     with pytest.raises(ValueError, match="axis_pred"):
-        ev.compute_target_metrics("direction", pred, settings(), ZENITH_BINS, gen())
+        ev.compute_target_metrics("direction", pred, settings(), ZENITH_BINS, streams())
     pred = synthetic(n=10)
     pred["mass"][3] = 4.0
     with pytest.raises(ValueError, match="first is event 3"):
-        ev.compute_target_metrics("mass", pred, settings(), {}, gen(), classes=[1, 56])
+        ev.compute_target_metrics("mass", pred, settings(), {}, streams(), classes=[1, 56])
 
 
 # --- seeds, tables, config -------------------------------------------------------------------
@@ -212,7 +219,7 @@ def _runs(target: str, seeds, **extra) -> list[dict]:
             "model": "cnn",
             "seed": s,
             **ev.compute_target_metrics(
-                target, synthetic(seed=s), settings(20), ZENITH_BINS, gen(s), **extra
+                target, synthetic(seed=s), settings(20), ZENITH_BINS, streams(s), **extra
             ),
         }
         for s in seeds
@@ -233,7 +240,7 @@ def test_combine_two_seeds_by_hand():
 
 def test_aggregate_two_seeds():
     runs = _runs("mass", [0, 1], classes=[1, 56])
-    agg = ev.aggregate_target_seeds(runs)
+    agg = ev.aggregate_seeds(runs)
     assert agg["seeds"] == [0, 1]
     assert agg["n_seeds"] == 2
     auc = agg["pairs"]["1_56"]["auc"]
@@ -250,8 +257,8 @@ def test_aggregate_two_seeds():
 
 def test_tables_rows_csv_markdown():
     agg = {
-        "cnn": ev.aggregate_target_seeds(_runs("xmax", [0, 1])),
-        "baseline": ev.aggregate_target_seeds(_runs("xmax", [0])),
+        "cnn": ev.aggregate_seeds(_runs("xmax", [0, 1])),
+        "baseline": ev.aggregate_seeds(_runs("xmax", [0])),
     }
     rows = ev.target_rows("xmax", agg, ["cnn", "baseline"])
     assert [r["model"] for r in rows] == ["cnn", "baseline"]
@@ -271,7 +278,7 @@ def test_tables_rows_csv_markdown():
 
 
 def test_direction_table_has_energy_bin_columns():
-    agg = {"cnn": ev.aggregate_target_seeds(_runs("direction", [0]))}
+    agg = {"cnn": ev.aggregate_seeds(_runs("direction", [0]))}
     rows = ev.target_rows("direction", agg, ["cnn"])
     n_bins = len(agg["cnn"]["bins"]["n"])
     assert [f"psi68_deg_bin{k}" in rows[0] for k in range(n_bins)] == [True] * n_bins
@@ -289,8 +296,34 @@ def test_check_target_settings():
 def test_registry_matches_schema():
     from airshower.schema import load_schema
 
-    assert set(load_schema()["properties"]["targets"]["properties"]) == set(ev.TARGET_METRICS)
-    assert set(ev.TARGET_STREAMS) == set(ev.TARGET_METRICS) == set(ev.HEADLINES)
+    # the schema's target settings are those of registered targets (the energy has none)
+    assert set(load_schema()["properties"]["targets"]["properties"]) <= set(ev.SPECS)
+
+
+def test_every_target_has_every_part():
+    """Adding a target is one module in airshower.targets, one in evaluation (its spec) and its
+    figures: every registered target has metrics, a bootstrap stream of its own, headlines with the
+    front page's among them, a note, shifts with their columns, and figures."""
+    from airshower.evaluation.systematics import SHIFTS
+    from airshower.plotting.targets import FIGURE_FUNCTIONS, TARGET_FIGURES
+    from airshower.targets import TARGETS
+
+    assert list(ev.SPECS) == list(TARGETS)
+    for name, spec in ev.SPECS.items():
+        assert callable(spec.metrics), name
+        assert spec.headlines, name
+        assert spec.front in [h.column for h in spec.headlines if not h.per_bin], name
+        assert spec.note.strip(), name
+        assert spec.shifts, name
+        assert callable(spec.shift_columns), name
+        assert all(h.group in ("", *spec.groups) for h in spec.headlines), name
+        assert SHIFTS[name] == spec.shifts
+        assert TARGET_FIGURES.get(name), name
+        assert all(stem in FIGURE_FUNCTIONS for stem in TARGET_FIGURES[name]), name
+    streams = [spec.stream for spec in ev.SPECS.values()]
+    assert len(set(streams)) == len(streams)
+    # a target's own sub-streams (the energy's width: 1) are no other target's stream
+    assert all(a + (1,) not in streams for a in streams)
 
 
 # --- the rule scripts ------------------------------------------------------------------------
@@ -323,19 +356,19 @@ def test_scripts_metrics_and_summary(tmp_path):
                 "study_seed": 5,
             },
         )
-        runpy.run_path(str(ROOT / "workflow/scripts/target_metrics.py"), init_globals={"snakemake": sm})
+        runpy.run_path(str(ROOT / "workflow/scripts/metrics.py"), init_globals={"snakemake": sm})
         outputs.append(str(out))
     assert io.read_json(outputs[0])["model"] == "cnn"
     verdicts = {"cnn": [{"seed": 1, "converged": True}, {"seed": 2, "converged": False}]}
-    io.write_json(tmp_path / "energy_summary.json", {"convergence": verdicts})
+    io.write_json(tmp_path / "convergence.json", {"convergence": verdicts})
     sm = _snakemake(
         log=[str(tmp_path / "log_summary")],
         wildcards={"target": "core"},
-        input={"metrics": outputs, "summary": str(tmp_path / "energy_summary.json")},
+        input={"metrics": outputs, "convergence": str(tmp_path / "convergence.json")},
         output={k: str(tmp_path / f"summary.{k}") for k in ("csv", "md", "json")},
         params={"models": ["cnn"]},
     )
-    runpy.run_path(str(ROOT / "workflow/scripts/target_summary.py"), init_globals={"snakemake": sm})
+    runpy.run_path(str(ROOT / "workflow/scripts/summary.py"), init_globals={"snakemake": sm})
     summary = io.read_json(tmp_path / "summary.json")
     assert summary["models"]["cnn"]["n_seeds"] == 2
     assert summary["table"][0]["model"] == "cnn"
@@ -367,4 +400,4 @@ def test_script_names_the_file_on_bad_data(tmp_path):
         params={"evaluation": {"bootstrap": 20}, "target_settings": {}, "classes": [1, 56], "study_seed": 5},
     )
     with pytest.raises(io.DataError, match=r"predictions\.h5.*core_pred"):
-        runpy.run_path(str(ROOT / "workflow/scripts/target_metrics.py"), init_globals={"snakemake": sm})
+        runpy.run_path(str(ROOT / "workflow/scripts/metrics.py"), init_globals={"snakemake": sm})

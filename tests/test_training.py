@@ -798,11 +798,9 @@ def test_gaussian_model_file_and_predictions(tmp_path, gaussian_fit):
     np.testing.assert_allclose(pred[:, 0], raw[:, 0], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(pred[:, 1], np.exp(np.clip(raw[:, 1], -7, 5)), rtol=1e-5)
     norm = {"targets": {"energy": {"transforms": {"log10": {"mean": 1.0, "std": 0.5}}}}}
-    energy, sigma = training.energy_eev(pred, norm, "log10")
     reconstructed = training.reconstruct(pred, norm, ["energy"], "log10")
     assert set(reconstructed) == {"energy_pred", "energy_sigma"}
-    np.testing.assert_array_equal(reconstructed["energy_pred"], energy)
-    np.testing.assert_array_equal(reconstructed["energy_sigma"], sigma)
+    energy = reconstructed["energy_pred"]
     test = split_labels(50, np.full(50, 10.0, "f4"))
     out = tmp_path / "predictions.h5"
     io.write_predictions(out, io.prediction_datasets(test, reconstructed), {"model": "m"})
@@ -812,18 +810,22 @@ def test_gaussian_model_file_and_predictions(tmp_path, gaussian_fit):
 
 
 def test_energy_and_sigma_in_eev_by_hand():
-    """linear: E = v std + mean, sigma_E = sigma std; log10: E = 10^(v std + mean),
-    sigma_E = E ln(10) sigma std (first order)."""
-    assert set(training.INVERSE_SLOPES) == set(registry.TARGET_TRANSFORMS)
+    """The energy target decodes its width: linear: E = v std + mean, sigma_E = sigma std; log10:
+    E = 10^(v std + mean), sigma_E = E ln(10) sigma std (first order)."""
+    assert set(registry.INVERSE_SLOPES) == set(registry.TARGET_TRANSFORMS)
     transforms = {"linear": {"mean": 20.0, "std": 10.0}, "log10": {"mean": 1.0, "std": 0.5}}
     norm = {"targets": {"energy": {"transforms": transforms}}}
+    energy_target = registry.get("energy")
+    assert energy_target.width == "energy_sigma"
     y = np.array([[0.5, 0.1], [-1.0, 0.02]])
-    energy, sigma = training.energy_eev(y, norm, "linear")
-    np.testing.assert_allclose(energy, [25.0, 10.0])
-    np.testing.assert_allclose(sigma, [1.0, 0.2])
-    energy, sigma = training.energy_eev(y, norm, "log10")
-    np.testing.assert_allclose(energy, [10**1.25, 10**0.5])  # 17.7828, 3.1623 EeV
-    np.testing.assert_allclose(sigma, [17.78279 * 2.302585 * 0.05, 3.162278 * 2.302585 * 0.01], rtol=1e-6)
-    point, none = training.energy_eev(y[:, 0], norm, "log10")  # a point model: no width
-    assert none is None
-    np.testing.assert_array_equal(point, registry.inverse_target(y[:, 0], norm, "log10"))
+    got = energy_target.reconstruct(y, norm["targets"]["energy"], "linear")
+    np.testing.assert_allclose(got["energy_pred"], [25.0, 10.0])
+    np.testing.assert_allclose(got["energy_sigma"], [1.0, 0.2])
+    got = energy_target.reconstruct(y, norm["targets"]["energy"], "log10")
+    np.testing.assert_allclose(got["energy_pred"], [10**1.25, 10**0.5])  # 17.7828, 3.1623 EeV
+    np.testing.assert_allclose(
+        got["energy_sigma"], [17.78279 * 2.302585 * 0.05, 3.162278 * 2.302585 * 0.01], rtol=1e-6
+    )
+    point = training.reconstruct(y[:, 0], norm, ["energy"], "log10")  # a point model: no width
+    assert set(point) == {"energy_pred"}
+    np.testing.assert_array_equal(point["energy_pred"], registry.inverse_target(y[:, 0], norm, "log10"))

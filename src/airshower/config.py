@@ -37,6 +37,7 @@ from airshower.schema import (
 )
 from airshower.simulation import SimulationSettings
 from airshower.study import mass_classes, merge_training, training_settings
+from airshower.targets import TARGETS
 from airshower.training.fit import check_output_loss
 from airshower.training.settings import TrainingSettings
 
@@ -193,7 +194,7 @@ def _check_semantics(config: dict) -> None:
 def _check_targets(config: dict, name: str, spec: Mapping, loss_weights: Mapping) -> None:
     """A model's ``targets`` against its output, its loss weights and the simulated composition."""
     targets = spec["targets"]
-    if spec["output"] == "gaussian" and "energy" not in targets:
+    if spec["output"] == "gaussian" and not any(TARGETS[t].width for t in targets):
         raise ConfigError(
             f"config key 'models.{name}.output': gaussian predicts a width of the energy, but the "
             f"model's targets {targets} have no energy: add energy or use output: point"

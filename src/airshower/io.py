@@ -244,6 +244,39 @@ def read_json(path: str | os.PathLike) -> dict:
         raise DataError(f"{path}: not valid JSON ({exc})") from None
 
 
+def read_record(path: str | os.PathLike, keys: Iterable[str], what: str) -> dict:
+    """A JSON record that must have ``keys`` (``what`` names the kind in the error)."""
+    record = read_json(path)
+    missing = [k for k in keys if k not in record]
+    if missing:
+        raise DataError(f"{path}: no {', '.join(missing)}: not {what}")
+    return record
+
+
+def read_table_models(path: str | os.PathLike, models: Iterable[str]) -> dict:
+    """The per-model seed aggregates (``models``) of a target's ``summary.json``, with an entry
+    for every one of ``models``."""
+    summary = read_record(path, ["models"], "a target's summary")["models"]
+    missing = [m for m in models if m not in summary]
+    if missing:
+        raise DataError(f"{path}: no entry for model(s) {', '.join(missing)}")
+    return summary
+
+
+def read_convergence(path: str | os.PathLike) -> dict:
+    """The convergence verdicts of every network (``results/convergence.json``: network ->
+    ``[{"seed", "converged", "label", "detail", ...}]``)."""
+    return read_record(path, ["convergence"], "a convergence record")["convergence"]
+
+
+def read_calibration_exponent(path: str | os.PathLike) -> float:
+    """The exponent ``B`` of the baseline's energy calibration ``E = A S^B`` (``calibration.json``)."""
+    calibration = read_json(path)
+    if not isinstance(calibration.get("B"), int | float):
+        raise DataError(f"{path}: no calibration exponent 'B'")
+    return float(calibration["B"])
+
+
 def merge_showers(paths: Iterable[str | os.PathLike]) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Concatenate shower shards in the given order; return (datasets, units).
 
@@ -326,13 +359,16 @@ def write_predictions(
     write_h5(path, datasets, units=units, attrs=attrs)
 
 
-def read_predictions(path: str | os.PathLike) -> dict[str, np.ndarray]:
+def read_predictions(path: str | os.PathLike, require: Iterable[str] = ()) -> dict[str, np.ndarray]:
     """The true values (:data:`PREDICTION_UNITS` but ``index``) and the reconstructions
     (:data:`OPTIONAL_PREDICTION_UNITS`) a ``predictions.h5`` has, all finite and of equal length
     (:func:`read_h5` checks, naming the file); a reconstruction the model does not make is absent
-    from the result."""
+    from the result, unless ``require`` names it (DataError)."""
     with _open(Path(path)) as fh:
         optional = [name for name in OPTIONAL_PREDICTION_UNITS if name in fh]
+    missing = [name for name in require if name not in optional]
+    if missing:
+        raise DataError(f"{path}: no dataset(s) {', '.join(missing)}: the model does not predict them")
     names = [name for name in PREDICTION_UNITS if name != "index"] + optional
     data = read_h5(path, names, finite=names)
     n = len(data["energy_true"])

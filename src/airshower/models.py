@@ -116,12 +116,13 @@ def heads(x, spec: Mapping, units: Sequence[int], activation: str, dropout: floa
 
     ``spec["n_outputs"]`` (target -> units, set by :func:`build_model`; by default those of
     :data:`DEFAULT_OUTPUT_UNITS`) sizes the heads; only the
-    energy takes the model's ``output`` (a gaussian width).
+    target that can have a per-event width (:attr:`airshower.targets.Target.width`, the energy) takes
+    the model's ``output`` (a gaussian width).
     """
     sizes = _output_units(spec["targets"], spec.get("n_outputs"))
     outputs = {}
     for target in spec["targets"]:
-        output = spec["output"] if target == "energy" else "point"
+        output = spec["output"] if TARGETS[target].width else "point"
         n_outputs, act = sizes[target], TARGETS[target].activation
         outputs[target] = dense_head(x, units, activation, dropout, output, target, n_outputs, act)
     return next(iter(outputs.values())) if len(outputs) == 1 else outputs
@@ -138,15 +139,14 @@ def gaussian_log_sigma(raw_width):
 
 
 def model_output(model: keras.Model) -> str:
-    """The ``output`` (:data:`OUTPUTS`) of a built or loaded model: ``gaussian`` when its energy
-    output has two units."""
+    """The ``output`` (:data:`OUTPUTS`) of a built or loaded model: ``gaussian`` when the output of
+    a target that can have a width (the energy) has two units."""
     shapes = model.output_shape
-    if isinstance(shapes, dict):
-        energy = shapes.get("energy")
-    else:  # one output, or several in the order of the output names (the targets)
+    if not isinstance(shapes, dict):  # one output, or several in the order of the output names
         shapes = shapes if isinstance(shapes, list) else [shapes]
-        energy = dict(zip(model.output_names, shapes, strict=True)).get("energy")
-    return "gaussian" if energy is not None and int(energy[-1]) == OUTPUTS["gaussian"] else "point"
+        shapes = dict(zip(model.output_names, shapes, strict=True))
+    widths = [shape for name, shape in shapes.items() if name in TARGETS and TARGETS[name].width]
+    return "gaussian" if any(int(shape[-1]) == OUTPUTS["gaussian"] for shape in widths) else "point"
 
 
 def residual_block(x, filters: int, kernel_size: int, activation: str, batch_norm: bool, strides: int = 1):

@@ -9,16 +9,16 @@ Each entry of :data:`TARGETS` says, for one quantity of the shower:
   in ``normalization.json`` under ``targets``), :meth:`Target.encode` (the network's target
   array), :meth:`Target.n_outputs`, :meth:`Target.decode` (network outputs back to the physical
   quantity), the output ``activation`` and the ``loss``;
-- its evaluation: the metrics and figures of :mod:`airshower.evaluation` and
-  :mod:`airshower.plotting` registered under the same name (the energy's are the study's summary
-  and comparison figures; the others' ``evaluation.TARGET_METRICS`` and
-  ``plotting.TARGET_FIGURES``).
+- its evaluation: the spec of :mod:`airshower.evaluation` (``evaluation.SPECS``: metrics,
+  headline numbers, table note, systematic shifts) and the figures of :mod:`airshower.plotting`
+  (``plotting.TARGET_FIGURES``) registered under the same name.
 
 The targets:
 
 - ``energy`` (EeV): one output, the energy transformed by the model's
   ``training.target_transform`` (:data:`TARGET_TRANSFORMS`) and
-  standardized; trained with the model's ``training.loss``; a ``gaussian`` output adds a width;
+  standardized; trained with the model's ``training.loss``; a ``gaussian`` output adds a width,
+  which the target decodes into ``energy_sigma`` (its ``width``, :meth:`Energy.reconstruct`);
 - ``direction``: the shower axis, a unit vector pointing to where the shower comes from (z up).
   Three outputs, the axis' components (already of order one, not standardized), MSE loss (for
   unit vectors ``|a - b|^2 = 2 (1 - cos psi)``, a smooth function of the opening angle psi
@@ -58,6 +58,7 @@ class Target:
     unit: str  # unit of ``truth`` and ``predicted``
     loss: str | None = None  # None: the model's training.loss; else fixed
     activation: str | None = None  # of the output layer (None: linear)
+    width: str | None = None  # dataset of predictions.h5 with a per-event width (a gaussian output)
 
     def fit(self, values: np.ndarray) -> dict:
         """Statistics of the training split's true values (JSON-serializable)."""
@@ -75,6 +76,13 @@ class Target:
         """The physical reconstruction (float64) from the network's (N, n_outputs) outputs."""
         raise NotImplementedError
 
+    def reconstruct(
+        self, y: np.ndarray, stats: Mapping, transform: str | None = None
+    ) -> dict[str, np.ndarray]:
+        """The ``predictions.h5`` datasets of the network's outputs: ``predicted`` (and ``width``
+        for a target that decodes a per-event width)."""
+        return {self.predicted: self.decode(y, stats, transform)}
+
 
 def _standardize(values: np.ndarray) -> dict:
     values = np.asarray(values, dtype=np.float64)
@@ -89,7 +97,8 @@ def _check_spread(stats: Mapping, name: str) -> None:
 
 
 class Energy(Target):
-    """The energy in EeV through the model's target transform (:data:`TARGET_TRANSFORMS`)."""
+    """The energy in EeV through the model's target transform (:data:`TARGET_TRANSFORMS`); a
+    ``gaussian`` output adds its per-event width (:meth:`reconstruct`)."""
 
     def fit(self, values):
         return fit_target_transforms(values)
@@ -101,6 +110,23 @@ class Energy(Target):
         return inverse_target(
             np.asarray(y).reshape(len(y), -1)[:, 0], {"targets": {"energy": stats}}, transform
         )
+
+    def reconstruct(self, y, stats, transform=None):
+        """``energy_pred`` (EeV) of (N,) standardized energies; of (N, 2) standardized means and
+        1-sigma widths (a gaussian output) also ``energy_sigma`` (EeV), the width carried through
+        the inverse transform to first order: ``sigma_eev = |dE/dv| std sigma``, v the transformed
+        energy and std its standard deviation over the training split, so ``sigma std`` for
+        ``linear`` and ``E ln(10) sigma std`` for ``log10`` (:data:`INVERSE_SLOPES`). For log10
+        this is the width of a straight-line approximation at E, the median of the log-normal
+        distribution the network predicts; the interval [E - sigma, E + sigma] is then symmetric
+        where the exact one, 10^(v +- sigma std), is not (ratio 1 + ln(10) sigma std)."""
+        y = np.asarray(y, dtype=np.float64)
+        if y.ndim == 1 or y.shape[-1] == 1:  # a point output
+            return {self.predicted: self.decode(y, stats, transform)}
+        norm = {"targets": {"energy": stats}}
+        energy = inverse_target(y[:, 0], norm, transform)
+        std = float(target_statistics(norm, transform)["std"])
+        return {self.predicted: energy, self.width: INVERSE_SLOPES[transform](energy) * y[:, 1] * std}
 
 
 class Direction(Target):
@@ -174,7 +200,7 @@ class Mass(Target):
 
 
 TARGETS: dict[str, Target] = {
-    "energy": Energy("energy", "energy", "energy", "energy_true", "energy_pred", "EeV"),
+    "energy": Energy("energy", "energy", "energy", "energy_true", "energy_pred", "EeV", width="energy_sigma"),
     "direction": Direction("direction", "shower axis", "axis", "axis_true", "axis_pred", "1", loss="mse"),
     "core": Standardized("core", "core position", "core", "core_true", "core_pred", "m", loss="mse"),
     "xmax": Standardized(
@@ -236,11 +262,15 @@ def encode(split: Mapping[str, np.ndarray], norm: Mapping, names: Sequence[str],
 
 
 def decode(outputs, norm: Mapping, names: Sequence[str], transform: str) -> dict[str, np.ndarray]:
-    """``predictions.h5`` datasets (``predicted`` of each target) from the network's standardized
-    point outputs (an array for a single target, else a dict target -> array)."""
+    """``predictions.h5`` datasets (``predicted`` of each target, and its ``width`` where the
+    output has one) from the network's standardized outputs (an array for a single target, else a
+    dict target -> array; :meth:`Target.reconstruct`)."""
     if len(names) == 1 and not isinstance(outputs, Mapping):
         outputs = {names[0]: outputs}
-    return {get(n).predicted: get(n).decode(outputs[n], statistics_of(norm, n), transform) for n in names}
+    out = {}
+    for n in names:
+        out.update(get(n).reconstruct(outputs[n], statistics_of(norm, n), transform))
+    return out
 
 
 def labels_needed(names: Sequence[str]) -> list[str]:
@@ -262,6 +292,12 @@ def output_units(norm: Mapping, names: Sequence[str]) -> dict[str, int]:
 TARGET_TRANSFORMS: dict[str, tuple[Callable, Callable]] = {
     "linear": (lambda e: e, lambda v: v),
     "log10": (np.log10, lambda v: 10.0**v),
+}
+# d(energy)/d(transformed energy) as a function of the energy, per target transform (a test holds
+# the keys to TARGET_TRANSFORMS): linear E -> 1, log10 E -> ln(10) E.
+INVERSE_SLOPES: dict[str, Callable] = {
+    "linear": np.ones_like,
+    "log10": lambda energy: np.log(10.0) * energy,
 }
 
 

@@ -1,21 +1,35 @@
-# Config validation and the small functions that turn the config into target lists.
+# Config validation, the wildcard constraints, and the named functions that turn the config into
+# target lists and into the inputs and params of the rules (get_*).
 import os
+import re
 
 # TensorFlow's start-up chatter (CPU features, missing CUDA) in every job is noise; errors stay.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from airshower.config import validate_config
+from airshower.evaluation.convergence import RULE as CONVERGENCE_RULE
+from airshower.evaluation.systematics_tables import twins
+from airshower.evaluation.uncertainty import CALIBRATION_BINS, KEEP_FRACTION
+from airshower.plotting.targets import TARGET_FIGURES
 from airshower.schema import BASELINE, ENSEMBLE_SUFFIX, ConfigError
 from airshower.study import (
     compared_models,
     ensembles,
     mass_classes,
     model_names,
+    model_seeds,
+    model_targets,
     study_targets,
     target_models,
-    model_seeds,
     training_settings,
 )
-from airshower.config import validate_config
+from airshower.systematics import (
+    run_variants,
+    study_outputs,
+    variant_mem_mb,
+    variant_section,
+)
+from airshower.targets import TARGETS
 
 try:
     validate_config(config)  # fills schema defaults in place; names the key on error
@@ -23,10 +37,43 @@ except ConfigError as exc:
     raise WorkflowError(f"Invalid configuration: {exc}") from None
 
 
+DATA = "results/data"
+MODELS = "results/models/{model}/seed{seed}"
+ENSEMBLES = f"results/models/{{model}}{ENSEMBLE_SUFFIX}/seed0"
+VARIANTS = "results/variants/{variant}"
+FIGURES = "results/figures"
+# report categories: the front page first, then the stages, one per target
+TARGET_CATEGORIES = {
+    "energy": "4 Energy",
+    "direction": "5 Direction",
+    "core": "6 Core",
+    "xmax": "7 Xmax",
+    "mass": "8 Mass",
+}
+
+
+def alternatives(names):
+    """A wildcard regex matching exactly one of ``names`` (nothing for none)."""
+    return "|".join(re.escape(name) for name in names) or "(?!)"
+
+
+# {testset}: the test set a model predicts, "" for the nominal test split and "variants/{name}/"
+# for a systematic variant (results/variants/{name}/test.h5). {model} of train and predict is
+# one of the networks, of ensemble one with a seed ensemble: never "baseline" or "*_ensemble".
 wildcard_constraints:
     model=r"[A-Za-z][A-Za-z0-9_]*",
     seed=r"\d+",
     shard=r"\d+",
+    variant=r"[a-z][a-z0-9+-]*",
+    testset=r"(variants/[a-z][a-z0-9+-]*/)?",
+    target=alternatives(TARGETS),
+    figure=alternatives(
+        sorted({stem for stems in TARGET_FIGURES.values() for stem in stems})
+    ),
+
+
+NETWORKS = alternatives(model_names(config))
+ENSEMBLED_NETWORKS = alternatives(ensembles(config).values())
 
 
 localrules:
@@ -34,31 +81,23 @@ localrules:
     merge_showers,
     ensemble,
     summary,
+    convergence,
+    front_page,
     plot_data,
     plot_training,
     plot_performance,
-    plot_comparison,
+    plot_uncertainty,
+    plot_target,
+    systematics_table,
+    plot_systematics,
 
 
-DATA = "results/data"
-# the models whose energy the summary and the energy figures compare
-ENERGY_MODELS = target_models(config, "energy")
-MODELS = "results/models/{model}/seed{seed}"
-FIGURES = "results/figures"
+# --- target lists ------------------------------------------------------------------------------
 
 
 def shard_files():
     n = config["simulation"]["n_shards"]
     return [f"{DATA}/shards/{shard}.h5" for shard in range(n)]
-
-
-def simulation_mem_mb(wildcards):
-    """Peak memory of one shard (measured by bench/simulation.py: about 10 MB per
-    1000 events without traces, 140 MB with traces) plus the interpreter."""
-    sim = config["simulation"]
-    per_shard = -(-sim["n_events"] // sim["n_shards"])
-    per_1000 = 140 if sim["store_traces"] else 10
-    return 300 + per_1000 * per_shard // 1000
 
 
 def runs(models):
@@ -67,30 +106,9 @@ def runs(models):
 
 
 def per_run(pattern, models=None):
+    """``pattern`` filled for every (model, seed) of ``models`` (default: every compared model)."""
     models = compared_models(config) if models is None else models
     return [pattern.format(model=m, seed=s) for m, s in runs(models)]
-
-
-def per_seed(pattern):
-    """Input function: one file per seed of the wildcard model."""
-    return lambda w: [
-        pattern.format(model=w.model, seed=s) for s in model_seeds(config, w.model)
-    ]
-
-
-def ensemble_members(wildcards):
-    """Input function of the ensemble rule, the predictions of every seed of the network."""
-    name = f"{wildcards.model}{ENSEMBLE_SUFFIX}"
-    if ensembles(config).get(name) != wildcards.model:
-        raise WorkflowError(
-            f"no seed ensemble '{name}': ensembles are built for the networks with two or more "
-            f"training seeds while evaluation.ensembles is true ({', '.join(ensembles(config)) or 'none'})"
-        )
-    return per_seed(f"{MODELS}/predictions.h5")(wildcards)
-
-
-def training_resources(key):
-    return lambda w: training_settings(config, w.model)[key]
 
 
 def uncertainty_models():
@@ -104,41 +122,208 @@ def uncertainty_models():
     gaussian = [
         m for m in model_names(config) if config["models"][m]["output"] == "gaussian"
     ]
-    members = {
-        ensemble: ensemble[: -len(ENSEMBLE_SUFFIX)] for ensemble in ensembles(config)
-    }
-    gaussian_ensembles = [e for e, m in members.items() if m in gaussian]
+    gaussian_ensembles = [e for e, m in ensembles(config).items() if m in gaussian]
     baseline = [BASELINE] if config["baseline"]["enabled"] else []
     return [*gaussian, *gaussian_ensembles, *baseline]
 
 
-def final_outputs():
-    networks = model_names(config)
+def target_outputs(target):
+    """The table (CSV, Markdown) and the figures of one target."""
+    tables = [f"results/targets/{target}/summary.{ext}" for ext in ("csv", "md")]
     figures = [
-        f"{FIGURES}/data/footprints.png",
-        f"{FIGURES}/data/input_distributions.png",
-        f"{FIGURES}/comparison/relative_resolution_vs_energy.png",
-        f"{FIGURES}/comparison/bias_vs_energy.png",
-        f"{FIGURES}/comparison/resolution_overall.png",
+        f"{FIGURES}/targets/{target}/{stem}.png" for stem in TARGET_FIGURES[target]
     ]
-    figures += [f"{FIGURES}/{m}/training_curves.png" for m in networks]
-    for m in ENERGY_MODELS:
+    return [*tables, *figures]
+
+
+def model_figures():
+    """The figures of every model: training curves of the networks, the energy's residuals,
+    scatter and bias and resolution of the models that reconstruct it, the calibration of a
+    per-event uncertainty."""
+    figures = [f"{FIGURES}/{m}/training_curves.png" for m in model_names(config)]
+    for m in target_models(config, "energy"):
         figures += [
-            f"{FIGURES}/{m}/residuals.png",
-            f"{FIGURES}/{m}/energy_scatter.png",
-            f"{FIGURES}/{m}/bias_resolution_vs_energy.png",
+            f"{FIGURES}/{m}/{stem}.png"
+            for stem in ("residuals", "energy_scatter", "bias_resolution_vs_energy")
         ]
     figures += [
         f"{FIGURES}/{m}/uncertainty_calibration.png" for m in uncertainty_models()
     ]
-    from airshower.plotting.targets import TARGET_FIGURES
+    return figures
 
-    tables = ["results/summary.csv", "results/summary.md"]
+
+def get_final_outputs():
+    """Everything the study makes: the front page, the data figures, every model's figures,
+    every target's table and figures, and the systematics (none while systematics.run is
+    empty)."""
+    outputs = ["results/summary.csv", "results/summary.md"]
+    outputs += [
+        f"{FIGURES}/data/{stem}.png" for stem in ("footprints", "input_distributions")
+    ]
+    outputs += model_figures()
     for target in study_targets(config):
-        if target == "energy":
-            continue
-        tables += [f"results/targets/{target}/summary.{ext}" for ext in ("csv", "md")]
-        figures += [
-            f"{FIGURES}/targets/{target}/{stem}.png" for stem in TARGET_FIGURES[target]
-        ]
-    return [*tables, *figures, *systematics_outputs()]
+        outputs += target_outputs(target)
+    return [*outputs, *study_outputs(config, FIGURES)]
+
+
+# --- params -------------------------------------------------------------------------------------
+
+
+def get_seed(wildcards):
+    return int(wildcards.seed)
+
+
+def get_model_spec(wildcards):
+    return config["models"][wildcards.model]
+
+
+def get_training_settings(wildcards):
+    return training_settings(config, wildcards.model)
+
+
+def get_threads(wildcards):
+    return training_settings(config, wildcards.model)["threads"]
+
+
+def get_gpus(wildcards):
+    return training_settings(config, wildcards.model)["gpus"]
+
+
+def get_batch_size(wildcards):
+    return training_settings(config, wildcards.model)["batch_size"]
+
+
+def get_inputs(wildcards):
+    return training_settings(config, wildcards.model)["inputs"]
+
+
+def get_target_transform(wildcards):
+    return training_settings(config, wildcards.model)["target_transform"]
+
+
+def get_network_targets(wildcards):
+    """The targets of a network (its spec's ``targets``)."""
+    return config["models"][wildcards.model]["targets"]
+
+
+def get_model_targets(wildcards):
+    """The targets of any compared model (a seed ensemble's network's, the baseline's)."""
+    return model_targets(config, wildcards.model)
+
+
+def get_model_seeds(wildcards):
+    return model_seeds(config, wildcards.model)
+
+
+def get_target_models(wildcards):
+    """The compared models that reconstruct the wildcard target."""
+    return target_models(config, wildcards.target)
+
+
+def get_target_settings(wildcards):
+    """The target's section of ``targets`` (none for a target without settings)."""
+    return config["targets"].get(wildcards.target, {})
+
+
+def get_target_category(wildcards):
+    return TARGET_CATEGORIES[wildcards.target]
+
+
+def get_networks_training():
+    """The training settings of every network (the convergence verdicts' patience and epochs)."""
+    return {m: training_settings(config, m) for m in model_names(config)}
+
+
+def get_variant_section(wildcards):
+    return variant_section(config, wildcards.variant)
+
+
+def get_variant_mem_mb(wildcards):
+    return variant_mem_mb(config)
+
+
+def simulation_mem_mb(wildcards):
+    """Peak memory of one shard (measured by bench/simulation.py: about 10 MB per
+    1000 events without traces, 140 MB with traces) plus the interpreter."""
+    sim = config["simulation"]
+    per_shard = -(-sim["n_events"] // sim["n_shards"])
+    per_1000 = 140 if sim["store_traces"] else 10
+    return 300 + per_1000 * per_shard // 1000
+
+
+# --- inputs -------------------------------------------------------------------------------------
+
+
+def seed_files(wildcards, name):
+    """One file ``name`` per training seed of the wildcard model."""
+    return [
+        f"{MODELS}/{name}".format(model=wildcards.model, seed=s)
+        for s in model_seeds(config, wildcards.model)
+    ]
+
+
+def get_seed_histories(wildcards):
+    return seed_files(wildcards, "history.csv")
+
+
+def get_seed_infos(wildcards):
+    return seed_files(wildcards, "training.json")
+
+
+def get_seed_predictions(wildcards):
+    return seed_files(wildcards, "predictions.h5")
+
+
+def get_seed_energy_metrics(wildcards):
+    return seed_files(wildcards, "metrics/energy.json")
+
+
+def get_test_set(wildcards):
+    """The prepared test set of the wildcard {testset}: the nominal split or a variant's."""
+    return (
+        f"results/{wildcards.testset}test.h5"
+        if wildcards.testset
+        else f"{DATA}/test.h5"
+    )
+
+
+def get_ensemble_members(wildcards):
+    """The predictions of every seed of the network on the wildcard {testset}."""
+    return seed_files(wildcards, f"{wildcards.testset}predictions.h5")
+
+
+def get_target_metrics(wildcards):
+    """The wildcard target's metrics of every run of the models that reconstruct it."""
+    return per_run(
+        f"{MODELS}/metrics/{wildcards.target}.json", get_target_models(wildcards)
+    )
+
+
+def get_target_tables():
+    """The table (JSON) of every target of the study."""
+    return [f"results/targets/{t}/summary.json" for t in study_targets(config)]
+
+
+def get_shifts():
+    """The shifts of every compared run on every variant that is run."""
+    return [
+        f
+        for v in run_variants(config)
+        for f in per_run(f"{MODELS}/variants/{v}/shifts.json")
+    ]
+
+
+def get_baseline_calibration():
+    """The baseline's calibration (its exponent judges the signal-scale variants), if run."""
+    if not config["baseline"]["enabled"]:
+        return []
+    return [f"results/models/{BASELINE}/seed0/calibration.json"]
+
+
+def get_variant_sections():
+    return {v: config["systematics"]["variants"][v] for v in run_variants(config)}
+
+
+def get_energy_networks():
+    """The compared networks and seed ensembles that reconstruct the energy."""
+    return [m for m in target_models(config, "energy") if m != BASELINE]

@@ -1,19 +1,18 @@
 # Seed ensembles: for every network with two or more seeds (evaluation.ensembles), the model
-# "{model}_ensemble" with the single seed 0, its predictions the mean of the seeds' predictions.
-# From here on (metrics, summary, figures) it is compared like any model; it has no training.
-
-
-# results/models/{model}_ensemble/seed0/predictions.h5 matches predict's pattern too
-ruleorder: ensemble > predict
+# "{model}_ensemble" with the single seed 0, its predictions the mean of the seeds' predictions,
+# on the nominal test set and on every systematic variant. From here on (metrics, tables,
+# figures) it is compared like any model; it has no training.
 
 
 rule ensemble:
     input:
-        members=ensemble_members,
+        members=get_ensemble_members,
     output:
-        predictions=f"results/models/{{model}}{ENSEMBLE_SUFFIX}/seed0/predictions.h5",
+        predictions=f"{ENSEMBLES}/{{testset}}predictions.h5",
     log:
-        f"logs/ensemble/{{model}}{ENSEMBLE_SUFFIX}.log",
+        f"logs/ensemble/{{model}}{ENSEMBLE_SUFFIX}/{{testset}}ensemble.log",
+    wildcard_constraints:
+        model=ENSEMBLED_NETWORKS,
     conda:
         "../envs/study.yaml"
     threads: 1
@@ -22,6 +21,6 @@ rule ensemble:
         runtime=10,
     params:
         model="{model}",
-        seeds=lambda w: model_seeds(config, w.model),
+        seeds=get_model_seeds,
     script:
         "../scripts/ensemble.py"

@@ -1,11 +1,5 @@
-# Figures. They read only data, histories, predictions and metrics, so changing a plotting
-# setting reruns these rules and nothing upstream.
-from airshower.evaluation.convergence import RULE as CONVERGENCE_RULE
-from airshower.evaluation.uncertainty import CALIBRATION_BINS, KEEP_FRACTION
-
-
-localrules:
-    plot_uncertainty,
+# Figures. They read only data, histories, predictions, metrics and tables, so changing a
+# plotting setting reruns these rules and nothing upstream.
 
 
 rule plot_data:
@@ -41,8 +35,8 @@ rule plot_data:
 
 rule plot_training:
     input:
-        histories=per_seed(f"{MODELS}/history.csv"),
-        info=per_seed(f"{MODELS}/training.json"),
+        histories=get_seed_histories,
+        info=get_seed_infos,
     output:
         curves=report(
             f"{FIGURES}/{{model}}/training_curves.png",
@@ -60,10 +54,10 @@ rule plot_training:
         runtime=10,
     params:
         model="{model}",
-        seeds=lambda w: model_seeds(config, w.model),
+        seeds=get_model_seeds,
         models=compared_models(config),
         plots=config["plots"],
-        training=lambda w: training_settings(config, w.model),
+        training=get_training_settings,
         convergence_rule=CONVERGENCE_RULE,
     script:
         "../scripts/plot_training.py"
@@ -71,8 +65,8 @@ rule plot_training:
 
 rule plot_performance:
     input:
-        predictions=per_seed(f"{MODELS}/predictions.h5"),
-        metrics=per_seed(f"{MODELS}/metrics.json"),
+        predictions=get_seed_predictions,
+        metrics=get_seed_energy_metrics,
     output:
         residuals=report(
             f"{FIGURES}/{{model}}/residuals.png",
@@ -114,8 +108,8 @@ rule plot_performance:
 
 rule plot_uncertainty:
     input:
-        predictions=per_seed(f"{MODELS}/predictions.h5"),
-        metrics=per_seed(f"{MODELS}/metrics.json"),
+        predictions=get_seed_predictions,
+        metrics=get_seed_energy_metrics,
     output:
         calibration=report(
             f"{FIGURES}/{{model}}/uncertainty_calibration.png",
@@ -142,30 +136,18 @@ rule plot_uncertainty:
         "../scripts/plot_uncertainty.py"
 
 
-rule plot_comparison:
+rule plot_target:
     input:
-        summary="results/summary.json",
+        summary="results/targets/{target}/summary.json",
     output:
-        resolution=report(
-            f"{FIGURES}/comparison/relative_resolution_vs_energy.png",
-            caption="../report/relative_resolution_vs_energy.rst",
-            category="4 Comparison",
-            labels={"figure": "relative resolution vs energy"},
-        ),
-        bias=report(
-            f"{FIGURES}/comparison/bias_vs_energy.png",
-            caption="../report/bias_vs_energy.rst",
-            category="4 Comparison",
-            labels={"figure": "bias vs energy"},
-        ),
-        overall=report(
-            f"{FIGURES}/comparison/resolution_overall.png",
-            caption="../report/resolution_overall.rst",
-            category="4 Comparison",
-            labels={"figure": "overall resolution"},
+        figure=report(
+            f"{FIGURES}/targets/{{target}}/{{figure}}.png",
+            caption="../report/target_figure.rst",
+            category=get_target_category,
+            labels={"figure": "{figure}"},
         ),
     log:
-        "logs/plot_comparison.log",
+        "logs/plot_target/{target}/{figure}.log",
     conda:
         "../envs/study.yaml"
     threads: 1
@@ -173,7 +155,7 @@ rule plot_comparison:
         mem_mb=1000,
         runtime=10,
     params:
-        models=ENERGY_MODELS,
+        models=get_target_models,
         plots=config["plots"],
     script:
-        "../scripts/plot_comparison.py"
+        "../scripts/plot_target.py"

@@ -1,5 +1,6 @@
 # One training job per (model, seed); resumable from results/checkpoints (not a rule output:
-# Snakemake deletes the outputs of a failed job, the checkpoint must survive it).
+# Snakemake deletes the outputs of a failed job, the checkpoint must survive it). One prediction
+# job per (model, seed) and test set: the nominal test split and every systematic variant.
 
 
 rule train:
@@ -15,18 +16,20 @@ rule train:
         "logs/train/{model}/seed{seed}.log",
     benchmark:
         "benchmarks/train/{model}/seed{seed}.tsv"
+    wildcard_constraints:
+        model=NETWORKS,
     conda:
         "../envs/study.yaml"
-    threads: lambda w: training_settings(config, w.model)["threads"]
+    threads: get_threads
     resources:
-        gpu=training_resources("gpus"),
+        gpu=get_gpus,
         mem_mb=6000,
         runtime=240,
     params:
         model="{model}",
-        seed=lambda w: int(w.seed),
-        spec=lambda w: config["models"][w.model],
-        training=lambda w: training_settings(config, w.model),
+        seed=get_seed,
+        spec=get_model_spec,
+        training=get_training_settings,
         study_seed=config["seed"],
         checkpoint_dir="results/checkpoints/{model}/seed{seed}",
     script:
@@ -36,29 +39,29 @@ rule train:
 rule predict:
     input:
         model=f"{MODELS}/model.keras",
-        test=f"{DATA}/test.h5",
+        test=get_test_set,
         normalization=f"{DATA}/normalization.json",
     output:
-        predictions=f"{MODELS}/predictions.h5",
+        predictions=f"{MODELS}/{{testset}}predictions.h5",
     log:
-        "logs/predict/{model}/seed{seed}.log",
+        "logs/predict/{model}/seed{seed}/{testset}predict.log",
     benchmark:
-        "benchmarks/predict/{model}/seed{seed}.tsv"
+        "benchmarks/predict/{model}/seed{seed}/{testset}predict.tsv"
+    wildcard_constraints:
+        model=NETWORKS,
     conda:
         "../envs/study.yaml"
     threads: 1  # a test split is seconds of inference; the job's time is Keras' start-up
     resources:
-        gpu=training_resources("gpus"),
+        gpu=get_gpus,
         mem_mb=4000,
         runtime=30,
     params:
         model="{model}",
-        seed=lambda w: int(w.seed),
-        batch_size=lambda w: training_settings(config, w.model)["batch_size"],
-        inputs=lambda w: training_settings(config, w.model)["inputs"],
-        targets=lambda w: config["models"][w.model]["targets"],
-        target_transform=lambda w: training_settings(config, w.model)[
-            "target_transform"
-        ],
+        seed=get_seed,
+        batch_size=get_batch_size,
+        inputs=get_inputs,
+        targets=get_network_targets,
+        target_transform=get_target_transform,
     script:
         "../scripts/predict.py"

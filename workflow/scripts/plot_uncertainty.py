@@ -8,13 +8,9 @@ model = snakemake.params.model
 plots = plotting.PlotSettings.from_config(snakemake.params.plots)
 records, pulls = [], {}
 for metrics_path, predictions_path in zip(snakemake.input.metrics, snakemake.input.predictions, strict=True):
-    rec = io.read_json(metrics_path)
-    pred = io.read_predictions(predictions_path)
-    if "energy_sigma" not in pred or "uncertainty" not in rec:
-        raise io.DataError(
-            f"{predictions_path}: no dataset 'energy_sigma' (or {metrics_path}: no 'uncertainty'), but "
-            f"model '{model}' is listed by uncertainty_models() as predicting a per-event uncertainty"
-        )
+    # uncertainty_models() lists the model as predicting a per-event uncertainty
+    rec = io.read_record(metrics_path, ["uncertainty"], "the metrics of a per-event uncertainty")
+    pred = io.read_predictions(predictions_path, require=["energy_sigma"])
     records.append(rec)
     pulls[int(rec["seed"])] = evaluation.pulls(pred["energy_true"], pred["energy_pred"], pred["energy_sigma"])
 color = plotting.model_color(model, snakemake.params.models)

@@ -1,44 +1,37 @@
-"""Summary of every model: metrics aggregated over seeds, training cost, throughput, whether each
-training converged, and the per-event uncertainty of the models that predict one (rule summary)."""
+"""The table of one reconstructed target: its metrics combined over the seeds of every model that
+reconstructs it, as CSV, Markdown and JSON (rule summary)."""
 
 from airshower import evaluation, io, logs
 
 log = logs.setup(snakemake.log[0])
+target = snakemake.wildcards.target
 models = list(snakemake.params.models)
-metrics, info, inference, verdicts = {}, {}, {}, {}
+records = {}
 for path in snakemake.input.metrics:
     rec = io.read_json(path)
-    metrics.setdefault(evaluation.run_key(path, rec)[0], []).append(rec)
-for path in snakemake.input.info:
-    rec = io.read_json(path)
-    info.setdefault(evaluation.run_key(path, rec)[0], []).append(rec)
-for path in snakemake.input.predictions:
-    attrs = io.read_attrs(path)
-    if "inference_events_per_s" in attrs:
-        inference.setdefault(evaluation.run_key(path, attrs)[0], []).append(
-            float(attrs["inference_events_per_s"])
-        )
-for path in snakemake.input.histories:
-    model, seed = evaluation.run_key(path)
-    verdict = evaluation.convergence_of_run(io.read_history(path), snakemake.params.training[model])
-    verdicts.setdefault(model, {})[seed] = verdict
-    (log.info if verdict.converged else log.warning)(
-        "%s seed %d: %s: %s", model, seed, verdict.label, verdict.detail
-    )
-aggregated = {
-    m: evaluation.aggregate_seeds(sorted(recs, key=lambda r: r["seed"])) for m, recs in metrics.items()
-}
-rows = evaluation.summary_rows(aggregated, info, inference, models, verdicts)
-reasons = {m: {s: v.detail for s, v in by_seed.items()} for m, by_seed in verdicts.items()}
-convergence = {
-    m: [{"seed": s, **v.record()} for s, v in sorted(by_seed.items())] for m, by_seed in verdicts.items()
-}
+    records.setdefault(evaluation.run_key(path, rec)[0], []).append(rec)
+try:
+    aggregated = {
+        m: evaluation.aggregate_seeds(sorted(recs, key=lambda r: r["seed"])) for m, recs in records.items()
+    }
+    rows = evaluation.target_rows(target, aggregated, models)
+except (KeyError, ValueError) as exc:
+    raise io.DataError(f"{target} metrics ({', '.join(snakemake.input.metrics)}): {exc}") from None
+convergence = io.read_convergence(snakemake.input.convergence)
+unconverged = evaluation.unconverged_seeds(convergence, models)
+markdown = evaluation.target_markdown(target, rows, aggregated, unconverged)
 io.write_json(
     snakemake.output.json,
-    {"model_order": models, "models": aggregated, "table": rows, "convergence": convergence},
+    {
+        "target": target,
+        "model_order": models,
+        "models": aggregated,
+        "table": rows,
+        "unconverged": unconverged,
+    },
 )
 with io.atomic_path(snakemake.output.csv) as tmp:
-    tmp.write_text(evaluation.summary_csv(rows))
+    tmp.write_text(evaluation.target_csv(rows))
 with io.atomic_path(snakemake.output.md) as tmp:
-    tmp.write_text(evaluation.summary_markdown(rows, reasons))
-log.info("summary of %d models:\n%s", len(rows), evaluation.summary_markdown(rows, reasons))
+    tmp.write_text(markdown)
+log.info("%s summary of %d models:\n%s", target, len(rows), markdown)

@@ -9,17 +9,12 @@ log = logs.setup(snakemake.log[0])
 p = snakemake.params
 records: dict = {}
 for path in snakemake.input.shifts:
-    rec = io.read_json(path)
-    if not {"model", "seed", "variant", "targets"} <= set(rec):
-        raise io.DataError(f"{path}: not a shifts record (needs model, seed, variant, targets)")
+    rec = io.read_record(path, ["model", "seed", "variant", "targets"], "a shifts record")
     records.setdefault(rec["variant"], {}).setdefault(rec["model"], []).append(rec)
 exponent = None  # the baseline's calibration exponent B (none without the baseline)
 calibrations = getattr(snakemake.input, "calibration", [])  # a path, or a list of none or one
 for path in [calibrations] if isinstance(calibrations, str) else list(calibrations):
-    calibration = io.read_json(path)
-    if not isinstance(calibration.get("B"), int | float):
-        raise io.DataError(f"{path}: no calibration exponent 'B'")
-    exponent = float(calibration["B"])
+    exponent = io.read_calibration_exponent(path)
 try:
     aggregated = {
         v: {m: shifts.aggregate_shifts(sorted(recs, key=lambda r: r["seed"])) for m, recs in models.items()}

@@ -1,34 +1,27 @@
-"""Evaluation of the energy reconstructions: metrics of one run (:mod:`.metrics`), metrics of a
-per-event uncertainty where a model predicts one (:mod:`.uncertainty`: pulls, coverage,
-calibration, the cut on the predicted uncertainty), whether its training converged
-(:mod:`.convergence`), seeds combined into the summary rows (:mod:`.aggregate`) and the summary
-table as CSV and Markdown (:mod:`.tables`). The other reconstructed targets: direction, core,
-Xmax and mass metrics (:mod:`.targets`, the registry :data:`TARGET_METRICS`), combined over seeds
-(:mod:`.target_aggregate`) into their tables (:mod:`.target_tables`). The systematic test
-variants: the shift of every target's headline metrics against the nominal test set
-(:mod:`.systematics`) and its table (:mod:`.systematics_tables`). Every statistic comes from
-:mod:`airshower.statistics`."""
+"""Evaluation of the reconstructed targets. Each target's module declares its spec
+(:class:`~airshower.evaluation.target_base.TargetEvaluation`: metrics, headline numbers, table
+note, systematic shifts), registered in :data:`SPECS` (:mod:`.targets`): the energy
+(:mod:`.energy`: bias and resolution, :mod:`.resolution`, and the metrics of a per-event width,
+:mod:`.uncertainty`), direction, core, Xmax and mass. The metrics of one run are combined over
+the seeds of a model by one rule (:mod:`.aggregate`) into each target's table
+(:mod:`.target_tables`) and the study's front page (:mod:`.front`: every target's headline number
+with the training columns and whether each training converged, :mod:`.convergence`); table cells
+in :mod:`.formatting`. The systematic test variants: the shift of every target's headline metrics
+against the nominal test set (:mod:`.systematics`) and its table (:mod:`.systematics_tables`).
+Every statistic comes from :mod:`airshower.statistics`."""
 
-from airshower.evaluation.aggregate import (
-    SUMMARY_COLUMNS,
-    UNCERTAINTY_COLUMNS,
-    aggregate_seeds,
-    aggregate_uncertainty,
-    run_key,
-    summary_rows,
-)
+from airshower.evaluation.aggregate import aggregate_seeds, combine_entries, run_key
 from airshower.evaluation.convergence import Convergence, convergence_of_run, judge_convergence
-from airshower.evaluation.metrics import (
+from airshower.evaluation.formatting import DASH
+from airshower.evaluation.front import front_columns, front_csv, front_markdown, front_rows
+from airshower.evaluation.resolution import (
     QUANTITIES,
-    EnergyBins,
-    EvaluationSettings,
     bootstrap_intervals,
     compute_metrics,
     point_estimates,
     summarize,
 )
-from airshower.evaluation.tables import DASH, summary_csv, summary_markdown, uncertainty_markdown
-from airshower.evaluation.target_aggregate import aggregate_target_seeds, combine_entries
+from airshower.evaluation.settings import EnergyBins, EvaluationSettings
 from airshower.evaluation.target_tables import (
     HEADLINES,
     target_csv,
@@ -37,9 +30,10 @@ from airshower.evaluation.target_tables import (
     unconverged_seeds,
 )
 from airshower.evaluation.targets import (
-    PREDICTED,
+    SPECS,
     TARGET_METRICS,
     TARGET_STREAMS,
+    bootstrap_streams,
     check_target_settings,
     compute_target_metrics,
 )
@@ -54,43 +48,40 @@ from airshower.evaluation.uncertainty import (
 )
 
 __all__ = [
-    "target_rows",
-    "target_markdown",
-    "unconverged_seeds",
-    "target_csv",
-    "compute_target_metrics",
-    "combine_entries",
-    "check_target_settings",
-    "aggregate_target_seeds",
-    "TARGET_STREAMS",
-    "TARGET_METRICS",
-    "PREDICTED",
-    "HEADLINES",
-    "Convergence",
     "DASH",
-    "EnergyBins",
-    "EvaluationSettings",
+    "HEADLINES",
     "NOMINAL",
     "QUANTITIES",
-    "SUMMARY_COLUMNS",
-    "UNCERTAINTY_COLUMNS",
+    "SPECS",
+    "TARGET_METRICS",
+    "TARGET_STREAMS",
     "UNCERTAINTY_QUANTITIES",
+    "Convergence",
+    "EnergyBins",
+    "EvaluationSettings",
     "aggregate_seeds",
-    "aggregate_uncertainty",
     "bootstrap_intervals",
+    "bootstrap_streams",
     "calibration_curve",
+    "check_target_settings",
+    "combine_entries",
     "compute_metrics",
+    "compute_target_metrics",
     "convergence_of_run",
     "coverage",
     "cut_metrics",
+    "front_columns",
+    "front_csv",
+    "front_markdown",
+    "front_rows",
     "judge_convergence",
     "point_estimates",
     "pulls",
     "run_key",
     "summarize",
-    "summary_csv",
-    "summary_markdown",
-    "summary_rows",
-    "uncertainty_markdown",
+    "target_csv",
+    "target_markdown",
+    "target_rows",
+    "unconverged_seeds",
     "uncertainty_metrics",
 ]

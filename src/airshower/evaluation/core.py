@@ -52,3 +52,33 @@ def core_metrics(
     idx, header = base.energy_binning(data["energy_true"], settings)
     bins = base.binned_entries(idx, header, (offset,), QUANTITIES, settings.bootstrap, rng)
     return base.record("core", DEFINITIONS, len(offset), settings, overall=overall, bins=bins)
+
+
+def shift_columns(pred: Mapping[str, np.ndarray], _classes=()) -> dict:
+    """The per-event core offset (m) the shifts resample."""
+    d = base.require(pred, ("core_true", "core_pred"), "core")
+    return {"offset": (d["core_pred"] - d["core_true"]).reshape(-1, 2)}
+
+
+SPEC = base.TargetEvaluation(
+    metrics=core_metrics,
+    stream=(3,),
+    headlines=(
+        base.Headline("r68_m", ("overall", "r68_m"), "r68 [m]"),
+        base.Headline("bias_x_m", ("overall", "bias_x_m"), "bias x [m]"),
+        base.Headline("bias_y_m", ("overall", "bias_y_m"), "bias y [m]"),
+    ),
+    front="r68_m",
+    note="r68: the distance |core_rec − core_true| that contains 68 % of the events; bias x, y: mean "
+    "of the reconstructed minus the true core coordinate.",
+    shifts=(
+        base.Shift(
+            "r68_m",
+            "r68_shift_m",
+            "r68 shift [m]",
+            r"shift of $r_{68}$ [m]",
+            lambda s: QUANTITIES["r68_m"](s["offset"]),
+        ),
+    ),
+    shift_columns=shift_columns,
+)

@@ -71,3 +71,33 @@ def direction_metrics(
     return base.record(
         "direction", DEFINITIONS, psi.size, settings, overall=overall, bins=bins, zenith_bins=zenith_bins
     )
+
+
+def shift_columns(pred: Mapping[str, np.ndarray], _classes=()) -> dict:
+    """The per-event opening angle (deg) the shifts resample."""
+    d = base.require(pred, ("axis_true", "axis_pred"), "direction")
+    return {"psi": opening_angles_deg(d["axis_pred"], d["axis_true"])}
+
+
+SPEC = base.TargetEvaluation(
+    metrics=direction_metrics,
+    stream=(2,),
+    headlines=(
+        base.Headline("psi68_deg", ("overall", "psi68_deg"), "ψ68 [deg]"),
+        base.Headline("psi_mean_deg", ("overall", "psi_mean_deg"), "mean ψ [deg]"),
+        base.Headline("psi68_deg", ("bins", "psi68_deg"), "ψ68 [deg]", per_bin=True),
+    ),
+    front="psi68_deg",
+    note="ψ: opening angle between reconstructed and true shower axis; ψ68: the angle that contains "
+    "68 % of the events; per energy bin: bins of true energy.",
+    shifts=(
+        base.Shift(
+            "psi68_deg",
+            "psi68_shift_deg",
+            "ψ68 shift [deg]",
+            r"shift of $\psi_{68}$ [deg]",
+            lambda s: QUANTITIES["psi68_deg"](s["psi"]),
+        ),
+    ),
+    shift_columns=shift_columns,
+)

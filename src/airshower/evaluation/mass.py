@@ -194,3 +194,46 @@ def _headline_bins(data: Mapping, true_index: np.ndarray, k: int, settings, rng)
     cols = (pair_score(data["mass_prob"][sel], 0, k - 1), true_index[sel] == k - 1)
     quantities = {q: f for q, f in _pair_quantities(False).items() if q in ("auc", "merit")}
     return base.binned_entries(idx, header, (*cols, data["xmax"][sel]), quantities, settings.bootstrap, rng)
+
+
+def shift_columns(pred: Mapping[str, np.ndarray], classes: Sequence[float]) -> dict:
+    """Score and class of the events of the lightest and the heaviest class, which the shift of
+    the AUC resamples."""
+    d = base.require(pred, ("mass", "mass_prob"), "mass")
+    classes = sorted(int(round(float(c))) for c in classes)
+    prob = d["mass_prob"]
+    if len(classes) < 2 or prob.ndim != 2 or prob.shape[1] != len(classes):
+        raise ValueError(
+            f"'mass_prob' has shape {prob.shape}, expected (N, {len(classes)}) classes (two or more)"
+        )
+    true_index = class_indices(d["mass"], classes)
+    k = len(classes) - 1
+    sel = (true_index == 0) | (true_index == k)
+    return {"score": pair_score(prob[sel], 0, k), "heavy": (true_index[sel] == k).astype(np.float64)}
+
+
+def _auc(s: base.Sample) -> float:
+    heavy = s["heavy"].astype(bool)
+    return statistics.auc(s["score"][~heavy], s["score"][heavy])
+
+
+SPEC = base.TargetEvaluation(
+    metrics=mass_metrics,
+    stream=(5,),
+    headlines=(
+        base.Headline("auc", ("pairs", base.PAIR, "auc"), "AUC {names}"),
+        base.Headline("merit", ("pairs", base.PAIR, "merit"), "merit factor, classifier"),
+        base.Headline("merit_xmax_reco", ("pairs", base.PAIR, "merit_xmax_reco"), "merit factor, X_max reco"),
+        base.Headline("merit_xmax_true", ("pairs", base.PAIR, "merit_xmax_true"), "merit factor, true X_max"),
+        base.Headline("accuracy", ("overall", "accuracy"), "accuracy [%]", 100.0),
+    ),
+    front="auc",
+    note="score s = p_heavy / (p_light + p_heavy) on the events of the two classes; AUC: probability "
+    "that a heavy event scores above a light one (ties ½); merit factor = |⟨x⟩_light − ⟨x⟩_heavy| / "
+    "√(var_light + var_heavy) of the score, of the reconstructed and of the true X_max; accuracy: "
+    "argmax of the class probabilities is the true class.",
+    shifts=(
+        base.Shift("auc", "mass_auc_shift", "AUC shift", "shift of the AUC, lightest vs heaviest", _auc),
+    ),
+    shift_columns=shift_columns,
+)

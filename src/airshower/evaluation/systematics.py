@@ -2,9 +2,10 @@
 the nominal test set to a systematic variant's (:mod:`airshower.systematics`), same model, same
 training seed.
 
-Each target has its shifts (:data:`SHIFTS`), each the :func:`airshower.systematics.bootstrap_shift`
-of one statistic of the per-event columns of a ``predictions.h5`` (:func:`columns`), with the
-percentile-bootstrap interval of independent resamples of the two test sets:
+Each target has its shifts (:data:`SHIFTS`, declared in the target's module), each the
+:func:`airshower.systematics.bootstrap_shift` of one statistic of the per-event columns of a
+``predictions.h5`` (:func:`columns`), with the percentile-bootstrap interval of independent
+resamples of the two test sets:
 
 - energy: the relative bias ``mean(dE / E)`` as a difference (x 100: percentage points) and the
   relative resolution ``spread(dE / E)`` as a relative change ``res_v / res_n - 1`` (x 100: %);
@@ -17,7 +18,7 @@ percentile-bootstrap interval of independent resamples of the two test sets:
 
 The statistics are those of the metrics (:mod:`airshower.statistics`, :mod:`.direction`,
 :mod:`.core`, :mod:`.xmax`, :mod:`.mass`), not redefined here. Seeds are combined as the
-targets' metrics are (:func:`airshower.evaluation.target_aggregate.combine_entries`: mean over
+targets' metrics are (:func:`airshower.evaluation.aggregate.combine_entries`: mean over
 seeds, their spread, the bootstrap half-width, the combined interval).
 """
 
@@ -25,144 +26,35 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
 from airshower import rng as rng_streams
 from airshower import statistics
 from airshower import systematics as variants
-from airshower.evaluation import core, direction, mass, xmax
 from airshower.evaluation import target_base as base
-from airshower.evaluation.metrics import check_energies
-from airshower.evaluation.target_aggregate import combine_entries
+from airshower.evaluation.aggregate import combine_entries
+from airshower.evaluation.targets import SPECS
 from airshower.targets import TARGETS
 
 # the bootstrap sub-stream of the shifts, after (study seed, "bootstrap", crc32(model), seed):
 # the metrics use none (energy), 1 (uncertainty) and 2-5 (targets), so these never meet them
 SHIFT_STREAM = 6
 
-Sample = Mapping[str, np.ndarray]
+Sample = base.Sample
 
 
-@dataclass(frozen=True)
-class Shift:
-    """One shifted headline metric of a target: its statistic of a sample of :func:`columns`,
-    difference or relative change, and how tables and figures show it (``scale`` to the
-    ``unit`` of ``column``)."""
-
-    name: str  # key in the records
-    column: str  # CSV column, with its unit
-    header: str  # Markdown header
-    label: str  # figure axis label
-    statistic: Callable[[Sample], float]
-    relative: bool = False
-    scale: float = 1.0
-
-
-def _psi68(s: Sample) -> float:
-    return direction.QUANTITIES["psi68_deg"](s["psi"])
-
-
-def _r68(s: Sample) -> float:
-    return core.QUANTITIES["r68_m"](s["offset"])
-
-
-def _xmax_bias(s: Sample) -> float:
-    return xmax.BIN_QUANTITIES["bias_gcm2"](s["residual"], None)
-
-
-def _xmax_resolution(s: Sample) -> float:
-    return xmax.BIN_QUANTITIES["resolution_gcm2"](s["residual"], None)
-
-
-def _auc(s: Sample) -> float:
-    heavy = s["heavy"].astype(bool)
-    return statistics.auc(s["score"][~heavy], s["score"][heavy])
-
-
-SHIFTS: dict[str, tuple[Shift, ...]] = {
-    "energy": (
-        Shift(
-            "relative_bias",
-            "energy_bias_shift_pp",
-            "E bias shift [pp]",
-            r"shift of the relative bias $\langle\Delta E/E\rangle$ [percentage points]",
-            variants.relative_bias,
-            scale=100.0,
-        ),
-        Shift(
-            "relative_resolution",
-            "energy_resolution_shift_pct",
-            "σ_E/E change [%]",
-            r"change of the relative resolution $\sigma_E/E$ [%]",
-            variants.relative_resolution,
-            relative=True,
-            scale=100.0,
-        ),
-    ),
-    "direction": (
-        Shift("psi68_deg", "psi68_shift_deg", "ψ68 shift [deg]", r"shift of $\psi_{68}$ [deg]", _psi68),
-    ),
-    "core": (Shift("r68_m", "r68_shift_m", "r68 shift [m]", r"shift of $r_{68}$ [m]", _r68),),
-    "xmax": (
-        Shift(
-            "bias_gcm2",
-            "xmax_bias_shift_gcm2",
-            "X_max bias shift [g/cm²]",
-            r"shift of the $X_\mathrm{max}$ bias [g cm$^{-2}$]",
-            _xmax_bias,
-        ),
-        Shift(
-            "resolution_gcm2",
-            "xmax_resolution_shift_gcm2",
-            "X_max resolution shift [g/cm²]",
-            r"shift of the $X_\mathrm{max}$ resolution [g cm$^{-2}$]",
-            _xmax_resolution,
-        ),
-    ),
-    "mass": (Shift("auc", "mass_auc_shift", "AUC shift", "shift of the AUC, lightest vs heaviest", _auc),),
-}
+Shift = base.Shift
+# every target's shifts, declared in the target's module (its spec's ``shifts``)
+SHIFTS: dict[str, tuple[Shift, ...]] = {name: spec.shifts for name, spec in SPECS.items()}
 
 
 def columns(target: str, pred: Mapping[str, np.ndarray], classes: Sequence[float] = ()) -> dict:
     """The per-event columns of a ``predictions.h5`` (as read) that the shifts of ``target``
-    resample; ValueError naming a missing or bad dataset."""
-    if target == "energy":
-        for name in ("energy_true", "energy_pred"):
-            if name not in pred:
-                raise ValueError(
-                    f"the energy shifts need dataset '{name}', the predictions have {sorted(pred)}"
-                )
-        e_true, e_pred = check_energies(pred["energy_true"], pred["energy_pred"])
-        return {"energy_true": e_true, "energy_pred": e_pred}
-    if target == "direction":
-        d = base.require(pred, ("axis_true", "axis_pred"), target)
-        return {"psi": direction.opening_angles_deg(d["axis_pred"], d["axis_true"])}
-    if target == "core":
-        d = base.require(pred, ("core_true", "core_pred"), target)
-        return {"offset": (d["core_pred"] - d["core_true"]).reshape(-1, 2)}
-    if target == "xmax":
-        d = base.require(pred, ("xmax", "xmax_pred"), target)
-        return {"residual": d["xmax_pred"] - d["xmax"]}
-    if target == "mass":
-        return _mass_columns(pred, classes)
-    raise ValueError(f"unknown target {target!r}: one of {', '.join(SHIFTS)}")
-
-
-def _mass_columns(pred: Mapping[str, np.ndarray], classes: Sequence[float]) -> dict:
-    """Score and class of the events of the lightest and the heaviest class (:mod:`.mass`)."""
-    d = base.require(pred, ("mass", "mass_prob"), "mass")
-    classes = sorted(int(round(float(c))) for c in classes)
-    prob = d["mass_prob"]
-    if len(classes) < 2 or prob.ndim != 2 or prob.shape[1] != len(classes):
-        raise ValueError(
-            f"'mass_prob' has shape {prob.shape}, expected (N, {len(classes)}) classes (two or more)"
-        )
-    true_index = mass.class_indices(d["mass"], classes)
-    k = len(classes) - 1
-    sel = (true_index == 0) | (true_index == k)
-    return {"score": mass.pair_score(prob[sel], 0, k), "heavy": (true_index[sel] == k).astype(np.float64)}
+    resample (the spec's ``shift_columns``); ValueError naming a missing or bad dataset."""
+    if target not in SPECS:
+        raise ValueError(f"unknown target {target!r}: one of {', '.join(SHIFTS)}")
+    return SPECS[target].shift_columns(pred, classes)
 
 
 def shift_stream(study_seed: int, model: str, seed: int, variant: str, target: str) -> np.random.Generator:
@@ -256,7 +148,7 @@ def definitions(targets: Sequence[str]) -> dict[str, str]:
 
 def aggregate_shifts(records: Sequence[Mapping]) -> dict:
     """The shifts records of the seeds of one model and variant combined: per target and shift
-    :func:`~airshower.evaluation.target_aggregate.combine_entries` of the shifts (``mean``,
+    :func:`~airshower.evaluation.aggregate.combine_entries` of the shifts (``mean``,
     ``std``, ``stat``, ``lo``, ``hi``, ``values``) plus ``nominal`` and ``variant``, the means
     over seeds of the two statistics; ``seeds``, ``n_seeds``."""
     if not records:

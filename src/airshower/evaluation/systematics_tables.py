@@ -25,8 +25,8 @@ from collections.abc import Mapping, Sequence
 
 from airshower import study
 from airshower import systematics as variants
+from airshower.evaluation.formatting import DASH, csv_cell, decimals
 from airshower.evaluation.systematics import SHIFTS
-from airshower.evaluation.tables import DASH, _csv_cell, _sig
 from airshower.schema import BASELINE, ENSEMBLE_SUFFIX
 
 CALIBRATION_TOLERANCE_PP = 1.0  # the calibration bar, percentage points
@@ -137,7 +137,7 @@ def shift_csv(rows: Sequence[Mapping], targets: Sequence[str]) -> str:
     writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: _csv_cell(row.get(k)) for k in fields})
+        writer.writerow({k: csv_cell(row.get(k)) for k in fields})
     return buf.getvalue()
 
 
@@ -146,7 +146,7 @@ def _cell(value: float | None, lo: float | None, hi: float | None) -> str:
     if value is None:
         return DASH
     half = 0.5 * (hi - lo) if lo is not None and hi is not None else None
-    d = _sig(value, half)
+    d = decimals(value, half)
     if half is None:
         return f"{value:+.{d}f}"
     return f"{value:+.{d}f} [{lo:+.{d}f}, {hi:+.{d}f}]"

@@ -1,5 +1,6 @@
-"""What the metrics of the reconstructed targets other than the energy (direction, core, Xmax,
-mass) share: reading and checking the per-event arrays of a predictions dict, a quantity's
+"""What the metrics of the reconstructed targets share: the one spec each target's module declares
+(:class:`TargetEvaluation`: its metrics, headline numbers, table note, systematic shifts),
+reading and checking the per-event arrays of a predictions dict, a quantity's
 ``{"value", "lo", "hi"}`` entry with its percentile-bootstrap interval, bins of true energy (or
 of any other truth, such as the zenith angle) and the record layout.
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -22,6 +24,63 @@ from airshower import contract, statistics
 
 NONE_ENTRY = {"value": None, "lo": None, "hi": None}
 Quantities = Mapping[str, Callable[..., float]]  # name -> statistic of the per-event columns
+Sample = Mapping[str, np.ndarray]  # per-event columns of a predictions.h5 (a shift's sample)
+PAIR = "{pair}"  # stands for the record's headline pair of mass classes in a headline's path
+
+
+@dataclass(frozen=True)
+class Headline:
+    """One headline number of a target's table: the CSV column, where it is in the aggregated
+    record (:data:`PAIR` replaced by the headline pair), its Markdown header (with the unit), a
+    scale (100 for per cent), whether the path leads to a binned entry (one column per energy bin)
+    and the Markdown table it goes to (``group``: a title of :attr:`TargetEvaluation.groups`;
+    empty: the main table)."""
+
+    column: str
+    path: tuple[str, ...]
+    header: str
+    scale: float = 1.0
+    per_bin: bool = False
+    group: str = ""
+
+
+@dataclass(frozen=True)
+class Shift:
+    """One shifted headline metric of a target under a systematic variant: its statistic of a
+    sample of the target's shift columns, difference or relative change, and how tables and
+    figures show it (``scale`` to the ``unit`` of ``column``)."""
+
+    name: str  # key in the records
+    column: str  # CSV column, with its unit
+    header: str  # Markdown header
+    label: str  # figure axis label
+    statistic: Callable[[Sample], float]
+    relative: bool = False
+    scale: float = 1.0
+
+
+@dataclass(frozen=True)
+class TargetEvaluation:
+    """Everything the evaluation knows of one reconstructed target, declared once in its module
+    (:mod:`.energy`, :mod:`.direction`, ...) and registered in :data:`airshower.evaluation.SPECS`.
+
+    ``metrics(pred, settings, target_settings, rng, *, substream, classes)`` is the metrics record
+    of one run (``substream(i)``: a further independent bootstrap stream of the target's);
+    ``stream`` the target's bootstrap sub-stream after (study seed, "bootstrap", crc32(model),
+    seed); ``headlines`` the columns of its table and ``front`` the one on the study's front page;
+    ``note`` the definitions under its Markdown table and ``groups`` the further Markdown tables
+    (title -> note); ``shifts`` its systematic shifts, each a statistic of the per-event columns
+    ``shift_columns(pred, classes)``.
+    """
+
+    metrics: Callable[..., dict]
+    stream: tuple[int, ...]
+    headlines: tuple[Headline, ...]
+    front: str
+    note: str
+    shifts: tuple[Shift, ...]
+    shift_columns: Callable[..., dict]
+    groups: Mapping[str, str] = field(default_factory=dict)
 
 
 def finite(x) -> float | None:

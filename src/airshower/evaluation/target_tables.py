@@ -1,11 +1,12 @@
-"""The summary tables of the reconstructed targets: the headline numbers of each target
-(:data:`HEADLINES`) per model, from the seed aggregates of
-:func:`airshower.evaluation.aggregate_target_seeds`, as rows, CSV and Markdown.
+"""The table of each reconstructed target: its headline numbers (the target's spec,
+:data:`airshower.evaluation.SPECS`) per model, from the seed aggregates of
+:func:`airshower.evaluation.aggregate_seeds`, as rows, CSV and Markdown.
 
 CSV: per headline column its mean over seeds, ``_seed_std`` (sample standard deviation over
 seeds, empty for one seed) and ``_stat`` (mean bootstrap 68 % half-width). Markdown: mean ±
 the seed spread, or ± the bootstrap half-width for a model with one seed (said in the note),
-rounded to two significant digits of that uncertainty.
+rounded to two significant digits of that uncertainty; the headlines of a group (the energy's
+per-event width) in a table of their own, with the models that have them.
 """
 
 from __future__ import annotations
@@ -15,67 +16,19 @@ import io as _io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from airshower.evaluation.tables import DASH, NOT_CONVERGED, _csv_cell, _pm
+from airshower.evaluation import formatting as fmt
+from airshower.evaluation.target_base import PAIR
+from airshower.evaluation.targets import SPECS
 from airshower.schema import ENSEMBLE_SUFFIX
 
-PAIR = "{pair}"  # stands for the record's headline pair of mass classes in a path
-
-
-@dataclass(frozen=True)
-class Headline:
-    """One headline number of a target: the CSV column, where it is in the aggregated record
-    (``PAIR`` replaced by the headline pair), its Markdown header (with the unit), a scale
-    (100 for per cent) and whether the path leads to a binned entry (one column per energy bin)."""
-
-    column: str
-    path: tuple[str, ...]
-    header: str
-    scale: float = 1.0
-    per_bin: bool = False
-
-
-HEADLINES: dict[str, tuple[Headline, ...]] = {
-    "direction": (
-        Headline("psi68_deg", ("overall", "psi68_deg"), "ψ68 [deg]"),
-        Headline("psi_mean_deg", ("overall", "psi_mean_deg"), "mean ψ [deg]"),
-        Headline("psi68_deg", ("bins", "psi68_deg"), "ψ68 [deg]", per_bin=True),
-    ),
-    "core": (
-        Headline("r68_m", ("overall", "r68_m"), "r68 [m]"),
-        Headline("bias_x_m", ("overall", "bias_x_m"), "bias x [m]"),
-        Headline("bias_y_m", ("overall", "bias_y_m"), "bias y [m]"),
-    ),
-    "xmax": (
-        Headline("bias_gcm2", ("overall", "bias_gcm2"), "bias [g/cm²]"),
-        Headline("resolution_gcm2", ("overall", "resolution_gcm2"), "resolution [g/cm²]"),
-        Headline("resolved_fraction", ("overall", "resolved_fraction"), "resolved fraction [%]", 100.0),
-    ),
-    "mass": (
-        Headline("auc", ("pairs", PAIR, "auc"), "AUC {names}"),
-        Headline("merit", ("pairs", PAIR, "merit"), "merit factor, classifier"),
-        Headline("merit_xmax_reco", ("pairs", PAIR, "merit_xmax_reco"), "merit factor, X_max reco"),
-        Headline("merit_xmax_true", ("pairs", PAIR, "merit_xmax_true"), "merit factor, true X_max"),
-        Headline("accuracy", ("overall", "accuracy"), "accuracy [%]", 100.0),
-    ),
-}
-NOTES = {
-    "direction": "ψ: opening angle between reconstructed and true shower axis; ψ68: the angle "
-    "that contains 68 % of the events; per energy bin: bins of true energy.",
-    "core": "r68: the distance |core_rec − core_true| that contains 68 % of the events; bias x, "
-    "y: mean of the reconstructed minus the true core coordinate.",
-    "xmax": "bias = mean(X_max,rec − X_max), resolution = std(X_max,rec − X_max) (ddof = 1); "
-    "resolved fraction = 1 − resolution² / std(X_max)² in each bin of true energy, averaged "
-    "over the bins weighted by their events.",
-    "mass": "score s = p_heavy / (p_light + p_heavy) on the events of the two classes; AUC: "
-    "probability that a heavy event scores above a light one (ties ½); merit factor = "
-    "|⟨x⟩_light − ⟨x⟩_heavy| / √(var_light + var_heavy) of the score, of the reconstructed and "
-    "of the true X_max; accuracy: argmax of the class probabilities is the true class.",
-}
+NOT_CONVERGED = "‡"  # marks a model with a seed whose training did not converge
+HEADLINES = {name: spec.headlines for name, spec in SPECS.items()}
+NOTES = {name: spec.note for name, spec in SPECS.items()}
 NOTE_TAIL = (
     " Values are means over the training seeds ± their standard deviation (ddof = 1); for a "
     "model with one seed (the classical baseline, the seed ensembles), and for a quantity the seeds "
     "share (the true X_max's merit factor), ± the half-width of the 68 % bootstrap interval. All on "
-    f"the test set. {DASH}: the model does not provide it."
+    f"the test set. {fmt.DASH}: the model does not provide it."
 )
 
 
@@ -89,6 +42,7 @@ class Column:
     path: tuple[str, ...]
     scale: float
     bin: int | None = None
+    group: str = ""
 
 
 def table_columns(target: str, reference: Mapping) -> list[Column]:
@@ -100,7 +54,7 @@ def table_columns(target: str, reference: Mapping) -> list[Column]:
     for h in HEADLINES[target]:
         path = tuple(pair if p == PAIR else p for p in h.path)
         if not h.per_bin:
-            columns.append(Column(h.column, h.header.format(names=names), path, h.scale))
+            columns.append(Column(h.column, h.header.format(names=names), path, h.scale, group=h.group))
             continue
         edges = reference["bins"]["edges_eev"]
         for k in range(len(edges) - 1):
@@ -145,7 +99,7 @@ def target_csv(rows: Sequence[Mapping]) -> str:
     writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: _csv_cell(v) for k, v in row.items()})
+        writer.writerow({k: fmt.csv_cell(v) for k, v in row.items()})
     return buf.getvalue()
 
 
@@ -176,26 +130,42 @@ def target_markdown(
         return f"No model reconstructs the {target}.\n"
     unconverged = dict(unconverged or {})
     columns = table_columns(target, aggregated[rows[0]["model"]])
-    header = ["model", "seeds", *(c.header for c in columns)]
-    lines = [
-        "| " + " | ".join(header) + " |",
-        "|" + "|".join(["---", "---:"] + ["---:"] * len(columns)) + "|",
-    ]
-    for r in rows:
-        name = f"{r['model']} {NOT_CONVERGED}" if r["model"] in unconverged else str(r["model"])
-        cells = [name, str(r["n_seeds"])]
-        for c in columns:
-            # the seed spread; where the seeds cannot differ (one seed, or a quantity of the test
-            # set alone, such as the true Xmax's merit factor) the bootstrap half-width
-            spread = r[f"{c.name}_seed_std"]
-            err = spread if spread else r[f"{c.name}_stat"]
-            cells.append(_pm(r[c.name], err, c.scale))
-        lines.append("| " + " | ".join(cells) + " |")
-    note = NOTES[target] + NOTE_TAIL
+    main = [c for c in columns if not c.group]
+    text = _markdown_table(rows, main, unconverged, ["model", "seeds"]) + "\n" + NOTES[target] + NOTE_TAIL
     marked = [f"{m} (seeds {', '.join(map(str, seeds))})" for m, seeds in unconverged.items()]
     if marked:
-        note += (
+        text += (
             f"\n\n{NOT_CONVERGED} Not converged: {'; '.join(marked)}, by the rule in results/summary.md; "
             "a marked model's numbers may improve with more epochs."
         )
-    return "\n".join(lines) + "\n\n" + note + "\n"
+    text += "\n"
+    for title, group_note in SPECS[target].groups.items():
+        group = [c for c in columns if c.group == title]
+        have = [r for r in rows if any(r[c.name] is not None for c in group)]
+        if have:
+            text += (
+                f"\n**{title}**\n\n"
+                + _markdown_table(have, group, unconverged, ["model"])
+                + "\n"
+                + group_note
+                + "\n"
+            )
+    return text
+
+
+def _markdown_table(
+    rows: Sequence[Mapping], columns: Sequence[Column], unconverged: Mapping, first: Sequence[str]
+) -> str:
+    """The Markdown table of ``columns``: the model (marked where unconverged), its seeds where
+    ``first`` asks for them, each value ± its seed spread (± the bootstrap half-width where the
+    seeds cannot differ: one seed, or a quantity of the test set alone, such as the true Xmax's
+    merit factor)."""
+    lines = []
+    for r in rows:
+        name = f"{r['model']} {NOT_CONVERGED}" if r["model"] in unconverged else str(r["model"])
+        cells = [name, str(r["n_seeds"])][: len(first)]
+        for c in columns:
+            spread = r[f"{c.name}_seed_std"]
+            cells.append(fmt.plus_minus(r[c.name], spread if spread else r[f"{c.name}_stat"], c.scale))
+        lines.append(cells)
+    return fmt.markdown_table([*first, *(c.header for c in columns)], lines)

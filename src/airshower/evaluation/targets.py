@@ -1,53 +1,67 @@
-"""The registry of the metrics of the reconstructed targets other than the energy (whose metrics
-are :mod:`airshower.evaluation.metrics`): direction (:mod:`.direction`), core (:mod:`.core`),
-Xmax (:mod:`.xmax`) and mass (:mod:`.mass`).
+"""The registry of the reconstructed targets' evaluation: one spec per target
+(:class:`~airshower.evaluation.target_base.TargetEvaluation`), declared in the target's module,
+energy (:mod:`.energy`), direction (:mod:`.direction`), core (:mod:`.core`), Xmax (:mod:`.xmax`)
+and mass (:mod:`.mass`), and collected here in the order of :data:`airshower.targets.TARGETS`.
 
 Every metric function has the signature
-``(pred, settings, target_settings, rng, **extra) -> dict``: ``pred`` the datasets of a
-``predictions.h5`` (truths and the target's predictions), ``settings`` the
+``(pred, settings, target_settings, rng, *, substream, **extra) -> dict``: ``pred`` the datasets
+of a ``predictions.h5`` (truths and the target's predictions), ``settings`` the
 :class:`~airshower.evaluation.EvaluationSettings` (bootstrap resamples, energy bins),
-``target_settings`` the target's section of the ``targets`` config, ``rng`` the bootstrap
-stream; ``extra`` holds ``classes`` (the sorted mass numbers, needed by ``mass``).
+``target_settings`` the target's section of the ``targets`` config, ``rng`` the target's
+bootstrap stream and ``substream(i)`` further streams of its own; ``extra`` holds ``classes``
+(the sorted mass numbers, needed by ``mass``).
 """
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from airshower.evaluation.core import core_metrics
-from airshower.evaluation.direction import direction_metrics
-from airshower.evaluation.mass import mass_metrics
-from airshower.evaluation.xmax import xmax_metrics
+from airshower import rng as rng_streams
+from airshower.evaluation import core, direction, energy, mass, xmax
+from airshower.evaluation.target_base import TargetEvaluation
 from airshower.schema import ConfigError
+from airshower.targets import TARGETS
 
-TARGET_METRICS: dict[str, Callable[..., dict]] = {
-    "direction": direction_metrics,
-    "core": core_metrics,
-    "xmax": xmax_metrics,
-    "mass": mass_metrics,
-}
-# bootstrap sub-stream per target, after (study seed, "bootstrap", crc32(model), seed); the energy
-# metrics use no index and their per-event uncertainty 1, so these never meet those draws
-TARGET_STREAMS = {"direction": 2, "core": 3, "xmax": 4, "mass": 5}
-# the datasets of predictions.h5 that tell a model reconstructs the target
-PREDICTED = {"direction": "axis_pred", "core": "core_pred", "xmax": "xmax_pred", "mass": "mass_prob"}
+_MODULES = {"energy": energy, "direction": direction, "core": core, "xmax": xmax, "mass": mass}
+SPECS: dict[str, TargetEvaluation] = {name: _MODULES[name].SPEC for name in TARGETS if name in _MODULES}
+TARGET_METRICS: dict[str, Callable[..., dict]] = {name: spec.metrics for name, spec in SPECS.items()}
+# bootstrap sub-stream per target, after (study seed, "bootstrap", crc32(model), seed): the energy
+# uses none and its per-event width 1, the others 2-5, so they never meet
+TARGET_STREAMS = {name: spec.stream for name, spec in SPECS.items()}
+
+
+def bootstrap_streams(study_seed: int, model: str, seed: int) -> Callable[..., np.random.Generator]:
+    """``streams(*index)``: the bootstrap generators of one run (model, seed) of the study,
+    sub-stream ``index`` of (study seed, "bootstrap", crc32(model), seed)."""
+    run = (int(study_seed), "bootstrap", zlib.crc32(model.encode()), int(seed))
+    return lambda *index: rng_streams.generator(*run, *index)
 
 
 def compute_target_metrics(
     target: str,
     pred: Mapping[str, np.ndarray],
     settings,
-    target_settings: Mapping,
-    rng: np.random.Generator,
+    target_settings: Mapping | None,
+    streams: Callable[..., np.random.Generator],
     **extra,
 ) -> dict:
-    """The metrics record of ``target`` (:data:`TARGET_METRICS`); ValueError for an unknown
-    target or bad data (the rule script names the file)."""
-    if target not in TARGET_METRICS:
-        raise ValueError(f"unknown target {target!r}: one of {', '.join(TARGET_METRICS)}")
-    return TARGET_METRICS[target](pred, settings, target_settings or {}, rng, **extra)
+    """The metrics record of ``target`` (:data:`SPECS`), its bootstrap from ``streams`` (the run's
+    :func:`bootstrap_streams`) at the target's sub-stream; ValueError for an unknown target or bad
+    data (the rule script names the file)."""
+    if target not in SPECS:
+        raise ValueError(f"unknown target {target!r}: one of {', '.join(SPECS)}")
+    stream = SPECS[target].stream
+    return SPECS[target].metrics(
+        pred,
+        settings,
+        target_settings or {},
+        streams(*stream),
+        substream=lambda *index: streams(*stream, *index),
+        **extra,
+    )
 
 
 def _check_zenith_bins(edges, key: str) -> None:
@@ -66,11 +80,9 @@ def check_target_settings(targets_section: Mapping | None) -> None:
     config validation): ``direction.zenith_bins_deg`` at least two strictly increasing edges
     within 0 to 90 deg. Raises :class:`airshower.schema.ConfigError` naming the key."""
     section = targets_section or {}
-    unknown = sorted(set(section) - set(TARGET_METRICS))
+    unknown = sorted(set(section) - set(SPECS))
     if unknown:
-        raise ConfigError(
-            f"config key 'targets.{unknown[0]}': unknown target (one of {', '.join(TARGET_METRICS)})"
-        )
-    direction = section.get("direction") or {}
-    if "zenith_bins_deg" in direction:
-        _check_zenith_bins(direction["zenith_bins_deg"], "targets.direction.zenith_bins_deg")
+        raise ConfigError(f"config key 'targets.{unknown[0]}': unknown target (one of {', '.join(SPECS)})")
+    direction_section = section.get("direction") or {}
+    if "zenith_bins_deg" in direction_section:
+        _check_zenith_bins(direction_section["zenith_bins_deg"], "targets.direction.zenith_bins_deg")

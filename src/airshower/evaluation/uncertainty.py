@@ -20,13 +20,13 @@ predicted 1-sigma uncertainty ``sigma`` (``energy_sigma``), all in EeV:
   the ratio of the two is the pull again, so it is calibrated exactly when the pulls are;
 - cut: the :data:`KEEP_FRACTION` (90 %) of the events with the smallest predicted relative
   uncertainty ``sigma / E_rec`` and their bias and resolution
-  (:func:`airshower.evaluation.metrics.summarize`), to compare with all events'.
+  (:func:`airshower.evaluation.resolution.summarize`), to compare with all events'.
 
 Why quantile bins of the predicted uncertainty: every bin holds the same number of events (equal
 statistical precision) over the factor-of-ten range of ``sigma``, and the bins are chosen on a
 quantity the model predicts (a function of its inputs), never on ``E_true``, which would select on
 the residual. The 68 % intervals are percentile-bootstrap intervals like those of
-:mod:`.metrics` (the events resampled ``bootstrap`` times).
+:mod:`.resolution` (the events resampled ``bootstrap`` times).
 """
 
 from __future__ import annotations
@@ -36,13 +36,8 @@ import math
 import numpy as np
 
 from airshower import contract, statistics
-from airshower.evaluation.metrics import (
-    EvaluationSettings,
-    bootstrap_replicas,
-    check_energies,
-    replica_intervals,
-    summarize,
-)
+from airshower.evaluation.resolution import bootstrap_replicas, check_energies, replica_intervals, summarize
+from airshower.evaluation.settings import EvaluationSettings
 
 COVERAGE_Z = {"coverage68": 1.0, "coverage95": 1.96}  # |pull| bound of each coverage
 NOMINAL = {q: math.erf(z / math.sqrt(2.0)) for q, z in COVERAGE_Z.items()}  # Gaussian coverage
@@ -215,7 +210,7 @@ def cut_metrics(
     dict
         ``{"keep_fraction", "max_relative_sigma", "n", quantity: {"value", "lo", "hi"}}``: the
         largest relative uncertainty kept, the events kept and the quantities of
-        :func:`airshower.evaluation.metrics.summarize` for them.
+        :func:`airshower.evaluation.resolution.summarize` for them.
     """
     e_true = np.asarray(energy_true, dtype=np.float64)
     e_pred = np.asarray(energy_pred, dtype=np.float64)
@@ -233,7 +228,7 @@ def uncertainty_metrics(
     settings: EvaluationSettings,
     rng: np.random.Generator,
 ) -> dict:
-    """Every metric of a per-event uncertainty, as a JSON-ready dict (``metrics.json``'s
+    """Every metric of a per-event uncertainty, as a JSON-ready dict (``metrics/energy.json``'s
     ``uncertainty``).
 
     Layout::

@@ -106,3 +106,41 @@ def xmax_metrics(
 
 def _spread_or_nan(values: np.ndarray) -> float:
     return float(statistics.spread(values)) if len(values) > 1 else float("nan")
+
+
+def shift_columns(pred: Mapping[str, np.ndarray], _classes=()) -> dict:
+    """The per-event residual ``xmax_pred - xmax`` (g/cm^2) the shifts resample."""
+    d = base.require(pred, ("xmax", "xmax_pred"), "xmax")
+    return {"residual": d["xmax_pred"] - d["xmax"]}
+
+
+SPEC = base.TargetEvaluation(
+    metrics=xmax_metrics,
+    stream=(4,),
+    headlines=(
+        base.Headline("bias_gcm2", ("overall", "bias_gcm2"), "bias [g/cm²]"),
+        base.Headline("resolution_gcm2", ("overall", "resolution_gcm2"), "resolution [g/cm²]"),
+        base.Headline("resolved_fraction", ("overall", "resolved_fraction"), "resolved fraction [%]", 100.0),
+    ),
+    front="resolution_gcm2",
+    note="bias = mean(X_max,rec − X_max), resolution = std(X_max,rec − X_max) (ddof = 1); resolved "
+    "fraction = 1 − resolution² / std(X_max)² in each bin of true energy, averaged over the bins "
+    "weighted by their events.",
+    shifts=(
+        base.Shift(
+            "bias_gcm2",
+            "xmax_bias_shift_gcm2",
+            "X_max bias shift [g/cm²]",
+            r"shift of the $X_\mathrm{max}$ bias [g cm$^{-2}$]",
+            lambda s: BIN_QUANTITIES["bias_gcm2"](s["residual"], None),
+        ),
+        base.Shift(
+            "resolution_gcm2",
+            "xmax_resolution_shift_gcm2",
+            "X_max resolution shift [g/cm²]",
+            r"shift of the $X_\mathrm{max}$ resolution [g cm$^{-2}$]",
+            lambda s: BIN_QUANTITIES["resolution_gcm2"](s["residual"], None),
+        ),
+    ),
+    shift_columns=shift_columns,
+)

@@ -5,9 +5,10 @@ Modules: :mod:`.style` (rc settings, model colours and markers, labels with unit
 saving), :mod:`.data` (footprints and input distributions), :mod:`.training` (training
 curves), :mod:`.performance` (one model: residuals, energy scatter, bias and resolution vs
 energy), :mod:`.uncertainty` (one model's predicted per-event uncertainty: calibration and
-pulls), :mod:`.comparison` (all models on one plot) and :mod:`.targets` (all models on one plot,
-per reconstructed target other than the energy: :data:`TARGET_FIGURES`) and :mod:`.systematics`
-(the shift of every target's headline metrics per systematic variant and model).
+pulls), :mod:`.comparison` (the energy of all models on one plot) and :mod:`.targets` (all
+models on one plot, per reconstructed target, the energy's from :mod:`.comparison`:
+:data:`TARGET_FIGURES`) and :mod:`.systematics` (the shift of every target's headline metrics per
+systematic variant and model).
 """
 
 from airshower.plotting.comparison import bias_vs_energy, relative_resolution_vs_energy, resolution_overall
@@ -25,13 +26,14 @@ from airshower.plotting.style import (
     styled,
 )
 from airshower.plotting.systematics import shift_figure, systematics_figures
-from airshower.plotting.targets import FIGURE_FUNCTIONS, TARGET_FIGURES, target_figures
+from airshower.plotting.targets import FIGURE_FUNCTIONS, TARGET_FIGURES, target_figure, target_figures
 from airshower.plotting.training import training_curves
 from airshower.plotting.uncertainty import uncertainty_calibration
 
 __all__ = [
     "FIGURE_FUNCTIONS",
     "TARGET_FIGURES",
+    "target_figure",
     "target_figures",
     "LABEL",
     "PALETTE",

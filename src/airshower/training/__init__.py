@@ -20,8 +20,8 @@ One training job fits one model (``config["models"][name]``) with one seed:
   :func:`airshower.jobs.guard` (one training per model and seed at a time) and removes the
   checkpoint once the job's outputs are written, so a forced re-run trains afresh;
 - :mod:`.inference`: :func:`predict` (standardized outputs, energies or means and widths),
-  :func:`reconstruct` (every target's reconstruction), :func:`energy_eev`
-  (in EeV, a width carried through the inverse target transform), :func:`save_model`,
+  :func:`reconstruct` (every target's reconstruction, decoded by the target: the energy's in EeV
+  with its width carried through the inverse target transform), :func:`save_model`,
   :func:`load_model`.
 
 Keras is imported only inside the functions (and by :mod:`.resume`, which :func:`train`
@@ -42,20 +42,12 @@ from airshower.training.fit import (
     make_loss,
     train,
 )
-from airshower.training.inference import (
-    INVERSE_SLOPES,
-    energy_eev,
-    load_model,
-    predict,
-    reconstruct,
-    save_model,
-)
+from airshower.training.inference import load_model, predict, reconstruct, save_model
 from airshower.training.runtime import configure_runtime, keras_seed, seed_everything
 from airshower.training.settings import RESULT_NEUTRAL, ReduceLR, TrainingSettings
 
 __all__ = [
     "CHECKPOINT",
-    "INVERSE_SLOPES",
     "LEARNING_RATE_SCHEDULES",
     "LOSSES",
     "OUTPUT_LOSSES",
@@ -66,7 +58,6 @@ __all__ = [
     "check_output_loss",
     "compile_model",
     "configure_runtime",
-    "energy_eev",
     "fingerprint",
     "gaussian_nll",
     "keras_seed",

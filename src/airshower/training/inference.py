@@ -1,5 +1,5 @@
-"""A trained network after the fit: predictions with their throughput and in EeV, the saved model
-file."""
+"""A trained network after the fit: predictions with their throughput, decoded by each target
+(:mod:`airshower.targets`) into the physical quantities, and the saved model file."""
 
 from __future__ import annotations
 
@@ -17,13 +17,6 @@ from airshower import targets as registry
 
 if TYPE_CHECKING:
     import keras  # noqa: PLC0415 (Keras loads lazily: importing the training package starts no backend)
-
-# d(energy)/d(transformed energy) as a function of the energy, per target transform
-# (airshower.targets.TARGET_TRANSFORMS; a test holds the keys to it): linear E -> 1, log10 E -> ln(10) E.
-INVERSE_SLOPES = {
-    "linear": np.ones_like,
-    "log10": lambda energy: np.log(10.0) * energy,
-}
 
 
 def _gaussian_columns(y: np.ndarray) -> np.ndarray:
@@ -56,66 +49,27 @@ def predict(model: keras.Model, x: np.ndarray, batch_size: int) -> tuple[np.ndar
     rate = float(len(x) / elapsed) if elapsed > 0 else float("nan")
     gaussian = models.model_output(model) == "gaussian"
     if isinstance(y, dict):
-        out = {t: np.asarray(v, dtype=np.float64) for t, v in y.items()}
-        if "energy" in out and not gaussian:
-            out["energy"] = out["energy"].reshape(-1)
-        if gaussian:
-            out["energy"] = _gaussian_columns(y["energy"])
-        return out, rate
+        return {t: _target_columns(t, v, gaussian) for t, v in y.items()}, rate
     if gaussian:
         return _gaussian_columns(y), rate
     y = np.asarray(y, dtype=np.float64)
     return (y.reshape(-1) if y.shape[-1] == 1 else y), rate
 
 
+def _target_columns(target: str, y: np.ndarray, gaussian: bool) -> np.ndarray:
+    """One target's outputs of a multi-target model, float64: a target that can have a width
+    (:attr:`airshower.targets.Target.width`) its (N,) points or, gaussian, (N, 2) means and widths;
+    the others their (N, k) outputs."""
+    if not registry.get(target).width:
+        return np.asarray(y, dtype=np.float64)
+    return _gaussian_columns(y) if gaussian else np.asarray(y, dtype=np.float64).reshape(-1)
+
+
 def reconstruct(y, norm: Mapping, targets: Sequence[str], transform: str) -> dict[str, np.ndarray]:
     """The ``predictions.h5`` datasets of the network outputs ``y`` (:func:`predict`) of a model
-    of ``targets``: ``energy_pred`` and, for a gaussian output, ``energy_sigma``
-    (:func:`energy_eev`), and the other targets' reconstructions (:func:`airshower.targets.decode`).
-    """
-    outputs = y if isinstance(y, Mapping) else {targets[0]: y}
-    out = {}
-    if "energy" in outputs:
-        energy, sigma = energy_eev(outputs["energy"], norm, transform)
-        out["energy_pred"] = energy
-        if sigma is not None:
-            out["energy_sigma"] = sigma
-    others = [t for t in targets if t != "energy"]
-    out.update(registry.decode({t: outputs[t] for t in others}, norm, others, transform))
-    return out
-
-
-def energy_eev(y: np.ndarray, norm: Mapping, transform: str) -> tuple[np.ndarray, np.ndarray | None]:
-    """Energies and their 1-sigma widths in EeV of the standardized predictions :func:`predict` gives.
-
-    Parameters
-    ----------
-    y
-        (N,) standardized energies of a ``point`` model, or (N, 2) standardized means and widths
-        of a ``gaussian`` one.
-    norm
-        the normalization statistics (``normalization.json``).
-    transform
-        the model's ``training.target_transform``.
-
-    Returns
-    -------
-    energy_eev, sigma_eev
-        ``energy_eev = registry.inverse_target(mean)``; ``sigma_eev`` (None for a point model)
-        the width carried through the inverse transform to first order:
-        ``sigma_eev = |dE/dv| std sigma``, v the transformed energy and std its standard
-        deviation over the training split, so ``sigma std`` for ``linear`` and
-        ``E ln(10) sigma std`` for ``log10`` (:data:`INVERSE_SLOPES`). For log10 this is the
-        width of a straight-line approximation at E, which is the median of the log-normal
-        distribution the network predicts; the interval [E - sigma, E + sigma] is then symmetric
-        where the exact one, 10^(v +- sigma std), is not (ratio 1 + ln(10) sigma std).
-    """
-    y = np.asarray(y, dtype=np.float64)
-    if y.ndim == 1:
-        return registry.inverse_target(y, norm, transform), None
-    energy = registry.inverse_target(y[:, 0], norm, transform)
-    std = float(registry.target_statistics(norm, transform)["std"])
-    return energy, INVERSE_SLOPES[transform](energy) * y[:, 1] * std
+    of ``targets``: each target's reconstruction and, where its output has one, its per-event width
+    (``energy_sigma`` of a gaussian output; :func:`airshower.targets.decode`)."""
+    return registry.decode(y if isinstance(y, Mapping) else {targets[0]: y}, norm, targets, transform)
 
 
 def save_model(model: keras.Model, path: str | os.PathLike) -> None:

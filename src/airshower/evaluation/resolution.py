@@ -1,5 +1,6 @@
-"""Performance metrics of one energy reconstruction (one model and seed): bias, resolution and
-their bootstrap intervals, over all events and in bins of true energy.
+"""Bias and resolution of one energy reconstruction (one model and seed) with their bootstrap
+intervals, over all events and in bins of true energy: the statistics of the energy's metrics
+(:mod:`.energy`) and of its per-event width (:mod:`.uncertainty`).
 
 For events with true energy ``E_true`` and reconstructed energy ``E_rec`` (both in EeV):
 
@@ -22,12 +23,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import ClassVar
 
 import numpy as np
 
-from airshower import contract, schema, statistics
+from airshower import contract, statistics
+from airshower.evaluation.settings import EvaluationSettings
 
 QUANTITIES: dict[str, str] = {
     "bias_eev": "mean(E_rec - E_true) in EeV",
@@ -39,31 +39,6 @@ QUANTITIES: dict[str, str] = {
 # quantities that need at least two events (a spread)
 _SPREADS = ("resolution_eev", "resolution68_eev", "relative_resolution")
 _MAX_BOOTSTRAP_CELLS = 4_000_000  # resampled values held in memory at once
-
-
-@dataclass(frozen=True)
-class EnergyBins:
-    """The ``evaluation.energy_bins_eev`` config section: bins of true energy in EeV."""
-
-    min: float
-    max: float
-    n: int
-    spacing: str  # "log" or "linear"
-
-    def edges(self) -> np.ndarray:
-        """``n + 1`` bin edges in EeV (:func:`airshower.statistics.bin_edges`)."""
-        return statistics.bin_edges(self.min, self.max, self.n, self.spacing)
-
-
-@dataclass(frozen=True)
-class EvaluationSettings(schema.Settings):
-    """The ``evaluation`` config section (defaults in the schema)."""
-
-    SECTION: ClassVar[str] = "evaluation"
-
-    energy_bins_eev: EnergyBins
-    bootstrap: int  # bootstrap resamples
-    ensembles: bool  # compare the seed ensembles (airshower.study.ensembles); not read here
 
 
 def _statistics(residual: np.ndarray, relative: np.ndarray) -> dict[str, np.ndarray]:

@@ -1,0 +1,122 @@
+"""Metrics of the reconstructed energy of one model and seed: bias and resolution, absolute and
+relative, over all events and in bins of true energy (:mod:`.resolution`), and where the model
+predicts a per-event width (``energy_sigma``) how well it describes the errors
+(:mod:`.uncertainty`: pulls, coverage, calibration, the cut on the predicted width).
+
+The energy's spec (:data:`SPEC`): its table's headline numbers (the width's in a second
+Markdown table), the relative resolution on the study's front page, and its systematic shifts
+(the relative bias as a difference, the relative resolution as a relative change).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import numpy as np
+
+from airshower import systematics as variants
+from airshower.evaluation import target_base as base
+from airshower.evaluation.resolution import check_energies, compute_metrics
+from airshower.evaluation.uncertainty import uncertainty_metrics
+
+DATASETS = ("energy_true", "energy_pred")
+WIDTH = "energy_sigma"  # the optional per-event width of the predictions
+UNCERTAINTIES = "Per-event uncertainties"  # the Markdown table of the width's metrics
+
+
+def _check_present(pred: Mapping[str, np.ndarray], what: str) -> None:
+    missing = [name for name in DATASETS if name not in pred]
+    if missing:
+        raise ValueError(
+            f"the energy {what} need dataset(s) {', '.join(missing)}, the predictions have {sorted(pred)}"
+        )
+
+
+def energy_metrics(
+    pred: Mapping[str, np.ndarray],
+    settings,
+    target_settings: Mapping,  # noqa: ARG001 (the registry's signature; the energy has no keys)
+    rng: np.random.Generator,
+    *,
+    substream: Callable[..., np.random.Generator],
+    **_extra,
+) -> dict:
+    """Energy metrics of one run, JSON-ready.
+
+    Layout: ``{"target": "energy"}`` and :func:`airshower.evaluation.resolution.compute_metrics`
+    (``n_events``, ``n_bootstrap``, ``interval``, ``definitions``, ``overall``, ``bins``), plus
+    ``uncertainty`` (:func:`airshower.evaluation.uncertainty.uncertainty_metrics`) where the
+    predictions have ``energy_sigma``, bootstrapped from ``substream(1)`` so that the metrics of
+    the energy itself are the same with or without a width.
+    """
+    _check_present(pred, "metrics")
+    computed = compute_metrics(pred["energy_true"], pred["energy_pred"], settings, rng)
+    if WIDTH in pred:
+        computed["uncertainty"] = uncertainty_metrics(
+            pred["energy_true"], pred["energy_pred"], pred[WIDTH], settings, substream(1)
+        )
+    return {"target": "energy", **computed}
+
+
+def shift_columns(pred: Mapping[str, np.ndarray], _classes=()) -> dict:
+    """True and reconstructed energies (EeV), which the shifts resample together."""
+    _check_present(pred, "shifts")
+    e_true, e_pred = check_energies(pred["energy_true"], pred["energy_pred"])
+    return {"energy_true": e_true, "energy_pred": e_pred}
+
+
+def _overall(column: str, header: str, scale: float = 1.0) -> base.Headline:
+    return base.Headline(column, ("overall", column), header, scale)
+
+
+def _width(column: str, path: tuple[str, ...], header: str, scale: float = 1.0) -> base.Headline:
+    return base.Headline(column, ("uncertainty", *path), header, scale, group=UNCERTAINTIES)
+
+
+SPEC = base.TargetEvaluation(
+    metrics=energy_metrics,
+    stream=(),
+    headlines=(
+        _overall("resolution_eev", "resolution [EeV]"),
+        _overall("resolution68_eev", "robust resolution [EeV]"),
+        _overall("relative_resolution", "σ_E/E [%]", 100.0),
+        _overall("bias_eev", "bias [EeV]"),
+        _overall("relative_bias", "relative bias [%]", 100.0),
+        _width("coverage68", ("overall", "coverage68"), "coverage 68 % [%]", 100.0),
+        _width("coverage95", ("overall", "coverage95"), "coverage 95 % [%]", 100.0),
+        _width("pull_width", ("overall", "pull_width"), "pull width"),
+        _width("resolution_cut90_eev", ("cut", "resolution_eev"), "resolution, 90 % kept [EeV]"),
+        _width("relative_resolution_cut90", ("cut", "relative_resolution"), "σ_E/E, 90 % kept [%]", 100.0),
+    ),
+    front="relative_resolution",
+    note="resolution = std(E_rec − E_true), robust resolution = half-width of the central 68.27 % of "
+    "E_rec − E_true, σ_E/E = std((E_rec − E_true)/E_true), bias = mean(E_rec − E_true), relative "
+    "bias = mean((E_rec − E_true)/E_true).",
+    groups={
+        UNCERTAINTIES: "For the models that predict a per-event uncertainty σ (EeV): coverage 68 % "
+        "(95 %) = fraction of the test events whose true energy lies within E_rec ± σ (± 1.96 σ), "
+        "68.27 % (95.00 %) for a calibrated Gaussian σ; pull width = std((E_rec − E_true) / σ), 1 "
+        "when calibrated; 90 % kept = the 90 % of the events with the smallest predicted σ / E_rec, "
+        "to compare with σ_E/E of all events above.",
+    },
+    shifts=(
+        base.Shift(
+            "relative_bias",
+            "energy_bias_shift_pp",
+            "E bias shift [pp]",
+            r"shift of the relative bias $\langle\Delta E/E\rangle$ [percentage points]",
+            variants.relative_bias,
+            scale=100.0,
+        ),
+        base.Shift(
+            "relative_resolution",
+            "energy_resolution_shift_pct",
+            "σ_E/E change [%]",
+            r"change of the relative resolution $\sigma_E/E$ [%]",
+            variants.relative_resolution,
+            relative=True,
+            scale=100.0,
+        ),
+    ),
+    shift_columns=shift_columns,
+)
