@@ -131,3 +131,14 @@ def study(tmp_path_factory, request) -> Path:
                 failed.write_text(str(exc)[-20000:])
                 raise
     return workdir
+
+
+# The slowest modules first. Under `make test` (pytest-xdist, --dist loadfile) each worker takes
+# whole files in collection order: the Slurm study (mostly waiting on the scheduler's polls) and
+# the backend trainings then overlap the other files instead of running last, alone.
+SLOW_FIRST = ("test_slurm.py", "test_backends.py", "test_workflow.py", "test_report.py")
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(SLOW_FIRST)))  # stable: the rest as found
