@@ -85,10 +85,12 @@ def copy_repo(dest: Path) -> Path:
     return dest
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+def snakemake(
+    workdir: Path, *args: str, check: bool = True, timeout_s: int = 1200
+) -> subprocess.CompletedProcess:
     env = dict(os.environ, OMP_NUM_THREADS="1", TF_CPP_MIN_LOG_LEVEL="2")
     proc = subprocess.run(
-        [*SNAKEMAKE, *args], cwd=workdir, env=env, capture_output=True, text=True, timeout=1200
+        [*SNAKEMAKE, *args], cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout_s
     )
     if check and proc.returncode != 0:
         logs = "\n".join(

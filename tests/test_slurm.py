@@ -131,7 +131,11 @@ def slurm_run(tmp_path_factory) -> SlurmRun:
         mp.setenv("AIRSHOWER_SLURM_PARTITION", PARTITION)  # read by the profile
         dry = snakemake(workdir, *CONFIG, *LOCAL_NODE, "--dry-run")
         start = time.monotonic()
-        proc = snakemake(workdir, *CONFIG, *LOCAL_NODE, "--jobs", str(cluster.cpus), check=False)
+        # every job is a Slurm job that starts Python and Keras anew (about 20 min on a 2-core
+        # AMD EPYC beside the other test worker): a wider limit than a local study's
+        proc = snakemake(
+            workdir, *CONFIG, *LOCAL_NODE, "--jobs", str(cluster.cpus), check=False, timeout_s=3000
+        )
         wall_s = time.monotonic() - start
         ctld_log = (cluster.log_dir / "slurmctld.log").read_text()
         if proc.returncode != 0:
