@@ -28,6 +28,7 @@ import numpy as np
 
 from airshower import contract, statistics
 from airshower.evaluation.settings import EvaluationSettings
+from airshower.evaluation.target_base import by_quantity
 
 QUANTITIES: dict[str, str] = {
     "bias_eev": "mean(E_rec - E_true) in EeV",
@@ -159,9 +160,7 @@ def _binned_metrics(
         "n_outside": int(np.count_nonzero(idx < 0)),
     }
     cells = [summarize(e_true[idx == i], e_pred[idx == i], settings.bootstrap, rng) for i in range(n_bins)]
-    for q in QUANTITIES:
-        bins[q] = {key: [cell[q][key] for cell in cells] for key in ("value", "lo", "hi")}
-    return bins
+    return {**bins, **by_quantity(cells, QUANTITIES)}
 
 
 def compute_metrics(

@@ -179,10 +179,13 @@ def binned_entries(
         entries(tuple(c[index == k] for c in columns), quantities, n_bootstrap, rng)
         for k in range(len(header["n"]))
     ]
-    out = dict(header)
-    for q in quantities:
-        out[q] = {key: [cell[q][key] for cell in cells] for key in ("value", "lo", "hi")}
-    return out
+    return {**header, **by_quantity(cells, quantities)}
+
+
+def by_quantity(cells: Sequence[Mapping], quantities) -> dict:
+    """Per-bin entries (``cell[q] = {"value", "lo", "hi"}``) as one list per key and quantity:
+    ``q: {"value": [...], "lo": [...], "hi": [...]}``, in bin order."""
+    return {q: {key: [cell[q][key] for cell in cells] for key in ("value", "lo", "hi")} for q in quantities}
 
 
 def record(target: str, definitions: Mapping[str, str], n_events: int, settings, **parts) -> dict:

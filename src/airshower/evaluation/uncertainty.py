@@ -38,6 +38,7 @@ import numpy as np
 from airshower import contract, statistics
 from airshower.evaluation.resolution import bootstrap_replicas, check_energies, replica_intervals, summarize
 from airshower.evaluation.settings import EvaluationSettings
+from airshower.evaluation.target_base import by_quantity
 
 COVERAGE_Z = {"coverage68": 1.0, "coverage95": 1.96}  # |pull| bound of each coverage
 NOMINAL = {q: math.erf(z / math.sqrt(2.0)) for q, z in COVERAGE_Z.items()}  # Gaussian coverage
@@ -187,9 +188,7 @@ def calibration_curve(
     out: dict = {"edges": edges.tolist(), "n_outside": int(np.count_nonzero(idx < 0))}
     for key in ("n", "predicted_mean", "predicted_rms", "observed_bias"):
         out[key] = [cell[key] for cell in cells]
-    for q in _OBSERVED:
-        out[q] = {key: [cell[q][key] for cell in cells] for key in ("value", "lo", "hi")}
-    return out
+    return {**out, **by_quantity(cells, _OBSERVED)}
 
 
 def cut_metrics(
