@@ -13,6 +13,8 @@ after the environment is set. What acts under which backend:
 - GPU memory grows on demand instead of being taken at start: TensorFlow's memory growth, JAX
   without preallocation (``XLA_PYTHON_CLIENT_PREALLOCATE=false`` unless set), PyTorch's caching
   allocator (on demand by design).
+- PyTorch on a CPU whose best vector unit is AVX2: oneDNN's convolutions are switched off
+  (:data:`ONEDNN_UNSAFE_CPUS`: a heap corruption in their backward pass).
 - ``mixed_precision``: the Keras policy ``mixed_float16`` under every backend (the output layer
   stays float32; Keras scales the loss).
 
@@ -150,9 +152,21 @@ def _configure_tensorflow(threads: int, gpus: int) -> None:
         log.warning("TensorFlow runtime already initialized, threads/GPU settings not applied (%s)", exc)
 
 
+# oneDNN's backward pass of a channels-last 1x1 convolution with stride 2 (the ResNet's projection
+# shortcut; Keras' PyTorch backend keeps images channels-last) corrupts the heap in torch 2.13.0+cpu
+# on CPUs whose best vector unit is AVX2 ("corrupted double-linked list", then SIGABRT/SIGSEGV; seen
+# on a 2-core AMD EPYC, not on an AVX-512 Intel Xeon). There PyTorch's own CPU convolutions run
+# instead: the same results to float32 rounding, about 1.4x slower to train a small CNN.
+ONEDNN_UNSAFE_CPUS = ("AVX2",)
+
+
 def _configure_torch(threads: int) -> None:
     import torch  # noqa: PLC0415 (the backend loads lazily, after the runtime is configured)
 
+    capability = torch.backends.cpu.get_cpu_capability()
+    if capability in ONEDNN_UNSAFE_CPUS and torch.backends.mkldnn.enabled:
+        torch.backends.mkldnn.enabled = False
+        log.info("PyTorch on a %s CPU: oneDNN convolutions off (heap corruption in their backward pass)", capability)
     torch.set_num_threads(threads)
     with contextlib.suppress(RuntimeError):  # fixed once torch ran parallel work
         torch.set_num_interop_threads(threads)
