@@ -166,7 +166,10 @@ def _configure_torch(threads: int) -> None:
     capability = torch.backends.cpu.get_cpu_capability()
     if capability in ONEDNN_UNSAFE_CPUS and torch.backends.mkldnn.enabled:
         torch.backends.mkldnn.enabled = False
-        log.info("PyTorch on a %s CPU: oneDNN convolutions off (heap corruption in their backward pass)", capability)
+        log.info(
+            "PyTorch on a %s CPU: oneDNN convolutions off (heap corruption in their backward pass)",
+            capability,
+        )
     torch.set_num_threads(threads)
     with contextlib.suppress(RuntimeError):  # fixed once torch ran parallel work
         torch.set_num_interop_threads(threads)
