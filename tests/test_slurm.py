@@ -1,14 +1,19 @@
-"""The Slurm profile: its site settings (fast), and the test study through a real single-node Slurm.
+"""The Slurm profile: its site settings (fast), and a slice of the test study through a real
+single-node Slurm.
 
 The first tests read profiles/slurm as Snakemake does and check what the environment variables
-documented there turn into. The others (markers slurm, slow) run the study on a real cluster:
-tests/slurm_cluster.py starts munged, slurmctld and slurmd (root only; the test skips with the reason
-where they cannot run), the study runs in a temporary copy of the repository with
-`--profile profiles/slurm` plus what a one-node test cluster needs (its partition through the
-profile's environment variable, no account, fast status polling with squeue since accounting is off),
-and the daemons are stopped again. The tests then check that every job of a non-local rule ran as its
-own Slurm job, that all of them completed, and that the results equal those of the local run
-(`study` fixture): CPU training with one thread is deterministic, so equality is exact.
+documented there turn into. The others (markers slurm, slow) run a slice of the test study's DAG on
+a real cluster: the energy metrics of one network and of the baseline, which takes one job of every
+kind that runs on a cluster (simulation shards, preparation, training, prediction, baseline fit,
+metrics) and one local rule (the merge of the shards). tests/slurm_cluster.py starts munged,
+slurmctld and slurmd (root only; the test skips with the reason where they cannot run); the slice
+runs in a temporary copy of the repository with `--profile profiles/slurm` plus what a one-node test
+cluster needs (its partition through the profile's environment variable, no account, fast status
+polling with squeue since accounting is off), and the daemons are stopped again. The tests then
+check that every job of a non-local rule ran as its own Slurm job, that all of them completed, and
+that the results equal those of the local run (`study` fixture): CPU training with one thread is
+deterministic, so equality is exact. The whole study through Slurm adds nothing to this but a
+hundred more jobs that each start Python and Keras (20 minutes on 2 cores).
 """
 
 from __future__ import annotations
@@ -48,7 +53,9 @@ ENVIRON = (
     "AIRSHOWER_SLURM_GPU_PARTITION",
     "AIRSHOWER_SLURM_GPU_MODEL",
 )
-# rules whose jobs must run on the cluster, whatever else the DAG holds
+# the slice of the test study run through Slurm: its files, and the rules whose jobs must run on the
+# cluster (the merge of the simulation shards is a local rule)
+SLICE = ("results/models/fcn/seed1/metrics/energy.json", "results/models/baseline/seed0/metrics/energy.json")
 CLUSTER_RULES = {"simulate", "prepare", "train", "predict", "baseline", "metrics"}
 
 
@@ -117,7 +124,7 @@ def test_profile_without_environment_leaves_the_choices_to_slurm(monkeypatch):
 # order): where Slurm cannot start, the tests skip without running the local study first.
 @pytest.fixture(scope="session")
 def slurm_run(tmp_path_factory) -> SlurmRun:
-    """The test study through the private cluster, which is stopped again before the checks."""
+    """The slice of the test study through the private cluster, which is stopped again before the checks."""
     workdir = copy_repo(tmp_path_factory.mktemp("slurm_study"))
     with contextlib.ExitStack() as stack:
         try:
@@ -129,13 +136,9 @@ def slurm_run(tmp_path_factory) -> SlurmRun:
             pytest.skip(f"no Slurm cluster can be started here: {exc}")
         mp = stack.enter_context(pytest.MonkeyPatch.context())
         mp.setenv("AIRSHOWER_SLURM_PARTITION", PARTITION)  # read by the profile
-        dry = snakemake(workdir, *CONFIG, *LOCAL_NODE, "--dry-run")
+        dry = snakemake(workdir, *CONFIG, *LOCAL_NODE, "--dry-run", *SLICE)
         start = time.monotonic()
-        # every job is a Slurm job that starts Python and Keras anew (about 20 min on a 2-core
-        # AMD EPYC beside the other test worker): a wider limit than a local study's
-        proc = snakemake(
-            workdir, *CONFIG, *LOCAL_NODE, "--jobs", str(cluster.cpus), check=False, timeout_s=3000
-        )
+        proc = snakemake(workdir, *CONFIG, *LOCAL_NODE, "--jobs", str(cluster.cpus), *SLICE, check=False)
         wall_s = time.monotonic() - start
         ctld_log = (cluster.log_dir / "slurmctld.log").read_text()
         if proc.returncode != 0:
@@ -221,12 +224,15 @@ def test_simulation_equals_the_local_run(slurm_run, study):
 @pytest.mark.slurm
 @pytest.mark.slow
 def test_metrics_equal_the_local_run(slurm_run, study):
-    local_files = sorted((study / "results" / "models").glob("*/seed*/metrics/*.json"))
-    assert local_files, "the local study wrote no metrics/{target}.json"
-    for local_path in local_files:
-        rel = local_path.relative_to(study)
+    for rel in SLICE:
         ours = json.loads((slurm_run.workdir / rel).read_text())
-        assert ours == json.loads(local_path.read_text()), rel
+        assert ours == json.loads((study / rel).read_text()), rel
+    # the network's predictions too, to the last bit (one CPU thread, same seeds)
+    rel = Path("results/models/fcn/seed1/predictions.h5")
+    ours, local = h5_datasets(slurm_run.workdir / rel), h5_datasets(study / rel)
+    assert sorted(ours) == sorted(local)
+    for name, array in local.items():
+        np.testing.assert_array_equal(ours[name], array, err_msg=f"{rel}:{name}")
 
 
 @pytest.mark.slurm
