@@ -91,7 +91,10 @@ def time_model(name: str, cfg: dict, args: argparse.Namespace, x: np.ndarray, y:
     steps_per_epoch = math.ceil(len(x) / batch)
     targets = tuple(cfg["models"][name]["targets"])
     n_outputs = {"mass": len(study.mass_classes(cfg))} if "mass" in targets else None
-    model = models.build_model(cfg["models"][name], x.shape[1:], name=name, n_outputs=n_outputs)
+    spec = cfg["models"][name]
+    model = models.build_model(
+        spec, x.shape[1:], name=name, n_outputs=n_outputs, input_channels=settings.inputs
+    )
     training.compile_model(model, settings, steps_per_epoch=steps_per_epoch, targets=targets)
     y = target_arrays(y, targets, n_outputs)
     per_call = int(model.steps_per_execution)

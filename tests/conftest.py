@@ -67,6 +67,9 @@ def fake_showers(
         if len(masses) == 1
         else rng.choice(masses, n).astype(np.int16),
         "detector": detector,
+        # the reference front of the residual and front channels (the prepare job's plane fit):
+        # the true axis here, the times being random
+        "front_axis": axis.astype(np.float64),
     }
 
 

@@ -107,6 +107,7 @@ def test_specs_get_the_schema_defaults():
         "dense_activation": "elu",
         "dropout": 0.0,
         "output": "point",
+        "direction_head": "absolute",
         "targets": ["energy"],
     }
     block = models.complete_spec({"family": "cnn", "blocks": [{"filters": [4]}]})["blocks"][0]
@@ -133,12 +134,14 @@ def test_schema_enums_are_the_registries():
     for family in ("cnn", "resnet"):
         assert defs[f"{family}_model"]["properties"]["head"]["enum"] == list(models.HEADS)
     assert defs["output"]["enum"] == list(models.OUTPUTS)
+    assert defs["direction_head"]["enum"] == list(models.DIRECTION_HEADS)
     assert defs["targets"]["items"]["enum"] == list(TARGETS)
     assert defs["training"]["properties"]["loss_weights"]["propertyNames"]["enum"] == list(TARGETS)
     for family in models.FAMILIES:
         properties = defs[f"{family}_model"]["properties"]
         assert properties["output"] == {"$ref": "#/$defs/output", "default": "point"}
         assert properties["targets"] == {"$ref": "#/$defs/targets", "default": ["energy"]}
+        assert properties["direction_head"] == {"$ref": "#/$defs/direction_head", "default": "absolute"}
 
 
 @pytest.mark.parametrize(

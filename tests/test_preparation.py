@@ -116,7 +116,8 @@ def test_every_channel_is_prepared_time_relative_and_mask_of_triggered_stations(
     a, norm = prep.prepare(data, settings(), np.random.default_rng(8))
     b, _ = prep.prepare(shifted, settings(), np.random.default_rng(8))
     np.testing.assert_allclose(a["test"]["x"], b["test"]["x"], atol=1e-3)
-    assert norm["channels"] == ["time", "signal", "mask"] == list(prep.CHANNELS)
+    assert norm["channels"] == list(prep.CHANNELS)
+    assert prep.CHANNELS[:3] == ("time", "signal", "mask")  # the seed's channels first, in order
     mask = a["test"]["x"][..., 2]
     np.testing.assert_array_equal(mask, np.isfinite(data["signal"][a["test"]["index"]]))
 
@@ -135,7 +136,7 @@ def test_the_seed_models_channels_are_those_of_a_two_channel_preparation():
 def test_inputs_by_hand():
     """One event of 2 x 2 stations, two of them triggered, with hand-picked statistics."""
     norm = {
-        "channels": list(prep.CHANNELS),
+        "channels": ["time", "signal", "mask", "working"],
         "signal": {"mean": 1.0, "std": 0.5},
         "time": {"mean": 0.0, "std": 2.0},
     }
@@ -146,6 +147,11 @@ def test_inputs_by_hand():
     np.testing.assert_array_equal(x[0, ..., 0], [[-0.5, 0.0], [0.5, 0.0]])  # (t - 2) / 2
     np.testing.assert_array_equal(x[0, ..., 1], [[0.0, 0.0], [2.0, 0.0]])  # (log10(1 + S) - 1) / 0.5
     np.testing.assert_array_equal(x[0, ..., 2], [[1.0, 0.0], [1.0, 0.0]])
+    np.testing.assert_array_equal(x[0, ..., 3], [[1.0, 1.0], [1.0, 1.0]])  # no list: all working
+    dead = prep.transform_inputs(time, signal, norm, working=np.array([[[1, 0], [1, 1]]], np.uint8))
+    np.testing.assert_array_equal(dead[0, ..., 3], [[1.0, 0.0], [1.0, 1.0]])
+    with pytest.raises(ValueError, match="need the station positions and the plane fit's axis"):
+        prep.transform_inputs(time, signal, {**norm, "channels": ["time", "residual"]})
 
 
 def test_channel_selection_by_hand():
@@ -184,7 +190,7 @@ def test_targets_by_hand():
     np.testing.assert_allclose(log10, [(np.log10(5) - 1) / 0.5, 0.0, 2.0], rtol=1e-7)  # (log10 E - 1) / 0.5
     np.testing.assert_allclose(registry.inverse_target([-1.0, 18.0], norm, "linear"), [5.0, 100.0])
     np.testing.assert_allclose(registry.inverse_target([0.0, 2.0], norm, "log10"), [10.0, 100.0], rtol=1e-12)
-    split = {"x": np.ones((3, 2, 2, 3), np.float32), "energy": energy}
+    split = {"x": np.ones((3, 2, 2, len(prep.CHANNELS)), np.float32), "energy": energy}
     x, y = prep.network_arrays(split, {**norm, "channels": list(prep.CHANNELS)}, ["mask"], "log10")
     assert x.shape == (3, 2, 2, 1)
     assert y.shape == (3, 1)  # the energy target is one output column

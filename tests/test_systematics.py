@@ -167,7 +167,7 @@ def test_detector_zeroes_the_traces_of_dead_stations():
 
 def test_variant_files_are_deterministic_and_prepared_with_the_nominal_normalization(tmp_path):
     norm = {
-        "channels": list(preparation.CHANNELS),
+        "channels": ["time", "signal", "mask", "working"],
         "signal": {"mean": 1.5, "std": 0.5},
         "time": {"mean": 0.0, "std": 2.0},
     }
@@ -183,10 +183,12 @@ def test_variant_files_are_deterministic_and_prepared_with_the_nominal_normaliza
     for key in first:
         np.testing.assert_array_equal(first[key], second[key], err_msg=key)
     assert io.read_attrs(paths[0])["variant"] == "v"
+    first["front_axis"] = first["axis"]  # the prepare job's plane fit (not used by these channels)
     test = sy.prepare_variant(first, norm)
     np.testing.assert_array_equal(
-        test["x"], preparation.transform_inputs(first["time"], first["signal"], norm)
+        test["x"], preparation.transform_inputs(first["time"], first["signal"], norm, first["working"])
     )
+    assert test["x"][..., 3].mean() == pytest.approx(1 - round(0.05 * 196) / 196)  # the dead stations
     np.testing.assert_array_equal(test["index"], np.arange(90))
     assert set(test) == {"x", "index", *preparation.LABELS}
 

@@ -6,9 +6,12 @@ The inputs ``x`` (N, side, side, C) hold the channels ``channels`` (names of
 those units, i.e. they give what preparing the modified event would give (up to float32
 rounding):
 
-- station dropout (:func:`drop_stations`): the dropped stations become silent, all channels 0
-  (as a silent station is prepared), and the time channel is re-centred on the remaining
-  triggered stations (the prepared time is relative to their mean);
+- station dropout (:func:`drop_stations`): the dropped stations become dead, as the ``dead``
+  test variants mark them: no time, signal or residual (0, as a silent station is prepared) and
+  ``working`` 0; the time and residual channels are re-centred on the remaining triggered
+  stations (they are relative to their mean). The residual keeps the plane fit of the whole
+  event (the one approximation: the reference front is not refitted without the dropped
+  stations);
 - signal scale (:func:`scale_signals`): every triggered station's signal ``S -> f S`` through
   the inverse standardization, one ``f`` per event; which stations triggered does not change
   (as in the ``scale+5`` test variants of :mod:`airshower.systematics`: a calibration error of
@@ -38,6 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from airshower import rng as rng_streams
+from airshower.inputs import CENTRED_CHANNELS, TRIGGERED_CHANNELS
 
 _LN10 = math.log(10.0)
 _AUGMENT_KEY = 0xA06  # last index of the augmentation's sub-stream of a training's stream
@@ -64,26 +68,43 @@ def seed_sequence(study_seed: int, model: str, seed: int) -> np.random.SeedSeque
 def triggered(x: np.ndarray, channels: Sequence[str]) -> np.ndarray:
     """(N, side, side) bool: the triggered stations of prepared inputs (see the module doc)."""
     channels = list(channels)
-    for name, test in (("mask", lambda v: v > 0.5), ("signal", lambda v: v != 0), ("time", lambda v: v != 0)):
+    tests = (
+        ("mask", lambda v: v > 0.5),
+        ("signal", lambda v: v != 0),
+        ("time", lambda v: v != 0),
+        ("residual", lambda v: v != 0),
+    )
+    for name, test in tests:
         if name in channels:
             return test(x[..., channels.index(name)])
-    raise ValueError(f"channels {channels} name none of time, signal, mask")
+    raise ValueError(f"channels {channels} name none of time, signal, mask, residual")
 
 
 def drop_stations(x: np.ndarray, channels: Sequence[str], norm: Mapping, dead: np.ndarray) -> np.ndarray:
-    """``x`` with the stations ``dead`` (N, side, side) silent (all channels 0) and the time
-    channel re-centred on the remaining triggered stations; a new float32 array."""
+    """``x`` with the stations ``dead`` (N, side, side) dead: the channels of triggered stations
+    (:data:`airshower.inputs.TRIGGERED_CHANNELS`) 0 there, ``working`` 0 there, the time and
+    the residual re-centred on the remaining triggered stations; the station coordinates and the
+    plane fit's axis are kept (the reference front is not refitted without the dropped stations).
+    A new float32 array."""
     channels = list(channels)
-    keep = triggered(x, channels) & ~np.asarray(dead, dtype=bool)
-    out = np.where(keep[..., None], x, 0.0).astype(np.float32)
-    if "time" in channels:
-        c = channels.index("time")
+    dead = np.asarray(dead, dtype=bool)
+    keep = triggered(x, channels) & ~dead
+    out = np.array(x, dtype=np.float32, copy=True)
+    for c, name in enumerate(channels):
+        if name in TRIGGERED_CHANNELS:
+            out[..., c] = np.where(keep, x[..., c], 0.0)
+        elif name == "working":
+            out[..., c] = np.where(dead, 0.0, x[..., c])
+    n_keep = keep.sum(axis=(1, 2), keepdims=True)
+    for name in CENTRED_CHANNELS:
+        if name not in channels:
+            continue
+        c = channels.index(name)
         u = x[..., c].astype(np.float64)
-        # u = (t - mean_trig(t) - m) / sd: removing stations shifts the event's mean time; the new
+        # u = (t - mean_trig(t) - m) / sd: removing stations shifts the event's mean; the new
         # u is u - mean_keep(u) - m / sd (m = 0 as preparation fits it)
-        n_keep = keep.sum(axis=(1, 2), keepdims=True)
         mean_keep = np.where(keep, u, 0.0).sum(axis=(1, 2), keepdims=True) / np.maximum(n_keep, 1)
-        shift = mean_keep + norm["time"]["mean"] / norm["time"]["std"]
+        shift = mean_keep + norm[name]["mean"] / norm[name]["std"]
         out[..., c] = np.where(keep, u - shift, 0.0)
     return out
 

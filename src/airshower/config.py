@@ -22,6 +22,7 @@ import yaml
 
 from airshower import systematics
 from airshower.evaluation.targets import check_target_settings
+from airshower.inputs import reference_channels
 from airshower.model_shapes import spatial_sizes
 from airshower.preparation import split_sizes
 from airshower.schema import (
@@ -186,6 +187,13 @@ def _check_semantics(config: dict) -> None:
             settings = TrainingSettings.from_config(training_settings(config, name))
             check_output_loss(spec["output"], settings.loss, name)
             _check_targets(config, name, spec, settings.loss_weights)
+            if spec["direction_head"] == "correction":
+                if "direction" not in spec["targets"]:
+                    raise ConfigError(
+                        f"config key 'models.{name}.direction_head': correction corrects the direction, "
+                        f"which is not among the model's targets {spec['targets']}"
+                    )
+                reference_channels(settings.inputs, f"config key 'models.{name}.direction_head'")
         except ConfigError as exc:
             raise ConfigError(f"model '{name}': {exc}") from None
         spatial_sizes(spec, config["simulation"]["array"]["n_side"], name)

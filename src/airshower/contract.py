@@ -3,7 +3,9 @@ arrays, no file access (:mod:`airshower.io` applies them to every file it reads)
 
 - :data:`SHOWER_DATASETS`: dtype, per-event shape and unit of every dataset of ``showers.h5``;
 - :func:`check_showers`: shapes and dtypes, labels finite and physical, ``time`` and ``signal``
-  NaN together where a station is silent and finite elsewhere, the signal in [0, ceiling];
+  NaN together where a station is silent and finite elsewhere, the signal in [0, ceiling]; the
+  optional ``working`` (:data:`WORKING_DATASET`, the array's working stations per event) 0 or 1,
+  and a dead station (0) silent;
 - :func:`check_labels`: ``energy`` (and ``energy_true``) positive and inside the simulated
   range, ``zenith`` in [0, 90) deg, ``xmax`` positive, ``axis`` of unit length, in any file;
 - :func:`shower_limits`: the simulated energy range and the signal ceiling, from a file's
@@ -37,6 +39,10 @@ SHOWER_DATASETS: dict[str, tuple[str, tuple[int, ...] | None, str]] = {
     "mass": ("int16", (), "1"),
 }
 STATION_DATASET = "detector"  # (n_stations, 3) station positions in m, not per event
+# Optional: the working stations of each event (1 working, 0 dead; a dead station records nothing,
+# so its time and signal are NaN as a silent one's). A file without it has every station working.
+WORKING_DATASET = "working"
+WORKING = ("uint8", ("side", "side"), "1 (1: working, 0: dead)")
 # Tolerances: energies at the edges of the simulated range and the norm of the axis are float32
 # roundings (relative 6e-8 and 2e-7); the margins are 100 times that.
 ENERGY_RTOL = 1e-5
@@ -206,13 +212,46 @@ def check_showers(
             raise DataError(f"{path}: dataset '{name}' has NaN or infinite values")
     limits = limits or shower_limits()
     _check_stations(data, path, limits)
+    if WORKING_DATASET in data:
+        _check_working(data, path, side)
     check_labels(data, path, limits)
     return n
+
+
+def _check_working(data: Mapping[str, np.ndarray], path, side: int | None) -> None:
+    """``working``: uint8 (N, side, side) of 0 and 1; a dead station (0) is silent (NaN)."""
+    working = np.asarray(data[WORKING_DATASET])
+    n = len(data["energy"])
+    if working.shape != (n, side, side):
+        raise DataError(
+            f"{path}: dataset '{WORKING_DATASET}' has shape {working.shape}, expected {(n, side, side)}"
+        )
+    if working.dtype != np.dtype(WORKING[0]):
+        raise DataError(
+            f"{path}: dataset '{WORKING_DATASET}' has dtype {working.dtype}, expected {WORKING[0]}"
+        )
+    flat = working.reshape(n, -1)
+    _require(
+        path,
+        WORKING_DATASET,
+        np.all(flat <= 1, axis=1),
+        "must be 0 (dead) or 1 (working)",
+        lambda i: f"{int(flat[i].max())} at station {int(np.argmax(flat[i]))}",
+    )
+    recorded = np.isfinite(np.asarray(data["signal"])).reshape(n, -1) & (flat == 0)
+    _require(
+        path,
+        WORKING_DATASET,
+        ~recorded.any(axis=1),
+        "marks a station dead (0) that has a time and a signal: a dead station records nothing (NaN)",
+        lambda i: f"station {int(np.argmax(recorded[i]))}",
+    )
 
 
 def shower_units(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The unit of every dataset of the shower contract (and the station table), plus ``extra``."""
     units = {name: unit for name, (_d, _s, unit) in SHOWER_DATASETS.items()}
     units[STATION_DATASET] = "m"
+    units[WORKING_DATASET] = WORKING[2]
     units.update(extra or {})
     return units

@@ -30,6 +30,7 @@ import numpy as np
 from airshower.contract import (
     SHOWER_DATASETS,
     STATION_DATASET,
+    WORKING_DATASET,
     DataError,
     check_labels,
     check_showers,
@@ -199,10 +200,18 @@ def read_attrs(path: str | os.PathLike) -> dict:
         return {k: (v.decode() if isinstance(v, bytes) else v) for k, v in fh.attrs.items()}
 
 
+def has_dataset(path: str | os.PathLike, name: str) -> bool:
+    with _open(Path(path)) as fh:
+        return name in fh
+
+
 def read_showers(path: str | os.PathLike, names: Iterable[str] | None = None) -> dict[str, np.ndarray]:
     """Read a raw-shower file and check it against the data contract, the energies against the
-    simulated range of its provenance (:func:`shower_limits`)."""
+    simulated range of its provenance (:func:`shower_limits`); with the file's ``working``
+    stations where it has them (a file without them has every station working)."""
     wanted = list(SHOWER_DATASETS) + [STATION_DATASET]
+    if has_dataset(path, WORKING_DATASET):
+        wanted.append(WORKING_DATASET)
     data = read_h5(path, wanted, ranges=False)
     check_showers(data, path, shower_limits(read_attrs(path)))
     if names is not None:

@@ -27,6 +27,7 @@ import keras
 from keras import layers
 
 from airshower import schema
+from airshower.inputs import reference_channels
 from airshower.model_shapes import spatial_sizes
 from airshower.targets import TARGETS
 
@@ -50,6 +51,31 @@ OUTPUTS: dict[str, int] = {"point": 1, "gaussian": 2}
 # Range of log(sigma) of a gaussian output, sigma in units of the standardized target: the raw
 # width is clipped to it, so sigma stays in [9e-4, 148] (no overflow of exp, no division by 0).
 LOG_SIGMA_RANGE = (-7.0, 5.0)
+# How the direction head predicts the axis (``direction_head``; the schema's enum is held to these
+# by tests/test_models.py): ``absolute``, the axis itself; ``correction``, a correction added to
+# the plane fit's axis (the input channels inputs.FRONT_CHANNELS), starting at zero.
+DIRECTION_HEADS = ("absolute", "correction")
+
+
+@keras.saving.register_keras_serializable(package="airshower")
+class ChannelMean(layers.Layer):
+    """(N, k): the mean over the array of the input channels ``channels`` (indices), the value of
+    an event-level input given as constant planes (the plane fit's axis). Float32 always."""
+
+    def __init__(self, channels: Sequence[int], **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        self.channels = [int(c) for c in channels]
+
+    def call(self, x):
+        picked = keras.ops.take(keras.ops.cast(x, "float32"), self.channels, axis=-1)
+        return keras.ops.mean(picked, axis=(1, 2))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], len(self.channels))
+
+    def get_config(self):
+        return {**super().get_config(), "channels": self.channels}
 
 
 def _dropout(x, rate: float):
@@ -86,20 +112,23 @@ def dense_head(
     name: str = "energy",
     n_outputs: int = 1,
     output_activation: str | None = None,
+    zero: bool = False,
 ):
     """One target's head: (Dropout, Dense(u)) for each ``u`` in ``units``, then Dropout and the
     output layer ``name``: Dense(n_outputs), or for a ``gaussian`` output (the energy) Dense(2)
     (mean, raw width) (:data:`OUTPUTS`).
 
     The output layer is float32 (also under a mixed-precision policy) and linear unless
-    ``output_activation`` (the mass target's softmax).
+    ``output_activation`` (the mass target's softmax); with ``zero`` its weights start at 0 (a
+    correction that starts at none).
     """
     for n in units:
         x = _dropout(x, dropout)
         x = layers.Dense(n, activation=activation)(x)
     x = _dropout(x, dropout)
     units_out = OUTPUTS[output] if output == "gaussian" else n_outputs
-    layer = layers.Dense(units_out, activation=output_activation, dtype="float32", name=name)
+    init = {"kernel_initializer": "zeros", "bias_initializer": "zeros"} if zero else {}
+    layer = layers.Dense(units_out, activation=output_activation, dtype="float32", name=name, **init)
     x = layer(x)
     if output == "gaussian":  # every event starts at sigma 1, the width of the standardized target
         kernel = layer.kernel
@@ -109,7 +138,7 @@ def dense_head(
     return x
 
 
-def heads(x, spec: Mapping, units: Sequence[int], activation: str, dropout: float):
+def heads(x, spec: Mapping, units: Sequence[int], activation: str, dropout: float, inputs=None):
     """The output of the model ``spec``: one :func:`dense_head` per target of ``spec["targets"]``
     on the shared body ``x``, named by the target, each with the hidden ``units``. A single target
     gives its tensor (the seed's networks, unchanged), several a dict target -> tensor.
@@ -117,13 +146,22 @@ def heads(x, spec: Mapping, units: Sequence[int], activation: str, dropout: floa
     ``spec["n_outputs"]`` (target -> units, set by :func:`build_model`; by default those of
     :data:`DEFAULT_OUTPUT_UNITS`) sizes the heads; only the
     target that can have a per-event width (:attr:`airshower.targets.Target.width`, the energy) takes
-    the model's ``output`` (a gaussian width).
+    the model's ``output`` (a gaussian width). With ``direction_head: correction`` the direction
+    head's output is a correction (zero at the start) added to the plane fit's axis, read from the
+    model's ``inputs`` (the channels ``spec["reference_channels"]``, set by :func:`build_model`).
     """
     sizes = _output_units(spec["targets"], spec.get("n_outputs"))
     outputs = {}
     for target in spec["targets"]:
         output = spec["output"] if TARGETS[target].width else "point"
         n_outputs, act = sizes[target], TARGETS[target].activation
+        if target == "direction" and spec.get("direction_head") == "correction":
+            correction = dense_head(
+                x, units, activation, dropout, "point", "direction_correction", n_outputs, zero=True
+            )
+            reference = ChannelMean(spec["reference_channels"], name="front_axis")(inputs)
+            outputs[target] = layers.Add(dtype="float32", name=target)([reference, correction])
+            continue
         outputs[target] = dense_head(x, units, activation, dropout, output, target, n_outputs, act)
     return next(iter(outputs.values())) if len(outputs) == 1 else outputs
 
@@ -177,7 +215,7 @@ def dense_model(spec: Mapping, inputs):
             x = layers.Activation(spec["activation"])(x)
         else:
             x = layers.Dense(n, activation=spec["activation"])(x)
-    return heads(x, spec, (), spec["activation"], spec["dropout"])
+    return heads(x, spec, (), spec["activation"], spec["dropout"], inputs)
 
 
 def cnn_model(spec: Mapping, inputs):
@@ -188,7 +226,7 @@ def cnn_model(spec: Mapping, inputs):
         x = conv_block(x, block["filters"], kernel, activation, padding, block["batch_norm"])
         x = _pool(x, block["pool"], block["pool_size"])
     x = HEADS[spec["head"]]()(x)
-    return heads(x, spec, spec["dense_units"], spec["dense_activation"], spec["dropout"])
+    return heads(x, spec, spec["dense_units"], spec["dense_activation"], spec["dropout"], inputs)
 
 
 def resnet_model(spec: Mapping, inputs):
@@ -200,7 +238,7 @@ def resnet_model(spec: Mapping, inputs):
             strides = 2 if (i > 0 and j == 0) else 1
             x = residual_block(x, stage["filters"], kernel, activation, batch_norm, strides)
     x = HEADS[spec["head"]]()(x)
-    return heads(x, spec, spec["dense_units"], spec["dense_activation"], spec["dropout"])
+    return heads(x, spec, spec["dense_units"], spec["dense_activation"], spec["dropout"], inputs)
 
 
 # The model families (config ``family``; the schema's enum is held to these keys by
@@ -224,6 +262,7 @@ def build_model(
     input_shape: tuple[int, int, int],
     name: str = "model",
     n_outputs: Mapping[str, int] | None = None,
+    input_channels: Sequence[str] | None = None,
 ) -> keras.Model:
     """Build the network described by ``spec`` for inputs of shape ``input_shape`` (H, W, C).
 
@@ -240,6 +279,10 @@ def build_model(
         output units of each of the model's targets (``airshower.targets.Target.n_outputs`` of
         the training split's statistics); None: those that need no statistics (energy 1,
         direction 3, core 2, xmax 1; the mass needs its classes).
+    input_channels
+        the names of the input channels, in order (the model's ``training.inputs``); a
+        ``direction_head: correction`` needs the plane fit's axis among them (``front_ux``,
+        ``front_uy``, ``front_uz``).
 
     Returns
     -------
@@ -257,6 +300,8 @@ def build_model(
     for side in sorted({int(input_shape[0]), int(input_shape[1])}):
         spatial_sizes(spec, side, name)  # names the block a map is too small for
     spec = {**spec, "n_outputs": _output_units(spec["targets"], n_outputs)}
+    if spec.get("direction_head") == "correction" and "direction" in spec["targets"]:
+        spec["reference_channels"] = reference_channels(input_channels, f"model '{name}'")
     inputs = keras.Input(shape=tuple(int(s) for s in input_shape), name="footprint")
     outputs = FAMILIES[spec["family"]](spec, inputs)
     return keras.Model(inputs, outputs, name=name)

@@ -1,16 +1,31 @@
-"""Train/validation/test split and input normalization.
+"""Train/validation/test split and the network inputs.
 
 The prepared inputs ``x`` hold every channel of :data:`CHANNELS`, 14 x 14 images of each shower
-stacked in this order (``time``, ``signal``, ``mask``); a model takes the ones named by its
-``training.inputs`` (:func:`select_channels`):
+stacked in this order; a model reads the ones named by its ``training.inputs``
+(:func:`select_channels`). Every channel's statistics come from the *training* split (or from the
+array's geometry) and are stored in ``normalization.json``:
 
-- signal: ``log10(1 + S / VEM)``, standardized with the mean and standard deviation over the
-  triggered stations of the *training* split;
-- time: arrival time minus the mean over the triggered stations of the same event (the
+- ``time``: arrival time minus the mean over the triggered stations of the same event (the
   absolute time of an event carries no information), divided by the training-split standard
   deviation;
-- mask: 1 where the station triggered, 0 where it is silent;
-- silent stations are 0 in the time and signal channels (the mask channel tells them apart).
+- ``signal``: ``log10(1 + S / VEM)``, standardized with the mean and standard deviation over the
+  triggered stations of the training split;
+- ``mask``: 1 where the station triggered, 0 where it is silent or dead;
+- ``working``: 1 where the station works, 0 where it is dead (the array's own list of working
+  stations, ``showers.h5:working``; all 1 where a file has none). A dead station records nothing,
+  like a silent one, but it is missing data, not a measured absence of particles;
+- ``residual``: the arrival time minus the plane front of the event's plane fit (the classical
+  reconstruction's :func:`airshower.baseline.plane_fit`, computed in the DAG before the split:
+  ``front_axis`` of the showers), in ns, centred on the triggered stations' mean and divided by
+  the training-split standard deviation; a plane front gives 0 everywhere;
+- ``station_x``, ``station_y``: the station coordinates, standardized over the array (the same
+  planes for every event: they tell a convolution where on the array it looks);
+- ``front_ux``, ``front_uy``, ``front_uz``: the plane fit's axis, the same value at every station
+  (an event-level input as constant planes, so every family takes it through its one input);
+  vertical where the fit failed (fewer than three stations). Not standardized: the components of
+  a unit vector. A model with ``direction_head: correction`` adds its direction output to them.
+
+The channels of :data:`TRIGGERED_CHANNELS` are 0 at silent and dead stations.
 
 The network targets are those of :mod:`airshower.targets` (the model's ``targets``; the energy
 by default): the energy in EeV transformed by one of :data:`TARGET_TRANSFORMS` (the model's
@@ -30,16 +45,18 @@ from typing import ClassVar
 
 import numpy as np
 
-from airshower import schema
+from airshower import geometry, schema
 from airshower import targets as registry
 from airshower.contract import shower_units
+
+# The input channels of the prepared ``x``, in their order, and their kinds (:mod:`airshower.inputs`;
+# ``training.inputs`` names a subset; the schema's enum is held to CHANNELS by tests/test_preparation.py).
+from airshower.inputs import CHANNELS, FIRST_CHANNELS, FRONT_CHANNELS, GEOMETRY_CHANNELS
 
 SPLITS = ("train", "val", "test")
 LABELS = ("energy", "zenith", "azimuth", "axis", "core", "xmax", "mass")
 
-# The input channels of the prepared ``x``, in their order (``training.inputs`` names a subset;
-# the schema's enum is held to this tuple by tests/test_preparation.py).
-CHANNELS = ("time", "signal", "mask")
+VERTICAL = np.array([0.0, 0.0, 1.0])
 
 
 @dataclass(frozen=True)
@@ -81,43 +98,115 @@ def _relative_time(time_us: np.ndarray) -> np.ndarray:
     return time_us - mean
 
 
-def fit_normalization(time_us: np.ndarray, signal_vem: np.ndarray, labels: Mapping[str, np.ndarray]) -> dict:
+def reference_axis(front_axis: np.ndarray) -> np.ndarray:
+    """(N, 3) float64: the plane fit's axis, vertical where the fit failed (NaN)."""
+    axis = np.asarray(front_axis, dtype=np.float64).reshape(-1, 3)
+    return np.where(np.all(np.isfinite(axis), axis=1, keepdims=True), axis, VERTICAL)
+
+
+def front_residual_ns(time_us: np.ndarray, positions_m: np.ndarray, front_axis: np.ndarray) -> np.ndarray:
+    """Arrival times minus the plane front of ``front_axis`` (N, 3), in ns, centred on each
+    event's triggered stations (N, side, side; NaN where silent).
+
+    A plane front with unit vector ``u`` (towards the source) reaches station ``x`` at
+    ``t0 - u.x / c``: the residual is ``t + u.x / c`` minus its mean over the triggered stations,
+    0 at every station for a plane front along ``u``.
+    """
+    shape = np.shape(time_us)
+    axis = reference_axis(front_axis)
+    pos = np.asarray(positions_m, dtype=np.float64).reshape(shape[1], shape[2], 3)
+    delay_us = np.einsum("nc,ijc->nij", axis, pos) / geometry.C_M_PER_US
+    return 1e3 * _relative_time(np.asarray(time_us, dtype=np.float64) + delay_us)
+
+
+def fit_normalization(
+    time_us: np.ndarray,
+    signal_vem: np.ndarray,
+    labels: Mapping[str, np.ndarray],
+    positions_m: np.ndarray | None = None,
+    front_axis: np.ndarray | None = None,
+) -> dict:
     """Normalization statistics from the training split (arrays of that split only).
 
     ``labels`` are the training split's true values (datasets of :data:`LABELS`, at least
     ``energy``); ``channels`` lists the channels of ``x`` in order; ``targets`` holds the
     statistics of every target (:func:`airshower.targets.fit_all`), the energy's with the mean and
-    standard deviation of every transform of :data:`TARGET_TRANSFORMS`.
+    standard deviation of every transform of :data:`TARGET_TRANSFORMS`. ``positions_m`` (the
+    array's stations) and ``front_axis`` (the split's plane-fit axes) give the statistics of the
+    ``station_*`` and ``residual`` channels; without them ``x`` has the first three channels only.
     """
     log_s = np.log10(1.0 + signal_vem[np.isfinite(signal_vem)].astype(np.float64))
     rel_t = _relative_time(time_us.astype(np.float64))
     rel_t = rel_t[np.isfinite(rel_t)]
     if log_s.size < 2 or rel_t.size < 2:
         raise ValueError("the training split has fewer than two triggered stations: cannot normalize")
-    return {
-        "channels": list(CHANNELS),
+    norm = {
+        "channels": list(FIRST_CHANNELS),
         "signal": {"transform": "log10(1 + S/VEM)", "mean": float(log_s.mean()), "std": float(log_s.std())},
         "time": {"transform": "t - mean_event(t), in us", "mean": 0.0, "std": float(rel_t.std())},
-        "targets": registry.fit_all(labels),
     }
+    if positions_m is not None and front_axis is not None:
+        residual = front_residual_ns(time_us, positions_m, front_axis)
+        residual = residual[np.isfinite(residual)]
+        pos = np.asarray(positions_m, dtype=np.float64)
+        norm["channels"] = list(CHANNELS)
+        norm["residual"] = {
+            "transform": "t + u.x/c - mean_event, in ns (u: the plane fit's axis)",
+            "mean": 0.0,
+            "std": float(max(residual.std(), 1e-9)),
+        }
+        for c, name in enumerate(GEOMETRY_CHANNELS):
+            norm[name] = {"transform": "station coordinate, in m", "mean": float(pos[:, c].mean())}
+            norm[name]["std"] = float(max(pos[:, c].std(), 1e-9))
+    norm["targets"] = registry.fit_all(labels)
+    return norm
 
 
-def transform_inputs(time_us: np.ndarray, signal_vem: np.ndarray, norm: Mapping) -> np.ndarray:
-    """Network inputs ``x`` of shape (N, side, side, C), float32, silent stations 0.
+def transform_inputs(
+    time_us: np.ndarray,
+    signal_vem: np.ndarray,
+    norm: Mapping,
+    working: np.ndarray | None = None,
+    positions_m: np.ndarray | None = None,
+    front_axis: np.ndarray | None = None,
+) -> np.ndarray:
+    """Network inputs ``x`` of shape (N, side, side, C), float32, silent and dead stations 0.
 
-    The channels are those of ``norm["channels"]``, in that order.
+    The channels are those of ``norm["channels"]``, in that order. ``working`` (N, side, side):
+    the working stations (None: all); ``positions_m`` (n_stations, 3) and ``front_axis`` (N, 3)
+    are needed by the ``residual``, ``station_*`` and ``front_*`` channels.
     """
+    channels = list(norm["channels"])
+    needs_front = any(c in channels for c in ("residual", *FRONT_CHANNELS, *GEOMETRY_CHANNELS))
+    if needs_front and (positions_m is None or front_axis is None):
+        raise ValueError(
+            f"channels {channels} need the station positions and the plane fit's axis (front_axis)"
+        )
     triggered = np.isfinite(signal_vem)
     sig = (np.log10(1.0 + np.where(triggered, signal_vem, 0.0)) - norm["signal"]["mean"]) / norm["signal"][
         "std"
     ]
     t = (_relative_time(time_us) - norm["time"]["mean"]) / norm["time"]["std"]
     planes = {
-        "time": np.where(triggered, t, 0.0),
-        "signal": np.where(triggered, sig, 0.0),
-        "mask": triggered.astype(np.float64),
+        "time": lambda: np.where(triggered, t, 0.0),
+        "signal": lambda: np.where(triggered, sig, 0.0),
+        "mask": lambda: triggered.astype(np.float64),
+        "working": lambda: np.ones(triggered.shape) if working is None else np.asarray(working, np.float64),
     }
-    return np.stack([planes[c] for c in norm["channels"]], axis=-1).astype(np.float32)
+    if needs_front:
+        shape = triggered.shape
+        axis = reference_axis(front_axis)
+        pos = np.asarray(positions_m, dtype=np.float64).reshape(shape[1], shape[2], 3)
+        r = front_residual_ns(time_us, positions_m, front_axis)
+        r = (r - norm["residual"]["mean"]) / norm["residual"]["std"]
+        planes["residual"] = lambda: np.where(triggered, r, 0.0)
+        for c, name in enumerate(GEOMETRY_CHANNELS):
+            planes[name] = lambda c=c, name=name: np.broadcast_to(
+                (pos[..., c] - norm[name]["mean"]) / norm[name]["std"], shape
+            )
+        for c, name in enumerate(FRONT_CHANNELS):
+            planes[name] = lambda c=c: np.broadcast_to(axis[:, c, None, None], shape)
+    return np.stack([planes[c]() for c in channels], axis=-1).astype(np.float32)
 
 
 def select_channels(x: np.ndarray, norm: Mapping, inputs: Sequence[str]) -> np.ndarray:
@@ -161,26 +250,47 @@ def prepare(
     Returns
     -------
     splits
-        ``{split: {"x", "index", labels...}}``: ``x`` with every channel of :data:`CHANNELS`,
+        ``{split: {"x", "index", labels...}}``: ``x`` with every channel of :data:`CHANNELS`
+        (``showers`` need ``front_axis``, the plane fit's axis of every event, and ``detector``),
         ``index`` the rows in the raw file; the target is built per model from ``energy``.
     normalization
         the statistics (JSON-serializable).
     """
+    if "front_axis" not in showers:
+        raise ValueError(
+            "the showers lack 'front_axis', the plane fit's axis of every event "
+            "(airshower.baseline.with_reference_front): the residual and front channels need it"
+        )
     n = len(showers["energy"])
     indices = split_indices(n, settings.fractions, rng)
     tr = indices["train"]
+    positions = showers["detector"]
     norm = fit_normalization(
-        showers["time"][tr], showers["signal"][tr], {label: showers[label][tr] for label in LABELS}
+        showers["time"][tr],
+        showers["signal"][tr],
+        {label: showers[label][tr] for label in LABELS},
+        positions,
+        showers["front_axis"][tr],
     )
     splits = {}
     for name, idx in indices.items():
-        split = {
-            "x": transform_inputs(showers["time"][idx], showers["signal"][idx], norm),
-            "index": idx.astype(np.int64),
-        }
-        split.update({label: showers[label][idx] for label in LABELS})
-        splits[name] = split
+        splits[name] = {"x": split_inputs(showers, idx, norm), "index": idx.astype(np.int64)}
+        splits[name].update({label: showers[label][idx] for label in LABELS})
     return splits, norm
+
+
+def split_inputs(showers: Mapping[str, np.ndarray], idx: np.ndarray | slice, norm: Mapping) -> np.ndarray:
+    """:func:`transform_inputs` of the events ``idx`` of raw ``showers`` (with ``front_axis``;
+    ``working`` where the file has it)."""
+    working = showers.get("working")
+    return transform_inputs(
+        showers["time"][idx],
+        showers["signal"][idx],
+        norm,
+        None if working is None else working[idx],
+        showers["detector"],
+        showers["front_axis"][idx],
+    )
 
 
 def split_units() -> dict[str, str]:

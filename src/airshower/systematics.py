@@ -12,8 +12,9 @@ simulated and evaluated) is the nominal ``simulation`` section with
   ``signal_scale`` multiplies every stored signal (the VEM calibration off by this factor: the
   trigger, which acts on the particles, is unchanged) and ``dead_fraction`` switches off
   ``round(dead_fraction x n_stations)`` stations per event, drawn at random without replacement
-  among all stations (triggered or not); a dead station is written exactly as the simulation
-  writes a silent one (``time`` and ``signal`` NaN, traces 0).
+  among all stations (triggered or not); a dead station records nothing (``time`` and ``signal``
+  NaN, traces 0, as a silent one) and is marked dead in the file's ``working`` stations, as an
+  array's monitoring knows it.
 
 Random streams: a variant has its own streams, sub-streams of the study's ``simulation`` stream
 keyed by the variant's name (:func:`variant_seed` for its blocks, :func:`detector_generator`
@@ -38,7 +39,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from airshower import io, preparation, schema, simulation, statistics, study
+from airshower import contract, io, preparation, schema, simulation, statistics, study
 from airshower import rng as rng_streams
 
 # the first index of every variant sub-stream of the "simulation" stream (whose blocks have
@@ -234,7 +235,8 @@ def dead_stations(n_events: int, n_stations: int, fraction: float, rng: np.rando
 
 def apply_detector(data: dict, variant: VariantSettings, rng: np.random.Generator) -> np.ndarray:
     """Apply the variant's detector to simulated ``data`` in place (the signal scale, then the
-    dead stations: ``time`` and ``signal`` NaN, traces 0); return the dead mask (N, side, side)."""
+    dead stations: ``time`` and ``signal`` NaN, traces 0, and marked dead in ``working``, which
+    a variant with dead stations writes); return the dead mask (N, side, side)."""
     signal = data["signal"]
     n = len(signal)
     if variant.signal_scale != 1.0:
@@ -248,6 +250,8 @@ def apply_detector(data: dict, variant: VariantSettings, rng: np.random.Generato
     for key in ("trace_muon", "trace_em"):
         if key in data:
             data[key][dead] = 0.0
+    if variant.dead_fraction > 0:  # the array knows its dead stations (monitoring, event by event)
+        data[contract.WORKING_DATASET] = (~dead).astype(np.uint8)
     return dead
 
 
@@ -276,12 +280,10 @@ def variant_attrs(name: str, section: Mapping, variant_section: Mapping, seed: i
 def prepare_variant(showers: Mapping[str, np.ndarray], norm: Mapping) -> dict[str, np.ndarray]:
     """A variant's ``test.h5``: the layout of the nominal test split (``x`` with the channels of
     the nominal normalization ``norm``, never refitted; ``index`` the rows of the variant's
-    ``showers.h5``, here every row; the labels)."""
+    ``showers.h5``, here every row; the labels). ``showers`` carry ``front_axis``
+    (:func:`airshower.baseline.with_reference_front`) and, with dead stations, ``working``."""
     n = len(showers["energy"])
-    out = {
-        "x": preparation.transform_inputs(showers["time"], showers["signal"], norm),
-        "index": np.arange(n, dtype=np.int64),
-    }
+    out = {"x": preparation.split_inputs(showers, slice(None), norm), "index": np.arange(n, dtype=np.int64)}
     out.update({label: showers[label] for label in preparation.LABELS})
     return out
 

@@ -24,5 +24,6 @@ rule prepare:
     params:
         preparation=config["preparation"],
         seed=config["seed"],
+        baseline=config["baseline"],
     script:
         "../scripts/prepare.py"

@@ -51,6 +51,7 @@ rule prepare_variant:
     params:
         preparation=config["preparation"],
         seed=config["seed"],
+        baseline=config["baseline"],
     script:
         "../scripts/prepare_variant.py"
 

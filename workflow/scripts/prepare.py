@@ -1,10 +1,13 @@
-"""Split the showers and normalize the network inputs (rule prepare)."""
+"""Split the showers and build the network inputs (rule prepare): the plane fit of every event
+first (the reference front of the residual and front channels, by the baseline's code)."""
 
-from airshower import io, logs, preparation, rng
+from airshower import baseline, io, logs, preparation, rng
 
 log = logs.setup(snakemake.log[0])
 settings = preparation.PreparationSettings.from_config(snakemake.params.preparation)
 showers = io.read_showers(snakemake.input.showers)
+front_settings = baseline.BaselineSettings.from_config(snakemake.params.baseline)
+showers, _ = baseline.with_reference_front(showers, front_settings)  # logs its cost
 splits, norm = preparation.prepare(showers, settings, rng.generator(snakemake.params.seed, "split"))
 attrs = io.provenance(snakemake.params.preparation, snakemake.params.seed)
 log.info("input channels %s; target statistics of %s", norm["channels"], list(norm["targets"]))

@@ -1,10 +1,13 @@
 """Prepare a variant's test set with the nominal normalization, never refitted (rule
-prepare_variant): the layout of results/data/test.h5, ``index`` the rows of its showers.h5."""
+prepare_variant): the layout of results/data/test.h5, ``index`` the rows of its showers.h5; the
+plane fit of every event first (the reference front of the residual and front channels)."""
 
-from airshower import io, logs, preparation, systematics
+from airshower import baseline, io, logs, preparation, systematics
 
 log = logs.setup(snakemake.log[0])
 showers = io.read_showers(snakemake.input.showers)
+front_settings = baseline.BaselineSettings.from_config(snakemake.params.baseline)
+showers, _ = baseline.with_reference_front(showers, front_settings)  # logs its cost
 norm = io.read_json(snakemake.input.normalization)
 test = systematics.prepare_variant(showers, norm)
 log.info("variant %s: %d events, x %s", snakemake.wildcards.variant, len(test["index"]), test["x"].shape)

@@ -33,12 +33,19 @@ from airshower.baseline.front import (
     Stations,
     front_fit,
     plane_fit,
+    reference_front,
     sphere_fit,
     time_weights,
     triggered_stations,
 )
 from airshower.baseline.ldf import LDF_FORMS, LdfFit, axis_distance_and_gradient, ground_z, ldf_fit, ldf_log
-from airshower.baseline.pipeline import RECONSTRUCTED_UNITS, check_array, reconstruct, run
+from airshower.baseline.pipeline import (
+    RECONSTRUCTED_UNITS,
+    check_array,
+    reconstruct,
+    run,
+    with_reference_front,
+)
 from airshower.baseline.settings import (
     FLAG_FEW_STATIONS,
     FLAG_FIT_FAILED,
@@ -75,10 +82,12 @@ __all__ = [
     "ldf_log",
     "plane_fit",
     "reconstruct",
+    "reference_front",
     "run",
     "s38",
     "sphere_fit",
     "time_weights",
     "triggered_stations",
+    "with_reference_front",
     "zenith_attenuation",
 ]

@@ -3,6 +3,7 @@ array, calibrate on the training split, reconstruct and predict the test split."
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping
 
@@ -21,6 +22,7 @@ from airshower.baseline.front import (
     SPHERE_START_M,
     Stations,
     plane_fit_packed,
+    reference_front,
     sphere_fit,
     time_weights,
     triggered_stations,
@@ -33,6 +35,8 @@ from airshower.baseline.settings import (
     BaselineSettings,
     flag_counts,
 )
+
+log = logging.getLogger(__name__)
 
 # what predictions.h5 of the baseline carries beyond io.PREDICTION_UNITS
 RECONSTRUCTED_UNITS = {
@@ -328,3 +332,25 @@ def direction_and_core(
     core = np.asarray(reco["core_rec"], dtype=np.float64)
     core = np.where(np.isfinite(core).all(axis=1, keepdims=True), core, barycentre)
     return axis, core
+
+
+def with_reference_front(showers: Mapping[str, np.ndarray], settings: BaselineSettings) -> tuple[dict, dict]:
+    """``showers`` plus ``front_axis``, the plane fit of every event (:func:`reference_front`, the
+    networks' reference front, computed in the prepare jobs before the split), and what it cost:
+    ``{"n_events", "n_failed", "seconds", "events_per_s"}``."""
+    start = time.perf_counter()
+    axis = reference_front(showers["time"], showers["signal"], showers["detector"], settings)
+    seconds = time.perf_counter() - start
+    n = len(axis)
+    cost = {
+        "n_events": n,
+        "n_failed": int(np.count_nonzero(~np.all(np.isfinite(axis), axis=1))),
+        "seconds": seconds,
+        "events_per_s": n / max(seconds, 1e-9),
+    }
+    log.info(
+        "reference front (plane fit) of %(n_events)d events: %(seconds).2f s, "
+        "%(events_per_s).0f events/s, %(n_failed)d without a fit",
+        cost,
+    )
+    return {**showers, "front_axis": axis}, cost

@@ -272,7 +272,9 @@ def train(
     arrays = _float32_arrays(x_train, y_train, x_val, y_val)
     x_train, y_train, x_val, y_val = arrays
     seed_everything(keras_seed(study_seed, name, seed))
-    model = models.build_model(spec, x_train.shape[1:], name=name, n_outputs=n_outputs)
+    model = models.build_model(
+        spec, x_train.shape[1:], name=name, n_outputs=n_outputs, input_channels=settings.inputs
+    )
     steps = math.ceil(len(x_train) / settings.batch_size)
     compile_model(model, settings, steps_per_epoch=steps, targets=tuple(complete["targets"]))
     model.optimizer.build(model.trainable_variables)
