@@ -445,4 +445,47 @@ def test_workflow_helpers(study_config):
     )
     assert outputs[:3] == ["results/systematics.csv", "results/systematics.md", "results/systematics.json"]
     assert "results/figures/systematics/energy.png" in outputs
+    assert not any("robustness" in o for o in outputs)  # no variant that only kills stations
+    with_dead = sy.study_outputs(
+        dict(study_config, systematics={**study_config["systematics"], "run": ["dead10"]})
+    )
+    assert "results/figures/robustness/energy.png" in with_dead
     assert sy.study_outputs(dict(study_config, systematics={**study_config["systematics"], "run": []})) == []
+
+
+def test_robustness_curve_by_hand():
+    """The statistic at 0 (nominal) and at each dead fraction, sorted, with the shift's interval
+    placed at the variant's value: relative for the resolution, a difference for psi68."""
+    from airshower.evaluation.systematics import SHIFTS
+    from airshower.evaluation.systematics_tables import dead_fractions
+    from airshower.plotting.systematics import _robustness_series, robustness_figure
+
+    def entry(nominal, variant, lo, hi):
+        return {"nominal": nominal, "variant": variant, "mean": 0.0, "lo": lo, "hi": hi}
+
+    shifts = {
+        "dead20": {"m": {"targets": {"energy": {"relative_resolution": entry(0.05, 0.08, 0.5, 0.7)}}}},
+        "dead10": {"m": {"targets": {"energy": {"relative_resolution": entry(0.05, 0.06, 0.1, 0.3)}}}},
+    }
+    resolution = SHIFTS["energy"][1]
+    x, value, low, high = _robustness_series(
+        shifts, {"dead20": 0.2, "dead10": 0.1}, "m", "energy", resolution
+    )
+    np.testing.assert_allclose(x, [0.0, 0.1, 0.2])
+    np.testing.assert_allclose(value, [5.0, 6.0, 8.0])  # in %
+    np.testing.assert_allclose(low, [0.0, 6.0 - 5.5, 8.0 - 7.5])  # 5 % x (1 + lo)
+    np.testing.assert_allclose(high, [0.0, 6.5 - 6.0, 8.5 - 8.0])
+    psi = {"dead10": {"m": {"targets": {"direction": {"psi68_deg": entry(0.8, 1.0, 0.15, 0.25)}}}}}
+    _, value, low, high = _robustness_series(psi, {"dead10": 0.1}, "m", "direction", SHIFTS["direction"][0])
+    np.testing.assert_allclose([value[1], low[1], high[1]], [1.0, 1.0 - 0.95, 1.05 - 1.0])
+    sections = {
+        "dead10": {"simulation": {}, "factors": {}, "dead_fraction": 0.1, "signal_scale": 1.0},
+        "mixed": {"simulation": {}, "factors": {}, "dead_fraction": 0.1, "signal_scale": 1.05},
+        "sibyll": {"simulation": {"interaction_model": "Sibyll2.1"}, "factors": {}, "dead_fraction": 0.0},
+    }
+    assert dead_fractions(sections) == {"dead10": 0.1}
+    fig = robustness_figure("energy", shifts, {"dead10": 0.1, "dead20": 0.2}, ["m"])
+    assert [ax.get_xlabel() for ax in fig.axes] == ["dead stations [% of the array]"] * 2
+    assert fig.axes[1].get_ylabel() == r"relative resolution $\sigma_E/E$ [%]"
+    with pytest.raises(ValueError, match="no model has core shifts"):
+        robustness_figure("core", shifts, {"dead10": 0.1}, ["m"])

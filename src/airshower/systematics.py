@@ -62,6 +62,13 @@ class VariantSettings:
     def has_detector(self) -> bool:
         return self.dead_fraction > 0 or self.signal_scale != 1.0
 
+    @property
+    def dead_only(self) -> bool:
+        """Only stations switched off: a point of the robustness curve (the evaluation's
+        ``variant_kind`` "dead")."""
+        plain = not self.simulation and not self.factors and self.signal_scale == 1.0
+        return plain and self.dead_fraction > 0
+
 
 @dataclass(frozen=True)
 class SystematicsSettings(schema.Settings):
@@ -124,12 +131,17 @@ def variant_mem_mb(cfg: Mapping) -> int:
 
 
 def study_outputs(cfg: Mapping, figures: str = "results/figures") -> list[str]:
-    """The systematics table (CSV, Markdown, JSON) and one figure per study target; none while
-    ``systematics.run`` is empty."""
+    """The systematics table (CSV, Markdown, JSON) and one figure per study target, and where
+    some variant only switches stations off, one robustness figure per study target (its
+    statistics against the fraction of dead stations); none while ``systematics.run`` is empty."""
     if not run_variants(cfg):
         return []
     tables = [f"results/systematics.{ext}" for ext in ("csv", "md", "json")]
-    return tables + [f"{figures}/systematics/{t}.png" for t in study.study_targets(dict(cfg))]
+    targets = study.study_targets(dict(cfg))
+    out = tables + [f"{figures}/systematics/{t}.png" for t in targets]
+    if any(variant_settings(variant_section(cfg, v), v).dead_only for v in run_variants(cfg)):
+        out += [f"{figures}/robustness/{t}.png" for t in targets]
+    return out
 
 
 def check_config(cfg: Mapping) -> None:

@@ -159,3 +159,27 @@ rule plot_systematics:
         plots=config["plots"],
     script:
         "../scripts/plot_systematics.py"
+
+
+rule plot_robustness:
+    input:
+        summary="results/systematics.json",
+    output:
+        figure=report(
+            f"{FIGURES}/robustness/{{target}}.png",
+            caption="../report/robustness_figure.rst",
+            category="9 Systematics",
+            labels={"figure": "{target} against dead stations"},
+        ),
+    log:
+        "logs/plot_robustness/{target}.log",
+    conda:
+        "../envs/study.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        plots=config["plots"],
+    script:
+        "../scripts/plot_robustness.py"

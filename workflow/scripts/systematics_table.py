@@ -31,6 +31,7 @@ io.write_json(
     snakemake.output.json,
     {
         "variants": list(p.variants),
+        "dead_fractions": tables.dead_fractions({v: dict(p.sections)[v] for v in p.variants}),
         "models": order,
         "model_order": list(p.models),
         "twins": twin_of,

@@ -78,6 +78,7 @@ SPEC = base.TargetEvaluation(
             "r68 shift [m]",
             r"shift of $r_{68}$ [m]",
             lambda s: QUANTITIES["r68_m"](s["offset"]),
+            value_label=r"$r_{68}$ [m]",
         ),
     ),
     shift_columns=shift_columns,

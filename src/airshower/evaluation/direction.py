@@ -97,6 +97,7 @@ SPEC = base.TargetEvaluation(
             "ψ68 shift [deg]",
             r"shift of $\psi_{68}$ [deg]",
             lambda s: QUANTITIES["psi68_deg"](s["psi"]),
+            value_label=r"$\psi_{68}$ [deg]",
         ),
     ),
     shift_columns=shift_columns,

@@ -109,6 +109,7 @@ SPEC = base.TargetEvaluation(
             r"shift of the relative bias $\langle\Delta E/E\rangle$ [percentage points]",
             variants.relative_bias,
             scale=100.0,
+            value_label=r"relative bias $\langle\Delta E/E\rangle$ [%]",
         ),
         base.Shift(
             "relative_resolution",
@@ -118,6 +119,7 @@ SPEC = base.TargetEvaluation(
             variants.relative_resolution,
             relative=True,
             scale=100.0,
+            value_label=r"relative resolution $\sigma_E/E$ [%]",
         ),
     ),
     shift_columns=shift_columns,

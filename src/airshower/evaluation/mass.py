@@ -233,7 +233,14 @@ SPEC = base.TargetEvaluation(
     "√(var_light + var_heavy) of the score, of the reconstructed and of the true X_max; accuracy: "
     "argmax of the class probabilities is the true class.",
     shifts=(
-        base.Shift("auc", "mass_auc_shift", "AUC shift", "shift of the AUC, lightest vs heaviest", _auc),
+        base.Shift(
+            "auc",
+            "mass_auc_shift",
+            "AUC shift",
+            "shift of the AUC, lightest vs heaviest",
+            _auc,
+            value_label="AUC, lightest vs heaviest",
+        ),
     ),
     shift_columns=shift_columns,
 )

@@ -206,6 +206,12 @@ def variant_kind(section: Mapping) -> str | None:
     return None
 
 
+def dead_fractions(sections: Mapping[str, Mapping]) -> dict[str, float]:
+    """``{variant: dead_fraction}`` of the variants that only switch stations off
+    (:func:`variant_kind` ``"dead"``), in the order given: the points of the robustness curve."""
+    return {v: float(s["dead_fraction"]) for v, s in sections.items() if variant_kind(s) == "dead"}
+
+
 def _shift(aggregated: Mapping, variant: str, model: str, target: str, name: str) -> dict | None:
     return aggregated.get(variant, {}).get(model, {}).get("targets", {}).get(target, {}).get(name)
 

@@ -57,6 +57,7 @@ class Shift:
     statistic: Callable[[Sample], float]
     relative: bool = False
     scale: float = 1.0
+    value_label: str = ""  # figure axis label of the statistic itself (x ``scale``), not its shift
 
 
 @dataclass(frozen=True)

@@ -133,6 +133,7 @@ SPEC = base.TargetEvaluation(
             "X_max bias shift [g/cm²]",
             r"shift of the $X_\mathrm{max}$ bias [g cm$^{-2}$]",
             lambda s: BIN_QUANTITIES["bias_gcm2"](s["residual"], None),
+            value_label=r"$X_\mathrm{max}$ bias [g cm$^{-2}$]",
         ),
         base.Shift(
             "resolution_gcm2",
@@ -140,6 +141,7 @@ SPEC = base.TargetEvaluation(
             "X_max resolution shift [g/cm²]",
             r"shift of the $X_\mathrm{max}$ resolution [g cm$^{-2}$]",
             lambda s: BIN_QUANTITIES["resolution_gcm2"](s["residual"], None),
+            value_label=r"$X_\mathrm{max}$ resolution [g cm$^{-2}$]",
         ),
     ),
     shift_columns=shift_columns,

@@ -25,7 +25,7 @@ from airshower.plotting.style import (
     seed_colors,
     styled,
 )
-from airshower.plotting.systematics import shift_figure, systematics_figures
+from airshower.plotting.systematics import robustness_figure, shift_figure, systematics_figures
 from airshower.plotting.targets import FIGURE_FUNCTIONS, TARGET_FIGURES, target_figure, target_figures
 from airshower.plotting.training import training_curves
 from airshower.plotting.uncertainty import uncertainty_calibration
@@ -54,6 +54,7 @@ __all__ = [
     "save",
     "shift_figure",
     "systematics_figures",
+    "robustness_figure",
     "seed_colors",
     "styled",
     "training_curves",

@@ -145,3 +145,78 @@ def systematics_figures(summary: Mapping, targets: Sequence[str] | None = None) 
     return {
         t: shift_figure(t, shifts, variants, models, summary.get("model_order") or models) for t in targets
     }
+
+
+ROBUSTNESS_ERRORS = "error bars: the shift's combined 68 % interval from the nominal value"
+
+
+def _robustness_series(shifts: Mapping, fractions: Mapping[str, float], model: str, target: str, shift):
+    """x (dead fraction, 0 first: the nominal test set), the value and its lower and upper error
+    of one model's statistic ``shift`` on the nominal set and each dead-station variant."""
+    x, value, low, high = [0.0], [np.nan], [0.0], [0.0]
+    for variant, fraction in sorted(fractions.items(), key=lambda kv: kv[1]):
+        e = shifts.get(variant, {}).get(model, {}).get("targets", {}).get(target, {}).get(shift.name)
+        if not e or e.get("variant") is None:
+            continue
+        nominal = e["nominal"]
+        value[0] = nominal * shift.scale
+        x.append(fraction)
+        value.append(e["variant"] * shift.scale)
+        if e["lo"] is None or e["hi"] is None:
+            low.append(0.0)
+            high.append(0.0)
+            continue
+        lo, hi = (nominal * (1 + b) if shift.relative else nominal + b for b in (e["lo"], e["hi"]))
+        low.append(max(value[-1] - lo * shift.scale, 0.0))
+        high.append(max(hi * shift.scale - value[-1], 0.0))
+    return (np.array(a, dtype=np.float64) for a in (x, value, low, high))
+
+
+@styled
+def robustness_figure(
+    target: str,
+    shifts: Mapping[str, Mapping[str, Mapping]],
+    fractions: Mapping[str, float],
+    models: Sequence[str],
+    colour_order: Sequence[str] | None = None,
+) -> Figure:
+    """One panel per shift of ``target``: its statistic (not its shift) against the fraction of
+    dead stations, 0 for the nominal test set and ``fractions`` (``{variant: dead_fraction}``,
+    the variants that only switch stations off) for the others; every model that reconstructs
+    the target a line with its intervals. ``shifts`` as in :func:`shift_figure`."""
+    variants = list(fractions)
+    present = _models_of(shifts, variants, models, target)
+    if not present:
+        raise ValueError(f"no model has {target} shifts for the dead-station variants {', '.join(variants)}")
+    styles = model_styles(list(colour_order or models))
+    panels = SHIFTS[target]
+    fig = Figure(figsize=(5.5 * len(panels) + 3.0, 4.8), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(panels), squeeze=False)[0])
+    for ax, shift in zip(axes, panels, strict=True):
+        for model in present:
+            x, value, low, high = _robustness_series(shifts, fractions, model, target, shift)
+            st = styles.get(model) or model_styles([model])[model]
+            ax.errorbar(
+                100.0 * x,
+                value,
+                yerr=np.vstack([low, high]),
+                capsize=2,
+                color=st["color"],
+                marker=st["marker"],
+                mfc=st.get("markerfacecolor", st["color"]),
+                ls=st.get("linestyle", "-"),
+                ms=9 if model == BASELINE else 5,
+                label=model,
+                zorder=3,
+            )
+        ax.set_xlabel("dead stations [% of the array]")
+        ax.set_ylabel(shift.value_label or shift.label)
+        ax.set_xlim(left=-1.0)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside right center", ncols=1 + len(handles) // 16)
+    fig.suptitle(
+        f"{TARGETS[target].title}: against the fraction of dead stations "
+        f"(0: the nominal test set)\n{ROBUSTNESS_ERRORS}",
+        fontsize=10,
+    )
+    return fig
