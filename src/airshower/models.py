@@ -241,6 +241,9 @@ def resnet_model(spec: Mapping, inputs):
     return heads(x, spec, spec["dense_units"], spec["dense_activation"], spec["dropout"], inputs)
 
 
+# the custom layers of the models, for loading a saved model
+CUSTOM_OBJECTS = {"airshower>ChannelMean": ChannelMean}
+
 # The model families (config ``family``; the schema's enum is held to these keys by
 # tests/test_models.py): family -> builder from the completed spec and the input tensor.
 FAMILIES: dict[str, Callable] = {"dense": dense_model, "cnn": cnn_model, "resnet": resnet_model}

@@ -114,7 +114,9 @@ def load_model(path: str | os.PathLike) -> keras.Model:
     _check_archive(path)
     import keras  # noqa: PLC0415 (Keras loads lazily: importing the training package starts no backend)
 
+    from airshower import models  # noqa: PLC0415 (imports Keras; registers the custom layers, ChannelMean)
+
     try:
-        return keras.saving.load_model(path, compile=False)
+        return keras.saving.load_model(path, compile=False, custom_objects=models.CUSTOM_OBJECTS)
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise io.DataError(f"{path}: not a loadable Keras model ({exc})") from None
