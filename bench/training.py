@@ -105,7 +105,7 @@ def timer_callback():
     return Timer()
 
 
-def plain_fit_rate(spec, x, y, epochs: int) -> tuple[float, float]:
+def plain_fit_rate(spec, x, y, epochs: int, inputs=None) -> tuple[float, float]:
     """Samples per wall and CPU second of a plain ``model.fit(x, y, batch_size=128)``."""
     import keras  # noqa: PLC0415 (Keras loads lazily: after the backend and threads are set)
 
@@ -113,7 +113,7 @@ def plain_fit_rate(spec, x, y, epochs: int) -> tuple[float, float]:
 
     timer = timer_callback()
     keras.utils.set_random_seed(0)
-    model = models.build_model(spec, x.shape[1:])
+    model = models.build_model(spec, x.shape[1:], input_channels=inputs)
     model.compile(optimizer="adam", loss="mse")
     model.fit(x, y, batch_size=REFERENCE_BATCH, epochs=epochs, verbose=0, callbacks=[timer])
     return timer.rates(len(x))
@@ -132,13 +132,13 @@ def worker(args: argparse.Namespace) -> dict:
     # size the data so that an epoch takes about --seconds (rough rate from one small epoch)
     x, y = synthetic(1024, 0, channels)
     t0 = time.perf_counter()
-    rough, _ = plain_fit_rate(spec, x, y, 2)
+    rough, _ = plain_fit_rate(spec, x, y, 2, settings.inputs)
     n = int(np.clip(rough * args.seconds // 1024, 4, 64) * 1024)
     x, y = synthetic(n, 1, channels)
     x_val, y_val = synthetic(max(n // 8, 256), 2, channels)
     log(f"{name}: {n} samples (rough rate {rough:.0f}/s, {time.perf_counter() - t0:.1f} s)")
 
-    plain, plain_cpu = plain_fit_rate(spec, x, y, args.epochs)
+    plain, plain_cpu = plain_fit_rate(spec, x, y, args.epochs, settings.inputs)
     log(f"{name}: plain fit {plain:.0f} samples/s ({plain_cpu:.0f} per CPU second)")
     timer = timer_callback()
     with tempfile.TemporaryDirectory() as ckpt:
@@ -165,7 +165,7 @@ def worker(args: argparse.Namespace) -> dict:
         training.save_model(result.model, saved)
         _, inference = training.predict(training.load_model(saved), x, settings.batch_size)
     log(f"{name}: inference {inference:.0f} events/s")
-    after, after_cpu = plain_fit_rate(spec, x, y, args.epochs)
+    after, after_cpu = plain_fit_rate(spec, x, y, args.epochs, settings.inputs)
     log(f"{name}: plain fit again {after:.0f} samples/s ({after_cpu:.0f} per CPU second)")
     return {
         "family": spec["family"],

@@ -215,7 +215,9 @@ def fit_presets() -> dict:
         shape = (*INPUT[:2], len(settings.inputs))
         x = gen.normal(size=(16, *shape)).astype("float32")
         targets = tuple(spec.get("targets", ["energy"]))
-        model = models.build_model(spec, shape, name=name, n_outputs={"mass": 2})
+        model = models.build_model(
+            spec, shape, name=name, n_outputs={"mass": 2}, input_channels=settings.inputs
+        )
         units = {t: 1 if t == "mass" else models.DEFAULT_OUTPUT_UNITS[t] for t in targets}
         ys = {
             t: gen.integers(0, 2, (16, 1)) if t == "mass" else gen.normal(size=(16, k))

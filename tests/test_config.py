@@ -77,9 +77,15 @@ def test_per_model_training_overrides(default_config):
         assert config["training"]["inputs"] == ["time", "signal"]
         assert config["training"]["target_transform"] == "linear"
         assert config["training"]["learning_rate_schedule"] == "plateau"
+    inputs = {
+        "cnn_tuned_nll": ["time", "signal", "mask"],
+        "cnn_tuned_nll_aug": ["time", "signal", "mask", "working"],
+        "cnn_multi": ["time", "signal", "mask", "residual", "station_x", "station_y"]
+        + ["front_ux", "front_uy", "front_uz"],
+    }
     for name in ("cnn_tuned_nll", "cnn_tuned_nll_aug", "cnn_multi"):
         tuned = training_settings(config, name)
-        assert tuned["inputs"] == ["time", "signal", "mask"]
+        assert tuned["inputs"] == inputs[name]
         assert (tuned["target_transform"], tuned["learning_rate_schedule"]) == ("log10", "cosine")
         assert (tuned["learning_rate"], tuned["final_learning_rate"], tuned["batch_size"]) == (
             3e-3,
