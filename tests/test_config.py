@@ -92,7 +92,8 @@ def test_per_model_training_overrides(default_config):
             1e-5,
             256,
         )
-        assert tuned["seeds"] == [1, 2]  # the global value
+        # the global value; one seed of the two largest networks in the default study
+        assert tuned["seeds"] == ([1] if name in ("cnn_tuned_nll_aug", "cnn_multi") else [1, 2])
         # a cosine runs its course: early stopping never cuts it short
         assert tuned["early_stopping_patience"] >= tuned["epochs"] >= 40
         assert config["models"][name]["dropout"] == 0.0
