@@ -415,7 +415,10 @@ def test_every_preset_trains_with_its_parameter_count(backend_run):
     assert list(out["presets"]) == list(expected)
     assert "cnn_pyramid" in expected
     for name, (spec, settings) in expected.items():
-        model = models.build_model(spec, (*INPUT[:2], len(settings.inputs)), name=name, n_outputs={"mass": 2})
+        shape = (*INPUT[:2], len(settings.inputs))
+        model = models.build_model(
+            spec, shape, name=name, n_outputs={"mass": 2}, input_channels=settings.inputs
+        )
         assert out["presets"][name]["n_parameters"] == models.count_parameters(model), name
         assert math.isfinite(out["presets"][name]["loss"]), name
 

@@ -24,7 +24,7 @@ def variant_sim(name: str, n_events: int = 7500) -> simulation.SimulationSetting
 
 def test_default_variants_and_run():
     assert list(SETTINGS.variants) == [
-        "qgsjet", "sibyll", "iron", "dead5", "dead10", "scale+5", "scale-5", "jitter2",
+        "qgsjet", "sibyll", "iron", "dead5", "dead10", "dead20", "dead30", "scale+5", "scale-5", "jitter2",
     ]  # fmt: skip
     assert SETTINGS.run == ("sibyll", "dead10", "scale+5")
     assert schema.complete_section("systematics", {})["run"] == []  # none unless asked

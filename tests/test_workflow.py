@@ -146,7 +146,8 @@ def test_adding_a_variant_runs_only_its_jobs(study):
     variant_rules = {"simulate_variant", "prepare_variant", "predict", "ensemble"}
     variant_rules |= {"baseline_variant", "systematics_shifts"}
     assert "simulate_variant" in planned, proc.stdout
-    assert planned <= {*variant_rules, "systematics_table", "plot_systematics", "all"}, proc.stdout
+    tables = {"systematics_table", "plot_systematics", "plot_robustness"}
+    assert planned <= {*variant_rules, *tables, "all"}, proc.stdout
     outputs = re.findall(r"^\s+output: (.*)$", proc.stdout, re.MULTILINE)
     per_variant = [o for o in outputs if "variants/" in o]
     assert per_variant, proc.stdout
