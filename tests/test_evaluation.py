@@ -667,7 +667,7 @@ def test_uncertainty_metrics_layout_and_bootstrap_reproducible():
     e_true = e_pred + sigma * r.normal(size=400)
     a = ev.uncertainty_metrics(e_true, e_pred, sigma, settings(30), gen(5))
     assert json.dumps(a) == json.dumps(ev.uncertainty_metrics(e_true, e_pred, sigma, settings(30), gen(5)))
-    assert list(a) == ["n_events", "definitions", "nominal", "overall", "calibration", "cut"]
+    assert list(a) == ["n_events", "definitions", "nominal", "overall", "calibration", "cut", "bins"]
     assert a["definitions"] == ev.UNCERTAINTY_QUANTITIES
     assert a["calibration"]["absolute"]["unit"] == "EeV"
     assert a["cut"]["n"] == 360  # 90 % of 400

@@ -54,8 +54,23 @@ def test_energy_shifts_by_hand():
     assert out["relative_resolution"]["nominal"] == pytest.approx(np.sqrt(0.02 / 3))
     assert out["relative_resolution"]["relative"]
     assert not out["relative_bias"]["relative"]
-    for entry in out.values():
-        assert entry["lo"] <= entry["hi"]
+    for name in ("relative_bias", "relative_resolution"):
+        assert out[name]["lo"] <= out[name]["hi"]
+    # no width: no coverage, and so no coverage shift
+    assert out["coverage68"]["value"] is None and out["coverage68"]["nominal"] is None
+
+
+def test_coverage_shift_by_hand():
+    """Widths 1.5 EeV: errors -1, +1, 0, 0 all inside (coverage 1), then -1, +3, +1, +1: three
+    of four inside (0.75): the coverage of E +- sigma falls by 25 percentage points; the raw
+    width counts only where there is no calibrated one."""
+    sigma = {"energy_sigma": np.full(4, 0.5), "energy_sigma_calibrated": np.full(4, 1.5)}
+    nominal = truths(4) | {"energy_pred": np.array([9.0, 11.0, 10.0, 10.0])} | sigma
+    variant = truths(4) | {"energy_pred": np.array([9.0, 13.0, 11.0, 11.0])} | sigma
+    out = shifts("energy", nominal, variant)
+    assert out["coverage68"]["nominal"] == 1.0
+    assert out["coverage68"]["variant"] == 0.75
+    assert out["coverage68"]["value"] == pytest.approx(-0.25)
 
 
 def tilted(angles_deg: np.ndarray) -> np.ndarray:
@@ -126,7 +141,12 @@ def test_compute_shifts_record_and_streams():
     assert a == b  # seeded
     assert list(a["targets"]) == ["energy", "core"]
     assert a["n_nominal"] == a["n_variant"] == 30
-    assert set(a["definitions"]) == {"energy.relative_bias", "energy.relative_resolution", "core.r68_m"}
+    assert set(a["definitions"]) == {
+        "energy.relative_bias",
+        "energy.relative_resolution",
+        "energy.coverage68",
+        "core.r68_m",
+    }
     other = es.shift_stream(7, "cnn", 1, "dead10", "energy").random()
     assert other != es.shift_stream(7, "cnn", 1, "sibyll", "energy").random()
 
@@ -410,11 +430,18 @@ def test_dry_run_lists_the_variant_jobs(tmp_path):
     counts = job_counts(proc.stdout)
     validated = config.validate_config(copy.deepcopy(cfg))
     runs = sum(len(study.model_seeds(validated, m)) for m in study.compared_models(validated))
-    networks = sum(len(study.model_seeds(validated, m)) for m in study.model_names(validated))
-    assert counts["simulate_variant"] == counts["prepare_variant"] == counts["baseline_variant"] == 2
-    # one predict and one ensemble rule serve the nominal test set and the two variants
-    assert counts["predict"] == 3 * networks
-    assert counts["ensemble"] == 3 * len(study.ensembles(validated))
+    assert counts["simulate_variant"] == counts["prepare_variant"] == 2
+    # one predict, one ensemble and one baseline_predict rule serve the nominal test set, the two
+    # variants and, for a model with widths (calibrate_widths), the validation split
+    gaussian = [
+        m
+        for m in study.compared_models(validated)
+        if m != "baseline" and validated["models"][m.removesuffix("_ensemble")]["output"] == "gaussian"
+    ]
+    calibrated = 1 + sum(len(study.model_seeds(validated, m)) for m in gaussian)  # and the baseline
+    assert counts["calibrate_widths"] == calibrated
+    assert counts["predict"] + counts["ensemble"] + counts["baseline_predict"] == 3 * runs + calibrated
+    assert counts["baseline_predict"] == 4  # test split, validation split, two variants
     assert counts["systematics_shifts"] == 2 * runs
     assert counts["systematics_table"] == 1
     assert counts["plot_systematics"] == len(study.study_targets(validated))
@@ -485,7 +512,8 @@ def test_robustness_curve_by_hand():
     }
     assert dead_fractions(sections) == {"dead10": 0.1}
     fig = robustness_figure("energy", shifts, {"dead10": 0.1, "dead20": 0.2}, ["m"])
-    assert [ax.get_xlabel() for ax in fig.axes] == ["dead stations [% of the array]"] * 2
-    assert fig.axes[1].get_ylabel() == r"relative resolution $\sigma_E/E$ [%]"
+    # one panel per shift some model has: here the resolution's only
+    assert [ax.get_xlabel() for ax in fig.axes] == ["dead stations [% of the array]"]
+    assert fig.axes[0].get_ylabel() == r"relative resolution $\sigma_E/E$ [%]"
     with pytest.raises(ValueError, match="no model has core shifts"):
         robustness_figure("core", shifts, {"dead10": 0.1}, ["m"])

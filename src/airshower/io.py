@@ -54,6 +54,7 @@ PREDICTION_UNITS = {
 OPTIONAL_PREDICTION_UNITS = {
     "energy_pred": "EeV",
     "energy_sigma": "EeV",
+    "energy_sigma_calibrated": "EeV",  # energy_sigma x the validation split's factor (airshower.widths)
     "axis_pred": "1 (unit vector)",
     "core_pred": "m",
     "xmax_pred": "g/cm^2",

@@ -57,7 +57,8 @@ def alternatives(names):
     return "|".join(re.escape(name) for name in names) or "(?!)"
 
 
-# {testset}: the test set a model predicts, "" for the nominal test split and "variants/{name}/"
+# {testset}: the test set a model predicts, "" for the nominal test split, "validation/" for the
+# validation split (what the widths are calibrated on, airshower.widths) and "variants/{name}/"
 # for a systematic variant (results/variants/{name}/test.h5). {model} of train and predict is
 # one of the networks, of ensemble one with a seed ensemble: never "baseline" or "*_ensemble".
 wildcard_constraints:
@@ -65,7 +66,7 @@ wildcard_constraints:
     seed=r"\d+",
     shard=r"\d+",
     variant=r"[a-z][a-z0-9+-]*",
-    testset=r"(variants/[a-z][a-z0-9+-]*/)?",
+    testset=r"(validation/|variants/[a-z][a-z0-9+-]*/)?",
     target=alternatives(TARGETS),
     figure=alternatives(
         sorted({stem for stems in TARGET_FIGURES.values() for stem in stems})
@@ -278,13 +279,51 @@ def get_seed_energy_metrics(wildcards):
     return seed_files(wildcards, "metrics/energy.json")
 
 
+VALIDATION = "validation/"  # the {testset} of the validation split
+
+
 def get_test_set(wildcards):
-    """The prepared test set of the wildcard {testset}: the nominal split or a variant's."""
+    """The prepared test set of the wildcard {testset}: the nominal test split, the validation
+    split or a variant's test set."""
+    if wildcards.testset == VALIDATION:
+        return f"{DATA}/val.h5"
     return (
         f"results/{wildcards.testset}test.h5"
         if wildcards.testset
         else f"{DATA}/test.h5"
     )
+
+
+def get_showers(wildcards):
+    """The raw showers of the wildcard {testset} (the baseline reconstructs from them)."""
+    if wildcards.testset.startswith("variants/"):
+        return f"results/{wildcards.testset}showers.h5"
+    return f"{DATA}/showers.h5"
+
+
+def widths_of(run_dir, testset):
+    """The width calibration a prediction of ``run_dir`` on ``testset`` applies: none on the
+    validation split (it is fitted there), none for a model without widths."""
+    model = run_dir.split("/")[2]
+    if testset == VALIDATION or model not in uncertainty_models():
+        return []
+    return [f"{run_dir}/widths.json"]
+
+
+def get_widths(wildcards):
+    """The widths.json of the wildcard network and seed (predict)."""
+    run_dir = MODELS.format(model=wildcards.model, seed=wildcards.seed)
+    return widths_of(run_dir, wildcards.testset)
+
+
+def get_ensemble_widths(wildcards):
+    """The widths.json of the wildcard network's seed ensemble (ensemble)."""
+    return widths_of(ENSEMBLES.format(model=wildcards.model), wildcards.testset)
+
+
+def get_baseline_widths(wildcards):
+    """The baseline's widths.json (baseline_predict)."""
+    return widths_of(f"results/models/{BASELINE}/seed0", wildcards.testset)
 
 
 def get_ensemble_members(wildcards):

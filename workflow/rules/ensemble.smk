@@ -1,12 +1,14 @@
 # Seed ensembles: for every network with two or more seeds (evaluation.ensembles), the model
 # "{model}_ensemble" with the single seed 0, its predictions the mean of the seeds' predictions,
-# on the nominal test set and on every systematic variant. From here on (metrics, tables,
+# on the nominal test set, on every systematic variant and (widths) on the validation split,
+# where the ensemble's own widths are calibrated. From here on (metrics, tables,
 # figures) it is compared like any model; it has no training.
 
 
 rule ensemble:
     input:
         members=get_ensemble_members,
+        widths=get_ensemble_widths,
     output:
         predictions=f"{ENSEMBLES}/{{testset}}predictions.h5",
     log:

@@ -4,8 +4,8 @@
 # variant is the wildcard {variant}: adding one to systematics.run runs only its own jobs (the
 # params below are the variant's own section, not the whole list).
 # Then every compared model on every variant, with its nominal weights, normalization and
-# (baseline) calibration (the networks and seed ensembles: predict and ensemble with the
-# wildcard {testset} "variants/{variant}/"): the shift of every target's headline metrics against
+# (baseline) calibration (predict, ensemble and baseline_predict with the wildcard {testset}
+# "variants/{variant}/"): the shift of every target's headline metrics against
 # the nominal test set per (model, seed, variant), and one table and one figure per target over
 # the run variants.
 
@@ -54,30 +54,6 @@ rule prepare_variant:
         baseline=config["baseline"],
     script:
         "../scripts/prepare_variant.py"
-
-
-rule baseline_variant:
-    input:
-        showers=f"{VARIANTS}/showers.h5",
-        test=f"{VARIANTS}/test.h5",
-        calibration=f"results/models/{BASELINE}/seed0/calibration.json",
-    output:
-        predictions=f"results/models/{BASELINE}/seed0/variants/{{variant}}/predictions.h5",
-    log:
-        "logs/baseline_variant/{variant}.log",
-    benchmark:
-        "benchmarks/baseline_variant/{variant}.tsv"
-    conda:
-        "../envs/study.yaml"
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=30,
-    params:
-        baseline=config["baseline"],
-        array=config["simulation"]["array"],
-    script:
-        "../scripts/baseline_variant.py"
 
 
 rule systematics_shifts:

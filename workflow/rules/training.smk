@@ -1,6 +1,8 @@
 # One training job per (model, seed); resumable from results/checkpoints (not a rule output:
 # Snakemake deletes the outputs of a failed job, the checkpoint must survive it). One prediction
-# job per (model, seed) and test set: the nominal test split and every systematic variant.
+# job per (model, seed) and test set: the nominal test split and every systematic variant, and
+# for a network with widths the validation split, on which its widths are calibrated
+# (calibration.smk); its other predictions carry the calibrated widths beside the raw ones.
 
 
 rule train:
@@ -41,6 +43,7 @@ rule predict:
         model=f"{MODELS}/model.keras",
         test=get_test_set,
         normalization=f"{DATA}/normalization.json",
+        widths=get_widths,
     output:
         predictions=f"{MODELS}/{{testset}}predictions.h5",
     log:

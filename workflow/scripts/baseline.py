@@ -1,11 +1,10 @@
-"""Classical reconstruction: calibrate on the training split, predict the test split with each
-event's energy uncertainty ``energy_sigma`` (rule baseline).
+"""Classical reconstruction, its fit: the energy calibration ``E = A S38^B`` and the terms of
+the per-event energy uncertainty, on the training split (rule baseline). The test sets are
+reconstructed with it by rule baseline_predict.
 
 Stops, writing nothing, when the Snakemake process that started it is gone
 (:func:`airshower.jobs.guard`).
 """
-
-import numpy as np
 
 from airshower import baseline, io, jobs, logs
 
@@ -13,29 +12,16 @@ log = logs.setup(snakemake.log[0])
 with jobs.guard("baseline", watch_s=5) as job:
     settings = baseline.BaselineSettings.from_config(snakemake.params.baseline)
     showers = io.read_showers(snakemake.input.showers)
-    splits = [io.read_h5(snakemake.input[name], ["index", "energy", "zenith"]) for name in ("train", "test")]
+    train = io.read_h5(snakemake.input.train, ["index", "energy", "zenith"])
     baseline.check_array(showers["detector"], snakemake.params.array, snakemake.input.showers)
-    predictions, calibration = baseline.run(
-        showers, *splits, settings, names=(snakemake.input.train, snakemake.input.test)
-    )
-    rate = calibration["inference_events_per_s"]
+    calibration = baseline.calibrate(showers, train, settings, snakemake.input.train)
     log.info(
-        "A = %.4g EeV, B = %.4f, flagged %s, test split at %.0f events/s",
+        "A = %.4g EeV, B = %.4f, flagged on the training split %s; energy_sigma: intrinsic scatter "
+        "%.4f in ln E",
         calibration["A"],
         calibration["B"],
-        calibration["flagged"],
-        rate,
-    )
-    log.info(
-        "energy_sigma: intrinsic scatter %.4f in ln E, median sigma_E/E %.4f on the test split",
+        calibration["flagged"]["train"],
         calibration["uncertainty"]["intrinsic_ln_scatter"],
-        float(np.median(predictions["energy_sigma"] / predictions["energy_pred"])),
     )
-    attrs = {
-        **io.provenance(snakemake.params.baseline, 0),
-        "model": "baseline",
-        "inference_events_per_s": rate,
-    }
-    job.check("before writing its predictions")
-    io.write_predictions(snakemake.output.predictions, predictions, attrs, baseline.RECONSTRUCTED_UNITS)
+    job.check("before writing its calibration")
     io.write_json(snakemake.output.calibration, calibration)

@@ -3,13 +3,15 @@
 
 import numpy as np
 
-from airshower import ensemble, io, logs
+from airshower import ensemble, io, logs, widths
 
 log = logs.setup(snakemake.log[0])
 model, seeds = snakemake.params.model, list(snakemake.params.seeds)
 paths = [str(p) for p in snakemake.input.members]
 members = [io.read_predictions(path) | io.read_h5(path, ["index"]) for path in paths]
 predictions = ensemble.combine(members, paths)
+if snakemake.input.widths:  # the ensemble's own calibration, fitted on its validation predictions
+    predictions |= widths.apply_file(predictions, snakemake.input.widths[0])
 attrs = ensemble.attributes(model, seeds, paths, [io.read_attrs(path) for path in paths])
 io.write_predictions(snakemake.output.predictions, predictions, attrs)
 log.info(

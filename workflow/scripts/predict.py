@@ -1,15 +1,17 @@
-"""Reconstruct the test split with a trained network (rule predict): every target of the model
+"""Reconstruct a test set with a trained network (rule predict): every target of the model
 (:mod:`airshower.targets`) into ``predictions.h5``.
 
 A network with a ``gaussian`` output also writes ``energy_sigma``, its 1-sigma width per event in
 EeV (:func:`airshower.training.energy_eev`: first-order propagation through the inverse target
-transform, ``sigma std`` for linear, ``E ln(10) sigma std`` for log10).
+transform, ``sigma std`` for linear, ``E ln(10) sigma std`` for log10), and on every test set but
+the validation split ``energy_sigma_calibrated``, that width times the factor fitted on the
+validation split (``widths.json``, :mod:`airshower.widths`).
 
 Stops, writing nothing, when the Snakemake process that started it is gone
 (:func:`airshower.jobs.guard`): an orphan would otherwise overwrite a rerun's predictions.
 """
 
-from airshower import io, jobs, logs, preparation, training
+from airshower import io, jobs, logs, preparation, training, widths
 
 log = logs.setup(snakemake.log[0])
 p = snakemake.params
@@ -21,6 +23,8 @@ with jobs.guard(f"prediction {p.model} seed {p.seed}", watch_s=5) as job:
     y, rate = training.predict(model, preparation.select_channels(test["x"], norm, p.inputs), p.batch_size)
     reconstructed = training.reconstruct(y, norm, p.targets, p.target_transform)
     predictions = io.prediction_datasets(test, reconstructed)
+    if snakemake.input.widths:  # the widths' calibration, fitted on the validation split
+        predictions |= widths.apply_file(predictions, snakemake.input.widths[0])
     log.info(
         "%s seed %d: %s of %d test events at %.0f events/s",
         p.model,

@@ -41,7 +41,9 @@ from airshower.baseline.front import (
 from airshower.baseline.ldf import LDF_FORMS, LdfFit, axis_distance_and_gradient, ground_z, ldf_fit, ldf_log
 from airshower.baseline.pipeline import (
     RECONSTRUCTED_UNITS,
+    calibrate,
     check_array,
+    predict_with_calibration,
     reconstruct,
     run,
     with_reference_front,
@@ -68,6 +70,7 @@ __all__ = [
     "Stations",
     "apply_calibration",
     "axis_distance_and_gradient",
+    "calibrate",
     "check_array",
     "cic_variable",
     "energy_sigma",
@@ -81,6 +84,7 @@ __all__ = [
     "ldf_fit",
     "ldf_log",
     "plane_fit",
+    "predict_with_calibration",
     "reconstruct",
     "reference_front",
     "run",

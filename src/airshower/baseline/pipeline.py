@@ -227,20 +227,35 @@ def run(
         the JSON-serializable calibration with fit statistics, flag counts per split and the
         throughput ``inference_events_per_s`` (reconstruction and calibration of the test split).
     """
-    tr = _check_split(showers, train, names[0])
+    calibration = calibrate(showers, train, settings, names[0])
+    predictions, record = predict_with_calibration(showers, test, calibration, settings, names[1], clock)
+    calibration["test_statistics"] = record["test_statistics"]
+    calibration["flagged"]["test"] = record["flagged"]
+    calibration["inference_events_per_s"] = record["inference_events_per_s"]
+    calibration["fallback_direction_core"] = record["fallback_direction_core"]
+    return predictions, calibration
+
+
+def calibrate(
+    showers: Mapping[str, np.ndarray],
+    train: Mapping[str, np.ndarray],
+    settings: BaselineSettings,
+    name: str = "train",
+) -> dict:
+    """The baseline's energy calibration fitted on the training split ``train`` (``index``,
+    ``energy``, ``zenith``), JSON-serializable: :func:`fit_calibration`'s result with the flag
+    counts of the training split (``flagged.train``) and the reconstruction ``settings``; the
+    rule ``baseline`` writes it, ``baseline_predict`` applies it to every test set. ``name``: how
+    errors name the split (its file path)."""
+    tr = _check_split(showers, train, name)
     reco_train = reconstruct(showers["time"][tr], showers["signal"][tr], showers["detector"], settings)
     try:
         calibration = fit_calibration(reco_train, train["energy"], settings)
     except ValueError as exc:
-        raise ValueError(f"{names[0]}: baseline calibration on this training split: {exc}") from None
-
-    predictions, record = predict_with_calibration(showers, test, calibration, settings, names[1], clock)
-    calibration["test_statistics"] = record["test_statistics"]
-    calibration["flagged"] = {"train": flag_counts(reco_train["flag"]), "test": record["flagged"]}
-    calibration["inference_events_per_s"] = record["inference_events_per_s"]
+        raise ValueError(f"{name}: baseline calibration on this training split: {exc}") from None
+    calibration["flagged"] = {"train": flag_counts(reco_train["flag"])}
     calibration["settings"] = settings.reconstruction_settings()
-    calibration["fallback_direction_core"] = record["fallback_direction_core"]
-    return predictions, calibration
+    return calibration
 
 
 def predict_with_calibration(

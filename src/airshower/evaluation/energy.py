@@ -17,11 +17,20 @@ import numpy as np
 from airshower import systematics as variants
 from airshower.evaluation import target_base as base
 from airshower.evaluation.resolution import check_energies, compute_metrics
-from airshower.evaluation.uncertainty import uncertainty_metrics
+from airshower.evaluation.uncertainty import check_sigma, uncertainty_metrics
+from airshower.widths import calibrated_name
 
 DATASETS = ("energy_true", "energy_pred")
-WIDTH = "energy_sigma"  # the optional per-event width of the predictions
+WIDTH = "energy_sigma"  # the optional per-event width of the predictions, as the model gave it
+CALIBRATED = calibrated_name(WIDTH)  # the width calibrated on the validation split
 UNCERTAINTIES = "Per-event uncertainties"  # the Markdown table of the width's metrics
+BINNED_COVERAGE = "Coverage of the calibrated 68 % interval per energy bin"
+
+
+def evaluated_width(pred: Mapping[str, np.ndarray]) -> str | None:
+    """The width the headline metrics evaluate: the calibrated one where the predictions have
+    it, else the raw one, else None."""
+    return next((w for w in (CALIBRATED, WIDTH) if w in pred), None)
 
 
 def _check_present(pred: Mapping[str, np.ndarray], what: str) -> None:
@@ -45,32 +54,65 @@ def energy_metrics(
 
     Layout: ``{"target": "energy"}`` and :func:`airshower.evaluation.resolution.compute_metrics`
     (``n_events``, ``n_bootstrap``, ``interval``, ``definitions``, ``overall``, ``bins``), plus
-    ``uncertainty`` (:func:`airshower.evaluation.uncertainty.uncertainty_metrics`) where the
-    predictions have ``energy_sigma``, bootstrapped from ``substream(1)`` so that the metrics of
-    the energy itself are the same with or without a width.
+    ``uncertainty`` (:func:`airshower.evaluation.uncertainty.uncertainty_metrics`) of the
+    calibrated width ``energy_sigma_calibrated`` where the predictions have it (else of the raw
+    ``energy_sigma``; ``uncertainty.width`` says which), and ``uncertainty_raw`` of the raw width
+    beside a calibrated one, so a reader sees what the calibration did. Both are bootstrapped
+    from ``substream(1)`` (the same resamples), so that the metrics of the energy itself are the
+    same with or without a width.
     """
     _check_present(pred, "metrics")
     computed = compute_metrics(pred["energy_true"], pred["energy_pred"], settings, rng)
-    if WIDTH in pred:
-        computed["uncertainty"] = uncertainty_metrics(
-            pred["energy_true"], pred["energy_pred"], pred[WIDTH], settings, substream(1)
-        )
+    width = evaluated_width(pred)
+    if width is not None:
+        computed["uncertainty"] = {
+            "width": width,
+            **uncertainty_metrics(
+                pred["energy_true"], pred["energy_pred"], pred[width], settings, substream(1)
+            ),
+        }
+    if width == CALIBRATED:
+        computed["uncertainty_raw"] = {
+            "width": WIDTH,
+            **uncertainty_metrics(
+                pred["energy_true"], pred["energy_pred"], pred[WIDTH], settings, substream(1)
+            ),
+        }
     return {"target": "energy", **computed}
 
 
 def shift_columns(pred: Mapping[str, np.ndarray], _classes=()) -> dict:
-    """True and reconstructed energies (EeV), which the shifts resample together."""
+    """True and reconstructed energies (EeV), which the shifts resample together, and the width
+    of the headline metrics (:func:`evaluated_width`, as ``energy_sigma``) where there is one."""
     _check_present(pred, "shifts")
     e_true, e_pred = check_energies(pred["energy_true"], pred["energy_pred"])
-    return {"energy_true": e_true, "energy_pred": e_pred}
+    columns = {"energy_true": e_true, "energy_pred": e_pred}
+    width = evaluated_width(pred)
+    if width is not None:
+        columns[WIDTH] = check_sigma(e_pred, pred[width])
+    return columns
+
+
+def coverage68(sample: Mapping[str, np.ndarray]) -> float:
+    """Fraction of the events with ``|E_rec - E_true| <= sigma`` (NaN without a width): the
+    coverage of the 68 % interval, whose shift under a variant says whether the calibration of
+    the nominal detector and model holds there."""
+    if WIDTH not in sample:
+        return float("nan")
+    residual = np.asarray(sample["energy_pred"]) - np.asarray(sample["energy_true"])
+    return float(np.mean(np.abs(residual) <= np.asarray(sample[WIDTH])))
 
 
 def _overall(column: str, header: str, scale: float = 1.0) -> base.Headline:
     return base.Headline(column, ("overall", column), header, scale)
 
 
-def _width(column: str, path: tuple[str, ...], header: str, scale: float = 1.0) -> base.Headline:
-    return base.Headline(column, ("uncertainty", *path), header, scale, group=UNCERTAINTIES)
+def _width(
+    column: str, path: tuple[str, ...], header: str, scale: float = 1.0, raw: bool = False
+) -> base.Headline:
+    return base.Headline(
+        column, ("uncertainty_raw" if raw else "uncertainty", *path), header, scale, group=UNCERTAINTIES
+    )
 
 
 SPEC = base.TargetEvaluation(
@@ -85,15 +127,33 @@ SPEC = base.TargetEvaluation(
         _width("coverage68", ("overall", "coverage68"), "coverage 68 % [%]", 100.0),
         _width("coverage95", ("overall", "coverage95"), "coverage 95 % [%]", 100.0),
         _width("pull_width", ("overall", "pull_width"), "pull width"),
+        _width("coverage68_raw", ("overall", "coverage68"), "coverage 68 %, raw σ [%]", 100.0, raw=True),
+        _width("coverage95_raw", ("overall", "coverage95"), "coverage 95 %, raw σ [%]", 100.0, raw=True),
+        _width("pull_width_raw", ("overall", "pull_width"), "pull width, raw σ", raw=True),
         _width("resolution_cut90_eev", ("cut", "resolution_eev"), "resolution, 90 % kept [EeV]"),
         _width("relative_resolution_cut90", ("cut", "relative_resolution"), "σ_E/E, 90 % kept [%]", 100.0),
+        base.Headline(
+            "bin_coverage68",
+            ("uncertainty", "bins", "coverage68"),
+            "coverage 68 % [%]",
+            100.0,
+            True,
+            BINNED_COVERAGE,
+        ),
+        base.Headline(
+            "bin_pull_mean", ("uncertainty", "bins", "pull_mean"), "pull mean [1]", 1.0, True, BINNED_COVERAGE
+        ),
     ),
     front="relative_resolution",
     note="resolution = std(E_rec − E_true), robust resolution = half-width of the central 68.27 % of "
     "E_rec − E_true, σ_E/E = std((E_rec − E_true)/E_true), bias = mean(E_rec − E_true), relative "
     "bias = mean((E_rec − E_true)/E_true).",
     groups={
-        UNCERTAINTIES: "For the models that predict a per-event uncertainty σ (EeV): coverage 68 % "
+        BINNED_COVERAGE: "Per bin of true energy, for the models that predict a per-event "
+        "uncertainty σ: the coverage of E_rec ± σ (68.27 % when calibrated) and the mean pull "
+        "⟨(E_rec − E_true)/σ⟩ (0 without a bias), σ calibrated on the validation split.",
+        UNCERTAINTIES: "For the models that predict a per-event uncertainty σ (EeV), σ calibrated "
+        "on the validation split (config calibration; raw σ: as the model gave it): coverage 68 % "
         "(95 %) = fraction of the test events whose true energy lies within E_rec ± σ (± 1.96 σ), "
         "68.27 % (95.00 %) for a calibrated Gaussian σ; pull width = std((E_rec − E_true) / σ), 1 "
         "when calibrated; 90 % kept = the 90 % of the events with the smallest predicted σ / E_rec, "
@@ -120,6 +180,15 @@ SPEC = base.TargetEvaluation(
             relative=True,
             scale=100.0,
             value_label=r"relative resolution $\sigma_E/E$ [%]",
+        ),
+        base.Shift(
+            "coverage68",
+            "energy_coverage68_shift_pp",
+            "E coverage 68 % shift [pp]",
+            r"shift of the coverage of $E_{rec} \pm \sigma$ [percentage points]",
+            coverage68,
+            scale=100.0,
+            value_label=r"coverage of $E_{rec} \pm \sigma$ [%]",
         ),
     ),
     shift_columns=shift_columns,

@@ -60,7 +60,7 @@ def table_columns(target: str, reference: Mapping) -> list[Column]:
         for k in range(len(edges) - 1):
             name, _, unit = h.header.partition(" [")
             header = f"{name}, {edges[k]:.3g}–{edges[k + 1]:.3g} EeV [{unit}"
-            columns.append(Column(f"{h.column}_bin{k}", header, path, h.scale, k))
+            columns.append(Column(f"{h.column}_bin{k}", header, path, h.scale, k, group=h.group))
     return columns
 
 

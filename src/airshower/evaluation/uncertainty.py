@@ -38,7 +38,7 @@ import numpy as np
 from airshower import contract, statistics
 from airshower.evaluation.resolution import bootstrap_replicas, check_energies, replica_intervals, summarize
 from airshower.evaluation.settings import EvaluationSettings
-from airshower.evaluation.target_base import by_quantity
+from airshower.evaluation.target_base import binned_entries, by_quantity, energy_binning
 
 COVERAGE_Z = {"coverage68": 1.0, "coverage95": 1.96}  # |pull| bound of each coverage
 NOMINAL = {q: math.erf(z / math.sqrt(2.0)) for q, z in COVERAGE_Z.items()}  # Gaussian coverage
@@ -220,6 +220,25 @@ def cut_metrics(
     return {"keep_fraction": KEEP_FRACTION, "max_relative_sigma": threshold, **kept}
 
 
+# the pull statistics of every bin of true energy (the calibration's test per bin)
+BIN_QUANTITIES = {
+    "coverage68": lambda p: coverage(p, COVERAGE_Z["coverage68"]),
+    "coverage95": lambda p: coverage(p, COVERAGE_Z["coverage95"]),
+    "pull_mean": np.mean,
+    "pull_width": statistics.spread,
+}
+
+
+def binned_pulls(energy_true: np.ndarray, pull: np.ndarray, settings: EvaluationSettings, rng) -> dict:
+    """Coverage of the 68 % and 95 % intervals, mean and width of the pulls in every bin of true
+    energy (``settings.energy_bins_eev``), with bootstrap intervals: the edges' header of
+    :func:`airshower.evaluation.target_base.energy_binning` and one list per quantity. Binned on
+    the true energy, as the resolution is: a calibration that holds overall but not at the ends of
+    the energy range shows here (a bias at an edge is a pull mean away from 0)."""
+    index, header = energy_binning(energy_true, settings)
+    return binned_entries(index, header, (pull,), BIN_QUANTITIES, settings.bootstrap, rng)
+
+
 def uncertainty_metrics(
     energy_true: np.ndarray,
     energy_pred: np.ndarray,
@@ -236,10 +255,10 @@ def uncertainty_metrics(
          "overall": {<quantity>: {"value", "lo", "hi"}, ...},
          "calibration": {"absolute": <calibration_curve in EeV>,
                          "relative": <calibration_curve in units of E_rec>},
-         "cut": <cut_metrics>}
+         "cut": <cut_metrics>, "bins": <binned_pulls>}
 
     The bootstrap draws of ``rng`` go to the pulls, then the calibration bins (absolute,
-    relative), then the cut.
+    relative), then the cut, then the bins of true energy.
     """
     e_true, e_pred = check_energies(energy_true, energy_pred)
     sigma = check_sigma(e_pred, energy_sigma)
@@ -259,4 +278,5 @@ def uncertainty_metrics(
             "relative": {"unit": "1 (fraction of E_rec)", **relative},
         },
         "cut": cut_metrics(e_true, e_pred, sigma, n_boot, rng),
+        "bins": binned_pulls(e_true, residual / sigma, settings, rng),
     }

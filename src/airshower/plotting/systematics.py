@@ -52,6 +52,21 @@ def _models_of(shifts: Mapping, variants: Sequence[str], models: Sequence[str], 
     ]
 
 
+def _panels(shifts: Mapping, variants: Sequence[str], models: Sequence[str], target: str) -> list:
+    """The shifts of ``target`` that some model has a value of (the energy's coverage shift only
+    where a model predicts a width)."""
+
+    def has(shift) -> bool:
+        for v in variants:
+            for m in models:
+                e = shifts.get(v, {}).get(m, {}).get("targets", {}).get(target, {}).get(shift.name) or {}
+                if e.get("mean") is not None or e.get("variant") is not None:
+                    return True
+        return False
+
+    return [shift for shift in SHIFTS[target] if has(shift)]
+
+
 def _n_seeds(shifts: Mapping, variants: Sequence[str], model: str) -> int:
     """The most seeds ``model`` has shifts of in any variant."""
     return max((shifts.get(v, {}).get(model, {}).get("n_seeds", 1) for v in variants), default=1)
@@ -115,7 +130,7 @@ def shift_figure(
     if not present:
         raise ValueError(f"no model has {target} shifts for the variants {', '.join(variants)}")
     styles = model_styles(list(colour_order or models))
-    panels = SHIFTS[target]
+    panels = _panels(shifts, variants, present, target)
     fig = Figure(figsize=(max(6.0, 1.1 * len(variants) + 3) * len(panels) + 3.0, 5.2), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(panels), squeeze=False)[0])
     data = {"variants": list(variants), "shifts": shifts}
@@ -189,7 +204,7 @@ def robustness_figure(
     if not present:
         raise ValueError(f"no model has {target} shifts for the dead-station variants {', '.join(variants)}")
     styles = model_styles(list(colour_order or models))
-    panels = SHIFTS[target]
+    panels = _panels(shifts, variants, present, target)
     fig = Figure(figsize=(5.5 * len(panels) + 3.0, 4.8), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(panels), squeeze=False)[0])
     for ax, shift in zip(axes, panels, strict=True):
