@@ -351,6 +351,7 @@ def fake_uncertain_run(seed: int, scale: float, n: int = 3000) -> tuple[dict, np
     e_true = e_pred + sigma * r.normal(size=n)
     rec = {"model": "gauss", "seed": seed, **ev.compute_metrics(e_true, e_pred, SETTINGS, r)}
     rec["uncertainty"] = ev.uncertainty_metrics(e_true, e_pred, scale * sigma, SETTINGS, r)
+    rec["uncertainty_raw"] = ev.uncertainty_metrics(e_true, e_pred, 0.8 * sigma, SETTINGS, r)
     return rec, ev.pulls(e_true, e_pred, scale * sigma)
 
 
@@ -360,8 +361,17 @@ def test_uncertainty_calibration_figure(scale):
     records = [rec for rec, _ in runs.values()]
     pulls = {seed: pull for seed, (_, pull) in runs.items()}
     fig = draw(pl.uncertainty_calibration(records, pulls, "gauss", pl.model_color("gauss", ["fcn", "gauss"])))
-    a_abs, a_rel, a_pull = axes = data_axes(fig)
-    assert len(axes) == 3
+    a_abs, a_rel, a_cov, a_pull = axes = data_axes(fig)
+    assert len(axes) == 4
+    assert_labelled(fig)
+    # coverage per energy bin: the metrics' calibrated and raw values against the nominal 68.27 %
+    bins = records[1]["uncertainty"]["bins"]
+    shown = series(a_cov)
+    np.testing.assert_allclose(shown["seed 2: calibrated σ"].lines[0].get_ydata(), 100 * np.array(bins["coverage68"]["value"]))
+    raw = records[1]["uncertainty_raw"]["bins"]["coverage68"]["value"]
+    np.testing.assert_allclose(shown["seed 2: raw σ"].lines[0].get_ydata(), 100 * np.array(raw))
+    assert np.all(np.array(raw) < 0.6827)  # widths 20 % too small cover less than nominal
+    assert a_cov.get_xscale() == "log" and "[EeV]" in a_cov.get_xlabel()
     assert "[EeV]" in a_abs.get_xlabel()
     assert "[EeV]" in a_abs.get_ylabel()
     assert "[%]" in a_rel.get_xlabel()

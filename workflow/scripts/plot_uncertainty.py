@@ -1,5 +1,5 @@
 """Calibration of the predicted per-event uncertainty of one model: predicted vs observed spread,
-pulls and coverage (rule plot_uncertainty)."""
+coverage per energy bin (calibrated and raw widths), pulls (rule plot_uncertainty)."""
 
 from airshower import evaluation, io, logs, plotting
 
@@ -10,9 +10,10 @@ records, pulls = [], {}
 for metrics_path, predictions_path in zip(snakemake.input.metrics, snakemake.input.predictions, strict=True):
     # uncertainty_models() lists the model as predicting a per-event uncertainty
     rec = io.read_record(metrics_path, ["uncertainty"], "the metrics of a per-event uncertainty")
-    pred = io.read_predictions(predictions_path, require=["energy_sigma"])
+    width = rec["uncertainty"].get("width", "energy_sigma")  # the width the metrics evaluated
+    pred = io.read_predictions(predictions_path, require=[width])
     records.append(rec)
-    pulls[int(rec["seed"])] = evaluation.pulls(pred["energy_true"], pred["energy_pred"], pred["energy_sigma"])
+    pulls[int(rec["seed"])] = evaluation.pulls(pred["energy_true"], pred["energy_pred"], pred[width])
 color = plotting.model_color(model, snakemake.params.models)
 fig = plotting.uncertainty_calibration(records, pulls, model, color)
 plotting.save(fig, snakemake.output.calibration, plots)

@@ -1,7 +1,8 @@
 """The calibration figure of a per-event uncertainty (a model whose predictions have
-``energy_sigma``): predicted against observed width of the residuals in bins of the predicted
-uncertainty, absolute and relative, and the pull distribution against a unit Gaussian (the
-metrics of :mod:`airshower.evaluation.uncertainty`)."""
+``energy_sigma``, and beside it ``energy_sigma_calibrated``): predicted against observed width of
+the residuals in bins of the predicted uncertainty, absolute and relative, the coverage per bin
+of true energy with the calibrated and the raw widths, and the pull distribution against a unit
+Gaussian (the metrics of :mod:`airshower.evaluation.uncertainty`)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ _LABEL = {
     "observed": r"observed std of $E_\mathrm{rec} - E_\mathrm{true}$ [EeV]",
     "predicted_relative": r"predicted $\sqrt{\langle(\sigma / E_\mathrm{rec})^2\rangle}$ [%]",
     "observed_relative": r"observed std of $(E_\mathrm{rec} - E_\mathrm{true}) / E_\mathrm{rec}$ [%]",
-    "pull": r"pull $(E_\mathrm{rec} - E_\mathrm{true}) / \sigma$",
+    "pull": r"pull $(E_\mathrm{rec} - E_\mathrm{true}) / \sigma$ [1]",
 }
 
 
@@ -89,31 +90,72 @@ def _pull_panel(ax, pulls: Mapping[int, np.ndarray], summaries: Mapping[int, Map
     ax.legend(fontsize=7.5, loc="upper left")
 
 
+def _coverage_panel(ax, records: Sequence[Mapping], seeds: Sequence[int], colors: Mapping, model: str) -> None:
+    """Coverage of ``E_rec -+ sigma`` per bin of true energy, calibrated (filled, solid) and raw
+    (open, dotted) where the record has both, with the nominal 68.27 % and a -+ 3 point band."""
+    edges = None
+    for seed, rec in zip(seeds, records, strict=True):
+        for key, ls, filled, what in (("uncertainty", "-", True, "calibrated"), ("uncertainty_raw", ":", False, "raw")):
+            bins = rec.get(key, {}).get("bins")
+            if not bins:
+                continue
+            edges = np.asarray(bins["edges_eev"], dtype=np.float64)
+            x = np.asarray(bins["center_eev"], dtype=np.float64)
+            y, yerr = _errorbars(bins["coverage68"], 100.0)
+            name = what if "uncertainty_raw" in rec else "as predicted"
+            ax.errorbar(
+                x,
+                y,
+                yerr=yerr,
+                fmt="o",
+                ls=ls,
+                lw=1.2,
+                color=colors[seed],
+                mfc=colors[seed] if filled else "white",
+                label=f"{run_label(model, seed)}: {name} σ",
+            )
+    nominal = 100.0 * NOMINAL["coverage68"]
+    if edges is not None:
+        ax.set_xscale("log")
+        ax.set_xlim(edges[0], edges[-1])
+        plain_log_labels(ax.xaxis)
+    ax.axhspan(nominal - 3.0, nominal + 3.0, color="0.85", zorder=0, label="68.27 % ± 3 points")
+    ax.axhline(nominal, color="0.3", ls="--", lw=1.2)
+    ax.set_xlabel(r"true energy $E_\mathrm{true}$ [EeV]")
+    ax.set_ylabel(r"coverage of $E_\mathrm{rec} \pm \sigma$ [%]")
+    low, high = ax.get_ylim()
+    ax.set_ylim(min(low, nominal - 12.0), max(high, nominal + 12.0))
+    ax.legend(fontsize=7.5, loc="best")
+
+
 @styled
 def uncertainty_calibration(
     records: Sequence[Mapping], pulls: Mapping[int, np.ndarray], model: str, color: str | None = None
 ) -> Figure:
-    """Calibration of a predicted per-event uncertainty, one series per seed.
+    """Calibration of a predicted per-event uncertainty, one series per seed, for the width the
+    metrics evaluate (``uncertainty.width``: the calibrated one where there is one).
 
-    - **left**: observed std (filled) and robust 68 % half-width (open) of ``E_rec - E_true``
+    - **top left**: observed std (filled) and robust 68 % half-width (open) of ``E_rec - E_true``
       against the predicted ``sqrt(mean(sigma^2))`` in quantile bins of ``sigma`` [EeV], log axes,
       with the diagonal of a calibrated uncertainty; error bars: bootstrap 68 % intervals;
-    - **middle**: the same relative to ``E_rec``, in bins of ``sigma / E_rec`` [%];
-    - **right**: the pull ``(E_rec - E_true) / sigma`` histogram with a unit Gaussian, the
+    - **top right**: the same relative to ``E_rec``, in bins of ``sigma / E_rec`` [%];
+    - **bottom left**: the coverage of ``E_rec -+ sigma`` per bin of true energy, calibrated and
+      raw widths, against the nominal 68.27 %;
+    - **bottom right**: the pull ``(E_rec - E_true) / sigma`` histogram with a unit Gaussian, the
       coverage of the 68 % and 95 % intervals, pull mean and width in the legend.
 
     Parameters
     ----------
     records
-        metrics dicts of the seeds (``seed`` and ``uncertainty`` of
-        :func:`airshower.evaluation.uncertainty_metrics`).
+        metrics dicts of the seeds (``seed``, ``uncertainty`` and, beside a calibrated width,
+        ``uncertainty_raw`` of :func:`airshower.evaluation.energy_metrics`).
     pulls
-        seed -> the events' pulls (:func:`airshower.evaluation.pulls`).
+        seed -> the events' pulls with the evaluated width (:func:`airshower.evaluation.pulls`).
     color
         the model's colour (seeds are shades of it).
     """
-    fig = Figure(figsize=(16, 5.2), layout="constrained")
-    a_abs, a_rel, a_pull = fig.subplots(1, 3)
+    fig = Figure(figsize=(13, 11), layout="constrained")
+    (a_abs, a_rel), (a_cov, a_pull) = fig.subplots(2, 2)
     seeds = [rec.get("seed", k) for k, rec in enumerate(records)]
     colors = seed_colors(seeds, color)
     unc = {seed: rec["uncertainty"] for seed, rec in zip(seeds, records, strict=True)}
@@ -129,12 +171,16 @@ def uncertainty_calibration(
     a_abs.set_ylabel(_LABEL["observed"])
     a_rel.set_xlabel(_LABEL["predicted_relative"])
     a_rel.set_ylabel(_LABEL["observed_relative"])
+    _coverage_panel(a_cov, records, seeds, colors, model)
     _pull_panel(a_pull, pulls, {s: u["overall"] for s, u in unc.items()}, colors, model)
     a_pull.set_xlabel(_LABEL["pull"])
     a_pull.set_ylabel("events / bin")
     n_bins = len(next(iter(unc.values()))["calibration"]["absolute"]["n"])
+    width = next(iter(unc.values())).get("width", "energy_sigma")
+    which = "calibrated on the validation split" if width.endswith("_calibrated") else "as predicted"
     fig.suptitle(
-        f"{model}: predicted uncertainty σ against the observed spread ({n_bins} equal-population bins of "
-        "the predicted σ; error bars: bootstrap 68 % intervals) and the pulls"
+        f"{model}: predicted uncertainty σ ({which}) against the observed spread\n({n_bins} "
+        "equal-population bins of the predicted σ), the coverage per energy bin and the pulls; "
+        "error bars: bootstrap 68 % intervals"
     )
     return fig
