@@ -125,6 +125,53 @@ def test_predictions_carry_each_models_reconstructions(study, config):
                     np.testing.assert_allclose(fh["mass_prob"][()].sum(axis=1), 1.0, rtol=1e-5)
 
 
+def test_widths_are_calibrated_on_the_validation_split_only(study):
+    """calibrate_widths reads the validation predictions and nothing else, and those come from
+    val.h5: a calibration on the test split cannot happen (the rules' inputs). Every test set
+    but the validation split carries the calibrated width beside the raw one, the raw width
+    as the model gave it."""
+    import h5py
+
+    from airshower import widths
+
+    proc = snakemake(study, "-n", "--forceall", "--cores", "1")
+    jobs = re.split(r"\n(?=(?:local)?rule \w+:)", proc.stdout)
+    calibrations = [j for j in jobs if j.startswith("rule calibrate_widths:")]
+    assert calibrations, proc.stdout[-3000:]
+    for job in calibrations:
+        (inputs,) = re.findall(r"^\s+input: (.*)$", job, re.MULTILINE)
+        assert re.fullmatch(r"results/models/\w+/seed\d+/validation/predictions\.h5", inputs), job
+    for job in jobs:
+        outputs = re.findall(r"^\s+output: (.*)$", job, re.MULTILINE)
+        if (
+            outputs
+            and "/validation/predictions.h5" in outputs[0]
+            and job.startswith(("rule predict:", "rule baseline_predict:"))
+        ):
+            (inputs,) = re.findall(r"^\s+input: (.*)$", job, re.MULTILINE)
+            assert "results/data/val.h5" in inputs, job
+            assert "test.h5" not in inputs, job
+            assert "widths.json" not in inputs, job
+    for path in sorted((study / "results" / "models").glob("*/seed*/widths.json")):
+        record = json.loads(path.read_text())
+        assert record["source"].endswith("validation/predictions.h5")
+        run = path.parent
+        with h5py.File(run / "validation" / "predictions.h5") as fh:
+            assert "energy_sigma_calibrated" not in fh
+        for predictions in [run / "predictions.h5", *run.glob("variants/*/predictions.h5")]:
+            with h5py.File(predictions) as fh:
+                pred = {
+                    k: fh[k][()]
+                    for k in ("energy_true", "energy_pred", "energy_sigma", "energy_sigma_calibrated")
+                }
+            np.testing.assert_allclose(
+                pred["energy_sigma_calibrated"], widths.apply(pred, record)["energy_sigma_calibrated"], rtol=0
+            )
+        metrics = json.loads((run / "metrics" / "energy.json").read_text())
+        assert metrics["uncertainty"]["width"] == "energy_sigma_calibrated"
+        assert metrics["uncertainty_raw"]["width"] == "energy_sigma"
+
+
 def test_target_setting_reruns_only_that_target(study):
     cfg = yaml.safe_load((study / "config" / "test.yaml").read_text())
     cfg["targets"] = {"direction": {"zenith_bins_deg": [0, 30, 60]}}
@@ -144,7 +191,7 @@ def test_adding_a_variant_runs_only_its_jobs(study):
     proc = snakemake(study, "--configfile", "config/variant.yaml", "-n", "--cores", "1")
     planned = set(re.findall(r"^rule (\w+):", proc.stdout, re.MULTILINE))
     variant_rules = {"simulate_variant", "prepare_variant", "predict", "ensemble"}
-    variant_rules |= {"baseline_variant", "systematics_shifts"}
+    variant_rules |= {"baseline_predict", "systematics_shifts"}
     assert "simulate_variant" in planned, proc.stdout
     tables = {"systematics_table", "plot_systematics", "plot_robustness"}
     assert planned <= {*variant_rules, *tables, "all"}, proc.stdout
