@@ -367,11 +367,14 @@ def test_uncertainty_calibration_figure(scale):
     # coverage per energy bin: the metrics' calibrated and raw values against the nominal 68.27 %
     bins = records[1]["uncertainty"]["bins"]
     shown = series(a_cov)
-    np.testing.assert_allclose(shown["seed 2: calibrated σ"].lines[0].get_ydata(), 100 * np.array(bins["coverage68"]["value"]))
+    np.testing.assert_allclose(
+        shown["seed 2: calibrated σ"].lines[0].get_ydata(), 100 * np.array(bins["coverage68"]["value"])
+    )
     raw = records[1]["uncertainty_raw"]["bins"]["coverage68"]["value"]
     np.testing.assert_allclose(shown["seed 2: raw σ"].lines[0].get_ydata(), 100 * np.array(raw))
     assert np.all(np.array(raw) < 0.6827)  # widths 20 % too small cover less than nominal
-    assert a_cov.get_xscale() == "log" and "[EeV]" in a_cov.get_xlabel()
+    assert a_cov.get_xscale() == "log"
+    assert "[EeV]" in a_cov.get_xlabel()
     assert "[EeV]" in a_abs.get_xlabel()
     assert "[EeV]" in a_abs.get_ylabel()
     assert "[%]" in a_rel.get_xlabel()

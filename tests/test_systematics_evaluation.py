@@ -57,7 +57,8 @@ def test_energy_shifts_by_hand():
     for name in ("relative_bias", "relative_resolution"):
         assert out[name]["lo"] <= out[name]["hi"]
     # no width: no coverage, and so no coverage shift
-    assert out["coverage68"]["value"] is None and out["coverage68"]["nominal"] is None
+    assert out["coverage68"]["value"] is None
+    assert out["coverage68"]["nominal"] is None
 
 
 def test_coverage_shift_by_hand():

@@ -73,7 +73,8 @@ def normalized_errors(
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise ValueError(
-            f"'{width}' must be positive and finite: {int(bad.sum())} events fail, first event {i} ({sigma[i]:.6g})"
+            f"'{width}' must be positive and finite: {int(bad.sum())} events fail, "
+            f"first event {i} ({sigma[i]:.6g})"
         )
     residual = (
         np.asarray(pred[target.predicted], dtype=np.float64).ravel()
@@ -121,9 +122,8 @@ def fit(pred: Mapping[str, np.ndarray], method: str = "scale", bins: int = 1, so
         raise ValueError(f"calibration.bins must be a positive integer, got {bins!r}")
     found = width_targets(pred)
     if not found:
-        raise ValueError(
-            f"{source or 'the predictions'}: no per-event width to calibrate (no {', '.join(t.width for t in registry.TARGETS.values() if t.width)})"
-        )
+        known = ", ".join(t.width for t in registry.TARGETS.values() if t.width)
+        raise ValueError(f"{source or 'the predictions'}: no per-event width to calibrate (no {known})")
     out: dict = {
         "method": method,
         "bins": bins,
@@ -167,7 +167,8 @@ def check(calibration: Mapping, source: str = "widths.json") -> None:
         edges = np.asarray(entry.get("edges", []), dtype=np.float64)
         if scale.size != edges.size + 1 or not np.all(np.isfinite(scale) & (scale > 0)):
             raise ValueError(
-                f"{source}: targets.{name}.scale must be {edges.size + 1} positive factors, got {scale.tolist()}"
+                f"{source}: targets.{name}.scale must be {edges.size + 1} positive factors, "
+                f"got {scale.tolist()}"
             )
 
 
@@ -181,7 +182,8 @@ def apply(
     have = {t.name for t in width_targets(pred)}
     if have != set(calibration["targets"]):
         raise ValueError(
-            f"{source} calibrates {sorted(calibration['targets'])}, the predictions have widths of {sorted(have)}"
+            f"{source} calibrates {sorted(calibration['targets'])}, "
+            f"the predictions have widths of {sorted(have)}"
         )
     out = {}
     for name, entry in calibration["targets"].items():

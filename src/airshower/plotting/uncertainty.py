@@ -90,12 +90,17 @@ def _pull_panel(ax, pulls: Mapping[int, np.ndarray], summaries: Mapping[int, Map
     ax.legend(fontsize=7.5, loc="upper left")
 
 
-def _coverage_panel(ax, records: Sequence[Mapping], seeds: Sequence[int], colors: Mapping, model: str) -> None:
+def _coverage_panel(
+    ax, records: Sequence[Mapping], seeds: Sequence[int], colors: Mapping, model: str
+) -> None:
     """Coverage of ``E_rec -+ sigma`` per bin of true energy, calibrated (filled, solid) and raw
     (open, dotted) where the record has both, with the nominal 68.27 % and a -+ 3 point band."""
     edges = None
     for seed, rec in zip(seeds, records, strict=True):
-        for key, ls, filled, what in (("uncertainty", "-", True, "calibrated"), ("uncertainty_raw", ":", False, "raw")):
+        for key, ls, filled, what in (
+            ("uncertainty", "-", True, "calibrated"),
+            ("uncertainty_raw", ":", False, "raw"),
+        ):
             bins = rec.get(key, {}).get("bins")
             if not bins:
                 continue
