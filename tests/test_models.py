@@ -110,6 +110,7 @@ def test_specs_get_the_schema_defaults():
         "dropout": 0.0,
         "output": "point",
         "direction_head": "absolute",
+        "widths": [],
         "targets": ["energy"],
     }
     block = models.complete_spec({"family": "cnn", "blocks": [{"filters": [4]}]})["blocks"][0]
@@ -137,6 +138,9 @@ def test_schema_enums_are_the_registries():
         assert defs[f"{family}_model"]["properties"]["head"]["enum"] == list(models.HEADS)
     assert defs["output"]["enum"] == list(models.OUTPUTS)
     assert defs["direction_head"]["enum"] == list(models.DIRECTION_HEADS)
+    # a width head for every target with a width that is not the gaussian output's (the energy)
+    detached = [name for name, t in TARGETS.items() if t.width and not t.gaussian_output]
+    assert defs["widths"]["items"]["enum"] == detached == list(models.INITIAL_LOG_WIDTH)
     assert defs["targets"]["items"]["enum"] == list(TARGETS)
     assert defs["training"]["properties"]["loss_weights"]["propertyNames"]["enum"] == list(TARGETS)
     for family in models.FAMILIES:
@@ -144,6 +148,7 @@ def test_schema_enums_are_the_registries():
         assert properties["output"] == {"$ref": "#/$defs/output", "default": "point"}
         assert properties["targets"] == {"$ref": "#/$defs/targets", "default": ["energy"]}
         assert properties["direction_head"] == {"$ref": "#/$defs/direction_head", "default": "absolute"}
+        assert properties["widths"] == {"$ref": "#/$defs/widths", "default": []}
 
 
 @pytest.mark.parametrize(
@@ -329,3 +334,46 @@ def test_an_energy_model_is_layer_for_layer_the_seed_network(name):
     assert model.layers[-1].name == "energy"
     same = zip(model.get_weights(), built["explicit"].get_weights(), strict=True)
     assert all(np.array_equal(a, b) for a, b in same)
+
+
+def test_a_width_head_does_not_train_the_reconstruction():
+    """The width's likelihood reaches the width head only: its gradient on every other weight is
+    zero, so the reconstruction is trained by the point loss alone (models.width_head)."""
+    import keras
+    import tensorflow as tf
+
+    from airshower.training import fit
+
+    spec = {"family": "dense", "units": [8], "targets": ["core", "xmax"], "widths": ["core", "xmax"]}
+    model = models.build_model(spec, (3, 3, 2), n_outputs={"core": 2, "xmax": 1})
+    assert model.get_layer("core").output.shape[-1] == 3
+    assert model.get_layer("xmax").output.shape[-1] == 2
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 3, 3, 2)).astype("float32")
+    y = {
+        "core": rng.normal(size=(64, 2)).astype("float32"),
+        "xmax": rng.normal(size=(64, 1)).astype("float32"),
+    }
+    with tf.GradientTape() as tape:
+        out = model(x)
+        nll = sum(
+            fit.point_and_width_loss(models.TARGETS[t].width_dims)(y[t], out[t])
+            - keras.ops.mean(keras.ops.square(y[t] - out[t][:, :-1]))
+            for t in ("core", "xmax")
+        )
+    grads = dict(
+        zip(
+            [v.path for v in model.trainable_variables],
+            tape.gradient(nll, model.trainable_variables),
+            strict=True,
+        )
+    )
+    width_weights = [p for p in grads if "_log_width" in p]
+    assert len(width_weights) == 4  # kernel and bias of each width layer
+    for path, grad in grads.items():
+        if path in width_weights:
+            assert np.any(np.asarray(grad) != 0), path
+        else:
+            assert grad is None or not np.any(np.asarray(grad)), path
+    # the first width: 1 standard deviation of the standardized target (log 0)
+    np.testing.assert_allclose(model.get_layer("xmax_log_width").bias.numpy(), [0.0])

@@ -147,6 +147,7 @@ def test_compute_shifts_record_and_streams():
         "energy.relative_resolution",
         "energy.coverage68",
         "core.r68_m",
+        "core.coverage68",
     }
     other = es.shift_stream(7, "cnn", 1, "dead10", "energy").random()
     assert other != es.shift_stream(7, "cnn", 1, "sibyll", "energy").random()

@@ -202,10 +202,15 @@ def _check_semantics(config: dict) -> None:
 def _check_targets(config: dict, name: str, spec: Mapping, loss_weights: Mapping) -> None:
     """A model's ``targets`` against its output, its loss weights and the simulated composition."""
     targets = spec["targets"]
-    if spec["output"] == "gaussian" and not any(TARGETS[t].width for t in targets):
+    if spec["output"] == "gaussian" and not any(TARGETS[t].gaussian_output for t in targets):
         raise ConfigError(
             f"config key 'models.{name}.output': gaussian predicts a width of the energy, but the "
             f"model's targets {targets} have no energy: add energy or use output: point"
+        )
+    lacking = [t for t in spec.get("widths", ()) if t not in targets]
+    if lacking:
+        raise ConfigError(
+            f"config key 'models.{name}.widths': {lacking} are not targets of the model ({targets})"
         )
     unknown = sorted(set(loss_weights) - set(targets))
     if unknown:

@@ -8,6 +8,8 @@ seed 0, whose ``predictions.h5`` :func:`combine` builds from its members' (the s
   energies, not of the networks' targets: for a ``log10`` target it is not the energy of the mean
   ``log10 E`` (that would be the geometric mean, lower by about half the members' relative
   variance), and the energies are what every metric of the comparison reads.
+- the widths of the direction, core and Xmax (``widths``) are not combined: the ensemble has
+  none of them (its spread across seeds is not a width of the same kind);
 - ``energy_sigma`` (only where the members predict a width, ``output: gaussian``):
   ``sqrt(mean of the members' energy_sigma^2 + s^2)``, with ``s`` the members' spread
   (:func:`airshower.statistics.spread`, ``ddof=1``), floored at the float32 resolution of the

@@ -55,6 +55,12 @@ OPTIONAL_PREDICTION_UNITS = {
     "energy_pred": "EeV",
     "energy_sigma": "EeV",
     "energy_sigma_calibrated": "EeV",  # energy_sigma x the validation split's factor (airshower.widths)
+    "axis_sigma": "deg (sigma per axis of a circular Gaussian across the shower axis)",
+    "axis_sigma_calibrated": "deg",
+    "core_sigma": "m (sigma per axis of a circular Gaussian on the ground)",
+    "core_sigma_calibrated": "m",
+    "xmax_sigma": "g/cm^2",
+    "xmax_sigma_calibrated": "g/cm^2",
     "axis_pred": "1 (unit vector)",
     "core_pred": "m",
     "xmax_pred": "g/cm^2",

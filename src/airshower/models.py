@@ -15,12 +15,16 @@ The families share :func:`conv_block` and :func:`dense_head`. Only ``keras`` lay
 here, so the models build and train under every Keras backend (TensorFlow, JAX, PyTorch).
 The output (the model's ``output``, :data:`OUTPUTS`) is one standardized energy per event
 (``point``) or a mean and a raw width (``gaussian``: Dense(2); :func:`gaussian_log_sigma` makes
-the width a log sigma, for the loss ``gaussian_nll`` and at inference). The last layer computes
-in float32 so mixed-precision training keeps a float32 output.
+the width a log sigma, for the loss ``gaussian_nll`` and at inference). A target of ``widths``
+(direction, core, Xmax) gets a width head beside its point head (:func:`width_head`): its output
+is the reconstruction with a log-width appended, the width learnt on features whose gradient is
+stopped, so the reconstruction is trained by its point loss alone. The last layer computes in
+float32 so mixed-precision training keeps a float32 output.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 
 import keras
@@ -29,7 +33,7 @@ from keras import layers
 from airshower import schema
 from airshower.inputs import reference_channels
 from airshower.model_shapes import spatial_sizes
-from airshower.targets import TARGETS
+from airshower.targets import LOG_WIDTH_RANGE, TARGETS
 
 # Pooling after a convolution block (``pool`` of a ``cnn`` block) and the layer between the
 # convolutions and the dense head (``head``); the schema's enums are held to these keys by
@@ -48,9 +52,13 @@ HEADS: dict[str, type] = {
 # tests/test_models.py): output -> units of the output layer. ``point``: the standardized
 # energy; ``gaussian``: its mean and a raw width (see gaussian_log_sigma).
 OUTPUTS: dict[str, int] = {"point": 1, "gaussian": 2}
-# Range of log(sigma) of a gaussian output, sigma in units of the standardized target: the raw
-# width is clipped to it, so sigma stays in [9e-4, 148] (no overflow of exp, no division by 0).
-LOG_SIGMA_RANGE = (-7.0, 5.0)
+# Range of log(sigma) of a gaussian output or a width head, sigma in units of the network target:
+# the raw width is clipped to it (the targets' LOG_WIDTH_RANGE, where the widths are decoded).
+LOG_SIGMA_RANGE = LOG_WIDTH_RANGE
+# The first log(sigma) of a width head (``widths``), in the units of its network target: the
+# direction's components are of order one, so 0.02 rad (1.1 deg); the standardized core and
+# Xmax one standard deviation of the training split's values.
+INITIAL_LOG_WIDTH = {"direction": math.log(0.02), "core": 0.0, "xmax": 0.0}
 # How the direction head predicts the axis (``direction_head``; the schema's enum is held to these
 # by tests/test_models.py): ``absolute``, the axis itself; ``correction``, a correction added to
 # the plane fit's axis (the input channels inputs.FRONT_CHANNELS), starting at zero.
@@ -76,6 +84,31 @@ class ChannelMean(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "channels": self.channels}
+
+
+@keras.saving.register_keras_serializable(package="airshower")
+class StopGradient(layers.Layer):
+    """The input unchanged, without a gradient back through it: a width head (``widths``) learns
+    from the features and the reconstruction of its target but does not train them, so the
+    reconstruction is what the point loss alone makes it (a detached variance, Stirn et al. 2023)."""
+
+    def call(self, x):
+        return keras.ops.stop_gradient(x)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+def width_head(x, point, target: str, units: Sequence[int], activation: str):
+    """The point output ``point`` of ``target`` with its log-width appended, (N, k + 1), named by
+    the target: Dense layers ``units`` and Dense(1) on the features ``x`` with the gradient
+    stopped (:class:`StopGradient`), the bias starting at :data:`INITIAL_LOG_WIDTH`."""
+    h = StopGradient(name=f"{target}_width_features")(x)
+    for n in units:
+        h = layers.Dense(n, activation=activation)(h)
+    init = keras.initializers.Constant(INITIAL_LOG_WIDTH[target])
+    log_width = layers.Dense(1, dtype="float32", bias_initializer=init, name=f"{target}_log_width")(h)
+    return layers.Concatenate(dtype="float32", name=target)([point, log_width])
 
 
 def _dropout(x, rate: float):
@@ -151,18 +184,22 @@ def heads(x, spec: Mapping, units: Sequence[int], activation: str, dropout: floa
     model's ``inputs`` (the channels ``spec["reference_channels"]``, set by :func:`build_model`).
     """
     sizes = _output_units(spec["targets"], spec.get("n_outputs"))
+    with_width = set(spec.get("widths", ()))
     outputs = {}
     for target in spec["targets"]:
-        output = spec["output"] if TARGETS[target].width else "point"
+        output = spec["output"] if TARGETS[target].gaussian_output else "point"
         n_outputs, act = sizes[target], TARGETS[target].activation
+        name = f"{target}_point" if target in with_width else target
         if target == "direction" and spec.get("direction_head") == "correction":
             correction = dense_head(
                 x, units, activation, dropout, "point", "direction_correction", n_outputs, zero=True
             )
             reference = ChannelMean(spec["reference_channels"], name="front_axis")(inputs)
-            outputs[target] = layers.Add(dtype="float32", name=target)([reference, correction])
-            continue
-        outputs[target] = dense_head(x, units, activation, dropout, output, target, n_outputs, act)
+            outputs[target] = layers.Add(dtype="float32", name=name)([reference, correction])
+        else:
+            outputs[target] = dense_head(x, units, activation, dropout, output, name, n_outputs, act)
+        if target in with_width:
+            outputs[target] = width_head(x, outputs[target], target, units, activation)
     return next(iter(outputs.values())) if len(outputs) == 1 else outputs
 
 
@@ -183,7 +220,7 @@ def model_output(model: keras.Model) -> str:
     if not isinstance(shapes, dict):  # one output, or several in the order of the output names
         shapes = shapes if isinstance(shapes, list) else [shapes]
         shapes = dict(zip(model.output_names, shapes, strict=True))
-    widths = [shape for name, shape in shapes.items() if name in TARGETS and TARGETS[name].width]
+    widths = [shape for name, shape in shapes.items() if name in TARGETS and TARGETS[name].gaussian_output]
     return "gaussian" if any(int(shape[-1]) == OUTPUTS["gaussian"] for shape in widths) else "point"
 
 
@@ -242,7 +279,7 @@ def resnet_model(spec: Mapping, inputs):
 
 
 # the custom layers of the models, for loading a saved model
-CUSTOM_OBJECTS = {"airshower>ChannelMean": ChannelMean}
+CUSTOM_OBJECTS = {"airshower>ChannelMean": ChannelMean, "airshower>StopGradient": StopGradient}
 
 # The model families (config ``family``; the schema's enum is held to these keys by
 # tests/test_models.py): family -> builder from the completed spec and the input tensor.

@@ -58,7 +58,17 @@ class Target:
     unit: str  # unit of ``truth`` and ``predicted``
     loss: str | None = None  # None: the model's training.loss; else fixed
     activation: str | None = None  # of the output layer (None: linear)
-    width: str | None = None  # dataset of predictions.h5 with a per-event width (a gaussian output)
+    width: str | None = None  # dataset of predictions.h5 with a per-event width, if it can have one
+    width_dims: int = 1  # dimensions of the error the width describes (2: a circular Gaussian)
+    gaussian_output: bool = False  # the width is the model's ``output: gaussian`` (else ``widths``)
+
+    def errors(self, pred: Mapping[str, np.ndarray]) -> np.ndarray:
+        """The per-event error the width describes, in the width's unit: ``x_rec - x_true`` of a
+        scalar target (signed), the distance of a 2D one (>= 0)."""
+        residual = np.asarray(pred[self.predicted], dtype=np.float64) - np.asarray(
+            pred[self.truth], dtype=np.float64
+        )
+        return residual.ravel() if self.width_dims == 1 else np.linalg.norm(residual, axis=-1)
 
     def fit(self, values: np.ndarray) -> dict:
         """Statistics of the training split's true values (JSON-serializable)."""
@@ -129,11 +139,33 @@ class Energy(Target):
         return {self.predicted: energy, self.width: INVERSE_SLOPES[transform](energy) * y[:, 1] * std}
 
 
+def _log_width(raw: np.ndarray) -> np.ndarray:
+    """A width from the raw log-width column of a network output (clipped to
+    :data:`LOG_WIDTH_RANGE`, as the loss clips it)."""
+    return np.exp(np.clip(np.asarray(raw, dtype=np.float64), *LOG_WIDTH_RANGE))
+
+
 class Direction(Target):
-    """The shower axis: three components, normalized to a unit vector at the output."""
+    """The shower axis: three components, normalized to a unit vector at the output; with a width
+    column (``widths``) its per-event width ``axis_sigma`` (deg), the sigma of a circular
+    Gaussian of the axis' error in the plane across it (the components are of order one, so the
+    network's width is in radians)."""
 
     def n_outputs(self, stats):
         return 3
+
+    def errors(self, pred):
+        """The opening angle (deg) of the reconstructed to the true axis."""
+        a = np.asarray(pred[self.predicted], dtype=np.float64)
+        b = np.asarray(pred[self.truth], dtype=np.float64)
+        cos = np.sum(a * b, axis=-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
+        return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+
+    def reconstruct(self, y, stats, transform=None):
+        y = np.asarray(y, dtype=np.float64)
+        if y.shape[-1] == 3:
+            return {self.predicted: self.decode(y, stats, transform)}
+        return {self.predicted: self.decode(y[:, :3], stats), self.width: np.degrees(_log_width(y[:, 3]))}
 
     def encode(self, values, stats, transform=None):
         return np.asarray(values, dtype=np.float32).reshape(-1, 3)
@@ -165,6 +197,21 @@ class Standardized(Target):
         y = np.asarray(y, dtype=np.float64).reshape(-1, k)
         out = y * np.asarray(stats["std"]) + np.asarray(stats["mean"])
         return out[:, 0] if np.ndim(stats["mean"]) == 0 else out
+
+    def reconstruct(self, y, stats, transform=None):
+        """The reconstruction and, from a width column (``widths``: the last of k + 1), its
+        per-event width in the target's unit: the network's width (standardized units) times the
+        training split's standard deviation (for a 2D target the geometric mean of the axes',
+        equal within a per cent for the core's uniform disk)."""
+        k = self.n_outputs(stats)
+        y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+        if y.shape[-1] == k:
+            return {self.predicted: self.decode(y, stats, transform)}
+        scale = float(np.exp(np.mean(np.log(np.asarray(stats["std"], dtype=np.float64)))))
+        return {
+            self.predicted: self.decode(y[:, :k], stats, transform),
+            self.width: _log_width(y[:, k]) * scale,
+        }
 
 
 class Mass(Target):
@@ -199,12 +246,52 @@ class Mass(Target):
         return np.asarray(y, dtype=np.float64).reshape(-1, self.n_outputs(stats))
 
 
+# Range of the log of a network's width (in the units of its network target): the raw width is
+# clipped to it, so the width stays in [9e-4, 148] (no overflow of exp, no division by 0).
+LOG_WIDTH_RANGE = (-7.0, 5.0)
+
 TARGETS: dict[str, Target] = {
-    "energy": Energy("energy", "energy", "energy", "energy_true", "energy_pred", "EeV", width="energy_sigma"),
-    "direction": Direction("direction", "shower axis", "axis", "axis_true", "axis_pred", "1", loss="mse"),
-    "core": Standardized("core", "core position", "core", "core_true", "core_pred", "m", loss="mse"),
+    "energy": Energy(
+        "energy",
+        "energy",
+        "energy",
+        "energy_true",
+        "energy_pred",
+        "EeV",
+        width="energy_sigma",
+        gaussian_output=True,
+    ),
+    "direction": Direction(
+        "direction",
+        "shower axis",
+        "axis",
+        "axis_true",
+        "axis_pred",
+        "1",
+        loss="mse",
+        width="axis_sigma",
+        width_dims=2,
+    ),
+    "core": Standardized(
+        "core",
+        "core position",
+        "core",
+        "core_true",
+        "core_pred",
+        "m",
+        loss="mse",
+        width="core_sigma",
+        width_dims=2,
+    ),
     "xmax": Standardized(
-        "xmax", "depth of the shower maximum", "xmax", "xmax", "xmax_pred", "g/cm^2", loss="mse"
+        "xmax",
+        "depth of the shower maximum",
+        "xmax",
+        "xmax",
+        "xmax_pred",
+        "g/cm^2",
+        loss="mse",
+        width="xmax_sigma",
     ),
     "mass": Mass(
         "mass",

@@ -2,38 +2,43 @@
 on the **validation** split's predictions and applied to the test set and to every systematic
 variant (rules ``calibrate_widths``, ``predict``, ``ensemble``, ``baseline_predict``).
 
-A target with a width (:attr:`airshower.targets.Target.width`, today the energy's
-``energy_sigma``) keeps its raw width in ``predictions.h5`` and gains the calibrated one beside
-it (:func:`calibrated_name`: ``energy_sigma_calibrated``), so both can be evaluated.
+A target with a width (:attr:`airshower.targets.Target.width`: ``energy_sigma``, ``axis_sigma``,
+``core_sigma``, ``xmax_sigma``) keeps its raw width in ``predictions.h5`` and gains the calibrated
+one beside it (:func:`calibrated_name`: ``energy_sigma_calibrated``, ...), so both can be
+evaluated.
 
-For the validation events, with ``z = (x_rec - x_true) / sigma`` the normalized error of each
-event, the calibration is one factor ``s`` of the width, ``sigma' = s sigma``, fitted by the
-method of ``calibration.method``:
+The width describes a Gaussian error in ``d`` dimensions (:attr:`~airshower.targets.Target.width_dims`):
+``d = 1`` for the energy and Xmax (``x_rec -+ sigma`` holds the truth with probability
+``p = 0.6827``), ``d = 2`` for the axis and the core, a circular Gaussian of ``sigma`` per axis
+whose 68.27 % region is the circle of radius ``k_2 sigma``, ``k_2 = sqrt(-2 ln(1 - p)) = 1.515``
+(:func:`region`; the distance over sigma follows a Rayleigh distribution). With
+``z = error / sigma`` per validation event (:meth:`~airshower.targets.Target.errors`: the signed
+residual for ``d = 1``, the distance or opening angle for ``d = 2``) the calibration is one factor
+``s`` of the width, ``sigma' = s sigma``, fitted by the method of ``calibration.method``:
 
-- ``scale`` (default): ``s = sqrt(mean(z^2))``, the maximum of the Gaussian likelihood of the
-  validation residuals over ``s`` (sigma-scaling, Laves et al. 2020): the pulls get unit mean
-  square;
-- ``conformal``: ``s`` = the ``ceil((n + 1) p)``-th smallest ``|z|`` with ``p = 0.6827``, split
-  conformal prediction with the normalized score ``|z|``: on exchangeable events the interval
-  ``x_rec -+ s sigma`` holds the truth with probability at least ``p``, whatever the
-  distribution (Vovk et al. 2005; Lei et al. 2018). It guarantees the 68 % interval only: the
-  95 % interval ``-+ 1.96 s sigma`` assumes Gaussian tails;
+- ``scale`` (default): ``s = sqrt(mean(z^2) / d)``, the maximum of the Gaussian likelihood of the
+  validation errors over ``s`` (sigma-scaling, Laves et al. 2020);
+- ``conformal``: ``s = z_(r) / k_d`` with ``z_(r)`` the ``r = ceil((n + 1) p)``-th smallest
+  ``|z|``: split conformal prediction with the normalized score ``|z|`` (Vovk et al. 2005; Lei et
+  al. 2018): on exchangeable events the 68 % region of ``sigma'`` holds the truth with probability
+  at least ``p``, whatever the distribution. It guarantees the 68 % region only: the 95 % one
+  assumes Gaussian tails;
 - ``none``: ``s = 1``, the raw width again (to see what the raw widths do in the same tables).
 
 With ``calibration.bins`` = k > 1 the factor is fitted separately in k equal-population bins of
-the *reconstructed* value on the validation split (never the true one, which a test event does
-not have) and a test event takes the factor of its bin: widths that are too small at one end of
-the range and too large at the other are both corrected. The bin edges are quantiles of the
-validation predictions; outside them the first or last bin's factor holds.
+the raw width on the validation split (a quantity the model predicts, never the truth, which a
+test event does not have), and a test event takes the factor of its bin: widths too small where
+they are small and too large where they are large are both corrected (a binned version of the
+calibration curve). Beyond the outer edges the outer bins' factors hold.
 
 The record (``widths.json``)::
 
     {"method", "bins", "nominal_coverage", "source",
-     "targets": {target: {"width", "calibrated", "by", "edges", "scale", "n",
+     "targets": {target: {"width", "calibrated", "dims", "by", "edges", "scale", "n",
                           "before": {...}, "after": {...}}}}
 
-``before`` and ``after``: coverage of the 68 % interval and the root mean square of the pulls on
-the validation split, with the raw and the calibrated widths.
+``before`` and ``after``: coverage of the 68 % region and the root mean square of ``z`` per
+dimension on the validation split, with the raw and the calibrated widths.
 """
 
 from __future__ import annotations
@@ -61,12 +66,32 @@ def width_targets(pred: Mapping[str, np.ndarray]) -> list[registry.Target]:
     return [t for t in registry.TARGETS.values() if t.width and t.width in pred]
 
 
+def region(dims: int, probability: float = NOMINAL) -> float:
+    """The radius, in units of sigma, of the region of a ``dims``-dimensional circular Gaussian
+    that holds ``probability``: 1 (0.6827) and 1.96 (0.95) in one dimension, 1.515 and 2.448 in
+    two (the Rayleigh quantile ``sqrt(-2 ln(1 - p))``)."""
+    if dims == 1:
+        return math.sqrt(2.0) * _erfinv(probability)
+    if dims == 2:
+        return math.sqrt(-2.0 * math.log1p(-probability))
+    raise ValueError(f"a width describes a 1D or 2D error, not {dims}D")
+
+
+def _erfinv(y: float) -> float:
+    """The inverse error function (bisection to machine precision; two calls per fit)."""
+    lo, hi = 0.0, 6.0
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if math.erf(mid) < y else (lo, mid)
+    return 0.5 * (lo + hi)
+
+
 def normalized_errors(
     target: registry.Target, pred: Mapping[str, np.ndarray], width: str | None = None
 ) -> np.ndarray:
-    """``(x_rec - x_true) / sigma`` of every event for a scalar target with a width, ``sigma``
-    from dataset ``width`` (default: the raw one). ValueError naming the dataset where a width is
-    not positive and finite."""
+    """``error / sigma`` of every event (:meth:`airshower.targets.Target.errors`: signed for a
+    1D target, a distance for a 2D one), ``sigma`` from dataset ``width`` (default: the raw one).
+    ValueError naming the dataset where a width is not positive and finite."""
     width = width or target.width
     sigma = np.asarray(pred[width], dtype=np.float64).ravel()
     bad = ~(np.isfinite(sigma) & (sigma > 0))
@@ -76,15 +101,12 @@ def normalized_errors(
             f"'{width}' must be positive and finite: {int(bad.sum())} events fail, "
             f"first event {i} ({sigma[i]:.6g})"
         )
-    residual = (
-        np.asarray(pred[target.predicted], dtype=np.float64).ravel()
-        - np.asarray(pred[target.truth], dtype=np.float64).ravel()
-    )
-    return residual / sigma
+    return target.errors(pred) / sigma
 
 
-def scale_factor(z: np.ndarray, method: str) -> float:
-    """The factor ``s`` of the widths that the normalized errors ``z`` call for (module docstring)."""
+def scale_factor(z: np.ndarray, method: str, dims: int = 1) -> float:
+    """The factor ``s`` of the widths that the normalized errors ``z`` of a ``dims``-dimensional
+    target call for (module docstring)."""
     z = np.abs(np.asarray(z, dtype=np.float64))
     if method not in METHODS:
         raise ValueError(f"unknown calibration method {method!r} (use {', '.join(METHODS)})")
@@ -93,9 +115,9 @@ def scale_factor(z: np.ndarray, method: str) -> float:
     if z.size == 0:
         raise ValueError("no validation events to calibrate the widths on")
     if method == "scale":
-        return float(np.sqrt(np.mean(z**2)))
+        return float(np.sqrt(np.mean(z**2) / dims))
     rank = min(math.ceil((z.size + 1) * NOMINAL), z.size)  # 1-based; the largest for tiny n
-    return float(np.partition(z, rank - 1)[rank - 1])
+    return float(np.partition(z, rank - 1)[rank - 1]) / region(dims)
 
 
 def _edges(values: np.ndarray, bins: int) -> np.ndarray:
@@ -111,8 +133,11 @@ def _bin(values: np.ndarray, edges) -> np.ndarray:
     )
 
 
-def _summary(z: np.ndarray) -> dict:
-    return {"coverage68": float(np.mean(np.abs(z) <= 1.0)), "pull_rms": float(np.sqrt(np.mean(z**2)))}
+def _summary(z: np.ndarray, dims: int) -> dict:
+    return {
+        "coverage68": float(np.mean(np.abs(z) <= region(dims))),
+        "pull_rms": float(np.sqrt(np.mean(z**2) / dims)),
+    }
 
 
 def fit(pred: Mapping[str, np.ndarray], method: str = "scale", bins: int = 1, source: str = "") -> dict:
@@ -133,25 +158,25 @@ def fit(pred: Mapping[str, np.ndarray], method: str = "scale", bins: int = 1, so
     }
     for target in found:
         z = normalized_errors(target, pred)
-        by = np.asarray(pred[target.predicted], dtype=np.float64).ravel()
+        dims = target.width_dims
+        by = np.asarray(pred[target.width], dtype=np.float64).ravel()
         edges = _edges(by, bins)
         index = _bin(by, edges)
         n = [int(np.count_nonzero(index == k)) for k in range(edges.size + 1)]
         if min(n) == 0:
-            raise ValueError(
-                f"{source}: an empty calibration bin of '{target.predicted}' ({n} events per bin)"
-            )
-        scale = [scale_factor(z[index == k], method) for k in range(edges.size + 1)]
+            raise ValueError(f"{source}: an empty calibration bin of '{target.width}' ({n} events per bin)")
+        scale = [scale_factor(z[index == k], method, dims) for k in range(edges.size + 1)]
         calibrated = z / np.asarray(scale)[index]
         out["targets"][target.name] = {
             "width": target.width,
             "calibrated": calibrated_name(target.width),
-            "by": target.predicted,
+            "dims": dims,
+            "by": target.width,
             "edges": edges.tolist(),
             "scale": scale,
             "n": n,
-            "before": _summary(z),
-            "after": _summary(calibrated),
+            "before": _summary(z, dims),
+            "after": _summary(calibrated, dims),
         }
     return out
 
@@ -188,7 +213,7 @@ def apply(
     out = {}
     for name, entry in calibration["targets"].items():
         target = registry.TARGETS[name]
-        index = _bin(np.asarray(pred[target.predicted], dtype=np.float64).ravel(), entry["edges"])
+        index = _bin(np.asarray(pred[target.width], dtype=np.float64).ravel(), entry["edges"])
         out[entry["calibrated"]] = (
             np.asarray(pred[target.width], dtype=np.float64).ravel()
             * np.asarray(entry["scale"], dtype=np.float64)[index]

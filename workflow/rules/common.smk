@@ -301,11 +301,19 @@ def get_showers(wildcards):
     return f"{DATA}/showers.h5"
 
 
+def width_models():
+    """Models whose predictions.h5 carries a per-event width of any target, so that their widths
+    are calibrated (calibrate_widths): those of uncertainty_models() and the networks with
+    ``widths`` (direction, core, Xmax; their seed ensembles have none of these)."""
+    with_widths = [m for m in model_names(config) if config["models"][m].get("widths")]
+    return [*uncertainty_models(), *(m for m in with_widths if m not in uncertainty_models())]
+
+
 def widths_of(run_dir, testset):
     """The width calibration a prediction of ``run_dir`` on ``testset`` applies: none on the
     validation split (it is fitted there), none for a model without widths."""
     model = run_dir.split("/")[2]
-    if testset == VALIDATION or model not in uncertainty_models():
+    if testset == VALIDATION or model not in width_models():
         return []
     return [f"{run_dir}/widths.json"]
 

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from airshower import statistics
+from airshower.evaluation import width_metrics
 from airshower.evaluation import target_base as base
 
 CONTAINMENT = 0.68
@@ -30,11 +31,18 @@ QUANTITIES: base.Quantities = {
 DATASETS = ("energy_true", "core_true", "core_pred")
 
 
+def r68_of_distances(distance: np.ndarray) -> float:
+    """r68 of the core distances (m)."""
+    return statistics.containment(distance, CONTAINMENT)[0]
+
+
 def core_metrics(
     pred: Mapping[str, np.ndarray],
     settings,
     target_settings: Mapping,  # noqa: ARG001 (the registry's signature; targets.core has no keys)
     rng: np.random.Generator,
+    *,
+    substream=None,
     **_extra,
 ) -> dict:
     """Core metrics of one run, JSON-ready.
@@ -51,13 +59,17 @@ def core_metrics(
     overall = base.entries((offset,), QUANTITIES, settings.bootstrap, rng)
     idx, header = base.energy_binning(data["energy_true"], settings)
     bins = base.binned_entries(idx, header, (offset,), QUANTITIES, settings.bootstrap, rng)
-    return base.record("core", DEFINITIONS, len(offset), settings, overall=overall, bins=bins)
+    widths = width_metrics.uncertainty_parts("core", pred, settings, substream, r68_of_distances, "r68_m")
+    return base.record("core", DEFINITIONS, len(offset), settings, overall=overall, bins=bins, **widths)
 
 
 def shift_columns(pred: Mapping[str, np.ndarray], _classes=()) -> dict:
     """The per-event core offset (m) the shifts resample."""
     d = base.require(pred, ("core_true", "core_pred"), "core")
-    return {"offset": (d["core_pred"] - d["core_true"]).reshape(-1, 2)}
+    return {
+        "offset": (d["core_pred"] - d["core_true"]).reshape(-1, 2),
+        **width_metrics.shift_width("core", pred),
+    }
 
 
 SPEC = base.TargetEvaluation(
@@ -67,7 +79,9 @@ SPEC = base.TargetEvaluation(
         base.Headline("r68_m", ("overall", "r68_m"), "r68 [m]"),
         base.Headline("bias_x_m", ("overall", "bias_x_m"), "bias x [m]"),
         base.Headline("bias_y_m", ("overall", "bias_y_m"), "bias y [m]"),
+        *width_metrics.headlines("core", ("r68_m", "r68, 90 % kept [m]")),
     ),
+    groups={width_metrics.UNCERTAINTIES: width_metrics.group_note("core")},
     front="r68_m",
     note="r68: the distance |core_rec − core_true| that contains 68 % of the events; bias x, y: mean "
     "of the reconstructed minus the true core coordinate.",
@@ -80,6 +94,7 @@ SPEC = base.TargetEvaluation(
             lambda s: QUANTITIES["r68_m"](s["offset"]),
             value_label=r"$r_{68}$ [m]",
         ),
+        width_metrics.coverage_shift("core", lambda s: np.hypot(s["offset"][:, 0], s["offset"][:, 1])),
     ),
     shift_columns=shift_columns,
 )

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from airshower import geometry, statistics
+from airshower.evaluation import width_metrics
 from airshower.evaluation import target_base as base
 
 CONTAINMENT = 0.68
@@ -44,6 +45,8 @@ def direction_metrics(
     settings,
     target_settings: Mapping,
     rng: np.random.Generator,
+    *,
+    substream=None,
     **_extra,
 ) -> dict:
     """Direction metrics of one run, JSON-ready.
@@ -57,7 +60,9 @@ def direction_metrics(
          "zenith_bins": {"edges_deg", "center_deg", "spacing": "linear", "n", "n_outside", ...}}
 
     The bootstrap draws of ``rng`` go to the overall sample, then the energy bins, then the
-    zenith bins, in order.
+    zenith bins, in order. Where the predictions have a width (``axis_sigma``), ``uncertainty``
+    (and ``uncertainty_raw``) of :func:`airshower.evaluation.width_metrics.uncertainty_parts`, from
+    ``substream(1)``.
     """
     data = base.require(pred, DATASETS, "direction")
     psi = opening_angles_deg(data["axis_pred"], data["axis_true"])
@@ -68,15 +73,28 @@ def direction_metrics(
     edges = target_settings["zenith_bins_deg"]
     z_idx, z_header = base.binning(np.degrees(data["zenith"]), edges, "linear", "deg")
     zenith_bins = base.binned_entries(z_idx, z_header, (psi,), QUANTITIES, n_boot, rng)
+    widths = width_metrics.uncertainty_parts(
+        "direction", pred, settings, substream, QUANTITIES["psi68_deg"], "psi68_deg"
+    )
     return base.record(
-        "direction", DEFINITIONS, psi.size, settings, overall=overall, bins=bins, zenith_bins=zenith_bins
+        "direction",
+        DEFINITIONS,
+        psi.size,
+        settings,
+        overall=overall,
+        bins=bins,
+        zenith_bins=zenith_bins,
+        **widths,
     )
 
 
 def shift_columns(pred: Mapping[str, np.ndarray], _classes=()) -> dict:
     """The per-event opening angle (deg) the shifts resample."""
     d = base.require(pred, ("axis_true", "axis_pred"), "direction")
-    return {"psi": opening_angles_deg(d["axis_pred"], d["axis_true"])}
+    return {
+        "psi": opening_angles_deg(d["axis_pred"], d["axis_true"]),
+        **width_metrics.shift_width("direction", pred),
+    }
 
 
 SPEC = base.TargetEvaluation(
@@ -86,7 +104,9 @@ SPEC = base.TargetEvaluation(
         base.Headline("psi68_deg", ("overall", "psi68_deg"), "ψ68 [deg]"),
         base.Headline("psi_mean_deg", ("overall", "psi_mean_deg"), "mean ψ [deg]"),
         base.Headline("psi68_deg", ("bins", "psi68_deg"), "ψ68 [deg]", per_bin=True),
+        *width_metrics.headlines("direction", ("psi68_deg", "ψ68, 90 % kept [deg]")),
     ),
+    groups={width_metrics.UNCERTAINTIES: width_metrics.group_note("direction")},
     front="psi68_deg",
     note="ψ: opening angle between reconstructed and true shower axis; ψ68: the angle that contains "
     "68 % of the events; per energy bin: bins of true energy.",
@@ -99,6 +119,7 @@ SPEC = base.TargetEvaluation(
             lambda s: QUANTITIES["psi68_deg"](s["psi"]),
             value_label=r"$\psi_{68}$ [deg]",
         ),
+        width_metrics.coverage_shift("direction", lambda s: s["psi"]),
     ),
     shift_columns=shift_columns,
 )

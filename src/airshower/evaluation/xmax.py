@@ -22,6 +22,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from airshower import statistics
+from airshower.evaluation import width_metrics
 from airshower.evaluation import target_base as base
 
 DEFINITIONS = {
@@ -78,6 +79,8 @@ def xmax_metrics(
     settings,
     target_settings: Mapping,  # noqa: ARG001 (the registry's signature; targets.xmax has no keys)
     rng: np.random.Generator,
+    *,
+    substream=None,
     **_extra,
 ) -> dict:
     """Xmax metrics of one run, JSON-ready.
@@ -101,7 +104,10 @@ def xmax_metrics(
     bins = base.binned_entries(idx, header, (residual, xmax_true), BIN_QUANTITIES, settings.bootstrap, rng)
     true_spread = statistics.binned(xmax_true, idx, len(header["n"]), _spread_or_nan)
     bins["true_spread_gcm2"] = [base.finite(v) for v in true_spread]
-    return base.record("xmax", DEFINITIONS, residual.size, settings, overall=overall, bins=bins)
+    widths = width_metrics.uncertainty_parts(
+        "xmax", pred, settings, substream, _spread_or_nan, "resolution_gcm2"
+    )
+    return base.record("xmax", DEFINITIONS, residual.size, settings, overall=overall, bins=bins, **widths)
 
 
 def _spread_or_nan(values: np.ndarray) -> float:
@@ -111,7 +117,7 @@ def _spread_or_nan(values: np.ndarray) -> float:
 def shift_columns(pred: Mapping[str, np.ndarray], _classes=()) -> dict:
     """The per-event residual ``xmax_pred - xmax`` (g/cm^2) the shifts resample."""
     d = base.require(pred, ("xmax", "xmax_pred"), "xmax")
-    return {"residual": d["xmax_pred"] - d["xmax"]}
+    return {"residual": d["xmax_pred"] - d["xmax"], **width_metrics.shift_width("xmax", pred)}
 
 
 SPEC = base.TargetEvaluation(
@@ -121,7 +127,9 @@ SPEC = base.TargetEvaluation(
         base.Headline("bias_gcm2", ("overall", "bias_gcm2"), "bias [g/cm²]"),
         base.Headline("resolution_gcm2", ("overall", "resolution_gcm2"), "resolution [g/cm²]"),
         base.Headline("resolved_fraction", ("overall", "resolved_fraction"), "resolved fraction [%]", 100.0),
+        *width_metrics.headlines("xmax", ("resolution_gcm2", "resolution, 90 % kept [g/cm²]")),
     ),
+    groups={width_metrics.UNCERTAINTIES: width_metrics.group_note("xmax")},
     front="resolution_gcm2",
     note="bias = mean(X_max,rec − X_max), resolution = std(X_max,rec − X_max) (ddof = 1); resolved "
     "fraction = 1 − resolution² / std(X_max)² in each bin of true energy, averaged over the bins "
@@ -143,6 +151,7 @@ SPEC = base.TargetEvaluation(
             lambda s: BIN_QUANTITIES["resolution_gcm2"](s["residual"], None),
             value_label=r"$X_\mathrm{max}$ resolution [g cm$^{-2}$]",
         ),
+        width_metrics.coverage_shift("xmax", lambda s: s["residual"]),
     ),
     shift_columns=shift_columns,
 )

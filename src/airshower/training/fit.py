@@ -93,10 +93,41 @@ def gaussian_nll(y_true, y_pred):
     return ops.mean(0.5 * ops.square(pull) + log_sigma)
 
 
-def target_losses(targets, settings: TrainingSettings) -> dict:
+def point_and_width_loss(dims: int):
+    """The loss of a target with a width head (``widths``, :func:`airshower.models.width_head`):
+    ``y_pred`` (N, k + 1) the k components of the reconstruction and a raw log-width, ``y_true``
+    (N, k). The sum of
+
+    - the point loss, the mean squared error of the k components (Keras' ``mse``: the target's
+      loss without a width), which alone trains the reconstruction and the shared body, and
+    - the Gaussian negative log-likelihood of the width, ``mean(0.5 |y - mu|^2 / sigma^2 + dims
+      log sigma)`` with the error ``y - mu`` taken as given (gradient stopped): a circular
+      Gaussian in ``dims`` dimensions (2 for the axis, whose 3 components err across it, and the
+      core; 1 for Xmax), sigma in the units of the network target.
+
+    ``keras.ops`` only (every backend)."""
+    from keras import ops  # noqa: PLC0415 (Keras loads lazily: importing the training package starts no backend)
+
+    from airshower.models import gaussian_log_sigma  # noqa: PLC0415 (airshower.models imports Keras: loaded lazily, when a network is built)
+
+    def loss(y_true, y_pred):
+        k = int(y_pred.shape[-1]) - 1
+        mu = y_pred[:, :k]
+        y = ops.reshape(ops.cast(y_true, y_pred.dtype), (-1, k))
+        point = ops.mean(ops.square(y - mu))
+        squared = ops.sum(ops.square(ops.stop_gradient(y - mu)), axis=-1)
+        log_sigma = gaussian_log_sigma(y_pred[:, k])
+        return point + ops.mean(0.5 * squared * ops.exp(-2.0 * log_sigma) + dims * log_sigma)
+
+    loss.__name__ = f"point_and_width_{dims}d"
+    return loss
+
+
+def target_losses(targets, settings: TrainingSettings, widths=()) -> dict:
     """The loss name of each target (:mod:`airshower.targets`): the energy's is the model's
-    ``training.loss``, every other target has its own (``Target.loss``)."""
-    return {t: get(t).loss or settings.loss for t in targets}
+    ``training.loss``, every other target has its own (``Target.loss``), a target of ``widths``
+    ``point_and_width`` (:func:`point_and_width_loss`)."""
+    return {t: "point_and_width" if t in widths else get(t).loss or settings.loss for t in targets}
 
 
 def make_loss(name: str):
@@ -170,12 +201,14 @@ def compile_model(
     settings: TrainingSettings,
     steps_per_epoch: int | None = None,
     targets=("energy",),
+    widths=(),
 ) -> None:
     """Adam with the configured learning rate (:func:`make_learning_rate`) and loss.
 
     A model of several ``targets`` (one output each) minimizes the sum of the targets' losses
-    (:func:`target_losses`) weighted by ``training.loss_weights`` (1 where not named); a single
-    target's model its loss alone.
+    (:func:`target_losses`; a target of ``widths`` with its width's, :func:`point_and_width_loss`)
+    weighted by ``training.loss_weights`` (1 where not named); a single target's model its loss
+    alone.
 
     ``steps_per_epoch`` (training batches per epoch) is needed by the ``cosine`` schedule only.
     XLA follows ``jit_compile`` on TensorFlow (off by default: on CPU it rarely pays for the
@@ -187,7 +220,10 @@ def compile_model(
 
     backend = keras.backend.backend()
     jit = {"tensorflow": settings.jit_compile, "jax": True, "torch": False}.get(backend, False)
-    losses = {t: make_loss(name) for t, name in target_losses(targets, settings).items()}
+    losses = {
+        t: point_and_width_loss(get(t).width_dims) if name == "point_and_width" else make_loss(name)
+        for t, name in target_losses(targets, settings, widths).items()
+    }
     weights = {t: float(settings.loss_weights.get(t, 1.0)) for t in targets}
     multi = len(targets) > 1
     model.compile(
@@ -276,7 +312,9 @@ def train(
         spec, x_train.shape[1:], name=name, n_outputs=n_outputs, input_channels=settings.inputs
     )
     steps = math.ceil(len(x_train) / settings.batch_size)
-    compile_model(model, settings, steps_per_epoch=steps, targets=tuple(complete["targets"]))
+    compile_model(
+        model, settings, steps_per_epoch=steps, targets=tuple(complete["targets"]), widths=complete["widths"]
+    )
     model.optimizer.build(model.trainable_variables)
     early_stopping, reduce_lr = _validation_callbacks(settings)
     path = Path(checkpoint_dir) / CHECKPOINT if checkpoint_dir is not None else None

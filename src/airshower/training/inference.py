@@ -57,10 +57,11 @@ def predict(model: keras.Model, x: np.ndarray, batch_size: int) -> tuple[np.ndar
 
 
 def _target_columns(target: str, y: np.ndarray, gaussian: bool) -> np.ndarray:
-    """One target's outputs of a multi-target model, float64: a target that can have a width
-    (:attr:`airshower.targets.Target.width`) its (N,) points or, gaussian, (N, 2) means and widths;
-    the others their (N, k) outputs."""
-    if not registry.get(target).width:
+    """One target's outputs of a multi-target model, float64: the energy (a gaussian output,
+    :attr:`airshower.targets.Target.gaussian_output`) its (N,) points or, gaussian, (N, 2) means
+    and widths; the others their (N, k) outputs, or with a width head (``widths``) (N, k + 1), the
+    last column the raw log-width (:meth:`airshower.targets.Target.reconstruct` decodes it)."""
+    if not registry.get(target).gaussian_output:
         return np.asarray(y, dtype=np.float64)
     return _gaussian_columns(y) if gaussian else np.asarray(y, dtype=np.float64).reshape(-1)
 
