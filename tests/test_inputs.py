@@ -311,7 +311,8 @@ def test_a_small_network_learns_the_correction_to_the_plane_fit():
     covered = np.mean(psi <= widths.region(2) * sigma)
     halves = [np.quantile(psi[c], 0.68) for c in (certain, ~certain)]
     print(
-        f"psi68 of the more and the less certain half {halves[0]:.3f}, {halves[1]:.3f} deg; coverage {covered:.3f}"
+        f"psi68 of the more and the less certain half {halves[0]:.3f}, {halves[1]:.3f} deg; "
+        f"coverage {covered:.3f}"
     )
     assert halves[0] < 0.9 * halves[1]
     assert covered == pytest.approx(widths.NOMINAL, abs=0.06)

@@ -435,12 +435,17 @@ def test_dry_run_lists_the_variant_jobs(tmp_path):
     assert counts["simulate_variant"] == counts["prepare_variant"] == 2
     # one predict, one ensemble and one baseline_predict rule serve the nominal test set, the two
     # variants and, for a model with widths (calibrate_widths), the validation split
-    gaussian = [
+    models = validated["models"]
+    with_widths = [  # a gaussian network and its ensemble, a network with widths (not its ensemble)
         m
         for m in study.compared_models(validated)
-        if m != "baseline" and validated["models"][m.removesuffix("_ensemble")]["output"] == "gaussian"
+        if m != "baseline"
+        and (
+            models[m.removesuffix("_ensemble")]["output"] == "gaussian"
+            or (m in models and models[m]["widths"])
+        )
     ]
-    calibrated = 1 + sum(len(study.model_seeds(validated, m)) for m in gaussian)  # and the baseline
+    calibrated = 1 + sum(len(study.model_seeds(validated, m)) for m in with_widths)  # and the baseline
     assert counts["calibrate_widths"] == calibrated
     assert counts["predict"] + counts["ensemble"] + counts["baseline_predict"] == 3 * runs + calibrated
     assert counts["baseline_predict"] == 4  # test split, validation split, two variants

@@ -16,9 +16,9 @@ whose 68.27 % region is the circle of radius ``k_2 sigma``, ``k_2 = sqrt(-2 ln(1
 residual for ``d = 1``, the distance or opening angle for ``d = 2``) the calibration is one factor
 ``s`` of the width, ``sigma' = s sigma``, fitted by the method of ``calibration.method``:
 
-- ``scale`` (default): ``s = sqrt(mean(z^2) / d)``, the maximum of the Gaussian likelihood of the
+- ``scale``: ``s = sqrt(mean(z^2) / d)``, the maximum of the Gaussian likelihood of the
   validation errors over ``s`` (sigma-scaling, Laves et al. 2020);
-- ``conformal``: ``s = z_(r) / k_d`` with ``z_(r)`` the ``r = ceil((n + 1) p)``-th smallest
+- ``conformal`` (default): ``s = z_(r) / k_d`` with ``z_(r)`` the ``r = ceil((n + 1) p)``-th smallest
   ``|z|``: split conformal prediction with the normalized score ``|z|`` (Vovk et al. 2005; Lei et
   al. 2018): on exchangeable events the 68 % region of ``sigma'`` holds the truth with probability
   at least ``p``, whatever the distribution. It guarantees the 68 % region only: the 95 % one
@@ -140,7 +140,7 @@ def _summary(z: np.ndarray, dims: int) -> dict:
     }
 
 
-def fit(pred: Mapping[str, np.ndarray], method: str = "scale", bins: int = 1, source: str = "") -> dict:
+def fit(pred: Mapping[str, np.ndarray], method: str = "conformal", bins: int = 1, source: str = "") -> dict:
     """The calibration record (module docstring) of every target with a width in ``pred``, the
     predictions of the **validation** split. ValueError where there is none or a bin is empty."""
     if not isinstance(bins, int) or bins < 1:

@@ -10,7 +10,7 @@ from airshower.config import validate_config
 from airshower.evaluation.convergence import RULE as CONVERGENCE_RULE
 from airshower.evaluation.systematics_tables import twins
 from airshower.evaluation.uncertainty import CALIBRATION_BINS, KEEP_FRACTION
-from airshower.plotting.targets import TARGET_FIGURES
+from airshower.plotting.targets import TARGET_FIGURES, WIDTH_FIGURE
 from airshower.schema import BASELINE, ENSEMBLE_SUFFIX, ConfigError
 from airshower.study import (
     compared_models,
@@ -69,7 +69,7 @@ wildcard_constraints:
     testset=r"(validation/|variants/[a-z][a-z0-9+-]*/)?",
     target=alternatives(TARGETS),
     figure=alternatives(
-        sorted({stem for stems in TARGET_FIGURES.values() for stem in stems})
+        sorted({stem for stems in TARGET_FIGURES.values() for stem in stems} | {WIDTH_FIGURE})
     ),
 
 
@@ -128,12 +128,28 @@ def uncertainty_models():
     return [*gaussian, *gaussian_ensembles, *baseline]
 
 
+def width_targets():
+    """The targets some compared model predicts a per-event width of: the energy of a gaussian
+    network, the ``widths`` of the networks, the baseline's energy, direction and core."""
+    found = set()
+    for m in model_names(config):
+        spec = config["models"][m]
+        if spec["output"] == "gaussian" and "energy" in spec["targets"]:
+            found.add("energy")
+        found |= set(spec.get("widths", ()))
+    if config["baseline"]["enabled"]:
+        found |= {"energy", "direction", "core"}
+    return found
+
+
 def target_outputs(target):
-    """The table (CSV, Markdown) and the figures of one target."""
+    """The table (CSV, Markdown) and the figures of one target (the coverage of its widths where
+    a model predicts them)."""
     tables = [f"results/targets/{target}/summary.{ext}" for ext in ("csv", "md")]
-    figures = [
-        f"{FIGURES}/targets/{target}/{stem}.png" for stem in TARGET_FIGURES[target]
-    ]
+    stems = [*TARGET_FIGURES[target]]
+    if target in width_targets():
+        stems.append(WIDTH_FIGURE)
+    figures = [f"{FIGURES}/targets/{target}/{stem}.png" for stem in stems]
     return [*tables, *figures]
 
 

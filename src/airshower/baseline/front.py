@@ -183,6 +183,30 @@ def plane_fit(
     return plane_fit_packed(t, pos, w)
 
 
+def axis_sigma_deg(
+    time_us: np.ndarray, positions_m: np.ndarray, weights: np.ndarray, axis: np.ndarray
+) -> np.ndarray:
+    """The plane fit's uncertainty of the axis (N,) in deg: the covariance of ``(u_x, u_y)``, the
+    inverse of the fit's normal matrix (the weights are the arrival times' ``1 / sigma^2``, so
+    it is the fit's statistical covariance), turned into angles across the axis (the radial
+    component of ``u_xy`` over ``cos(zenith)``, the tangential one as it is) and given as the
+    root mean square per axis, ``sqrt(trace / 2)``: the sigma of the circular Gaussian with the
+    same mean squared opening angle. NaN where the fit is singular or the axis unknown."""
+    design, _ = _front_design(time_us, positions_m, weights, None, None)
+    normal = np.einsum("nk,nkp,nkq->npq", weights, design, design)
+    det = normal[:, 0, 0] * normal[:, 1, 1] - normal[:, 0, 1] ** 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cov = np.stack([[normal[:, 1, 1], -normal[:, 0, 1]], [-normal[:, 0, 1], normal[:, 0, 0]]]) / det
+        ux, uy, uz = axis[:, 0], axis[:, 1], axis[:, 2]
+        rho = np.hypot(ux, uy)
+        cos_phi = np.where(rho > 0, ux / np.where(rho > 0, rho, 1.0), 1.0)
+        sin_phi = np.where(rho > 0, uy / np.where(rho > 0, rho, 1.0), 0.0)
+        var_r = cos_phi**2 * cov[0, 0] + 2 * cos_phi * sin_phi * cov[0, 1] + sin_phi**2 * cov[1, 1]
+        var_t = sin_phi**2 * cov[0, 0] - 2 * cos_phi * sin_phi * cov[0, 1] + cos_phi**2 * cov[1, 1]
+        sigma = np.sqrt(0.5 * (var_r / uz**2 + var_t))
+    return np.degrees(np.where(np.isfinite(sigma) & (det > 0), sigma, np.nan))
+
+
 def reference_front(
     time_us: np.ndarray, signal_vem: np.ndarray, positions_m: np.ndarray, settings: BaselineSettings
 ) -> np.ndarray:

@@ -126,6 +126,21 @@ class _LdfProblem:
         quad = (c * mx * mx - 2.0 * b * mx * my + a * my * my) / (a * c - b * b)
         return np.sqrt(1.0 / np.maximum(self.weight.sum(axis=1), 1e-300) + quad)
 
+    def core_sigma(self, core: np.ndarray) -> np.ndarray:
+        """The core's uncertainty (N,) in m at ``core``, ``ln S(1000)`` profiled: the root mean
+        square per axis, ``sqrt(trace(C^-1) / 2)``, of the inverse of the core block ``C`` of the
+        fit's Fisher matrix (the undamped matrix of :meth:`step`, prior included): the sigma of
+        the circular Gaussian with the same mean squared distance."""
+        r, grx, gry = axis_distance_and_gradient(self.positions_m, core, self.axis, self.ground_z_m)
+        _, dlog_f = ldf_log(r, self.settings)
+        jx, jy = dlog_f * grx, dlog_f * gry
+        cx = jx - (self.wn * jx).sum(axis=1, keepdims=True)
+        cy = jy - (self.wn * jy).sum(axis=1, keepdims=True)
+        a = (self.weight * cx * cx).sum(1) + self.prior_w
+        b = (self.weight * cx * cy).sum(1)
+        c = (self.weight * cy * cy).sum(1) + self.prior_w
+        return np.sqrt(0.5 * (a + c) / (a * c - b * b))
+
 
 class LdfFit(NamedTuple):
     """Result of :func:`ldf_fit`, per event: NaN (False for ``ok``) where not fitted."""
@@ -134,6 +149,7 @@ class LdfFit(NamedTuple):
     s1000_vem: np.ndarray  # (N,) signal at 1000 m from the axis
     ok: np.ndarray  # (N,) bool, False where no finite fit was found
     ln_s1000_sigma: np.ndarray  # (N,) standard deviation of ln S(1000) (the fit's, core free)
+    core_sigma_m: np.ndarray  # (N,) the core's uncertainty, rms per axis (m; _LdfProblem.core_sigma)
 
 
 def _ldf_problem(signal_vem, positions_m, mask, axis, fit, settings: BaselineSettings) -> _LdfProblem:
@@ -207,7 +223,8 @@ def ldf_fit(
     LdfFit
         ``core_m`` (N, 2) on the ground (array plane), ``s1000_vem`` (N,), ``ok`` (N,) and
         ``ln_s1000_sigma`` (N,): the statistical uncertainty of ``ln S(1000)`` from the fit's
-        weights with the core free (:meth:`_LdfProblem.log_s1000_sigma`); NaN where not fitted.
+        weights with the core free (:meth:`_LdfProblem.log_s1000_sigma`), ``core_sigma_m`` (N,)
+        the core's (:meth:`_LdfProblem.core_sigma`); NaN where not fitted.
     """
     fit = mask.any(axis=1) & np.all(np.isfinite(axis), axis=1)
     problem = _ldf_problem(signal_vem, positions_m, mask, axis, fit, settings)
@@ -218,5 +235,8 @@ def ldf_fit(
     ok = fit & np.isfinite(s1000) & (s1000 > 0) & np.all(np.isfinite(core), axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         sigma = problem.log_s1000_sigma(np.where(ok[:, None], core, barycentre))
+        core_sigma = problem.core_sigma(np.where(ok[:, None], core, barycentre))
     core = np.where(ok[:, None], core, np.nan)
-    return LdfFit(core, np.where(ok, s1000, np.nan), ok, np.where(ok, sigma, np.nan))
+    return LdfFit(
+        core, np.where(ok, s1000, np.nan), ok, np.where(ok, sigma, np.nan), np.where(ok, core_sigma, np.nan)
+    )

@@ -21,6 +21,7 @@ from airshower.baseline.front import (
     SPHERE_MIN_RADIUS_M,
     SPHERE_START_M,
     Stations,
+    axis_sigma_deg,
     plane_fit_packed,
     reference_front,
     sphere_fit,
@@ -106,6 +107,7 @@ def _reconstruct_packed(stations: Stations, settings: BaselineSettings) -> dict[
     w_fit = np.where(enough[:, None], time_weights(s, mask, settings), 0.0)
     used = mask & enough[:, None]
     axis, ok_dir = plane_fit_packed(t, pos, w_fit)
+    axis_sigma = axis_sigma_deg(t, pos, w_fit, axis)  # the plane's, also for the curved front
     ldf = ldf_fit(s, pos, used, axis, settings)
     ok_ldf = ldf.ok
     if settings.front == "curved":
@@ -121,6 +123,8 @@ def _reconstruct_packed(stations: Stations, settings: BaselineSettings) -> dict[
         "core_rec": ldf.core_m,
         "s1000_vem": ldf.s1000_vem,
         "ln_s1000_sigma": ldf.ln_s1000_sigma,
+        "axis_sigma_deg": axis_sigma,
+        "core_sigma_m": ldf.core_sigma_m,
         "total_signal_vem": s.sum(axis=1),
         "n_triggered": n_trig.astype(np.int16),
         "flag": flag,
@@ -139,7 +143,7 @@ def _curved_front(
     core to the fitted point source, alternated twice with the LDF fit (events where the sphere
     fails keep the plane's)."""
     t, s, pos, mask = stations
-    core, s1000, sigma = ldf.core_m, ldf.s1000_vem, ldf.ln_s1000_sigma
+    core, s1000, sigma, core_sigma = ldf.core_m, ldf.s1000_vem, ldf.ln_s1000_sigma, ldf.core_sigma_m
     ground = ground_z(pos, mask)
     start = np.column_stack([np.nan_to_num(core), ground]) + SPHERE_START_M * np.nan_to_num(axis)
     origin, ok_s = sphere_fit(t, pos, weights, start)
@@ -154,7 +158,8 @@ def _curved_front(
         core = np.where(better[:, None], fit.core_m, core)
         s1000 = np.where(better, fit.s1000_vem, s1000)
         sigma = np.where(better, fit.ln_s1000_sigma, sigma)
-    return axis, ldf._replace(core_m=core, s1000_vem=s1000, ln_s1000_sigma=sigma)
+        core_sigma = np.where(better, fit.core_sigma_m, core_sigma)
+    return axis, ldf._replace(core_m=core, s1000_vem=s1000, ln_s1000_sigma=sigma, core_sigma_m=core_sigma)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -315,6 +320,7 @@ def predict_with_calibration(
         "core": showers["core"][te],
     }
     axis, core = direction_and_core(reco, showers["signal"][te], positions)
+    axis_sigma, core_sigma = direction_and_core_sigma(reco, positions)
     record = {
         "test_statistics": energy_statistics(energy_pred, energy_true, reco["flag"]),
         "flagged": flag_counts(reco["flag"]),
@@ -325,7 +331,9 @@ def predict_with_calibration(
         "energy_pred": energy_pred,
         "energy_sigma": sigma_eev,
         "axis_pred": axis,
+        "axis_sigma": axis_sigma,
         "core_pred": core,
+        "core_sigma": core_sigma,
         **{key: reco[key] for key in RECONSTRUCTED_UNITS},
     }
     return io.prediction_datasets(labels, predicted), record
@@ -347,6 +355,31 @@ def direction_and_core(
     core = np.asarray(reco["core_rec"], dtype=np.float64)
     core = np.where(np.isfinite(core).all(axis=1, keepdims=True), core, barycentre)
     return axis, core
+
+
+# the widths of a fallback direction (vertical) and core (the barycentre): a zenith of up to 60
+# deg and a core anywhere within the array's spacing
+FALLBACK_AXIS_SIGMA_DEG = 30.0
+
+
+def direction_and_core_sigma(
+    reco: Mapping[str, np.ndarray], positions_m: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The per-event widths of the baseline's direction and core (:func:`direction_and_core`):
+    the fits' (``axis_sigma_deg`` of the plane fit's covariance, ``core_sigma_m`` of the LDF
+    fit's), and where a fit gave none (the fallback events) :data:`FALLBACK_AXIS_SIGMA_DEG` and
+    the array's station spacing."""
+    d = np.linalg.norm(positions_m[:, None, :2] - positions_m[None, :, :2], axis=-1)
+    np.fill_diagonal(d, np.inf)
+    spacing = float(np.median(d.min(axis=1)))
+    axis_sigma = np.asarray(reco["axis_sigma_deg"], dtype=np.float64)
+    core_sigma = np.asarray(reco["core_sigma_m"], dtype=np.float64)
+    fitted_axis = np.isfinite(axis_sigma) & (axis_sigma > 0) & np.isfinite(reco["axis"]).all(axis=1)
+    fitted_core = np.isfinite(core_sigma) & (core_sigma > 0) & np.isfinite(reco["core_rec"]).all(axis=1)
+    return (
+        np.where(fitted_axis, axis_sigma, FALLBACK_AXIS_SIGMA_DEG),
+        np.where(fitted_core, core_sigma, spacing),
+    )
 
 
 def with_reference_front(showers: Mapping[str, np.ndarray], settings: BaselineSettings) -> tuple[dict, dict]:

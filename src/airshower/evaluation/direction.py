@@ -15,8 +15,8 @@ from collections.abc import Mapping
 import numpy as np
 
 from airshower import geometry, statistics
-from airshower.evaluation import width_metrics
 from airshower.evaluation import target_base as base
+from airshower.evaluation import width_metrics
 
 CONTAINMENT = 0.68
 DEFINITIONS = {

@@ -10,8 +10,8 @@ m, the Xmax residual in g/cm^2) and the width ``sigma`` in the same unit, ``z = 
   width, ``|z| <= k_d(p)`` (:func:`airshower.widths.region`: 1 and 1.96 in one dimension, 1.515
   and 2.448 in two); 0.6827 and 0.95 when the widths are right;
 - ``pull_rms``: ``sqrt(mean(z^2) / d)``, 1 when the widths are right;
-- per bin of true energy: ``coverage68`` and ``pull_rms`` (a calibration that holds overall but
-  not at one end of the energy range shows here);
+- per bin of true energy: ``coverage68``, ``coverage95`` and ``pull_rms`` (a calibration that
+  holds overall but not at one end of the energy range shows here);
 - calibration curve: in :data:`CALIBRATION_BINS` equal-population bins of the predicted sigma, the
   predicted ``sqrt(mean(sigma^2))`` against the observed ``sqrt(mean(e^2) / d)`` (equal for right
   widths: the mean square error per dimension of a mixture of Gaussians);
@@ -99,7 +99,7 @@ def width_metrics(
     n_boot = settings.bootstrap
     overall = base.entries((error, sigma), quantities, n_boot, rng)
     idx, header = base.energy_binning(data["energy_true"], settings)
-    binned = {q: quantities[q] for q in ("coverage68", "pull_rms")}
+    binned = {q: quantities[q] for q in ("coverage68", "coverage95", "pull_rms")}
     bins = base.binned_entries(idx, header, (error, sigma), binned, n_boot, rng)
     curve = _calibration_curve(error, sigma, dims, n_boot, rng)
     keep = np.sort(np.argsort(sigma, kind="stable")[: round(KEEP_FRACTION * sigma.size)])

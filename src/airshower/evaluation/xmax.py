@@ -22,8 +22,8 @@ from collections.abc import Mapping
 import numpy as np
 
 from airshower import statistics
-from airshower.evaluation import width_metrics
 from airshower.evaluation import target_base as base
+from airshower.evaluation import width_metrics
 
 DEFINITIONS = {
     "bias_gcm2": "mean of xmax_pred - xmax (g/cm^2)",

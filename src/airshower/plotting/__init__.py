@@ -26,13 +26,20 @@ from airshower.plotting.style import (
     styled,
 )
 from airshower.plotting.systematics import robustness_figure, shift_figure, systematics_figures
-from airshower.plotting.targets import FIGURE_FUNCTIONS, TARGET_FIGURES, target_figure, target_figures
+from airshower.plotting.targets import (
+    FIGURE_FUNCTIONS,
+    TARGET_FIGURES,
+    WIDTH_FIGURE,
+    target_figure,
+    target_figures,
+)
 from airshower.plotting.training import training_curves
 from airshower.plotting.uncertainty import uncertainty_calibration
 
 __all__ = [
     "FIGURE_FUNCTIONS",
     "TARGET_FIGURES",
+    "WIDTH_FIGURE",
     "target_figure",
     "target_figures",
     "LABEL",

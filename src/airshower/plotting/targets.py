@@ -310,6 +310,62 @@ def mass_merit(summary: Mapping[str, Mapping], models: Sequence[str]) -> Figure:
     return fig
 
 
+def _width_models(summary: Mapping, models: Sequence[str]) -> list[str]:
+    return [m for m in models if m in summary and (summary[m].get("uncertainty") or {}).get("bins")]
+
+
+@styled
+def coverage_vs_energy(summary: Mapping[str, Mapping], models: Sequence[str]) -> Figure:
+    """The coverage of the 68 % (left) and 95 % (right) region of every model's per-event width
+    in bins of true energy: calibrated on the validation split (filled, solid) and raw (open,
+    dotted), the nominal value dashed in a band of -+ 3 percentage points. Only the models that
+    predict a width of the target (``uncertainty`` in their aggregate); ValueError for none."""
+    present = _width_models(summary, models)
+    if not present:
+        raise ValueError(f"none of the models {', '.join(models)} predicts a per-event width")
+    styles = model_styles(models)
+    fig = Figure(figsize=(13, 5.2), layout="constrained")
+    axes = fig.subplots(1, 2, sharex=True)
+    for ax, key, nominal in zip(axes, ("coverage68", "coverage95"), (68.27, 95.0), strict=True):
+        ax.axhspan(nominal - 3.0, nominal + 3.0, color="0.88", zorder=0)
+        ax.axhline(nominal, color="0.3", ls="--", lw=1.2, zorder=1)
+        for k, model in enumerate(present):
+            st = styles[model]
+            for block, filled, ls, what in (
+                ("uncertainty", True, "-", "calibrated"),
+                ("uncertainty_raw", False, ":", "raw"),
+            ):
+                bins = (summary[model].get(block) or {}).get("bins")
+                if not bins or key not in bins:
+                    continue
+                x = dodge_in_bins(bins["center_eev"], bins["edges_eev"], k, len(present))
+                err, statistical = seed_errors(bins[key], 100.0)
+                label = series_label(model, summary[model], statistical)
+                ax.errorbar(
+                    x,
+                    as_array(bins[key]["mean"], 100.0),
+                    yerr=err,
+                    capsize=error_capsize(statistical),
+                    color=st["color"],
+                    marker=st["marker"],
+                    ls=ls,
+                    mfc=st["color"] if filled else "white",
+                    lw=1.4,
+                    ms=9 if model == BASELINE else 6,
+                    label=f"{label}: {what} σ" if "uncertainty_raw" in summary[model] else f"{label}: σ",
+                )
+        log_energy_axis(ax, summary[present[0]]["uncertainty"]["bins"]["edges_eev"])
+        ax.set_xlabel(LABEL["energy_true"])
+        ax.set_ylabel(f"coverage of the {key[-2:]} % region [%]")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=2, fontsize=8)
+    _title(fig, "Per-event widths: coverage per energy bin (dashed: nominal, band: ± 3 points)")
+    return fig
+
+
+# the targets whose table can have a width's coverage (airshower.targets: a ``width``)
+WIDTH_FIGURE = "coverage_vs_energy"
+
 TARGET_FIGURES: dict[str, tuple[str, ...]] = {
     "energy": ("relative_resolution_vs_energy", "bias_vs_energy", "resolution_overall"),
     "direction": ("psi68_vs_energy", "psi68_vs_zenith"),
@@ -328,13 +384,14 @@ FIGURE_FUNCTIONS: dict[str, Callable[[Mapping, Sequence[str]], Figure]] = {
     "roc": mass_roc,
     "confusion": mass_confusion,
     "merit": mass_merit,
+    WIDTH_FIGURE: coverage_vs_energy,
 }
 
 
 def target_figure(target: str, stem: str, summary: Mapping[str, Mapping], models: Sequence[str]) -> Figure:
     """The figure ``stem`` of ``target`` (one of its :data:`TARGET_FIGURES`); ValueError for a
     figure the target does not have."""
-    if stem not in TARGET_FIGURES.get(target, ()):
+    if stem not in (*TARGET_FIGURES.get(target, ()), WIDTH_FIGURE):
         known = ", ".join(TARGET_FIGURES.get(target, ()))
         raise ValueError(f"target {target!r} has no figure {stem!r} (has {known or 'none'})")
     return FIGURE_FUNCTIONS[stem](summary, models)
