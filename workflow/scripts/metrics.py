@@ -23,15 +23,16 @@ except ValueError as exc:
 metrics = {"model": model, "seed": seed, **computed}
 headline = {q: e["value"] for q, e in metrics["overall"].items() if isinstance(e, dict)}
 log.info("%s seed %d, %s: %d events, %s", model, seed, target, metrics["n_events"], headline)
-if "uncertainty" in metrics:
-    u = metrics["uncertainty"]
-    log.info(
-        "%s seed %d: coverage 68 %% %s, 95 %% %s, pull width %s; 90 %% kept: sigma_E/E %s",
-        model,
-        seed,
-        u["overall"]["coverage68"]["value"],
-        u["overall"]["coverage95"]["value"],
-        u["overall"]["pull_width"]["value"],
-        u["cut"]["relative_resolution"]["value"],
-    )
+for key in ("uncertainty", "uncertainty_raw"):
+    if key in metrics:
+        u = metrics[key]
+        log.info(
+            "%s seed %d, %s of %s: coverage 68 %% %s, 95 %% %s",
+            model,
+            seed,
+            key,
+            u["width"],
+            u["overall"]["coverage68"]["value"],
+            u["overall"]["coverage95"]["value"],
+        )
 io.write_json(snakemake.output.metrics, metrics)
