@@ -59,10 +59,6 @@ LOG_SIGMA_RANGE = LOG_WIDTH_RANGE
 # direction's components are of order one, so 0.02 rad (1.1 deg); the standardized core and
 # Xmax one standard deviation of the training split's values.
 INITIAL_LOG_WIDTH = {"direction": math.log(0.02), "core": 0.0, "xmax": 0.0}
-# Hidden units of a width head: a width is one number per event, from features the point heads
-# already shaped (16: 50,000 parameters on cnn_multi's 3,136 flattened features, where a copy of
-# its 64-unit head would add 200,000)
-WIDTH_HEAD_UNITS = 16
 # How the direction head predicts the axis (``direction_head``; the schema's enum is held to these
 # by tests/test_models.py): ``absolute``, the axis itself; ``correction``, a correction added to
 # the plane fit's axis (the input channels inputs.FRONT_CHANNELS), starting at zero.
@@ -103,12 +99,13 @@ class StopGradient(layers.Layer):
         return input_shape
 
 
-def width_head(x, point, target: str, activation: str):
+def width_head(x, point, target: str):
     """The point output ``point`` of ``target`` with its log-width appended, (N, k + 1), named by
-    the target: Dense(:data:`WIDTH_HEAD_UNITS`) and Dense(1) on the features ``x`` with the
-    gradient stopped (:class:`StopGradient`), the bias starting at :data:`INITIAL_LOG_WIDTH`."""
+    the target: Dense(1) on the features ``x`` with the gradient stopped (:class:`StopGradient`),
+    the bias starting at :data:`INITIAL_LOG_WIDTH`. Linear in the features: a hidden ReLU layer
+    died in cnn_multi's direction head (all 16 units negative on every event, a constant width),
+    where a linear head on the same features follows the energy dependence of the errors."""
     h = StopGradient(name=f"{target}_width_features")(x)
-    h = layers.Dense(WIDTH_HEAD_UNITS, activation=activation, name=f"{target}_width_hidden")(h)
     init = keras.initializers.Constant(INITIAL_LOG_WIDTH[target])
     log_width = layers.Dense(1, dtype="float32", bias_initializer=init, name=f"{target}_log_width")(h)
     return layers.Concatenate(dtype="float32", name=target)([point, log_width])
@@ -202,7 +199,7 @@ def heads(x, spec: Mapping, units: Sequence[int], activation: str, dropout: floa
         else:
             outputs[target] = dense_head(x, units, activation, dropout, output, name, n_outputs, act)
         if target in with_width:
-            outputs[target] = width_head(x, outputs[target], target, activation)
+            outputs[target] = width_head(x, outputs[target], target)
     return next(iter(outputs.values())) if len(outputs) == 1 else outputs
 
 
