@@ -19,7 +19,9 @@ def settings(**kw):
 
 
 def test_settings_and_the_schema_enums_are_the_registries():
-    assert settings() == prep.PreparationSettings(fractions={"train": 0.7, "val": 0.15, "test": 0.15})
+    assert settings() == prep.PreparationSettings(
+        fractions={"train": 0.7, "val": 0.15, "test": 0.15}, evaluated_log10_energy_ev=None
+    )
     props = schema.load_schema()["$defs"]["training"]["properties"]
     assert props["target_transform"]["enum"] == list(registry.TARGET_TRANSFORMS)
     assert props["inputs"]["items"]["enum"] == list(prep.CHANNELS)
@@ -197,3 +199,39 @@ def test_targets_by_hand():
     np.testing.assert_array_equal(y[:, 0], log10)
     with pytest.raises(ValueError, match="target transform 'sqrt' has no statistics"):
         registry.transform_target(energy, norm, "sqrt")
+
+
+def test_the_evaluated_energy_range_cuts_validation_and_test_only():
+    """Energies 3-100 EeV, evaluated 10-50 EeV (log10 19.0-19.699): the validation and test
+    splits keep only those, the training split every event, the same events as without the cut."""
+    data = fake_showers(600, np.random.default_rng(11))
+    full = prep.PreparationSettings.from_config({"fractions": {"train": 0.6, "val": 0.2, "test": 0.2}})
+    cut = prep.PreparationSettings.from_config(
+        {
+            "fractions": {"train": 0.6, "val": 0.2, "test": 0.2},
+            "evaluated_log10_energy_ev": [19.0, np.log10(5e19)],
+        }
+    )
+    every, _ = prep.prepare(data, full, np.random.default_rng(1))
+    kept, _ = prep.prepare(data, cut, np.random.default_rng(1))
+    np.testing.assert_array_equal(kept["train"]["index"], every["train"]["index"])
+    for name in ("val", "test"):
+        inside = (every[name]["energy"] >= 10.0) & (every[name]["energy"] < 50.0)
+        np.testing.assert_array_equal(kept[name]["index"], every[name]["index"][inside])
+        np.testing.assert_array_equal(kept[name]["x"], every[name]["x"][inside])
+        assert 0 < inside.sum() < inside.size
+    assert prep.evaluated(np.array([9.99, 10.0, 49.99, 50.0]), [19.0, np.log10(5e19)]).tolist() == [
+        False,
+        True,
+        True,
+        False,
+    ]
+    assert prep.evaluated(np.array([1.0, 1e3]), None).all()
+
+
+def test_an_evaluated_range_beyond_the_simulated_one_is_a_config_error(test_config):
+    from airshower.config import validate_config
+
+    test_config["preparation"]["evaluated_log10_energy_ev"] = [18.4, 19.5]
+    with pytest.raises(schema.ConfigError, match="evaluated_log10_energy_ev.*beyond the simulated"):
+        validate_config(test_config)

@@ -177,6 +177,9 @@ def _sort_keys(obj, path: str = "") -> None:
 def _check_semantics(config: dict) -> None:
     _check_simulation(config["simulation"])
     _check_split(config["preparation"]["fractions"], config["simulation"]["n_events"])
+    _check_evaluated_range(
+        config["preparation"]["evaluated_log10_energy_ev"], config["simulation"]["log10_energy_ev"]
+    )
     bins = config["evaluation"]["energy_bins_eev"]
     if not bins["min"] < bins["max"]:
         raise ConfigError("config key 'evaluation.energy_bins_eev': min must be below max")
@@ -230,6 +233,22 @@ def _check_simulation(sim: dict) -> None:
     """What the schema cannot check (energy range, composition, layers, shards), checked where
     the settings are built, so the two can never disagree."""
     SimulationSettings.from_config(sim)
+
+
+def _check_evaluated_range(evaluated, simulated) -> None:
+    """The evaluated energy range is a real range inside the simulated one."""
+    if evaluated is None:
+        return
+    lo, hi = evaluated
+    if not lo < hi:
+        raise ConfigError(
+            f"config key 'preparation.evaluated_log10_energy_ev': minimum {lo} must be below maximum {hi}"
+        )
+    if lo < simulated[0] or hi > simulated[1]:
+        raise ConfigError(
+            f"config key 'preparation.evaluated_log10_energy_ev': [{lo}, {hi}] reaches beyond the simulated "
+            f"simulation.log10_energy_ev {list(simulated)}: the test sets would miss the energies outside"
+        )
 
 
 def _check_split(fr: dict, n_events: int) -> None:

@@ -61,11 +61,23 @@ VERTICAL = np.array([0.0, 0.0, 1.0])
 
 @dataclass(frozen=True)
 class PreparationSettings(schema.Settings):
-    """``preparation``: split fractions (``train``, ``val``, ``test``)."""
+    """``preparation``: split fractions (``train``, ``val``, ``test``) and the range of true
+    energy the validation and test sets keep (``evaluated_log10_energy_ev``, None: all)."""
 
     SECTION: ClassVar[str] = "preparation"
 
     fractions: Mapping[str, float]
+    evaluated_log10_energy_ev: tuple[float, float] | None
+
+
+def evaluated(energy_eev: np.ndarray, log10_range: Sequence[float] | None) -> np.ndarray:
+    """The events (bool mask) whose true energy (EeV) lies in ``[lo, hi)`` of ``log10_range``
+    (log10(E/eV)), every event for None: the events a validation or test set keeps."""
+    energy = np.asarray(energy_eev, dtype=np.float64)
+    if log10_range is None:
+        return np.ones(energy.shape, dtype=bool)
+    lo, hi = (10.0 ** (v - 18.0) for v in log10_range)
+    return (energy >= lo) & (energy < hi)
 
 
 def split_sizes(n_events: int, fractions: Mapping[str, float]) -> dict[str, int]:
@@ -246,6 +258,8 @@ def prepare(
     showers: Mapping[str, np.ndarray], settings: PreparationSettings, rng: np.random.Generator
 ) -> tuple[dict[str, dict[str, np.ndarray]], dict]:
     """Split the showers, fit the normalization on the training split, transform every split.
+    The validation and test splits keep the events in ``settings.evaluated_log10_energy_ev``
+    (:func:`evaluated`; the split is drawn first, so the training split does not depend on it).
 
     Returns
     -------
@@ -263,6 +277,14 @@ def prepare(
         )
     n = len(showers["energy"])
     indices = split_indices(n, settings.fractions, rng)
+    keep = evaluated(showers["energy"], settings.evaluated_log10_energy_ev)
+    for name in ("val", "test"):  # the training split keeps the whole simulated range
+        indices[name] = indices[name][keep[indices[name]]]
+        if indices[name].size == 0:
+            raise ValueError(
+                f"no {name} event in the energy range of preparation.evaluated_log10_energy_ev "
+                f"{settings.evaluated_log10_energy_ev}"
+            )
     tr = indices["train"]
     positions = showers["detector"]
     norm = fit_normalization(

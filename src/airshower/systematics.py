@@ -33,7 +33,7 @@ from __future__ import annotations
 import copy
 import json
 import zlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -289,14 +289,18 @@ def variant_attrs(name: str, section: Mapping, variant_section: Mapping, seed: i
     return attrs
 
 
-def prepare_variant(showers: Mapping[str, np.ndarray], norm: Mapping) -> dict[str, np.ndarray]:
+def prepare_variant(
+    showers: Mapping[str, np.ndarray], norm: Mapping, log10_range: Sequence[float] | None = None
+) -> dict[str, np.ndarray]:
     """A variant's ``test.h5``: the layout of the nominal test split (``x`` with the channels of
     the nominal normalization ``norm``, never refitted; ``index`` the rows of the variant's
-    ``showers.h5``, here every row; the labels). ``showers`` carry ``front_axis``
-    (:func:`airshower.baseline.with_reference_front`) and, with dead stations, ``working``."""
-    n = len(showers["energy"])
-    out = {"x": preparation.split_inputs(showers, slice(None), norm), "index": np.arange(n, dtype=np.int64)}
-    out.update({label: showers[label] for label in preparation.LABELS})
+    ``showers.h5``: those in the evaluated energy range ``log10_range``, as the nominal test
+    split's, :func:`airshower.preparation.evaluated`; the labels). ``showers`` carry
+    ``front_axis`` (:func:`airshower.baseline.with_reference_front`) and, with dead stations,
+    ``working``."""
+    index = np.flatnonzero(preparation.evaluated(showers["energy"], log10_range)).astype(np.int64)
+    out = {"x": preparation.split_inputs(showers, index, norm), "index": index}
+    out.update({label: showers[label][index] for label in preparation.LABELS})
     return out
 
 

@@ -9,7 +9,8 @@ showers = io.read_showers(snakemake.input.showers)
 front_settings = baseline.BaselineSettings.from_config(snakemake.params.baseline)
 showers, _ = baseline.with_reference_front(showers, front_settings)  # logs its cost
 norm = io.read_json(snakemake.input.normalization)
-test = systematics.prepare_variant(showers, norm)
+settings = preparation.PreparationSettings.from_config(snakemake.params.preparation)
+test = systematics.prepare_variant(showers, norm, settings.evaluated_log10_energy_ev)
 log.info("variant %s: %d events, x %s", snakemake.wildcards.variant, len(test["index"]), test["x"].shape)
 attrs = io.provenance(snakemake.params.preparation, snakemake.params.seed)
 attrs["variant"] = snakemake.wildcards.variant
