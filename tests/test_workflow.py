@@ -132,7 +132,7 @@ def test_widths_are_calibrated_on_the_validation_split_only(study):
     as the model gave it."""
     import h5py
 
-    from airshower import widths
+    from airshower import io, widths
 
     proc = snakemake(study, "-n", "--forceall", "--cores", "1")
     jobs = re.split(r"\n(?=(?:local)?rule \w+:)", proc.stdout)
@@ -159,17 +159,16 @@ def test_widths_are_calibrated_on_the_validation_split_only(study):
         with h5py.File(run / "validation" / "predictions.h5") as fh:
             assert "energy_sigma_calibrated" not in fh
         for predictions in [run / "predictions.h5", *run.glob("variants/*/predictions.h5")]:
-            with h5py.File(predictions) as fh:
-                pred = {
-                    k: fh[k][()]
-                    for k in ("energy_true", "energy_pred", "energy_sigma", "energy_sigma_calibrated")
-                }
-            np.testing.assert_allclose(
-                pred["energy_sigma_calibrated"], widths.apply(pred, record)["energy_sigma_calibrated"], rtol=0
-            )
-        metrics = json.loads((run / "metrics" / "energy.json").read_text())
-        assert metrics["uncertainty"]["width"] == "energy_sigma_calibrated"
-        assert metrics["uncertainty_raw"]["width"] == "energy_sigma"
+            pred = io.read_predictions(predictions)
+            raw = {k: v for k, v in pred.items() if not k.endswith("_calibrated")}
+            expected = widths.apply(raw, record)
+            assert set(expected) == {k for k in pred if k.endswith("_calibrated")}
+            for name, values in expected.items():
+                np.testing.assert_allclose(pred[name], values, rtol=0)
+        for target, entry in record["targets"].items():  # the metrics evaluate both widths
+            metrics = json.loads((run / "metrics" / f"{target}.json").read_text())
+            assert metrics["uncertainty"]["width"] == entry["calibrated"]
+            assert metrics["uncertainty_raw"]["width"] == entry["width"]
 
 
 def test_target_setting_reruns_only_that_target(study):
