@@ -5,7 +5,8 @@ The first tests read profiles/slurm as Snakemake does and check what the environ
 documented there turn into. The others (markers slurm, slow) run a slice of the test study's DAG on
 a real cluster: the energy metrics of one network and of the baseline, which takes one job of every
 kind that runs on a cluster (simulation shards, preparation, training, prediction, baseline fit,
-metrics) and one local rule (the merge of the shards). tests/slurm_cluster.py starts munged,
+its predictions of the validation and the test split, the calibration of its widths, metrics)
+and one local rule (the merge of the shards). tests/slurm_cluster.py starts munged,
 slurmctld and slurmd (root only; the test skips with the reason where they cannot run); the slice
 runs in a temporary copy of the repository with `--profile profiles/slurm` plus what a one-node test
 cluster needs (its partition through the profile's environment variable, no account, fast status
@@ -56,7 +57,16 @@ ENVIRON = (
 # the slice of the test study run through Slurm: its files, and the rules whose jobs must run on the
 # cluster (the merge of the simulation shards is a local rule)
 SLICE = ("results/models/fcn/seed1/metrics/energy.json", "results/models/baseline/seed0/metrics/energy.json")
-CLUSTER_RULES = {"simulate", "prepare", "train", "predict", "baseline", "metrics"}
+CLUSTER_RULES = {
+    "simulate",
+    "prepare",
+    "train",
+    "predict",
+    "baseline",
+    "baseline_predict",
+    "calibrate_widths",
+    "metrics",
+}
 
 
 @dataclass(frozen=True)

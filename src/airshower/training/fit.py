@@ -123,6 +123,13 @@ def point_and_width_loss(dims: int):
     return loss
 
 
+def width_targets(model, targets) -> tuple[str, ...]:
+    """The targets of ``targets`` that the built ``model`` gives a width head
+    (:func:`airshower.models.width_head`, the layer ``{target}_log_width``)."""
+    names = {layer.name for layer in model.layers}
+    return tuple(t for t in targets if f"{t}_log_width" in names)
+
+
 def target_losses(targets, settings: TrainingSettings, widths=()) -> dict:
     """The loss name of each target (:mod:`airshower.targets`): the energy's is the model's
     ``training.loss``, every other target has its own (``Target.loss``), a target of ``widths``
@@ -201,12 +208,12 @@ def compile_model(
     settings: TrainingSettings,
     steps_per_epoch: int | None = None,
     targets=("energy",),
-    widths=(),
 ) -> None:
     """Adam with the configured learning rate (:func:`make_learning_rate`) and loss.
 
     A model of several ``targets`` (one output each) minimizes the sum of the targets' losses
-    (:func:`target_losses`; a target of ``widths`` with its width's, :func:`point_and_width_loss`)
+    (:func:`target_losses`; a target with a width head, :func:`width_targets`, with its width's,
+    :func:`point_and_width_loss`)
     weighted by ``training.loss_weights`` (1 where not named); a single target's model its loss
     alone.
 
@@ -220,6 +227,7 @@ def compile_model(
 
     backend = keras.backend.backend()
     jit = {"tensorflow": settings.jit_compile, "jax": True, "torch": False}.get(backend, False)
+    widths = width_targets(model, targets)
     losses = {
         t: point_and_width_loss(get(t).width_dims) if name == "point_and_width" else make_loss(name)
         for t, name in target_losses(targets, settings, widths).items()
@@ -312,9 +320,7 @@ def train(
         spec, x_train.shape[1:], name=name, n_outputs=n_outputs, input_channels=settings.inputs
     )
     steps = math.ceil(len(x_train) / settings.batch_size)
-    compile_model(
-        model, settings, steps_per_epoch=steps, targets=tuple(complete["targets"]), widths=complete["widths"]
-    )
+    compile_model(model, settings, steps_per_epoch=steps, targets=tuple(complete["targets"]))
     model.optimizer.build(model.trainable_variables)
     early_stopping, reduce_lr = _validation_callbacks(settings)
     path = Path(checkpoint_dir) / CHECKPOINT if checkpoint_dir is not None else None
