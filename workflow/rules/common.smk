@@ -69,7 +69,10 @@ wildcard_constraints:
     testset=r"(validation/|variants/[a-z][a-z0-9+-]*/)?",
     target=alternatives(TARGETS),
     figure=alternatives(
-        sorted({stem for stems in TARGET_FIGURES.values() for stem in stems} | {WIDTH_FIGURE})
+        sorted(
+            {stem for stems in TARGET_FIGURES.values() for stem in stems}
+            | {WIDTH_FIGURE}
+        )
     ),
 
 
@@ -130,7 +133,8 @@ def uncertainty_models():
 
 def width_targets():
     """The targets some compared model predicts a per-event width of: the energy of a gaussian
-    network, the ``widths`` of the networks, the baseline's energy, direction and core."""
+    network, the ``widths`` of the networks, the baseline's energy, direction and core.
+    """
     found = set()
     for m in model_names(config):
         spec = config["models"][m]
@@ -322,7 +326,10 @@ def width_models():
     are calibrated (calibrate_widths): those of uncertainty_models() and the networks with
     ``widths`` (direction, core, Xmax; their seed ensembles have none of these)."""
     with_widths = [m for m in model_names(config) if config["models"][m].get("widths")]
-    return [*uncertainty_models(), *(m for m in with_widths if m not in uncertainty_models())]
+    return [
+        *uncertainty_models(),
+        *(m for m in with_widths if m not in uncertainty_models()),
+    ]
 
 
 def widths_of(run_dir, testset):
