@@ -271,6 +271,11 @@ def test_composition_study_reconstructs_energy_xmax_and_mass(composition):
     assert pair["merit_xmax_reco"]["mean"] is not None  # the model reconstructs Xmax too
     xmax = json.loads((results / "targets" / "xmax" / "summary.json").read_text())
     assert np.isfinite(xmax["models"]["cnn_mass"]["overall"]["resolution_gcm2"]["mean"])
+    # its Xmax width (widths: [xmax]), calibrated on the validation split, and its figure
+    width = xmax["models"]["cnn_mass"]["uncertainty"]
+    assert width["width"] == "xmax_sigma_calibrated"
+    assert 0.4 < width["overall"]["coverage68"]["mean"] < 0.95
+    assert (results / "figures" / "targets" / "xmax" / "coverage_vs_energy.png").is_file()
     with open(results / "summary.csv") as fh:
         assert [row["model"] for row in csv.DictReader(fh)] == ["cnn_mass", "baseline"]
     for stem in ("roc", "confusion", "merit"):
