@@ -130,6 +130,38 @@ def test_the_other_targets_are_combined_by_their_mean_and_the_axis_normalized():
     assert "energy_sigma" not in out
 
 
+def test_the_widths_of_the_other_targets_add_the_spread_around_the_ensemble():
+    """Core widths 3 and 4 m, members 10 m apart: each 5 m from the mean, spread per dimension
+    sqrt((25 + 25) / (2 x 1)) = 5 m, sigma = sqrt((9 + 16) / 2 + 25) = sqrt(37.5). Xmax widths
+    20 and 20, members at 700 and 740: spread 28.28 (ddof 1), sigma = sqrt(400 + 800). Axes 2
+    deg apart, widths 1 deg: 1 deg from their bisector each, sigma = sqrt(1 + 2 / 2)."""
+    tilt = np.radians(2.0)
+    a = member(
+        E1,
+        core_pred=np.zeros((N, 2)),
+        core_sigma=np.full(N, 3.0),
+        xmax_pred=np.full(N, 700.0),
+        xmax_sigma=np.full(N, 20.0),
+        axis_pred=np.tile([0.0, 0.0, 1.0], (N, 1)),
+        axis_sigma=np.full(N, 1.0),
+    )
+    b = member(
+        E2,
+        core_pred=np.tile([6.0, 8.0], (N, 1)),
+        core_sigma=np.full(N, 4.0),
+        xmax_pred=np.full(N, 740.0),
+        xmax_sigma=np.full(N, 20.0),
+        axis_pred=np.tile([np.sin(tilt), 0.0, np.cos(tilt)], (N, 1)),
+        axis_sigma=np.full(N, 1.0),
+    )
+    out = ensemble.combine([a, b], NAMES)
+    np.testing.assert_allclose(out["core_sigma"], np.sqrt(37.5), rtol=1e-12)
+    np.testing.assert_allclose(out["xmax_sigma"], np.sqrt(400.0 + 800.0), rtol=1e-12)
+    np.testing.assert_allclose(out["axis_sigma"], np.sqrt(1.0 + 1.0), rtol=1e-9)
+    # members without a width of a target give an ensemble without one
+    assert "core_sigma" not in ensemble.combine([member(E1, core_pred=np.zeros((N, 2)))] * 2, NAMES)
+
+
 def test_members_without_energy_are_combined():
     """A direction-only network's seeds: no energy_pred in the members, none in the ensemble."""
     tilted = np.tile([0.6, 0.0, 0.8], (N, 1))

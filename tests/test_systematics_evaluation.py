@@ -436,13 +436,13 @@ def test_dry_run_lists_the_variant_jobs(tmp_path):
     # one predict, one ensemble and one baseline_predict rule serve the nominal test set, the two
     # variants and, for a model with widths (calibrate_widths), the validation split
     models = validated["models"]
-    with_widths = [  # a gaussian network and its ensemble, a network with widths (not its ensemble)
+    with_widths = [  # a gaussian network, a network with widths, and their ensembles
         m
         for m in study.compared_models(validated)
         if m != "baseline"
         and (
             models[m.removesuffix("_ensemble")]["output"] == "gaussian"
-            or (m in models and models[m]["widths"])
+            or models[m.removesuffix("_ensemble")]["widths"]
         )
     ]
     calibrated = 1 + sum(len(study.model_seeds(validated, m)) for m in with_widths)  # and the baseline

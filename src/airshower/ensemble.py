@@ -8,8 +8,12 @@ seed 0, whose ``predictions.h5`` :func:`combine` builds from its members' (the s
   energies, not of the networks' targets: for a ``log10`` target it is not the energy of the mean
   ``log10 E`` (that would be the geometric mean, lower by about half the members' relative
   variance), and the energies are what every metric of the comparison reads.
-- the widths of the direction, core and Xmax (``widths``) are not combined: the ensemble has
-  none of them (its spread across seeds is not a width of the same kind);
+- the widths of the direction, core and Xmax (``axis_sigma``, ``core_sigma``, ``xmax_sigma``;
+  the networks' ``widths``) by the same rule: ``sqrt(mean of the members' sigma^2 + s^2)``, with
+  ``s^2`` the members' spread per dimension around the ensemble's reconstruction,
+  ``sum_i e_i^2 / (d (n - 1))``, ``e_i`` the member's distance to it
+  (:meth:`airshower.targets.Target.errors`: the opening angle in deg, the core distance in m, the
+  Xmax difference; ``d`` the width's dimensions);
 - ``energy_sigma`` (only where the members predict a width, ``output: gaussian``):
   ``sqrt(mean of the members' energy_sigma^2 + s^2)``, with ``s`` the members' spread
   (:func:`airshower.statistics.spread`, ``ddof=1``), floored at the float32 resolution of the
@@ -37,8 +41,11 @@ import numpy as np
 
 from airshower import io, statistics
 from airshower.schema import ENSEMBLE_SUFFIX
+from airshower.targets import TARGETS
 
 SIGMA = "energy_sigma"  # the optional width of io.OPTIONAL_PREDICTION_UNITS
+# the other targets' widths (a network's ``widths``), combined with their members' spread
+TARGET_WIDTHS = tuple(t for t in TARGETS.values() if t.width and not t.gaussian_output)
 # the reconstructions combined by their mean (axis_pred is normalized after it)
 MEANS = ("energy_pred", "axis_pred", "core_pred", "xmax_pred", "mass_prob")
 FLOAT32_RESOLUTION = float(np.finfo(np.float32).eps)  # relative floor of the width
@@ -46,7 +53,8 @@ COMBINATION = (
     "energy_pred = mean of the members' energy_pred (EeV); where the members predict a width, "
     "energy_sigma = sqrt(mean of the members' energy_sigma^2 + spread^2 (ddof=1)), at least "
     "float32 eps * energy_pred; axis_pred = normalized mean of the members' axes; core_pred, "
-    "xmax_pred, mass_prob = the members' mean"
+    "xmax_pred, mass_prob = the members' mean; axis_sigma, core_sigma, xmax_sigma = sqrt(mean of "
+    "the members' sigma^2 + their spread per dimension around the ensemble's reconstruction^2)"
 )
 
 
@@ -136,7 +144,21 @@ def combine(members: Sequence[Mapping[str, np.ndarray]], names: Sequence[str]) -
         widths = np.mean([np.asarray(m[SIGMA], dtype=np.float64) ** 2 for m in members], axis=0)
         variance = statistics.spread(stacked["energy_pred"], axis=0) ** 2 + widths
         predicted[SIGMA] = np.maximum(np.sqrt(variance), FLOAT32_RESOLUTION * np.abs(mean))
+    for target in TARGET_WIDTHS:
+        if all(target.width in m for m in members):
+            predicted[target.width] = combined_width(target, members, predicted[target.predicted])
     return io.prediction_datasets(labels, predicted)
+
+
+def combined_width(target, members: Sequence[Mapping[str, np.ndarray]], combined: np.ndarray) -> np.ndarray:
+    """The ensemble's width of ``target`` (module docstring): the members' widths and their
+    spread around the ensemble's reconstruction ``combined``, in quadrature."""
+    n = len(members)
+    spread2 = sum(
+        target.errors({target.predicted: m[target.predicted], target.truth: combined}) ** 2 for m in members
+    ) / (target.width_dims * (n - 1))
+    widths2 = np.mean([np.asarray(m[target.width], dtype=np.float64) ** 2 for m in members], axis=0)
+    return np.sqrt(widths2 + spread2)
 
 
 def attributes(

@@ -324,8 +324,9 @@ def get_showers(wildcards):
 def width_models():
     """Models whose predictions.h5 carries a per-event width of any target, so that their widths
     are calibrated (calibrate_widths): those of uncertainty_models() and the networks with
-    ``widths`` (direction, core, Xmax; their seed ensembles have none of these)."""
+    ``widths`` (direction, core, Xmax) and their seed ensembles."""
     with_widths = [m for m in model_names(config) if config["models"][m].get("widths")]
+    with_widths += [e for e, m in ensembles(config).items() if m in with_widths]
     return [
         *uncertainty_models(),
         *(m for m in with_widths if m not in uncertainty_models()),

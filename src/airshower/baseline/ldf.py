@@ -107,14 +107,10 @@ class _LdfProblem:
         step_len = np.linalg.norm(step, axis=1, keepdims=True)
         return step * np.minimum(1.0, MAX_CORE_STEP_M / np.maximum(step_len, 1e-300))
 
-    def log_s1000_sigma(self, core: np.ndarray) -> np.ndarray:
-        """Standard deviation (N,) of the fitted ``ln S(1000)`` at ``core``, the core free.
-
-        The inverse of the fit's Fisher matrix in (``ln S(1000)``, core x, core y), block-inverted:
-        ``1 / W + m^T C^-1 m`` with ``W`` the sum of the weights, ``m`` the weighted means of the
-        core derivatives of ``ln f`` and ``C`` the (undamped) core matrix of :meth:`step`, prior
-        included. The weights are the fit's: Poisson, noise and ``ldf_systematic``.
-        """
+    def _core_block(self, core: np.ndarray) -> tuple[np.ndarray, ...]:
+        """At ``core``: the weighted means ``mx, my`` of the core derivatives of ``ln f`` and the
+        core block ``[[a, b], [b, c]]`` of the fit's Fisher matrix with ``ln S(1000)`` profiled
+        (the undamped matrix of :meth:`step`, prior included)."""
         r, grx, gry = axis_distance_and_gradient(self.positions_m, core, self.axis, self.ground_z_m)
         _, dlog_f = ldf_log(r, self.settings)
         jx, jy = dlog_f * grx, dlog_f * gry
@@ -123,22 +119,26 @@ class _LdfProblem:
         a = (self.weight * cx * cx).sum(1) + self.prior_w
         b = (self.weight * cx * cy).sum(1)
         c = (self.weight * cy * cy).sum(1) + self.prior_w
+        return mx, my, a, b, c
+
+    def log_s1000_sigma(self, core: np.ndarray) -> np.ndarray:
+        """Standard deviation (N,) of the fitted ``ln S(1000)`` at ``core``, the core free.
+
+        The inverse of the fit's Fisher matrix in (``ln S(1000)``, core x, core y), block-inverted:
+        ``1 / W + m^T C^-1 m`` with ``W`` the sum of the weights, ``m`` the weighted means of the
+        core derivatives of ``ln f`` and ``C`` the core block (:meth:`_core_block`). The weights
+        are the fit's: Poisson, noise and ``ldf_systematic``.
+        """
+        mx, my, a, b, c = self._core_block(core)
         quad = (c * mx * mx - 2.0 * b * mx * my + a * my * my) / (a * c - b * b)
         return np.sqrt(1.0 / np.maximum(self.weight.sum(axis=1), 1e-300) + quad)
 
     def core_sigma(self, core: np.ndarray) -> np.ndarray:
         """The core's uncertainty (N,) in m at ``core``, ``ln S(1000)`` profiled: the root mean
-        square per axis, ``sqrt(trace(C^-1) / 2)``, of the inverse of the core block ``C`` of the
-        fit's Fisher matrix (the undamped matrix of :meth:`step`, prior included): the sigma of
-        the circular Gaussian with the same mean squared distance."""
-        r, grx, gry = axis_distance_and_gradient(self.positions_m, core, self.axis, self.ground_z_m)
-        _, dlog_f = ldf_log(r, self.settings)
-        jx, jy = dlog_f * grx, dlog_f * gry
-        cx = jx - (self.wn * jx).sum(axis=1, keepdims=True)
-        cy = jy - (self.wn * jy).sum(axis=1, keepdims=True)
-        a = (self.weight * cx * cx).sum(1) + self.prior_w
-        b = (self.weight * cx * cy).sum(1)
-        c = (self.weight * cy * cy).sum(1) + self.prior_w
+        square per axis, ``sqrt(trace(C^-1) / 2)``, of the inverse of the core block ``C``
+        (:meth:`_core_block`): the sigma of the circular Gaussian with the same mean squared
+        distance."""
+        _, _, a, b, c = self._core_block(core)
         return np.sqrt(0.5 * (a + c) / (a * c - b * b))
 
 
