@@ -148,7 +148,7 @@ def test_bad_input_is_named():
     with pytest.raises(ValueError, match="no per-event width"):
         widths.fit({k: v for k, v in pred.items() if k != "energy_sigma"}, "scale", source="val.h5")
     bad = dict(pred, energy_sigma=np.where(np.arange(100) == 7, 0.0, pred["energy_sigma"]))
-    with pytest.raises(ValueError, match="'energy_sigma' must be positive.*first event 7"):
+    with pytest.raises(ValueError, match="'energy_sigma' must be positive.*the first is event 7"):
         widths.fit(bad, "scale")
     with pytest.raises(ValueError, match="unknown calibration method"):
         widths.fit(pred, "isotonic")

@@ -47,8 +47,9 @@ import math
 from collections.abc import Mapping
 
 import numpy as np
+from scipy import special
 
-from airshower import io
+from airshower import contract, io
 from airshower import targets as registry
 
 METHODS = ("scale", "conformal", "none")
@@ -71,19 +72,10 @@ def region(dims: int, probability: float = NOMINAL) -> float:
     that holds ``probability``: 1 (0.6827) and 1.96 (0.95) in one dimension, 1.515 and 2.448 in
     two (the Rayleigh quantile ``sqrt(-2 ln(1 - p))``)."""
     if dims == 1:
-        return math.sqrt(2.0) * _erfinv(probability)
+        return math.sqrt(2.0) * float(special.erfinv(probability))
     if dims == 2:
         return math.sqrt(-2.0 * math.log1p(-probability))
     raise ValueError(f"a width describes a 1D or 2D error, not {dims}D")
-
-
-def _erfinv(y: float) -> float:
-    """The inverse error function (bisection to machine precision; two calls per fit)."""
-    lo, hi = 0.0, 6.0
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if math.erf(mid) < y else (lo, mid)
-    return 0.5 * (lo + hi)
 
 
 def normalized_errors(
@@ -93,15 +85,18 @@ def normalized_errors(
     1D target, a distance for a 2D one), ``sigma`` from dataset ``width`` (default: the raw one).
     ValueError naming the dataset where a width is not positive and finite."""
     width = width or target.width
-    sigma = np.asarray(pred[width], dtype=np.float64).ravel()
-    bad = ~(np.isfinite(sigma) & (sigma > 0))
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise ValueError(
-            f"'{width}' must be positive and finite: {int(bad.sum())} events fail, "
-            f"first event {i} ({sigma[i]:.6g})"
-        )
-    return target.errors(pred) / sigma
+    return target.errors(pred) / check_width(pred[width], width)
+
+
+def check_width(values: np.ndarray, name: str, unit: str = "") -> np.ndarray:
+    """The per-event widths ``values`` (dataset ``name``) as float64, after checking that each is
+    positive and finite; ValueError naming the dataset and the first event that is not
+    (:func:`airshower.contract.failures`)."""
+    sigma = np.asarray(values, dtype=np.float64).ravel()
+    failed = contract.failures(np.isfinite(sigma) & (sigma > 0), lambda i: f"{sigma[i]:.6g} {unit}".strip())
+    if failed:
+        raise ValueError(f"'{name}' must be positive and finite: {failed}")
+    return sigma
 
 
 def scale_factor(z: np.ndarray, method: str, dims: int = 1) -> float:

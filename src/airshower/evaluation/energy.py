@@ -16,21 +16,14 @@ import numpy as np
 
 from airshower import systematics as variants
 from airshower.evaluation import target_base as base
+from airshower.evaluation import width_metrics
 from airshower.evaluation.resolution import check_energies, compute_metrics
-from airshower.evaluation.uncertainty import check_sigma, uncertainty_metrics
-from airshower.widths import calibrated_name
+from airshower.evaluation.uncertainty import uncertainty_metrics
 
 DATASETS = ("energy_true", "energy_pred")
 WIDTH = "energy_sigma"  # the optional per-event width of the predictions, as the model gave it
-CALIBRATED = calibrated_name(WIDTH)  # the width calibrated on the validation split
-UNCERTAINTIES = "Per-event uncertainties"  # the Markdown table of the width's metrics
+UNCERTAINTIES = width_metrics.UNCERTAINTIES  # the Markdown table of the width's metrics
 BINNED_COVERAGE = "Coverage of the calibrated 68 % interval per energy bin"
-
-
-def evaluated_width(pred: Mapping[str, np.ndarray]) -> str | None:
-    """The width the headline metrics evaluate: the calibrated one where the predictions have
-    it, else the raw one, else None."""
-    return next((w for w in (CALIBRATED, WIDTH) if w in pred), None)
 
 
 def _check_present(pred: Mapping[str, np.ndarray], what: str) -> None:
@@ -63,7 +56,7 @@ def energy_metrics(
     """
     _check_present(pred, "metrics")
     computed = compute_metrics(pred["energy_true"], pred["energy_pred"], settings, rng)
-    width = evaluated_width(pred)
+    width = width_metrics.evaluated_width("energy", pred)
     if width is not None:
         computed["uncertainty"] = {
             "width": width,
@@ -71,7 +64,7 @@ def energy_metrics(
                 pred["energy_true"], pred["energy_pred"], pred[width], settings, substream(1)
             ),
         }
-    if width == CALIBRATED:
+    if width not in (None, WIDTH):  # a calibrated width: the raw one too
         computed["uncertainty_raw"] = {
             "width": WIDTH,
             **uncertainty_metrics(
@@ -83,24 +76,11 @@ def energy_metrics(
 
 def shift_columns(pred: Mapping[str, np.ndarray], _classes=()) -> dict:
     """True and reconstructed energies (EeV), which the shifts resample together, and the width
-    of the headline metrics (:func:`evaluated_width`, as ``energy_sigma``) where there is one."""
+    of the headline metrics as ``sigma`` where there is one
+    (:func:`airshower.evaluation.width_metrics.shift_width`)."""
     _check_present(pred, "shifts")
     e_true, e_pred = check_energies(pred["energy_true"], pred["energy_pred"])
-    columns = {"energy_true": e_true, "energy_pred": e_pred}
-    width = evaluated_width(pred)
-    if width is not None:
-        columns[WIDTH] = check_sigma(e_pred, pred[width])
-    return columns
-
-
-def coverage68(sample: Mapping[str, np.ndarray]) -> float:
-    """Fraction of the events with ``|E_rec - E_true| <= sigma`` (NaN without a width): the
-    coverage of the 68 % interval, whose shift under a variant says whether the calibration of
-    the nominal detector and model holds there."""
-    if WIDTH not in sample:
-        return float("nan")
-    residual = np.asarray(sample["energy_pred"]) - np.asarray(sample["energy_true"])
-    return float(np.mean(np.abs(residual) <= np.asarray(sample[WIDTH])))
+    return {"energy_true": e_true, "energy_pred": e_pred, **width_metrics.shift_width("energy", pred)}
 
 
 def _overall(column: str, header: str, scale: float = 1.0) -> base.Headline:
@@ -181,14 +161,8 @@ SPEC = base.TargetEvaluation(
             scale=100.0,
             value_label=r"relative resolution $\sigma_E/E$ [%]",
         ),
-        base.Shift(
-            "coverage68",
-            "energy_coverage68_shift_pp",
-            "E coverage 68 % shift [pp]",
-            r"shift of the coverage of $E_{rec} \pm \sigma$ [percentage points]",
-            coverage68,
-            scale=100.0,
-            value_label=r"coverage of $E_{rec} \pm \sigma$ [%]",
+        width_metrics.coverage_shift(
+            "energy", lambda s: s["energy_pred"] - s["energy_true"], "E", r"$E_{rec} \pm \sigma$"
         ),
     ),
     shift_columns=shift_columns,

@@ -35,7 +35,7 @@ import math
 
 import numpy as np
 
-from airshower import contract, statistics
+from airshower import statistics, widths
 from airshower.evaluation.resolution import bootstrap_replicas, check_energies, replica_intervals, summarize
 from airshower.evaluation.settings import EvaluationSettings
 from airshower.evaluation.target_base import binned_entries, by_quantity, energy_binning
@@ -62,11 +62,7 @@ def check_sigma(energy_pred: np.ndarray, energy_sigma: np.ndarray) -> np.ndarray
     sigma = np.asarray(energy_sigma, dtype=np.float64).ravel()
     if sigma.size != np.size(energy_pred):
         raise ValueError(f"energy_sigma has {sigma.size} events, energy_pred {np.size(energy_pred)}")
-    good = np.isfinite(sigma) & (sigma > 0)
-    failed = contract.failures(good, lambda i: f"{sigma[i]:.6g} EeV")
-    if failed:
-        raise ValueError(f"'energy_sigma' must be positive and finite: {failed}")
-    return sigma
+    return widths.check_width(sigma, "energy_sigma", "EeV")
 
 
 def pulls(energy_true: np.ndarray, energy_pred: np.ndarray, energy_sigma: np.ndarray) -> np.ndarray:

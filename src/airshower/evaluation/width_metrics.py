@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from airshower import widths
+from airshower import statistics, widths
 from airshower.evaluation import target_base as base
 from airshower.evaluation.uncertainty import CALIBRATION_BINS, KEEP_FRACTION, quantile_edges
 from airshower.targets import TARGETS
@@ -59,7 +59,7 @@ def _calibration_curve(error, sigma, dims: int, n_bootstrap: int, rng) -> dict:
         "observed_rms": lambda e: float(np.sqrt(np.mean(e**2) / dims)),
     }
     edges = quantile_edges(sigma, CALIBRATION_BINS)
-    index = np.clip(np.searchsorted(edges, sigma, side="right") - 1, 0, len(edges) - 2)
+    index = statistics.bin_index(sigma, edges)
     cells = [base.entries((error[index == k],), quantities, n_bootstrap, rng) for k in range(len(edges) - 1)]
     predicted = [
         float(np.sqrt(np.mean(sigma[index == k] ** 2))) if np.any(index == k) else None
@@ -89,10 +89,7 @@ def width_metrics(
     the energy bins, the calibration bins and the cut, in order."""
     spec = TARGETS[target]
     data = base.require(pred, ("energy_true", spec.truth, spec.predicted, width), target)
-    sigma = data[width].ravel()
-    if np.any(sigma <= 0):
-        i = int(np.flatnonzero(sigma <= 0)[0])
-        raise ValueError(f"'{width}' must be positive: event {i} has {sigma[i]:.6g}")
+    sigma = widths.check_width(data[width], width)
     error = spec.errors(data)
     dims = spec.width_dims
     quantities = _quantities(dims)
@@ -104,7 +101,6 @@ def width_metrics(
     curve = _calibration_curve(error, sigma, dims, n_boot, rng)
     keep = np.sort(np.argsort(sigma, kind="stable")[: round(KEEP_FRACTION * sigma.size)])
     kept = base.entries((error[keep],), {resolution_name: resolution}, n_boot, rng)
-    all_events = base.entries((error,), {resolution_name: resolution}, n_boot, rng)
     return {
         "width": width,
         "dims": dims,
@@ -121,7 +117,6 @@ def width_metrics(
             "max_width": float(sigma[keep].max()) if keep.size else None,
             "n": int(keep.size),
             resolution_name: kept[resolution_name],
-            f"{resolution_name}_all": all_events[resolution_name],
         },
     }
 
@@ -205,14 +200,23 @@ def group_note(target: str) -> str:
 
 
 def shift_width(target: str, pred: Mapping[str, np.ndarray]) -> dict:
-    """The evaluated width of ``target`` as the shift column ``sigma`` (none without a width)."""
+    """The evaluated width of ``target`` as the shift column ``sigma``, checked (none without a
+    width)."""
     width = evaluated_width(target, pred)
-    return {} if width is None else {"sigma": np.asarray(pred[width], dtype=np.float64).ravel()}
+    return {} if width is None else {"sigma": widths.check_width(pred[width], width)}
 
 
-def coverage_shift(target: str, error: Callable[[Mapping], np.ndarray]) -> base.Shift:
+def coverage_shift(
+    target: str,
+    error: Callable[[Mapping], np.ndarray],
+    name: str | None = None,
+    region: str = "the 68 % region",
+) -> base.Shift:
     """The systematic shift of the coverage of the 68 % region of ``target``'s width (percentage
-    points; NaN without a width): whether the calibration holds on a variant."""
+    points; NaN without a width): whether the calibration holds on a variant. ``error`` gives
+    the per-event errors of a shift sample (its width: the column ``sigma``, :func:`shift_width`);
+    ``name`` heads the table column (default: the target's), ``region`` names the region in the
+    figure labels."""
     k68 = widths.region(TARGETS[target].width_dims)
 
     def statistic(sample):
@@ -223,9 +227,9 @@ def coverage_shift(target: str, error: Callable[[Mapping], np.ndarray]) -> base.
     return base.Shift(
         "coverage68",
         f"{target}_coverage68_shift_pp",
-        f"{TARGETS[target].name} coverage 68 % shift [pp]",
-        "shift of the coverage of the 68 % region [percentage points]",
+        f"{name or TARGETS[target].name} coverage 68 % shift [pp]",
+        f"shift of the coverage of {region} [percentage points]",
         statistic,
         scale=100.0,
-        value_label="coverage of the 68 % region [%]",
+        value_label=f"coverage of {region} [%]",
     )
