@@ -54,3 +54,12 @@ def axis_distance(dx, dy, dz, axis: np.ndarray, min_r2_m2: float = 0.0) -> tuple
     along = dx * axis[:, 0:1] + dy * axis[:, 1:2] + dz * axis[:, 2:3]
     r = np.sqrt(np.maximum(dx * dx + dy * dy + dz * dz - along * along, min_r2_m2))
     return r, along
+
+
+def station_spacing(positions_m: np.ndarray) -> float:
+    """The array's station spacing (m): the median over the stations of the ground distance to
+    the nearest other station."""
+    positions_m = np.asarray(positions_m, dtype=np.float64)
+    d = np.linalg.norm(positions_m[:, None, :2] - positions_m[None, :, :2], axis=-1)
+    np.fill_diagonal(d, np.inf)
+    return float(np.median(d.min(axis=1)))

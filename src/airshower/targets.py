@@ -42,6 +42,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from airshower import geometry
+
 # Targets the classical reconstruction provides (its plane/curved front fit and LDF fit).
 BASELINE_TARGETS = ("energy", "direction", "core")
 
@@ -155,11 +157,11 @@ class Direction(Target):
         return 3
 
     def errors(self, pred):
-        """The opening angle (deg) of the reconstructed to the true axis."""
+        """The opening angle (deg) of the reconstructed to the true axis
+        (:func:`airshower.geometry.opening_angle`, as the direction's metrics)."""
         a = np.asarray(pred[self.predicted], dtype=np.float64)
         b = np.asarray(pred[self.truth], dtype=np.float64)
-        cos = np.sum(a * b, axis=-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
-        return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+        return np.degrees(geometry.opening_angle(a, b))
 
     def reconstruct(self, y, stats, transform=None):
         y = np.asarray(y, dtype=np.float64)

@@ -182,9 +182,7 @@ def check_array(detector_m: np.ndarray, array: Mapping | None, source: str = "sh
         )
     spacing = array.get("spacing_m")
     if spacing is not None and len(detector_m) > 1:
-        d = np.linalg.norm(detector_m[:, None, :2] - detector_m[None, :, :2], axis=-1)
-        np.fill_diagonal(d, np.inf)
-        nearest = float(np.median(d.min(axis=1)))
+        nearest = geometry.station_spacing(detector_m)
         if not np.isclose(nearest, spacing, rtol=0.01):
             raise ValueError(
                 f"{source}: dataset 'detector' has station spacing {nearest:.1f} m, config "
@@ -369,9 +367,7 @@ def direction_and_core_sigma(
     the fits' (``axis_sigma_deg`` of the plane fit's covariance, ``core_sigma_m`` of the LDF
     fit's), and where a fit gave none (the fallback events) :data:`FALLBACK_AXIS_SIGMA_DEG` and
     the array's station spacing."""
-    d = np.linalg.norm(positions_m[:, None, :2] - positions_m[None, :, :2], axis=-1)
-    np.fill_diagonal(d, np.inf)
-    spacing = float(np.median(d.min(axis=1)))
+    spacing = geometry.station_spacing(positions_m)
     axis_sigma = np.asarray(reco["axis_sigma_deg"], dtype=np.float64)
     core_sigma = np.asarray(reco["core_sigma_m"], dtype=np.float64)
     fitted_axis = np.isfinite(axis_sigma) & (axis_sigma > 0) & np.isfinite(reco["axis"]).all(axis=1)
