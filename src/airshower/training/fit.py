@@ -123,7 +123,7 @@ def point_and_width_loss(dims: int):
     return loss
 
 
-def width_targets(model, targets) -> tuple[str, ...]:
+def width_heads(model, targets) -> tuple[str, ...]:
     """The targets of ``targets`` that the built ``model`` gives a width head
     (:func:`airshower.models.width_head`, the layer ``{target}_log_width``)."""
     names = {layer.name for layer in model.layers}
@@ -212,7 +212,7 @@ def compile_model(
     """Adam with the configured learning rate (:func:`make_learning_rate`) and loss.
 
     A model of several ``targets`` (one output each) minimizes the sum of the targets' losses
-    (:func:`target_losses`; a target with a width head, :func:`width_targets`, with its width's,
+    (:func:`target_losses`; a target with a width head, :func:`width_heads`, with its width's,
     :func:`point_and_width_loss`)
     weighted by ``training.loss_weights`` (1 where not named); a single target's model its loss
     alone.
@@ -227,7 +227,7 @@ def compile_model(
 
     backend = keras.backend.backend()
     jit = {"tensorflow": settings.jit_compile, "jax": True, "torch": False}.get(backend, False)
-    widths = width_targets(model, targets)
+    widths = width_heads(model, targets)
     losses = {
         t: point_and_width_loss(get(t).width_dims) if name == "point_and_width" else make_loss(name)
         for t, name in target_losses(targets, settings, widths).items()
