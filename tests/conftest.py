@@ -54,7 +54,7 @@ def fake_showers(
     grid = (np.arange(side) - (side - 1) / 2) * 750.0
     xx, yy = np.meshgrid(grid, grid, indexing="ij")
     detector = np.stack([xx.ravel(), yy.ravel(), np.zeros(side * side)], 1).astype(np.float32)
-    return {
+    showers = {
         "time": time,
         "signal": signal,
         "energy": rng.uniform(3, 100, n).astype(np.float32),
@@ -71,6 +71,11 @@ def fake_showers(
         # the true axis here, the times being random
         "front_axis": axis.astype(np.float64),
     }
+    # the muon target's label: the toy's muon share of the mass, attenuated with depth (no draw)
+    share = 0.3 * showers["mass"].astype(np.float64) ** 0.15
+    attenuation = 1.0 - (showers["xmax"] - 750.0) / 6000.0
+    showers["muon"] = (share / (share + 0.7) / 0.3 * attenuation).astype(np.float32)
+    return showers
 
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", "workflow/Snakefile"]

@@ -498,7 +498,7 @@ def with_multi(config: dict) -> dict:
         "family": "cnn",
         "blocks": [{"filters": [8], "pool": "avg"}],
         "head": "flatten",
-        "targets": ["energy", "direction", "core", "xmax", "mass"],
+        "targets": ["energy", "direction", "core", "xmax", "mass", "muon"],
         "training": {"seeds": [1], "loss_weights": {"direction": 10.0}},
     }
     return config

@@ -24,6 +24,7 @@ def split_labels() -> dict[str, np.ndarray]:
         "xmax": np.full(N, 750.0),
         "axis": np.column_stack([np.sin(zenith), np.zeros(N), np.cos(zenith)]),
         "core": np.zeros((N, 2)),
+        "muon": np.full(N, 1.0),
     }
 
 
@@ -108,6 +109,7 @@ def test_the_other_targets_are_combined_by_their_mean_and_the_axis_normalized():
         core_pred=np.zeros((N, 2)),
         xmax_pred=np.full(N, 700.0),
         mass_prob=np.tile([1.0, 0.0], (N, 1)),
+        muon_pred=np.full(N, 0.9),
     )
     b = member(
         E2,
@@ -115,6 +117,7 @@ def test_the_other_targets_are_combined_by_their_mean_and_the_axis_normalized():
         core_pred=np.tile([100.0, -50.0], (N, 1)),
         xmax_pred=np.full(N, 800.0),
         mass_prob=np.tile([0.5, 0.5], (N, 1)),
+        muon_pred=np.full(N, 1.3),
     )
     out = ensemble.combine([a, b], NAMES)
     assert set(out) == set(io.PREDICTION_UNITS) | set(ensemble.MEANS)

@@ -120,13 +120,13 @@ def test_merge_concatenates_in_order_and_keeps_extras(tmp_path):
     rng = np.random.default_rng(4)
     shards = [fake_showers(n, rng) for n in (7, 5, 9)]
     for i, shard in enumerate(shards):
-        shard["trace_muon"] = np.full((len(shard["energy"]), 3), i, np.float32)
+        shard["trace_muon"] = np.full((len(shard["energy"]), 14, 14, 3), i, np.float32)
         io.write_h5(tmp_path / f"{i}.h5", shard, units=io.shower_units({"trace_muon": "VEM"}))
     merged, units = io.merge_showers([tmp_path / f"{i}.h5" for i in range(3)])
     assert len(merged["energy"]) == 21
     assert merged["signal"].shape == (21, 14, 14)
     np.testing.assert_array_equal(merged["energy"], np.concatenate([s["energy"] for s in shards]))
-    np.testing.assert_array_equal(merged["trace_muon"][:, 0], np.repeat([0, 1, 2], [7, 5, 9]))
+    np.testing.assert_array_equal(merged["trace_muon"][:, 0, 0, 0], np.repeat([0, 1, 2], [7, 5, 9]))
     np.testing.assert_array_equal(merged["detector"], shards[0]["detector"])
     assert units["trace_muon"] == "VEM"
     assert units["xmax"] == "g/cm^2"
@@ -309,6 +309,7 @@ def _test_split(n: int = 4) -> dict[str, np.ndarray]:
         "xmax": np.full(n, 750.0),
         "axis": np.column_stack([np.sin(zenith), np.zeros(n), np.cos(zenith)]),
         "core": np.column_stack([np.linspace(-100.0, 100.0, n), np.zeros(n)]),
+        "muon": np.linspace(0.9, 1.3, n),
     }
 
 
@@ -362,6 +363,7 @@ def test_every_target_reconstruction_is_written_with_its_unit_and_read_back(tmp_
         "core_pred": test["core"] + 10.0,
         "xmax_pred": np.full(4, 700.0, np.float32),
         "mass_prob": np.tile([0.25, 0.75], (4, 1)),
+        "muon_pred": np.full(4, 1.1, np.float32),
     }
     assert set(predicted) == {t.predicted for t in TARGETS.values()}  # the registry's names
     out = io.prediction_datasets(test, predicted)

@@ -205,7 +205,7 @@ def test_mixed_precision_keeps_a_float32_output():
 
 EVERY_TARGET = list(TARGETS)
 MASS_CLASSES = 3  # e.g. proton, helium, iron
-UNITS = {"energy": 1, "direction": 3, "core": 2, "xmax": 1, "mass": MASS_CLASSES}
+UNITS = {"energy": 1, "direction": 3, "core": 2, "xmax": 1, "muon": 1, "mass": MASS_CLASSES}
 FAMILY_SPECS = {
     "dense": {"family": "dense", "units": [8]},
     "cnn": {
@@ -224,6 +224,7 @@ def test_the_output_units_are_those_of_the_registry():
         "direction": {},
         "core": {"mean": [0.0, 0.0], "std": [1.0, 1.0]},
         "xmax": {"mean": 0.0, "std": 1.0},
+        "muon": {"mean": 1.0, "std": 0.2},
     }
     stats |= {"energy": {}, "mass": {"classes": [1, 4, 56]}}
     assert {name: target.n_outputs(stats[name]) for name, target in TARGETS.items()} == UNITS
@@ -255,20 +256,20 @@ def test_a_multi_target_model_has_one_named_output_per_target():
 
 def test_the_body_is_shared_and_each_target_adds_its_head_by_hand():
     """dense: Flatten(392) -> Dense(8) once (392*8+8 = 3,144), then one Dense(k) per target on the
-    8 features (8k + k): sum k = 1+3+2+1+3 = 10, 90 parameters.
+    8 features (8k + k): sum k = 1+3+2+1+3+1 = 11, 99 parameters.
     cnn: Conv2D 3x3, 2 -> 4 once (3*3*2*4+4 = 76), AveragePooling to 7x7x4, Flatten(196); each head
-    its own Dense(6) (196*6+6 = 1,182) and Dense(k) (6k + k): 5*1,182 + 7*10 = 5,980."""
+    its own Dense(6) (196*6+6 = 1,182) and Dense(k) (6k + k): 6*1,182 + 7*11 = 7,245."""
     n_outputs = {"mass": MASS_CLASSES}
     dense = models.build_model({**FAMILY_SPECS["dense"], "targets": EVERY_TARGET}, INPUT, n_outputs=n_outputs)
-    assert models.count_parameters(dense) == 392 * 8 + 8 + 9 * 10
+    assert models.count_parameters(dense) == 392 * 8 + 8 + 9 * 11
     assert [type(layer).__name__ for layer in dense.layers].count("Dense") == 1 + len(EVERY_TARGET)
     cnn = models.build_model({**FAMILY_SPECS["cnn"], "targets": EVERY_TARGET}, INPUT, n_outputs=n_outputs)
-    assert models.count_parameters(cnn) == 76 + 5 * 1182 + 7 * 10
+    assert models.count_parameters(cnn) == 76 + 6 * 1182 + 7 * 11
     assert [type(layer).__name__ for layer in cnn.layers].count("Conv2D") == 1  # one body
     # and against the energy-only model: the body and the energy head, plus the other heads
     energy = models.build_model(FAMILY_SPECS["cnn"], INPUT)
     assert models.count_parameters(energy) == 76 + 1182 + 7
-    assert models.count_parameters(cnn) - models.count_parameters(energy) == 4 * 1182 + 7 * 9
+    assert models.count_parameters(cnn) - models.count_parameters(energy) == 5 * 1182 + 7 * 10
     # every head reads the same body tensor
     (flatten,) = [layer for layer in cnn.layers if type(layer).__name__ == "Flatten"]
     readers = [layer for layer in cnn.layers if layer.input is flatten.output]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from airshower import inputs as input_registry
 from airshower import preparation as prep
 from airshower import schema
 from airshower import targets as registry
@@ -24,7 +25,7 @@ def test_settings_and_the_schema_enums_are_the_registries():
     )
     props = schema.load_schema()["$defs"]["training"]["properties"]
     assert props["target_transform"]["enum"] == list(registry.TARGET_TRANSFORMS)
-    assert props["inputs"]["items"]["enum"] == list(prep.CHANNELS)
+    assert props["inputs"]["items"]["enum"] == [*prep.CHANNELS, input_registry.TRACE]
     with pytest.raises(schema.ConfigError, match="training.target_transform"):
         schema.complete_section(
             "training",
@@ -77,7 +78,7 @@ def test_normalization_uses_training_split_only():
     assert norm["signal"]["mean"] == pytest.approx(log_s.mean(), rel=1e-12)
     energy = data["energy"][tr].astype(np.float64)
     assert "target" not in norm  # every target's statistics are under "targets"
-    assert list(norm["targets"]) == ["energy", "direction", "core", "xmax"]  # one mass: no mass entry
+    assert list(norm["targets"]) == ["energy", "direction", "core", "xmax", "muon"]  # one mass: no mass
     stats = norm["targets"]["energy"]["transforms"]
     assert list(stats) == list(registry.TARGET_TRANSFORMS)
     assert stats["linear"]["mean"] == pytest.approx(energy.mean(), rel=1e-12)

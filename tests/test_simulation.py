@@ -10,7 +10,7 @@ import pytest
 from scipy import special, stats
 
 from airshower import atmosphere as atm
-from airshower import geometry, xmax
+from airshower import geometry, statistics, xmax
 from airshower import simulation as sim
 from airshower.config import validate_config
 from airshower.schema import ConfigError, load_schema
@@ -456,9 +456,63 @@ def test_traces_only_when_asked(showers):
     assert np.all(data["trace_muon"] >= 0)
     assert np.all(data["trace_muon"] == np.round(data["trace_muon"]))
     assert sim.trace_units(settings(store_traces=True)) == {
+        "trace": "VEM",
         "trace_muon": "VEM",
         "trace_em": "VEM",
     }
+
+
+def test_the_recorded_trace_sums_to_the_signal_and_is_empty_where_silent(showers):
+    data = showers["traces"]
+    trig = np.isfinite(data["signal"])
+    recorded = data["trace"].astype(np.float64)
+    assert data["trace"].dtype == np.float32
+    assert np.all(recorded[~trig] == 0.0)  # a silent station records nothing
+    # its integral is the stored signal (pedestal subtracted), up to the kept mantissa bits
+    total = recorded.sum(-1)[trig]
+    bound = 2.0 ** -(traces.RECORDED_MANTISSA_BITS + 1) * np.abs(recorded).sum(-1)[trig] + 1e-3
+    assert np.all(np.abs(total - data["signal"][trig]) <= bound)
+    # the noise is there: a triggered station's empty bins scatter around 0 by about the
+    # absolute noise (1.2 VEM x 0.5 spread), not 0 exactly as the truth traces
+    empty = ((data["trace_muon"] + data["trace_em"]) == 0) & trig[..., None]
+    assert recorded[empty].std() > 0.3
+    assert recorded[empty].std() < 1.0
+    assert abs(recorded[empty].mean()) < 0.05
+
+
+def test_round_mantissa_keeps_the_stated_precision():
+    rng = np.random.default_rng(3)
+    values = (rng.lognormal(0.0, 4.0, 10_000) * rng.choice([-1, 1], 10_000)).astype(np.float32)
+    rounded = traces.round_mantissa(values, 10)
+    rel = np.abs(rounded.astype(np.float64) / values - 1)
+    assert rel.max() <= 2.0**-11
+    assert np.all(np.sign(rounded) == np.sign(values))
+    # the dropped bits are zero, and rounding twice changes nothing
+    assert np.all(rounded.view(np.uint32) & np.uint32((1 << 13) - 1) == 0)
+    np.testing.assert_array_equal(traces.round_mantissa(rounded, 10), rounded)
+    assert traces.round_mantissa(np.float32([0.0]), 10)[0] == 0.0
+
+
+def test_the_muon_label_is_the_relative_muon_content():
+    """R_mu = (muon share of A / a proton's) x the muon attenuation over the depth between the
+    maximum and the ground along the axis, computed by hand for a few showers."""
+    s = settings(600, block_size=600, composition={"mass_numbers": [1, 56], "fractions": [0.5, 0.5]})
+    data = sim.simulate_events(s, SEED, [0])
+    st = s.station
+    share = {a: st.muon_share * a**st.muon_share_mass_index for a in (1, 56)}
+    zenith = data["zenith"].astype(np.float64)
+    ground = atm.vertical_depth(np.array([s.array.altitude_m]), ATMOSPHERE)[0] / np.cos(zenith)
+    dx = ground - data["xmax"].astype(np.float64)
+    attenuation = np.minimum((dx / st.attenuation_depth_gcm2) ** -st.muon_attenuation_index, 10.0)
+    ratio = np.array(
+        [share[a] / (share[a] + st.em_share) / (share[1] / (share[1] + st.em_share)) for a in data["mass"]]
+    )
+    np.testing.assert_allclose(data["muon"], ratio * attenuation, rtol=2e-4)
+    assert data["muon"].dtype == np.float32
+    proton, iron = data["muon"][data["mass"] == 1], data["muon"][data["mass"] == 56]
+    assert 0.8 < proton.mean() < 1.0
+    assert 1.15 < iron.mean() < 1.4
+    assert statistics.merit_factor(proton, iron) > 2.5  # the toy's muon number separates p and Fe
 
 
 def test_noiseless_signal_is_the_trace_sum():

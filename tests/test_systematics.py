@@ -190,7 +190,7 @@ def test_variant_files_are_deterministic_and_prepared_with_the_nominal_normaliza
     )
     assert test["x"][..., 3].mean() == pytest.approx(1 - round(0.05 * 196) / 196)  # the dead stations
     np.testing.assert_array_equal(test["index"], np.arange(90))
-    assert set(test) == {"x", "index", *preparation.LABELS}
+    assert set(test) == {"x", "index", *preparation.LABELS, "muon"}  # the simulation's muon label
 
 
 # ---------------------------------------------------------------------------------------------

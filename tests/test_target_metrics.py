@@ -53,7 +53,9 @@ def synthetic(n: int = 600, seed: int = 0, noise: float = 0.01) -> dict[str, np.
         "mass": m,
         "mass_prob": np.column_stack([1 - p_fe, p_fe]),
     }
-    return pred | {"energy_pred": pred["energy_true"] * (1 + 0.1 * r.normal(size=n))}
+    pred |= {"energy_pred": pred["energy_true"] * (1 + 0.1 * r.normal(size=n))}
+    muon = np.where(m == 1, 0.9, 1.3) * (1 - (x_true - 750) / 6000)  # R_mu, drawn after the rest
+    return pred | {"muon": muon, "muon_pred": muon + r.normal(0, 0.05, n)}
 
 
 # --- statistics ------------------------------------------------------------------------------

@@ -26,18 +26,18 @@ def unit_axes(n: int, seed: int = 0) -> np.ndarray:
 
 
 def test_every_target_names_its_datasets_in_the_contracts():
-    assert EVERY_TARGET == ["energy", "direction", "core", "xmax", "mass"]
+    assert EVERY_TARGET == ["energy", "direction", "core", "xmax", "mass", "muon"]
     for name, target in registry.TARGETS.items():
         assert target.name == name
         assert registry.get(name) is target
-        assert target.label in preparation.LABELS, name  # a prepared split has its truth
+        assert target.label in preparation.LABELS + preparation.OPTIONAL_LABELS, name  # a split has its truth
         assert io.PREDICTION_LABELS[target.label] == target.truth, name
         assert target.truth in io.PREDICTION_UNITS, name
         assert target.predicted in io.OPTIONAL_PREDICTION_UNITS, name
     assert set(registry.BASELINE_TARGETS) <= set(registry.TARGETS)
     assert registry.labels_needed(["direction", "core"]) == ["axis", "core"]
     with pytest.raises(
-        ValueError, match=r"unknown target 'charge' \(use energy, direction, core, xmax, mass\)"
+        ValueError, match=r"unknown target 'charge' \(use energy, direction, core, xmax, mass, muon\)"
     ):
         registry.get("charge")
 
@@ -52,8 +52,9 @@ def test_every_target_but_the_energy_has_its_own_loss():
         "core": "mse",
         "xmax": "mse",
         "mass": "sparse_categorical_crossentropy",
+        "muon": "mse",
     }
-    assert [t.activation for t in registry.TARGETS.values()] == [None, None, None, None, "softmax"]
+    assert [t.activation for t in registry.TARGETS.values()] == [None, None, None, None, "softmax", None]
 
 
 # --- each target's transform and inverse -----------------------------------------------------------
@@ -179,7 +180,7 @@ def test_fit_all_uses_only_what_it_is_given():
     assert list(registry.fit_all({"energy": train["energy"], "xmax": train["xmax"]})) == ["energy", "xmax"]
     # one mass number: no mass entry (the config refuses a mass target then), the rest as before
     single = dict(train, mass=np.full(200, 56, np.int16))
-    assert list(registry.fit_all(single)) == ["energy", "direction", "core", "xmax"]
+    assert list(registry.fit_all(single)) == ["energy", "direction", "core", "xmax", "muon"]
     # any other target that cannot be fitted is an error
     with pytest.raises(ValueError, match="target 'core'"):
         registry.fit_all(dict(train, core=np.zeros((200, 2))))
@@ -192,7 +193,9 @@ def test_the_normalization_holds_the_targets_of_the_training_split():
     )
     splits, norm = preparation.prepare(showers, settings, np.random.default_rng(5))
     tr = splits["train"]["index"]
-    assert norm["targets"] == registry.fit_all({label: showers[label][tr] for label in preparation.LABELS})
+    assert norm["targets"] == registry.fit_all(
+        {label: showers[label][tr] for label in preparation.labels_of(showers)}
+    )
     assert norm["targets"]["mass"] == {"classes": [1, 56]}
     assert "target" not in norm
 
@@ -236,7 +239,7 @@ def test_network_arrays_of_one_and_of_several_targets(prepared):
     _, ys = preparation.network_arrays(split, norm, ["mask"], "linear", targets=EVERY_TARGET)
     assert list(ys) == EVERY_TARGET
     units = registry.output_units(norm, EVERY_TARGET)
-    assert units == {"energy": 1, "direction": 3, "core": 2, "xmax": 1, "mass": 3}
+    assert units == {"energy": 1, "direction": 3, "core": 2, "xmax": 1, "mass": 3, "muon": 1}
     for name in EVERY_TARGET:
         expected = registry.get(name).encode(
             split[registry.get(name).label], registry.statistics_of(norm, name), "linear"
@@ -258,7 +261,7 @@ def test_decode_and_reconstruct_give_the_predictions_datasets(prepared):
     outputs = {**ys, "energy": ys["energy"][:, 0].astype(np.float64), "mass": probabilities}
     others = EVERY_TARGET[1:]
     decoded = registry.decode({t: outputs[t] for t in others}, norm, others, "log10")
-    assert list(decoded) == ["axis_pred", "core_pred", "xmax_pred", "mass_prob"]
+    assert list(decoded) == ["axis_pred", "core_pred", "xmax_pred", "mass_prob", "muon_pred"]
     reconstructed = training.reconstruct(outputs, norm, EVERY_TARGET, "log10")
     assert set(reconstructed) == {"energy_pred", *decoded}
     np.testing.assert_allclose(reconstructed["energy_pred"], test["energy"], rtol=1e-5)
@@ -288,13 +291,16 @@ def tiny_batch(n: int = 8, seed: int = 0) -> tuple[np.ndarray, dict[str, np.ndar
         "core": gen.normal(size=(n, 2)),
         "xmax": gen.normal(size=(n, 1)),
         "mass": gen.integers(0, 3, (n, 1)),
+        "muon": gen.normal(size=(n, 1)),
     }
     return x, {k: v.astype("float32") for k, v in y.items()}
 
 
 def loss_terms(pred: dict, y: dict) -> dict[str, float]:
     """Each target's loss by hand: the mean squared error, the mass' cross-entropy."""
-    terms = {t: float(np.mean((pred[t] - y[t]) ** 2)) for t in ("energy", "direction", "core", "xmax")}
+    terms = {
+        t: float(np.mean((pred[t] - y[t]) ** 2)) for t in ("energy", "direction", "core", "xmax", "muon")
+    }
     picked = pred["mass"][np.arange(len(y["mass"])), y["mass"][:, 0].astype(int)]
     terms["mass"] = float(-np.mean(np.log(picked)))
     return terms

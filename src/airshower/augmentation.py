@@ -41,7 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from airshower import rng as rng_streams
-from airshower.inputs import CENTRED_CHANNELS, TRIGGERED_CHANNELS
+from airshower.inputs import CENTRED_CHANNELS, is_trace, triggered_only
 
 _LN10 = math.log(10.0)
 _AUGMENT_KEY = 0xA06  # last index of the augmentation's sub-stream of a training's stream
@@ -82,7 +82,7 @@ def triggered(x: np.ndarray, channels: Sequence[str]) -> np.ndarray:
 
 def drop_stations(x: np.ndarray, channels: Sequence[str], norm: Mapping, dead: np.ndarray) -> np.ndarray:
     """``x`` with the stations ``dead`` (N, side, side) dead: the channels of triggered stations
-    (:data:`airshower.inputs.TRIGGERED_CHANNELS`) 0 there, ``working`` 0 there, the time and
+    (:func:`airshower.inputs.triggered_only`: the trace's bins too) 0 there, ``working`` 0 there, the time and
     the residual re-centred on the remaining triggered stations; the station coordinates and the
     plane fit's axis are kept (the reference front is not refitted without the dropped stations).
     A new float32 array."""
@@ -91,7 +91,7 @@ def drop_stations(x: np.ndarray, channels: Sequence[str], norm: Mapping, dead: n
     keep = triggered(x, channels) & ~dead
     out = np.array(x, dtype=np.float32, copy=True)
     for c, name in enumerate(channels):
-        if name in TRIGGERED_CHANNELS:
+        if triggered_only(name):
             out[..., c] = np.where(keep, x[..., c], 0.0)
         elif name == "working":
             out[..., c] = np.where(dead, 0.0, x[..., c])
@@ -111,20 +111,22 @@ def drop_stations(x: np.ndarray, channels: Sequence[str], norm: Mapping, dead: n
 
 def scale_signals(x: np.ndarray, channels: Sequence[str], norm: Mapping, factor: np.ndarray) -> np.ndarray:
     """``x`` with every triggered station's signal ``S -> factor S`` (``factor`` (N,), one per
-    event) through the inverse standardization of ``log10(1 + S)``; a new float32 array (a copy
-    of ``x`` without a signal channel)."""
+    event) through the inverse standardization of ``log10(1 + S)``, and so each bin of its
+    recorded trace (the channels of :func:`airshower.inputs.is_trace`); a new float32 array (a
+    copy of ``x`` without a signal channel)."""
     channels = list(channels)
     out = np.array(x, dtype=np.float32, copy=True)
-    if "signal" not in channels:
+    scaled = [(c, norm["signal"]) for c, name in enumerate(channels) if name == "signal"]
+    scaled += [(c, norm["trace"]) for c, name in enumerate(channels) if is_trace(name)]
+    if not scaled:
         return out
-    c = channels.index("signal")
-    mean, std = norm["signal"]["mean"], norm["signal"]["std"]
     on = triggered(x, channels)
-    log_s = x[..., c].astype(np.float64) * std + mean  # log10(1 + S)
-    s_vem = np.expm1(log_s * _LN10)
     f = np.asarray(factor, dtype=np.float64).reshape(-1, 1, 1)
-    scaled = (np.log1p(f * s_vem) / _LN10 - mean) / std
-    out[..., c] = np.where(on, scaled, 0.0)
+    for c, stats in scaled:
+        mean, std = stats["mean"], stats["std"]
+        log_s = x[..., c].astype(np.float64) * std + mean  # log10(1 + S)
+        s_vem = np.expm1(log_s * _LN10)
+        out[..., c] = np.where(on, (np.log1p(f * s_vem) / _LN10 - mean) / std, 0.0)
     return out
 
 

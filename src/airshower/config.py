@@ -22,7 +22,7 @@ import yaml
 
 from airshower import systematics
 from airshower.evaluation.targets import check_target_settings
-from airshower.inputs import reference_channels
+from airshower.inputs import TRACE, reference_channels
 from airshower.model_shapes import spatial_sizes
 from airshower.preparation import split_sizes
 from airshower.schema import (
@@ -197,9 +197,24 @@ def _check_semantics(config: dict) -> None:
                         f"which is not among the model's targets {spec['targets']}"
                     )
                 reference_channels(settings.inputs, f"config key 'models.{name}.direction_head'")
+            _check_trace_inputs(config, name, spec, settings.inputs)
         except ConfigError as exc:
             raise ConfigError(f"model '{name}': {exc}") from None
         spatial_sizes(spec, config["simulation"]["array"]["n_side"], name)
+
+
+def _check_trace_inputs(config: dict, name: str, spec: Mapping, model_inputs) -> None:
+    """The recorded traces as an input need them simulated; a trace encoder needs them as input."""
+    if TRACE in model_inputs and not config["simulation"]["store_traces"]:
+        raise ConfigError(
+            f"config key 'models.{name}.training.inputs': 'trace' reads the recorded traces, which "
+            "only a simulation with simulation.store_traces: true writes"
+        )
+    if spec.get("trace_encoder") and TRACE not in model_inputs:
+        raise ConfigError(
+            f"config key 'models.{name}.trace_encoder': the trace encoder reads the recorded traces, "
+            f"but training.inputs ({', '.join(model_inputs)}) lacks 'trace'"
+        )
 
 
 def _check_targets(config: dict, name: str, spec: Mapping, loss_weights: Mapping) -> None:

@@ -7,7 +7,8 @@ arrays, no file access (:mod:`airshower.io` applies them to every file it reads)
   optional ``working`` (:data:`WORKING_DATASET`, the array's working stations per event) 0 or 1,
   and a dead station (0) silent;
 - :func:`check_labels`: ``energy`` (and ``energy_true``) positive and inside the simulated
-  range, ``zenith`` in [0, 90) deg, ``xmax`` positive, ``axis`` of unit length, in any file;
+  range, ``zenith`` in [0, 90) deg, ``xmax`` and ``muon`` positive, ``axis`` of unit length,
+  in any file; the optional traces float32 (N, side, side, n_bins) and finite;
 - :func:`shower_limits`: the simulated energy range and the signal ceiling, from a file's
   provenance (the ``simulation`` section it was made with) or else the schema.
 
@@ -43,6 +44,13 @@ STATION_DATASET = "detector"  # (n_stations, 3) station positions in m, not per 
 # so its time and signal are NaN as a silent one's). A file without it has every station working.
 WORKING_DATASET = "working"
 WORKING = ("uint8", ("side", "side"), "1 (1: working, 0: dead)")
+# Optional: the muon target's label, R_mu (airshower.simulation.shower.relative_muon_content); a
+# file without it has no muon target. And the traces of ``simulation.store_traces`` (N, side, side,
+# n_bins): ``trace`` what the station records (pedestal subtracted, 0 where silent), ``trace_muon``
+# and ``trace_em`` the particles per bin before detector noise (the truth).
+MUON_DATASET = "muon"
+MUON_UNIT = "1 (muon signal at 1000 m relative to a proton shower's of the same energy before attenuation)"
+TRACE_DATASETS = ("trace", "trace_muon", "trace_em")
 # Tolerances: energies at the edges of the simulated range and the norm of the axis are float32
 # roundings (relative 6e-8 and 2e-7); the margins are 100 times that.
 ENERGY_RTOL = 1e-5
@@ -126,6 +134,12 @@ def _label_rules(limits: ShowerLimits) -> dict[str, tuple[str, Callable, Callabl
             lambda a: a,
             lambda x: (x > 0) & (x < np.inf),
             lambda x: f"{x:.6g} g/cm^2",
+        ),
+        "muon": (
+            "must be positive and finite",
+            lambda a: a,
+            lambda x: (x > 0) & (x < np.inf),
+            lambda x: f"{x:.6g}",
         ),
         "axis": (
             f"must be unit vectors (|axis| = 1 within {AXIS_NORM_TOL:g})",
@@ -214,6 +228,9 @@ def check_showers(
     _check_stations(data, path, limits)
     if WORKING_DATASET in data:
         _check_working(data, path, side)
+    for name in TRACE_DATASETS:
+        if name in data:
+            _check_trace(data[name], name, path, (n, side, side))
     check_labels(data, path, limits)
     return n
 
@@ -248,10 +265,25 @@ def _check_working(data: Mapping[str, np.ndarray], path, side: int | None) -> No
     )
 
 
+def _check_trace(trace: np.ndarray, name: str, path, events_shape: tuple) -> None:
+    """A trace dataset: float32 (N, side, side, n_bins), finite."""
+    trace = np.asarray(trace)
+    if trace.ndim != 4 or trace.shape[:3] != events_shape:
+        raise DataError(
+            f"{path}: dataset '{name}' has shape {trace.shape}, expected {(*events_shape, 'n_bins')}"
+        )
+    if trace.dtype != np.float32:
+        raise DataError(f"{path}: dataset '{name}' has dtype {trace.dtype}, expected float32")
+    finite = np.isfinite(trace).reshape(len(trace), -1).all(axis=1)
+    _require(path, name, finite, "must be finite", lambda _i: "a NaN or infinite bin")
+
+
 def shower_units(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The unit of every dataset of the shower contract (and the station table), plus ``extra``."""
     units = {name: unit for name, (_d, _s, unit) in SHOWER_DATASETS.items()}
     units[STATION_DATASET] = "m"
     units[WORKING_DATASET] = WORKING[2]
+    units[MUON_DATASET] = MUON_UNIT
+    units.update(dict.fromkeys(TRACE_DATASETS, "VEM"))
     units.update(extra or {})
     return units

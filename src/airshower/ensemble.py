@@ -47,13 +47,14 @@ SIGMA = "energy_sigma"  # the optional width of io.OPTIONAL_PREDICTION_UNITS
 # the other targets' widths (a network's ``widths``), combined with their members' spread
 TARGET_WIDTHS = tuple(t for t in TARGETS.values() if t.width and not t.gaussian_output)
 # the reconstructions combined by their mean (axis_pred is normalized after it)
-MEANS = ("energy_pred", "axis_pred", "core_pred", "xmax_pred", "mass_prob")
+MEANS = ("energy_pred", "axis_pred", "core_pred", "xmax_pred", "muon_pred", "mass_prob")
 FLOAT32_RESOLUTION = float(np.finfo(np.float32).eps)  # relative floor of the width
 COMBINATION = (
     "energy_pred = mean of the members' energy_pred (EeV); where the members predict a width, "
     "energy_sigma = sqrt(mean of the members' energy_sigma^2 + spread^2 (ddof=1)), at least "
     "float32 eps * energy_pred; axis_pred = normalized mean of the members' axes; core_pred, "
-    "xmax_pred, mass_prob = the members' mean; axis_sigma, core_sigma, xmax_sigma = sqrt(mean of "
+    "xmax_pred, muon_pred, mass_prob = the members' mean; axis_sigma, core_sigma, xmax_sigma, "
+    "muon_sigma = sqrt(mean of "
     "the members' sigma^2 + their spread per dimension around the ensemble's reconstruction^2)"
 )
 
@@ -129,7 +130,7 @@ def combine(members: Sequence[Mapping[str, np.ndarray]], names: Sequence[str]) -
     """
     with_sigma = check_members(members, names)
     first = members[0]
-    labels = {label: first[name] for label, name in io.PREDICTION_LABELS.items()}
+    labels = {label: first[name] for label, name in io.PREDICTION_LABELS.items() if name in first}
     stacked = {
         name: np.stack([np.asarray(m[name], dtype=np.float64) for m in members])
         for name in MEANS

@@ -12,7 +12,11 @@ holds every channel of :data:`CHANNELS` in this order; a model reads the ones it
 - ``working``: 1 where the station works, 0 where it is dead (the array's own list);
 - :data:`GEOMETRY_CHANNELS`: the station coordinates, the same for every event;
 - :data:`FRONT_CHANNELS`: the plane fit's axis of the event, constant over the array (an
-  event-level input as constant planes, so every family takes it through its one input).
+  event-level input as constant planes, so every family takes it through its one input);
+- the recorded trace (``simulation.store_traces``): one channel per time bin, ``trace_00``,
+  ``trace_01``, ... (:func:`trace_channels`), after the others, 0 where a station is silent or
+  dead; a model names them all as the one input :data:`TRACE` (:func:`expand`), and a family with
+  a ``trace_encoder`` reads them per station (:func:`split_trace`).
 """
 
 from __future__ import annotations
@@ -39,6 +43,57 @@ GEOMETRY_CHANNELS = ("station_x", "station_y")
 FRONT_CHANNELS = ("front_ux", "front_uy", "front_uz")
 # the channels of prepared files written before the others existed
 FIRST_CHANNELS = CHANNELS[:3]
+# a model's input (training.inputs) standing for every bin of the recorded trace
+TRACE = "trace"
+TRACE_PREFIX = "trace_"
+
+
+def trace_channels(n_bins: int) -> tuple[str, ...]:
+    """The channel names of the recorded trace's ``n_bins`` bins: ``trace_00``, ``trace_01``, ..."""
+    return tuple(f"{TRACE_PREFIX}{b:02d}" for b in range(int(n_bins)))
+
+
+def is_trace(name: str) -> bool:
+    """Whether channel ``name`` is a bin of the recorded trace."""
+    return name.startswith(TRACE_PREFIX)
+
+
+def triggered_only(name: str) -> bool:
+    """Whether channel ``name`` has a value at triggered stations only (0 where silent or dead)."""
+    return name in TRIGGERED_CHANNELS or is_trace(name)
+
+
+def expand(inputs: Sequence[str], available: Sequence[str]) -> list[str]:
+    """A model's ``inputs`` as channel names: :data:`TRACE` replaced by the trace channels of
+    ``available`` (the prepared data's channels, in order); ValueError where it has none."""
+    out = []
+    for name in inputs:
+        if name != TRACE:
+            out.append(name)
+            continue
+        bins = [c for c in available if is_trace(c)]
+        if not bins:
+            raise ValueError(
+                "input 'trace' is not in the prepared data (it has no trace channels): simulate "
+                "with simulation.store_traces: true and prepare the data again"
+            )
+        out.extend(bins)
+    return out
+
+
+def split_trace(inputs: Sequence[str], n_channels: int) -> tuple[list[int], list[int]]:
+    """Indices of the non-trace and of the trace channels of a model's input tensor with
+    ``n_channels`` channels, built from its ``inputs`` (:data:`TRACE` standing for the bins, as
+    many as the channels the other names leave)."""
+    inputs = list(inputs)
+    if TRACE not in inputs:
+        return list(range(n_channels)), []
+    n_bins = n_channels - (len(inputs) - 1)
+    if n_bins < 1:
+        raise ValueError(f"inputs {inputs} need more than the {n_channels} channels of the tensor")
+    start = inputs.index(TRACE)
+    trace = list(range(start, start + n_bins))
+    return [c for c in range(n_channels) if c not in trace], trace
 
 
 def reference_channels(channels: Sequence[str] | None, owner: str = "the model") -> list[int]:

@@ -19,7 +19,7 @@ import json
 import os
 import platform
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 
@@ -28,6 +28,7 @@ import numpy as np
 
 # the shower contract and the label checks are pure array functions; io applies them to files
 from airshower.contract import (
+    MUON_DATASET,
     SHOWER_DATASETS,
     STATION_DATASET,
     WORKING_DATASET,
@@ -47,7 +48,10 @@ PREDICTION_UNITS = {
     "xmax": "g/cm^2",
     "axis_true": "1 (unit vector to where the shower comes from, z up)",
     "core_true": "m",
+    "muon": "1 (R_mu, the muon signal at 1000 m relative to a proton's before attenuation)",
 }
+# true values a predictions.h5 has only where the showers have them (the muon target's label)
+OPTIONAL_TRUTHS = ("muon",)
 # the reconstructions a model's predictions.h5 carries, those of the targets it reconstructs
 # (airshower.targets: Target.predicted) and energy_sigma, the predicted 1-sigma uncertainty of
 # energy_pred per event (float64, > 0), where the model predicts one; consumers handle each's absence
@@ -64,6 +68,9 @@ OPTIONAL_PREDICTION_UNITS = {
     "axis_pred": "1 (unit vector)",
     "core_pred": "m",
     "xmax_pred": "g/cm^2",
+    "muon_pred": "1",
+    "muon_sigma": "1",
+    "muon_sigma_calibrated": "1",
     "mass_prob": "1 (probability of each mass class, ascending mass number)",
 }
 # the labels of a prepared split that become the truths of PREDICTION_UNITS
@@ -75,6 +82,7 @@ PREDICTION_LABELS = {
     "xmax": "xmax",
     "axis": "axis_true",
     "core": "core_true",
+    "muon": "muon",
 }
 # history.csv of every training: one row per epoch (the columns of Keras' CSVLogger)
 HISTORY_COLUMNS = ("epoch", "loss", "val_loss", "learning_rate")
@@ -121,6 +129,18 @@ def provenance(config_section: Mapping | None = None, seed: int | None = None) -
     return attrs
 
 
+# Chunks of a compressed dataset: up to 1024 rows and about 1 MiB (a trace row of 63 kB gets 16
+# rows per chunk, so one event is read without decompressing a thousand).
+CHUNK_BYTES = 1 << 20
+
+
+def chunk_rows(shape: Sequence[int], dtype) -> int:
+    """Rows per chunk of a dataset of ``shape``: at most 1024 and about :data:`CHUNK_BYTES`, at
+    least 1."""
+    row_bytes = max(int(np.prod(shape[1:], dtype=np.int64)) * np.dtype(dtype).itemsize, 1)
+    return max(1, min(int(shape[0]), 1024, CHUNK_BYTES // row_bytes))
+
+
 def write_h5(
     path: str | os.PathLike,
     datasets: Mapping[str, np.ndarray],
@@ -142,7 +162,7 @@ def write_h5(
             kwargs = {}
             if compression and array.ndim and array.size > 1024:
                 kwargs = {"compression": compression, "compression_opts": 4, "shuffle": True}
-                kwargs["chunks"] = (min(len(array), 1024), *array.shape[1:])
+                kwargs["chunks"] = (chunk_rows(array.shape, array.dtype), *array.shape[1:])
             ds = fh.create_dataset(name, data=array, **kwargs)
             if name in units:
                 ds.attrs["unit"] = units[name]
@@ -212,13 +232,17 @@ def has_dataset(path: str | os.PathLike, name: str) -> bool:
         return name in fh
 
 
-def read_showers(path: str | os.PathLike, names: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+def read_showers(
+    path: str | os.PathLike, names: Iterable[str] | None = None, traces: bool = False
+) -> dict[str, np.ndarray]:
     """Read a raw-shower file and check it against the data contract, the energies against the
     simulated range of its provenance (:func:`shower_limits`); with the file's ``working``
-    stations where it has them (a file without them has every station working)."""
+    stations (a file without them has every station working) and its muon target's label
+    ``muon`` where it has them, and with ``traces`` its recorded ``trace`` where it has one."""
     wanted = list(SHOWER_DATASETS) + [STATION_DATASET]
-    if has_dataset(path, WORKING_DATASET):
-        wanted.append(WORKING_DATASET)
+    optional = [WORKING_DATASET, MUON_DATASET] + (["trace"] if traces else [])
+    with _open(Path(path)) as fh:
+        wanted += [name for name in optional if name in fh]
     data = read_h5(path, wanted, ranges=False)
     check_showers(data, path, shower_limits(read_attrs(path)))
     if names is not None:
@@ -293,20 +317,12 @@ def read_calibration_exponent(path: str | os.PathLike) -> float:
     return float(calibration["B"])
 
 
-def merge_showers(paths: Iterable[str | os.PathLike]) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """Concatenate shower shards in the given order; return (datasets, units).
-
-    Every per-event dataset (leading length = number of events of the shard, including optional
-    extras such as traces) is concatenated; the station table ``detector`` must be identical in
-    every shard and is kept once. Each shard is checked against the shower contract first.
-    """
-    paths = [Path(p) for p in paths]
-    if not paths:
-        raise DataError("no shower shards to merge")
-    parts: dict[str, list[np.ndarray]] = {}
-    units: dict[str, str] = {}
-    detector = None
-    for i, path in enumerate(paths):
+def _checked_shards(paths: Sequence[Path]) -> Iterator[tuple[Path, dict[str, np.ndarray], dict[str, str]]]:
+    """Each shard's datasets and units in turn, checked against the shower contract, its station
+    table equal to the first shard's and its per-event datasets those of the first shard; one
+    shard in memory at a time."""
+    detector, names = None, None
+    for path in paths:
         data = read_h5(path, ranges=False)
         n = check_showers(data, path, shower_limits(read_attrs(path)))
         if detector is None:
@@ -314,24 +330,103 @@ def merge_showers(paths: Iterable[str | os.PathLike]) -> tuple[dict[str, np.ndar
         elif not np.array_equal(detector, data[STATION_DATASET]):
             raise DataError(f"{path}: dataset '{STATION_DATASET}' differs from the first shard's")
         with h5py.File(path, "r") as fh:
-            units.update({k: fh[k].attrs["unit"] for k in fh if "unit" in fh[k].attrs})
+            units = {k: fh[k].attrs["unit"] for k in fh if "unit" in fh[k].attrs}
         for name, array in data.items():
-            if name == STATION_DATASET:
-                continue
-            if np.ndim(array) == 0 or len(array) != n:
+            if name != STATION_DATASET and (np.ndim(array) == 0 or len(array) != n):
                 raise DataError(f"{path}: dataset '{name}' is not per event (length {np.shape(array)})")
-            if i and name not in parts:
-                raise DataError(f"{path}: dataset '{name}' is not in the earlier shards")
-            parts.setdefault(name, []).append(array)
-        if set(parts) - set(data):
-            raise DataError(f"{path}: dataset(s) {', '.join(sorted(set(parts) - set(data)))} missing")
+        if names is None:
+            names = set(data)
+        elif set(data) - names:
+            raise DataError(f"{path}: dataset '{sorted(set(data) - names)[0]}' is not in the earlier shards")
+        elif names - set(data):
+            raise DataError(f"{path}: dataset(s) {', '.join(sorted(names - set(data)))} missing")
+        yield path, data, units
+
+
+def merge_showers(paths: Iterable[str | os.PathLike]) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Concatenate shower shards in the given order in memory; return (datasets, units).
+
+    Every per-event dataset (leading length = number of events of the shard, including optional
+    extras such as traces) is concatenated; the station table ``detector`` must be identical in
+    every shard and is kept once. Each shard is checked against the shower contract first.
+    :func:`merge_shower_files` writes the same datasets holding one shard in memory at a time.
+    """
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise DataError("no shower shards to merge")
+    parts: dict[str, list[np.ndarray]] = {}
+    units: dict[str, str] = {}
+    for _path, data, shard_units in _checked_shards(paths):
+        units.update(shard_units)
+        for name, array in data.items():
+            if name != STATION_DATASET:
+                parts.setdefault(name, []).append(array)
+        detector = data[STATION_DATASET]
     merged = {name: np.concatenate(arrays) for name, arrays in parts.items()}
     merged[STATION_DATASET] = detector
     return merged, units
 
 
+def merge_shower_files(
+    paths: Iterable[str | os.PathLike], out: str | os.PathLike, attrs: Mapping | None = None
+) -> int:
+    """Merge shower shards into the file ``out`` (atomically), shard by shard: the datasets of
+    :func:`merge_showers`, written as :func:`write_h5` writes them (same chunks and compression),
+    with the memory of one shard (a study with traces holds 63 kB per event in each trace
+    dataset). Returns the number of events."""
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise DataError("no shower shards to merge")
+    lengths = []
+    for path in paths:
+        with _open(path) as fh:
+            if "energy" not in fh:
+                raise DataError(f"{path}: dataset(s) energy missing")
+            lengths.append(len(fh["energy"]))
+    total = sum(lengths)
+    with atomic_path(out) as tmp, h5py.File(tmp, "w", track_order=True) as fh:
+        for key, value in (attrs or {}).items():
+            fh.attrs[key] = value
+        start = 0
+        for (_path, data, units), n in zip(_checked_shards(paths), lengths, strict=True):
+            for name, array in data.items():
+                if name == STATION_DATASET:
+                    if name not in fh:
+                        _create(fh, name, array, array.shape, units)
+                    continue
+                if name not in fh:
+                    _create(fh, name, array, (total, *array.shape[1:]), units)
+                fh[name][start : start + n] = array
+            start += n
+    return total
+
+
+def _create(fh, name: str, array: np.ndarray, shape: tuple, units: Mapping[str, str]) -> None:
+    """An empty dataset ``name`` of ``shape`` with ``array``'s dtype, chunked and compressed as
+    :func:`write_h5` would write an array of that shape (the station table written at once)."""
+    kwargs = {}
+    if int(np.prod(shape)) > 1024 and len(shape):
+        kwargs = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
+        kwargs["chunks"] = (chunk_rows(shape, array.dtype), *shape[1:])
+    if name == STATION_DATASET:
+        ds = fh.create_dataset(name, data=array, **kwargs)
+    else:
+        ds = fh.create_dataset(name, shape=shape, dtype=array.dtype, **kwargs)
+    if name in units:
+        ds.attrs["unit"] = units[name]
+
+
 # ---------------------------------------------------------------------------------------------
 # the per-run files every model writes: predictions.h5 and history.csv
+
+
+def prediction_labels(path: str | os.PathLike) -> list[str]:
+    """The labels of :data:`PREDICTION_LABELS` a prepared split file has (an optional truth, such as
+    the muon target's, only where the showers had it)."""
+    with _open(Path(path)) as fh:
+        return [
+            label for label, name in PREDICTION_LABELS.items() if label in fh or name not in OPTIONAL_TRUTHS
+        ]
 
 
 def prediction_datasets(
@@ -345,7 +440,11 @@ def prediction_datasets(
     ``energy_pred``.
     """
     n = len(test["energy"])
-    out = {name: np.asarray(test[label]) for label, name in PREDICTION_LABELS.items()}
+    out = {
+        name: np.asarray(test[label])
+        for label, name in PREDICTION_LABELS.items()
+        if label in test or name not in OPTIONAL_TRUTHS
+    }
     out["energy_true"] = out["energy_true"].astype(np.float64)
     out["index"] = out["index"].astype(np.int64)
     predicted = dict(predicted or {})
@@ -366,9 +465,10 @@ def write_predictions(
     extra_units: Mapping[str, str] | None = None,
 ) -> None:
     """Write ``predictions.h5`` (datasets from :func:`prediction_datasets`), every dataset with
-    its unit: :data:`PREDICTION_UNITS`, the model's ``extra_units`` and those of
-    :data:`OPTIONAL_PREDICTION_UNITS` present."""
-    units = {**PREDICTION_UNITS, **(extra_units or {})}
+    its unit: :data:`PREDICTION_UNITS` (those of :data:`OPTIONAL_TRUTHS` where present), the
+    model's ``extra_units`` and those of :data:`OPTIONAL_PREDICTION_UNITS` present."""
+    units = {k: v for k, v in PREDICTION_UNITS.items() if k in datasets or k not in OPTIONAL_TRUTHS}
+    units.update(extra_units or {})
     units.update({k: v for k, v in OPTIONAL_PREDICTION_UNITS.items() if k in datasets})
     if set(datasets) != set(units):
         raise ValueError(f"{path}: predictions {sorted(datasets)} do not match the contract {sorted(units)}")
@@ -382,10 +482,15 @@ def read_predictions(path: str | os.PathLike, require: Iterable[str] = ()) -> di
     from the result, unless ``require`` names it (DataError)."""
     with _open(Path(path)) as fh:
         optional = [name for name in OPTIONAL_PREDICTION_UNITS if name in fh]
+        truths = [
+            name
+            for name in PREDICTION_UNITS
+            if name != "index" and (name not in OPTIONAL_TRUTHS or name in fh)
+        ]
     missing = [name for name in require if name not in optional]
     if missing:
         raise DataError(f"{path}: no dataset(s) {', '.join(missing)}: the model does not predict them")
-    names = [name for name in PREDICTION_UNITS if name != "index"] + optional
+    names = truths + optional
     data = read_h5(path, names, finite=names)
     n = len(data["energy_true"])
     for name in names:

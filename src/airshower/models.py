@@ -7,6 +7,9 @@ schema (``$defs/<family>_model``) and dispatches on the family (:data:`FAMILIES`
 - ``dense``: Flatten, hidden Dense layers, [Dropout], the output layer (the tutorial's FCN);
 - ``cnn``: blocks of convolutions (each block optionally pooled), a flatten or global-pooling
   head, optional hidden Dense layers, the output layer (the tutorial's CNN and CNN pyramid);
+  with a ``trace_encoder``, the trace network: every station's recorded trace (the input's trace
+  channels, :func:`airshower.inputs.split_trace`) is read by the same small 1D convolutional
+  network (:func:`trace_encoder`), and its features join the other channels on the array;
 - ``resnet``: a convolutional stem, stages of residual blocks (two convolutions plus an
   identity or 1x1 projection shortcut; every stage after the first halves the map), a
   global-pooling head and the output layer.
@@ -31,7 +34,7 @@ import keras
 from keras import layers
 
 from airshower import schema
-from airshower.inputs import reference_channels
+from airshower.inputs import reference_channels, split_trace
 from airshower.model_shapes import spatial_sizes
 from airshower.targets import LOG_WIDTH_RANGE, TARGETS
 
@@ -58,11 +61,29 @@ LOG_SIGMA_RANGE = LOG_WIDTH_RANGE
 # The first log(sigma) of a width head (``widths``), in the units of its network target: the
 # direction's components are of order one, so 0.02 rad (1.1 deg); the standardized core and
 # Xmax one standard deviation of the training split's values.
-INITIAL_LOG_WIDTH = {"direction": math.log(0.02), "core": 0.0, "xmax": 0.0}
+INITIAL_LOG_WIDTH = {"direction": math.log(0.02), "core": 0.0, "xmax": 0.0, "muon": 0.0}
 # How the direction head predicts the axis (``direction_head``; the schema's enum is held to these
 # by tests/test_models.py): ``absolute``, the axis itself; ``correction``, a correction added to
 # the plane fit's axis (the input channels inputs.FRONT_CHANNELS), starting at zero.
 DIRECTION_HEADS = ("absolute", "correction")
+
+
+@keras.saving.register_keras_serializable(package="airshower")
+class TakeChannels(layers.Layer):
+    """(N, H, W, k): the input channels ``channels`` (indices), in that order."""
+
+    def __init__(self, channels: Sequence[int], **kwargs):
+        super().__init__(**kwargs)
+        self.channels = [int(c) for c in channels]
+
+    def call(self, x):
+        return keras.ops.take(x, self.channels, axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], len(self.channels))
+
+    def get_config(self):
+        return {**super().get_config(), "channels": self.channels}
 
 
 @keras.saving.register_keras_serializable(package="airshower")
@@ -255,9 +276,33 @@ def dense_model(spec: Mapping, inputs):
     return heads(x, spec, (), spec["activation"], spec["dropout"], inputs)
 
 
+def trace_encoder(inputs, spec: Mapping, image_channels: Sequence[int], trace_channels: Sequence[int]):
+    """The array (N, H, W, C' + features): the channels ``image_channels`` of ``inputs`` and, per
+    station, the features of its trace (the channels ``trace_channels``, one per time bin) from
+    one network shared by every station: ``Conv2D`` with (1, kernel) kernels over the (stations,
+    bins) plane (a 1D convolution along the time bins of each station), each followed by a max
+    pooling of ``pool_size`` bins, then a Dense layer of ``features`` units per station."""
+    enc = spec["trace_encoder"]
+    side_h, side_w = int(inputs.shape[1]), int(inputs.shape[2])
+    image = TakeChannels(image_channels, name="image_channels")(inputs)
+    trace = TakeChannels(trace_channels, name="trace_channels")(inputs)
+    y = layers.Reshape((side_h * side_w, len(trace_channels), 1), name="station_traces")(trace)
+    for filters in enc["filters"]:
+        y = layers.Conv2D(filters, (1, enc["kernel_size"]), padding="same", activation=enc["activation"])(y)
+        if enc["pool_size"] > 1:
+            y = layers.MaxPooling2D((1, enc["pool_size"]), padding="same")(y)
+    y = layers.Reshape((side_h * side_w, -1))(y)
+    y = layers.Dense(enc["features"], activation=enc["activation"], name="trace_features")(y)
+    y = layers.Reshape((side_h, side_w, enc["features"]))(y)
+    return layers.Concatenate(name="array_features")([image, y])
+
+
 def cnn_model(spec: Mapping, inputs):
-    """Convolutional network: ``blocks`` of :func:`conv_block`, each pooled, a head, :func:`dense_head`."""
+    """Convolutional network: ``blocks`` of :func:`conv_block`, each pooled, a head, :func:`dense_head`;
+    with a ``trace_encoder`` the blocks read the array of :func:`trace_encoder`."""
     x = inputs
+    if spec.get("trace_encoder"):
+        x = trace_encoder(inputs, spec, *spec["trace_split"])
     for block in spec["blocks"]:
         kernel, activation, padding = block["kernel_size"], block["activation"], block["padding"]
         x = conv_block(x, block["filters"], kernel, activation, padding, block["batch_norm"])
@@ -279,7 +324,11 @@ def resnet_model(spec: Mapping, inputs):
 
 
 # the custom layers of the models, for loading a saved model
-CUSTOM_OBJECTS = {"airshower>ChannelMean": ChannelMean, "airshower>StopGradient": StopGradient}
+CUSTOM_OBJECTS = {
+    "airshower>ChannelMean": ChannelMean,
+    "airshower>StopGradient": StopGradient,
+    "airshower>TakeChannels": TakeChannels,
+}
 
 # The model families (config ``family``; the schema's enum is held to these keys by
 # tests/test_models.py): family -> builder from the completed spec and the input tensor.
@@ -342,13 +391,20 @@ def build_model(
     spec = {**spec, "n_outputs": _output_units(spec["targets"], n_outputs)}
     if spec.get("direction_head") == "correction" and "direction" in spec["targets"]:
         spec["reference_channels"] = reference_channels(input_channels, f"model '{name}'")
+    if spec.get("trace_encoder"):
+        spec["trace_split"] = split_trace(input_channels or (), int(input_shape[-1]))
+        if not spec["trace_split"][1]:
+            raise schema.ConfigError(
+                f"model '{name}': a trace_encoder reads the recorded traces, but training.inputs "
+                f"({', '.join(input_channels or ()) or 'not given'}) lacks 'trace'"
+            )
     inputs = keras.Input(shape=tuple(int(s) for s in input_shape), name="footprint")
     outputs = FAMILIES[spec["family"]](spec, inputs)
     return keras.Model(inputs, outputs, name=name)
 
 
 # output units of the targets whose size needs no training statistics (the mass: its classes)
-DEFAULT_OUTPUT_UNITS = {"energy": 1, "direction": 3, "core": 2, "xmax": 1}
+DEFAULT_OUTPUT_UNITS = {"energy": 1, "direction": 3, "core": 2, "xmax": 1, "muon": 1}
 
 
 def _output_units(targets: Sequence[str], n_outputs: Mapping[str, int] | None) -> dict[str, int]:

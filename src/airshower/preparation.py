@@ -25,7 +25,13 @@ array's geometry) and are stored in ``normalization.json``:
   vertical where the fit failed (fewer than three stations). Not standardized: the components of
   a unit vector. A model with ``direction_head: correction`` adds its direction output to them.
 
-The channels of :data:`TRIGGERED_CHANNELS` are 0 at silent and dead stations.
+- ``trace_00``, ``trace_01``, ... (where the showers have the recorded ``trace``,
+  ``simulation.store_traces``): bin ``b`` of the recorded trace as ``log10(1 + max(S_b, 0) / VEM)``,
+  standardized with the mean and standard deviation over every bin of the triggered stations of
+  the training split (one pair for all bins, so the trace's shape is kept); the trace starts at
+  the station's front time, so the ``time`` channel keeps each station's timing.
+
+The channels of :data:`TRIGGERED_CHANNELS` and the trace's are 0 at silent and dead stations.
 
 The network targets are those of :mod:`airshower.targets` (the model's ``targets``; the energy
 by default): the energy in EeV transformed by one of :data:`TARGET_TRANSFORMS` (the model's
@@ -51,10 +57,23 @@ from airshower.contract import shower_units
 
 # The input channels of the prepared ``x``, in their order, and their kinds (:mod:`airshower.inputs`;
 # ``training.inputs`` names a subset; the schema's enum is held to CHANNELS by tests/test_preparation.py).
-from airshower.inputs import CHANNELS, FIRST_CHANNELS, FRONT_CHANNELS, GEOMETRY_CHANNELS
+from airshower.inputs import (
+    CHANNELS,
+    FIRST_CHANNELS,
+    FRONT_CHANNELS,
+    GEOMETRY_CHANNELS,
+    expand,
+    is_trace,
+    trace_channels,
+)
 
 SPLITS = ("train", "val", "test")
 LABELS = ("energy", "zenith", "azimuth", "axis", "core", "xmax", "mass")
+# labels a shower file may have (the muon target's R_mu): kept in the splits where it has them
+OPTIONAL_LABELS = ("muon",)
+# events per block when the traces are normalized and transformed (a block's float64 temporaries
+# stay near 100 MB whatever the number of events)
+TRACE_BLOCK = 1024
 
 VERTICAL = np.array([0.0, 0.0, 1.0])
 
@@ -78,6 +97,12 @@ def evaluated(energy_eev: np.ndarray, log10_range: Sequence[float] | None) -> np
         return np.ones(energy.shape, dtype=bool)
     lo, hi = (10.0 ** (v - 18.0) for v in log10_range)
     return (energy >= lo) & (energy < hi)
+
+
+def labels_of(showers: Mapping[str, np.ndarray]) -> tuple[str, ...]:
+    """The labels the splits keep: :data:`LABELS` and those of :data:`OPTIONAL_LABELS` the
+    showers have."""
+    return LABELS + tuple(label for label in OPTIONAL_LABELS if label in showers)
 
 
 def split_sizes(n_events: int, fractions: Mapping[str, float]) -> dict[str, int]:
@@ -131,6 +156,36 @@ def front_residual_ns(time_us: np.ndarray, positions_m: np.ndarray, front_axis: 
     return 1e3 * _relative_time(np.asarray(time_us, dtype=np.float64) + delay_us)
 
 
+def _log_trace(trace: np.ndarray) -> np.ndarray:
+    """``log10(1 + max(S_b, 0) / VEM)`` of trace bins, float64."""
+    return np.log10(1.0 + np.maximum(np.asarray(trace, dtype=np.float64), 0.0))
+
+
+def fit_trace_normalization(trace: np.ndarray, signal_vem: np.ndarray, index: np.ndarray) -> dict:
+    """Mean and standard deviation of :func:`_log_trace` over every bin of the triggered stations
+    of the events ``index`` of ``trace`` (N, side, side, n_bins), in one pass over blocks of
+    :data:`TRACE_BLOCK` events (sums in float64)."""
+    n_bins = int(np.shape(trace)[-1])
+    total = total_sq = count = 0.0
+    for start in range(0, len(index), TRACE_BLOCK):
+        rows = index[start : start + TRACE_BLOCK]
+        on = np.isfinite(signal_vem[rows])
+        values = _log_trace(trace[rows][on])
+        total += values.sum()
+        total_sq += np.square(values).sum()
+        count += values.size
+    if count < 2:
+        raise ValueError("the training split has no triggered station with a trace: cannot normalize")
+    mean = total / count
+    std = float(np.sqrt(max(total_sq / count - mean**2, 0.0)))
+    return {
+        "transform": "log10(1 + max(S_b, 0)/VEM) per bin of the recorded trace",
+        "mean": float(mean),
+        "std": max(std, 1e-9),
+        "n_bins": n_bins,
+    }
+
+
 def fit_normalization(
     time_us: np.ndarray,
     signal_vem: np.ndarray,
@@ -181,14 +236,29 @@ def transform_inputs(
     working: np.ndarray | None = None,
     positions_m: np.ndarray | None = None,
     front_axis: np.ndarray | None = None,
+    trace: np.ndarray | None = None,
 ) -> np.ndarray:
     """Network inputs ``x`` of shape (N, side, side, C), float32, silent and dead stations 0.
 
     The channels are those of ``norm["channels"]``, in that order. ``working`` (N, side, side):
     the working stations (None: all); ``positions_m`` (n_stations, 3) and ``front_axis`` (N, 3)
-    are needed by the ``residual``, ``station_*`` and ``front_*`` channels.
+    are needed by the ``residual``, ``station_*`` and ``front_*`` channels; ``trace`` (N, side,
+    side, n_bins), the recorded traces, by the trace channels.
     """
     channels = list(norm["channels"])
+    bins = [c for c in channels if is_trace(c)]
+    if bins:
+        if trace is None:
+            raise ValueError(f"channels {bins[0]}... need the recorded traces ('trace' of the showers)")
+        image = transform_inputs(
+            time_us,
+            signal_vem,
+            {**norm, "channels": [c for c in channels if not is_trace(c)]},
+            working,
+            positions_m,
+            front_axis,
+        )
+        return _with_trace(image, channels, norm, signal_vem, trace)
     needs_front = any(c in channels for c in ("residual", *FRONT_CHANNELS, *GEOMETRY_CHANNELS))
     if needs_front and (positions_m is None or front_axis is None):
         raise ValueError(
@@ -221,12 +291,35 @@ def transform_inputs(
     return np.stack([planes[c]() for c in channels], axis=-1).astype(np.float32)
 
 
+def _with_trace(
+    image: np.ndarray, channels: Sequence[str], norm: Mapping, signal_vem: np.ndarray, trace: np.ndarray
+) -> np.ndarray:
+    """``x`` of ``channels``: the non-trace channels from ``image`` (in order), each trace channel
+    ``trace_bb`` the standardized :func:`_log_trace` of bin ``bb`` (0 where silent), block by block."""
+    stats = norm["trace"]
+    if np.shape(trace)[-1] != stats["n_bins"]:
+        raise ValueError(f"the traces have {np.shape(trace)[-1]} bins, the normalization {stats['n_bins']}")
+    n = len(image)
+    x = np.empty((*image.shape[:-1], len(channels)), dtype=np.float32)
+    plain = [c for c, name in enumerate(channels) if not is_trace(name)]
+    x[..., plain] = image
+    traced = [c for c, name in enumerate(channels) if is_trace(name)]
+    bins = [int(channels[c][len("trace_") :]) for c in traced]
+    for start in range(0, n, TRACE_BLOCK):
+        stop = min(start + TRACE_BLOCK, n)
+        on = np.isfinite(signal_vem[start:stop])[..., None]
+        values = (_log_trace(trace[start:stop][..., bins]) - stats["mean"]) / stats["std"]
+        x[start:stop][..., traced] = np.where(on, values, 0.0)
+    return x
+
+
 def select_channels(x: np.ndarray, norm: Mapping, inputs: Sequence[str]) -> np.ndarray:
     """The channels ``inputs`` (names of :data:`CHANNELS`, in the model's order) of prepared ``x``.
 
     Raises ValueError naming a channel that ``norm["channels"]`` (the channels of ``x``) lacks.
     """
     have = list(norm["channels"])
+    inputs = expand(inputs, have)
     missing = [c for c in inputs if c not in have]
     if missing:
         raise ValueError(
@@ -287,24 +380,28 @@ def prepare(
             )
     tr = indices["train"]
     positions = showers["detector"]
+    labels = labels_of(showers)
     norm = fit_normalization(
         showers["time"][tr],
         showers["signal"][tr],
-        {label: showers[label][tr] for label in LABELS},
+        {label: showers[label][tr] for label in labels},
         positions,
         showers["front_axis"][tr],
     )
+    if "trace" in showers:
+        norm["trace"] = fit_trace_normalization(showers["trace"], showers["signal"], tr)
+        norm["channels"] = [*norm["channels"], *trace_channels(norm["trace"]["n_bins"])]
     splits = {}
     for name, idx in indices.items():
         splits[name] = {"x": split_inputs(showers, idx, norm), "index": idx.astype(np.int64)}
-        splits[name].update({label: showers[label][idx] for label in LABELS})
+        splits[name].update({label: showers[label][idx] for label in labels})
     return splits, norm
 
 
 def split_inputs(showers: Mapping[str, np.ndarray], idx: np.ndarray | slice, norm: Mapping) -> np.ndarray:
     """:func:`transform_inputs` of the events ``idx`` of raw ``showers`` (with ``front_axis``;
-    ``working`` where the file has it)."""
-    working = showers.get("working")
+    ``working`` and ``trace`` where the file has them)."""
+    working, trace = showers.get("working"), showers.get("trace")
     return transform_inputs(
         showers["time"][idx],
         showers["signal"][idx],
@@ -312,12 +409,15 @@ def split_inputs(showers: Mapping[str, np.ndarray], idx: np.ndarray | slice, nor
         None if working is None else working[idx],
         showers["detector"],
         showers["front_axis"][idx],
+        None if trace is None else trace[idx],
     )
 
 
 def split_units() -> dict[str, str]:
     """Unit attributes of the datasets of a prepared split file."""
     labels = shower_units()
-    units = {label: labels[label] for label in LABELS}
-    units.update({"x": f"1 (normalized; channels {', '.join(CHANNELS)})", "index": "row in showers.h5"})
+    units = {label: labels[label] for label in LABELS + OPTIONAL_LABELS}
+    units.update(
+        {"x": f"1 (normalized; channels {', '.join(CHANNELS)}[, trace_00...])", "index": "row in showers.h5"}
+    )
     return units

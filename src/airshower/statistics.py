@@ -149,6 +149,24 @@ def merit_factor(a: np.ndarray, b: np.ndarray) -> float:
         return float(abs(a.mean() - b.mean()) / np.sqrt(var))
 
 
+def fisher_merit_factor(a: np.ndarray, b: np.ndarray) -> float:
+    """The merit factor of the best linear combination of the columns of ``a`` (n_a, k) and ``b``
+    (n_b, k): Fisher's discriminant ``w = (S_a + S_b)^-1 (m_b - m_a)`` (``S`` the covariance
+    matrices, ``ddof=1``), whose projection has ``merit_factor = sqrt(dm^T (S_a + S_b)^-1 dm)``.
+    The weights come from the same samples (an optimism of order k / n). NaN when either sample
+    has fewer than k + 1 rows or the summed covariance is singular."""
+    a, b = np.atleast_2d(np.asarray(a, dtype=np.float64)), np.atleast_2d(np.asarray(b, dtype=np.float64))
+    k = a.shape[1]
+    if len(a) <= k or len(b) <= k:
+        return float("nan")
+    dm = b.mean(axis=0) - a.mean(axis=0)
+    cov = np.atleast_2d(np.cov(a, rowvar=False)) + np.atleast_2d(np.cov(b, rowvar=False))
+    try:
+        return float(np.sqrt(dm @ np.linalg.solve(cov, dm)))
+    except np.linalg.LinAlgError:
+        return float("nan")
+
+
 def auc(score_a: np.ndarray, score_b: np.ndarray) -> float:
     """Area under the ROC curve of telling ``b`` from ``a`` by a score: the probability that a
     random ``b`` value exceeds a random ``a`` value, ties counting 1/2 (the Mann-Whitney U

@@ -253,13 +253,13 @@ def apply_detector(data: dict, variant: VariantSettings, rng: np.random.Generato
     n = len(signal)
     if variant.signal_scale != 1.0:
         data["signal"] = (signal * variant.signal_scale).astype(signal.dtype)
-        for key in ("trace_muon", "trace_em"):
+        for key in contract.TRACE_DATASETS:
             if key in data:
                 data[key] = (data[key] * variant.signal_scale).astype(data[key].dtype)
     dead = dead_stations(n, signal[0].size, variant.dead_fraction, rng).reshape(signal.shape)
     for key in ("time", "signal"):
         data[key][dead] = np.nan
-    for key in ("trace_muon", "trace_em"):
+    for key in contract.TRACE_DATASETS:
         if key in data:
             data[key][dead] = 0.0
     if variant.dead_fraction > 0:  # the array knows its dead stations (monitoring, event by event)
@@ -300,7 +300,7 @@ def prepare_variant(
     ``working``."""
     index = np.flatnonzero(preparation.evaluated(showers["energy"], log10_range)).astype(np.int64)
     out = {"x": preparation.split_inputs(showers, index, norm), "index": index}
-    out.update({label: showers[label][index] for label in preparation.LABELS})
+    out.update({label: showers[label][index] for label in preparation.labels_of(showers)})
     return out
 
 

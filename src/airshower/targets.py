@@ -26,6 +26,10 @@ The targets:
   length;
 - ``core`` (m): two outputs, the core's ground coordinates standardized per axis, MSE loss;
 - ``xmax`` (g/cm^2): one standardized output, MSE loss;
+- ``muon``: the relative muon content R_mu (``showers.h5:muon``, present where the simulation
+  wrote it: the expected muon signal at 1000 m from the axis relative to a proton shower's of the
+  same energy before attenuation, :func:`airshower.simulation.shower.relative_muon_content`), one
+  standardized output, MSE loss;
 - ``mass``: a classification over the composition's mass numbers (the sorted distinct values of
   the training split, which holds every mass of ``simulation.composition``): one softmax output
   per class, sparse categorical cross-entropy; the reconstruction is the class probabilities
@@ -304,6 +308,16 @@ TARGETS: dict[str, Target] = {
         "1",
         loss="sparse_categorical_crossentropy",
         activation="softmax",
+    ),
+    "muon": Standardized(
+        "muon",
+        "relative muon content",
+        "muon",
+        "muon",
+        "muon_pred",
+        "1",
+        loss="mse",
+        width="muon_sigma",
     ),
 }
 

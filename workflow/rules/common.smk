@@ -265,11 +265,20 @@ def get_variant_mem_mb(wildcards):
 
 def simulation_mem_mb(wildcards):
     """Peak memory of one shard (measured by bench/simulation.py: about 10 MB per
-    1000 events without traces, 140 MB with traces) plus the interpreter."""
+    1000 events without traces, 140 MB with the two truth traces, 63 MB more with the recorded
+    one) plus the interpreter; merge_showers holds one shard at a time too."""
     sim = config["simulation"]
     per_shard = -(-sim["n_events"] // sim["n_shards"])
-    per_1000 = 140 if sim["store_traces"] else 10
+    per_1000 = 210 if sim["store_traces"] else 10
     return 300 + per_1000 * per_shard // 1000
+
+
+def preparation_mem_mb(wildcards):
+    """Peak memory of prepare: 4000 MB up to the default study's size; with traces the showers'
+    recorded traces (63 MB per 1000 events), the inputs with their 80 trace channels (70 MB per
+    1000) and a split's copy of the traces."""
+    sim = config["simulation"]
+    return 4000 + (200 * sim["n_events"] // 1000 if sim["store_traces"] else 0)
 
 
 # --- inputs -------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ rule prepare:
         "../envs/study.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=preparation_mem_mb,
         runtime=10,
     params:
         preparation=config["preparation"],

@@ -32,7 +32,7 @@ rule merge_showers:
         "../envs/study.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=simulation_mem_mb,
         runtime=10,
     params:
         simulation=config["simulation"],

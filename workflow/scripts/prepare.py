@@ -5,7 +5,7 @@ from airshower import baseline, io, logs, preparation, rng
 
 log = logs.setup(snakemake.log[0])
 settings = preparation.PreparationSettings.from_config(snakemake.params.preparation)
-showers = io.read_showers(snakemake.input.showers)
+showers = io.read_showers(snakemake.input.showers, traces=True)  # the trace channels where it has traces
 front_settings = baseline.BaselineSettings.from_config(snakemake.params.baseline)
 showers, _ = baseline.with_reference_front(showers, front_settings)  # logs its cost
 splits, norm = preparation.prepare(showers, settings, rng.generator(snakemake.params.seed, "split"))

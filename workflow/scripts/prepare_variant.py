@@ -5,10 +5,10 @@ plane fit of every event first (the reference front of the residual and front ch
 from airshower import baseline, io, logs, preparation, systematics
 
 log = logs.setup(snakemake.log[0])
-showers = io.read_showers(snakemake.input.showers)
+norm = io.read_json(snakemake.input.normalization)
+showers = io.read_showers(snakemake.input.showers, traces="trace" in norm)  # what the channels need
 front_settings = baseline.BaselineSettings.from_config(snakemake.params.baseline)
 showers, _ = baseline.with_reference_front(showers, front_settings)  # logs its cost
-norm = io.read_json(snakemake.input.normalization)
 settings = preparation.PreparationSettings.from_config(snakemake.params.preparation)
 test = systematics.prepare_variant(showers, norm, settings.evaluated_log10_energy_ev)
 log.info("variant %s: %d events, x %s", snakemake.wildcards.variant, len(test["index"]), test["x"].shape)

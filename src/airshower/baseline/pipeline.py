@@ -316,6 +316,7 @@ def predict_with_calibration(
         "xmax": showers["xmax"][te],
         "axis": showers["axis"][te],
         "core": showers["core"][te],
+        **({"muon": showers["muon"][te]} if "muon" in showers else {}),
     }
     axis, core = direction_and_core(reco, showers["signal"][te], positions)
     axis_sigma, core_sigma = direction_and_core_sigma(reco, positions)

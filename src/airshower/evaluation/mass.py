@@ -11,7 +11,10 @@ every pair of classes ``a < b`` the events of those two classes get the score
 - the merit factor ``|mean(s_a) - mean(s_b)| / sqrt(var(s_a) + var(s_b))`` (ddof=1,
   :func:`airshower.statistics.merit_factor`), next to the merit factor of the reconstructed Xmax
   (where the model predicts ``xmax_pred``) and of the true Xmax (the ideal Xmax measurement) on
-  the same events: what the classifier gains over an Xmax cut;
+  the same events: what the classifier gains over an Xmax cut; where the showers have the muon
+  target's label, the same for the relative muon content R_mu (reconstructed where the model
+  predicts ``muon_pred``) and for Xmax and R_mu combined (Fisher's linear discriminant,
+  :func:`airshower.statistics.fisher_merit_factor`, its weights from the same events);
 
 each with its 68.27 % percentile-bootstrap interval (the pair's events resampled). Over all
 events: the confusion matrix (predicted class = argmax of ``mass_prob``; counts and fractions
@@ -36,6 +39,12 @@ DEFINITIONS = {
     "merit": "|mean(s_a) - mean(s_b)| / sqrt(var(s_a) + var(s_b)), ddof=1",
     "merit_xmax_reco": "the merit factor of xmax_pred on the same events",
     "merit_xmax_true": "the merit factor of the true xmax on the same events (ideal Xmax)",
+    "merit_muon_reco": "the merit factor of muon_pred (R_mu) on the same events",
+    "merit_muon_true": "the merit factor of the true R_mu on the same events",
+    "merit_combined_reco": (
+        "the merit factor of Fisher's discriminant of (xmax_pred, muon_pred), weights from the same events"
+    ),
+    "merit_combined_true": "the same of the true (xmax, muon)",
     "accuracy": "fraction of the events whose argmax of mass_prob is their true class",
     "confusion": "counts[i][j]: events of true class i predicted as class j (argmax); fractions: per row",
 }
@@ -95,24 +104,39 @@ def confusion(true_index: np.ndarray, prob: np.ndarray, classes: Sequence[float]
     return {"classes": list(classes), "counts": counts.tolist(), "fractions": fractions}
 
 
-def _pair_quantities(with_reco: bool) -> base.Quantities:
-    """Statistics of the columns (score, is_b, xmax_true[, xmax_pred]) of a pair's events."""
+# the optional columns of a pair's events after (score, is_b), in this order: NaN where absent
+_PAIR_OBSERVABLES = ("xmax", "xmax_pred", "muon", "muon_pred")
+# merit factors of one observable (column index among the pair's columns) and of two combined
+_SINGLE_MERITS = {"merit_xmax_true": 2, "merit_xmax_reco": 3, "merit_muon_true": 4, "merit_muon_reco": 5}
+_COMBINED_MERITS = {"merit_combined_true": (2, 4), "merit_combined_reco": (3, 5)}
+
+
+def _pair_quantities(present: Sequence[str]) -> base.Quantities:
+    """Statistics of the columns (score, is_b, xmax, xmax_pred, muon, muon_pred) of a pair's
+    events; a merit factor only where its observables are ``present``."""
     q: dict = {
         "auc": lambda s, b, *_: statistics.auc(s[~b], s[b]),
         "merit": lambda s, b, *_: statistics.merit_factor(s[~b], s[b]),
-        "merit_xmax_true": lambda _s, b, xt, *_: statistics.merit_factor(xt[~b], xt[b]),
     }
-    if with_reco:
-        q["merit_xmax_reco"] = lambda _s, b, _xt, xr: statistics.merit_factor(xr[~b], xr[b])
+    for name, c in _SINGLE_MERITS.items():
+        if _PAIR_OBSERVABLES[c - 2] in present:
+            q[name] = lambda _s, b, *cols, c=c: statistics.merit_factor(cols[c - 2][~b], cols[c - 2][b])
+    for name, (c1, c2) in _COMBINED_MERITS.items():
+        if _PAIR_OBSERVABLES[c1 - 2] in present and _PAIR_OBSERVABLES[c2 - 2] in present:
+
+            def combined(_s, b, *cols, c1=c1, c2=c2):
+                x = np.column_stack([cols[c1 - 2], cols[c2 - 2]])
+                return statistics.fisher_merit_factor(x[~b], x[b])
+
+            q[name] = combined
     return q
 
 
 def _pair_columns(data: Mapping, true_index: np.ndarray, i: int, j: int) -> tuple[np.ndarray, ...]:
     sel = (true_index == i) | (true_index == j)
-    cols = [pair_score(data["mass_prob"][sel], i, j), true_index[sel] == j, data["xmax"][sel]]
-    if "xmax_pred" in data:
-        cols.append(data["xmax_pred"][sel])
-    return tuple(cols)
+    nan = np.full(np.count_nonzero(sel), np.nan)
+    observables = [data[name][sel] if name in data else nan for name in _PAIR_OBSERVABLES]
+    return (pair_score(data["mass_prob"][sel], i, j), true_index[sel] == j, *observables)
 
 
 def pair_metrics(data: Mapping, true_index: np.ndarray, i: int, j: int, n_bootstrap: int, rng) -> dict:
@@ -120,8 +144,9 @@ def pair_metrics(data: Mapping, true_index: np.ndarray, i: int, j: int, n_bootst
     of the pair of classes ``i < j`` (``merit_xmax_reco`` None without ``xmax_pred``)."""
     cols = _pair_columns(data, true_index, i, j)
     score, is_b = cols[0], cols[1]
-    out = base.entries(cols, _pair_quantities("xmax_pred" in data), n_bootstrap, rng)
-    out.setdefault("merit_xmax_reco", dict(base.NONE_ENTRY))
+    out = base.entries(cols, _pair_quantities(list(data)), n_bootstrap, rng)
+    for name in (*_SINGLE_MERITS, *_COMBINED_MERITS):
+        out.setdefault(name, dict(base.NONE_ENTRY))
     out["n"] = [int(np.count_nonzero(~is_b)), int(np.count_nonzero(is_b))]
     out["roc"] = roc_curve(score[~is_b], score[is_b])
     return out
@@ -151,7 +176,8 @@ def mass_metrics(
 
     The bootstrap draws go to the accuracy, the pairs in order, then the energy bins.
     """
-    names = ["mass", "mass_prob", "energy_true", "xmax"] + (["xmax_pred"] if "xmax_pred" in pred else [])
+    names = ["mass", "mass_prob", "energy_true", "xmax"]
+    names += [name for name in ("xmax_pred", "muon", "muon_pred") if name in pred]
     data = base.require(pred, names, "mass")
     classes = sorted(int(round(float(c))) for c in classes)
     if data["mass_prob"].ndim != 2 or data["mass_prob"].shape[1] != len(classes):
@@ -192,8 +218,8 @@ def _headline_bins(data: Mapping, true_index: np.ndarray, k: int, settings, rng)
     if k < 2:
         return header
     cols = (pair_score(data["mass_prob"][sel], 0, k - 1), true_index[sel] == k - 1)
-    quantities = {q: f for q, f in _pair_quantities(False).items() if q in ("auc", "merit")}
-    return base.binned_entries(idx, header, (*cols, data["xmax"][sel]), quantities, settings.bootstrap, rng)
+    quantities = {q: f for q, f in _pair_quantities(()).items() if q in ("auc", "merit")}
+    return base.binned_entries(idx, header, cols, quantities, settings.bootstrap, rng)
 
 
 def shift_columns(pred: Mapping[str, np.ndarray], classes: Sequence[float]) -> dict:
@@ -225,12 +251,26 @@ SPEC = base.TargetEvaluation(
         base.Headline("merit", ("pairs", base.PAIR, "merit"), "merit factor, classifier"),
         base.Headline("merit_xmax_reco", ("pairs", base.PAIR, "merit_xmax_reco"), "merit factor, X_max reco"),
         base.Headline("merit_xmax_true", ("pairs", base.PAIR, "merit_xmax_true"), "merit factor, true X_max"),
+        base.Headline("merit_muon_reco", ("pairs", base.PAIR, "merit_muon_reco"), "merit factor, R_μ reco"),
+        base.Headline("merit_muon_true", ("pairs", base.PAIR, "merit_muon_true"), "merit factor, true R_μ"),
+        base.Headline(
+            "merit_combined_reco",
+            ("pairs", base.PAIR, "merit_combined_reco"),
+            "merit factor, X_max + R_μ reco",
+        ),
+        base.Headline(
+            "merit_combined_true",
+            ("pairs", base.PAIR, "merit_combined_true"),
+            "merit factor, true X_max + R_μ",
+        ),
         base.Headline("accuracy", ("overall", "accuracy"), "accuracy [%]", 100.0),
     ),
     front="auc",
     note="score s = p_heavy / (p_light + p_heavy) on the events of the two classes; AUC: probability "
     "that a heavy event scores above a light one (ties ½); merit factor = |⟨x⟩_light − ⟨x⟩_heavy| / "
-    "√(var_light + var_heavy) of the score, of the reconstructed and of the true X_max; accuracy: "
+    "√(var_light + var_heavy) of the score, of the reconstructed and of the true X_max and R_μ (where "
+    "the showers have the muon target), and of Fisher's linear discriminant of X_max and R_μ (weights "
+    "from the same events; an optimism of order 2 / n); accuracy: "
     "argmax of the class probabilities is the true class.",
     shifts=(
         base.Shift(

@@ -1,7 +1,8 @@
 """The registry of the reconstructed targets' evaluation: one spec per target
 (:class:`~airshower.evaluation.target_base.TargetEvaluation`), declared in the target's module,
-energy (:mod:`.energy`), direction (:mod:`.direction`), core (:mod:`.core`), Xmax (:mod:`.xmax`)
-and mass (:mod:`.mass`), and collected here in the order of :data:`airshower.targets.TARGETS`.
+energy (:mod:`.energy`), direction (:mod:`.direction`), core (:mod:`.core`), Xmax (:mod:`.xmax`),
+the relative muon content (:mod:`.muon`) and mass (:mod:`.mass`), and collected here in the order
+of :data:`airshower.targets.TARGETS`.
 
 Every metric function has the signature
 ``(pred, settings, target_settings, rng, *, substream, **extra) -> dict``: ``pred`` the datasets
@@ -20,16 +21,16 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from airshower import rng as rng_streams
-from airshower.evaluation import core, direction, energy, mass, xmax
+from airshower.evaluation import core, direction, energy, mass, muon, xmax
 from airshower.evaluation.target_base import TargetEvaluation
 from airshower.schema import ConfigError
 from airshower.targets import TARGETS
 
-_MODULES = {"energy": energy, "direction": direction, "core": core, "xmax": xmax, "mass": mass}
+_MODULES = {"energy": energy, "direction": direction, "core": core, "xmax": xmax, "muon": muon, "mass": mass}
 SPECS: dict[str, TargetEvaluation] = {name: _MODULES[name].SPEC for name in TARGETS if name in _MODULES}
 TARGET_METRICS: dict[str, Callable[..., dict]] = {name: spec.metrics for name, spec in SPECS.items()}
 # bootstrap sub-stream per target, after (study seed, "bootstrap", crc32(model), seed): the energy
-# uses none and its per-event width 1, the others 2-5, so they never meet
+# uses none and its per-event width 1, the others 2-6, so they never meet
 TARGET_STREAMS = {name: spec.stream for name, spec in SPECS.items()}
 
 

@@ -34,6 +34,8 @@ UNITS = {
     "r68": r"68 % containment distance $r_{68}$ [m]",
     "bias_x": r"core bias $\langle x_\mathrm{rec} - x_\mathrm{true}\rangle$ [m]",
     "bias_y": r"core bias $\langle y_\mathrm{rec} - y_\mathrm{true}\rangle$ [m]",
+    "muon_bias": r"$R_\mu$ bias $\langle R_{\mu,\mathrm{rec}} - R_\mu\rangle$ [% of a proton's]",
+    "muon_resolution": r"$R_\mu$ resolution $\sigma(R_{\mu,\mathrm{rec}} - R_\mu)$ [% of a proton's]",
     "xmax_bias": r"$X_\mathrm{max}$ bias $\langle X_\mathrm{rec} - X_\mathrm{true}\rangle$ [g cm$^{-2}$]",
     "xmax_resolution": r"$X_\mathrm{max}$ resolution $\sigma(X_\mathrm{rec} - X_\mathrm{true})$"
     r" [g cm$^{-2}$]",
@@ -137,26 +139,44 @@ def core_vs_energy(summary: Mapping[str, Mapping], models: Sequence[str]) -> Fig
     return fig
 
 
-@styled
-def xmax_vs_energy(summary: Mapping[str, Mapping], models: Sequence[str]) -> Figure:
-    """Xmax: bias, resolution and the resolved fraction of the true spread against true energy."""
+def _scalar_vs_energy(summary, models, keys, labels, title: str) -> Figure:
+    """Bias, resolution and the resolved fraction of the true spread of a scalar target against
+    true energy (``keys``: the three metrics, ``labels`` their axis labels of :data:`UNITS`)."""
     fig = Figure(figsize=(17, 5), layout="constrained")
     axes = fig.subplots(1, 3)
-    for ax, key, label, scale in zip(
-        axes,
-        ("bias_gcm2", "resolution_gcm2", "resolved_fraction"),
-        ("xmax_bias", "xmax_resolution", "resolved"),
-        (1.0, 1.0, 100.0),
-        strict=True,
-    ):
+    for ax, key, label, scale in zip(axes, keys, labels, (1.0, 1.0, 100.0), strict=True):
         _binned(ax, summary, models, "bins", key, scale)
         ax.set_ylabel(UNITS[label])
     _zero_line(axes[0])
     axes[1].set_ylim(bottom=0)
     axes[2].set_ylim(top=100)
     fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right center")
-    _title(fig, r"$X_\mathrm{max}$ reconstruction vs energy")
+    _title(fig, title)
     return fig
+
+
+@styled
+def xmax_vs_energy(summary: Mapping[str, Mapping], models: Sequence[str]) -> Figure:
+    """Xmax: bias, resolution and the resolved fraction of the true spread against true energy."""
+    return _scalar_vs_energy(
+        summary,
+        models,
+        ("bias_gcm2", "resolution_gcm2", "resolved_fraction"),
+        ("xmax_bias", "xmax_resolution", "resolved"),
+        r"$X_\mathrm{max}$ reconstruction vs energy",
+    )
+
+
+@styled
+def muon_vs_energy(summary: Mapping[str, Mapping], models: Sequence[str]) -> Figure:
+    """R_mu: bias, resolution and the resolved fraction of the true spread against true energy."""
+    return _scalar_vs_energy(
+        summary,
+        models,
+        ("bias_pct", "resolution_pct", "resolved_fraction"),
+        ("muon_bias", "muon_resolution", "resolved"),
+        r"Relative muon content $R_\mu$ vs energy",
+    )
 
 
 def _pairs(summary: Mapping, present: Sequence[str]) -> list[str]:
@@ -242,15 +262,21 @@ def mass_confusion(summary: Mapping[str, Mapping], models: Sequence[str]) -> Fig
     return fig
 
 
+# (merit, legend label, filled: True / False (open) in the model's colour, None grey (ideal),
+# marker: None the model's); the Xmax + R_mu pair only where the showers have the muon target
 MERIT_KEYS = (
-    ("merit", "classifier score", True),
-    ("merit_xmax_reco", r"reconstructed $X_\mathrm{max}$", False),
-    ("merit_xmax_true", r"true $X_\mathrm{max}$ (ideal)", None),
+    ("merit", "classifier score", True, None),
+    ("merit_xmax_reco", r"reconstructed $X_\mathrm{max}$", False, None),
+    ("merit_xmax_true", r"true $X_\mathrm{max}$ (ideal)", None, "D"),
+    ("merit_combined_reco", r"reconstructed $X_\mathrm{max}$ + $R_\mu$ (Fisher)", False, "s"),
+    ("merit_combined_true", r"true $X_\mathrm{max}$ + $R_\mu$ (ideal)", None, "s"),
 )
 
 
-def _merit_point(ax, entry: Mapping, y: float, style: Mapping, filled: bool | None) -> None:
-    if entry["mean"] is None:
+def _merit_point(
+    ax, entry: Mapping, y: float, style: Mapping, filled: bool | None, marker: str | None
+) -> None:
+    if entry is None or entry["mean"] is None:
         return
     err = entry["std"] if entry["std"] is not None else entry["stat"]
     color = "0.45" if filled is None else style["color"]
@@ -259,7 +285,7 @@ def _merit_point(ax, entry: Mapping, y: float, style: Mapping, filled: bool | No
         y,
         xerr=err,
         color=color,
-        marker="D" if filled is None else style["marker"],
+        marker=marker or style["marker"],
         mfc="white" if filled is False else color,
         ms=8,
         ls="none",
@@ -268,21 +294,29 @@ def _merit_point(ax, entry: Mapping, y: float, style: Mapping, filled: bool | No
     )
 
 
+def _has_merit(model_summary: Mapping, key: str) -> bool:
+    """Whether a model's aggregate has merit factor ``key`` for some pair of classes."""
+    return any((pair.get(key) or {}).get("mean") is not None for pair in model_summary["pairs"].values())
+
+
 @styled
 def mass_merit(summary: Mapping[str, Mapping], models: Sequence[str]) -> Figure:
     """Merit factor per model and pair of classes: the classifier's score, the reconstructed
-    Xmax (models that predict it) and the true Xmax of the same events (the ideal Xmax)."""
+    Xmax (models that predict it) and the true Xmax of the same events (the ideal Xmax), and
+    where the showers have the muon target Xmax and R_mu combined, reconstructed and true."""
     present = _present(summary, models)
     styles = model_styles(models)
     pairs = _pairs(summary, present)
     fig = Figure(figsize=(6.5 * len(pairs) + 1, max(1.9 + 0.6 * len(present), 3.6)), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(pairs), sharey=True))
     ypos = np.arange(len(present))[::-1]
+    shown = [k for k in MERIT_KEYS if any(_has_merit(summary[m], k[0]) for m in present)]
+    offsets = np.linspace(0.3, -0.3, len(shown)) if len(shown) > 1 else [0.0]
     for ax, key in zip(axes, pairs, strict=True):
         for y, model in zip(ypos, present, strict=True):
             pair = summary[model]["pairs"][key]
-            for (q, _, filled), dy in zip(MERIT_KEYS, (0.2, 0.0, -0.2), strict=True):
-                _merit_point(ax, pair[q], y + dy, styles[model], filled)
+            for (q, _, filled, marker), dy in zip(shown, offsets, strict=True):
+                _merit_point(ax, pair.get(q), y + dy, styles[model], filled, marker)
         light, heavy = summary[present[0]]["pairs"][key]["names"]
         ax.set_title(f"{light} vs {heavy}")
         ax.set_xlabel(
@@ -293,13 +327,13 @@ def mass_merit(summary: Mapping[str, Mapping], models: Sequence[str]) -> Figure:
         ax.grid(axis="y", visible=False)
     axes[0].set_yticks(ypos, labels=present)
     axes[0].set_ylabel("model")
-    for _, label, filled in MERIT_KEYS:
+    for _, label, filled, marker in shown:
         color = "0.45"
         axes[0].plot(
             [],
             [],
             ls="none",
-            marker="D" if filled is None else "o",
+            marker=marker or "o",
             ms=8,
             color=color,
             mfc=color if filled is not False else "white",
@@ -371,6 +405,7 @@ TARGET_FIGURES: dict[str, tuple[str, ...]] = {
     "direction": ("psi68_vs_energy", "psi68_vs_zenith"),
     "core": ("core_vs_energy",),
     "xmax": ("xmax_vs_energy",),
+    "muon": ("muon_vs_energy",),
     "mass": ("roc", "confusion", "merit"),
 }
 FIGURE_FUNCTIONS: dict[str, Callable[[Mapping, Sequence[str]], Figure]] = {
@@ -381,6 +416,7 @@ FIGURE_FUNCTIONS: dict[str, Callable[[Mapping, Sequence[str]], Figure]] = {
     "psi68_vs_zenith": psi68_vs_zenith,
     "core_vs_energy": core_vs_energy,
     "xmax_vs_energy": xmax_vs_energy,
+    "muon_vs_energy": muon_vs_energy,
     "roc": mass_roc,
     "confusion": mass_confusion,
     "merit": mass_merit,

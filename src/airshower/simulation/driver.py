@@ -25,8 +25,10 @@ EVENT_FIELDS = {
     "core": (np.float32, (2,)),
     "xmax": (np.float32, ()),
     "mass": (np.int16, ()),
+    "muon": (np.float32, ()),
 }
-TRACE_KEYS = ("trace_muon", "trace_em")
+# the recorded trace (what the detector measures) and the truth of its two components
+TRACE_KEYS = ("trace", "trace_muon", "trace_em")
 
 
 def _in_window(settings: SimulationSettings, events: dict, r_m, dx_gcm2, rng: np.random.Generator):
@@ -74,23 +76,29 @@ def simulate_block(
     n_st = len(detector)
     ev = shower.sample_events(settings, n, rng)
     r_m, dx_gcm2, time_us = shower.station_geometry(settings, ev, detector)
+    ev["muon"] = shower.relative_muon_content(settings, ev)
     k_mu, k_em, m_mu, m_em = _in_window(settings, ev, r_m, dx_gcm2, rng)
     time_us = _jittered_time_us(settings, time_us, ev["offset_ns"], k_mu + k_em, rng)
 
     out = {}
     if settings.store_traces:
         t_mu, t_em = traces.sample_traces(settings.trace, k_mu, k_em, m_mu, m_em, rng)
-        raw = traces.integrate_noisy_traces(settings.noise, t_mu, t_em, rng)
-        out["trace_muon"] = t_mu.reshape(n, n_st, settings.trace.n_bins)
-        out["trace_em"] = t_em.reshape(n, n_st, settings.trace.n_bins)
+        noisy = traces.noisy_traces(settings.noise, t_mu, t_em, rng)
+        raw = noisy.sum(-1, dtype=np.float64)
     else:
         raw = integral.integrated_signal(settings, k_mu, k_em, m_mu, m_em, rng)
     triggered, signal = response.trigger(settings, raw.reshape(n, n_st))
+    if settings.store_traces:
+        shape = (n, n_st, settings.trace.n_bins)
+        recorded = traces.recorded_trace(noisy, response.pedestal_vem(settings), triggered)
+        out.update(
+            trace=recorded.reshape(shape), trace_muon=t_mu.reshape(shape), trace_em=t_em.reshape(shape)
+        )
     out.update(
         time=np.where(triggered, time_us, np.nan),
         signal=signal,
         energy=10.0 ** (ev["log10_energy"] - 18.0),
-        **{key: ev[key] for key in ("zenith", "azimuth", "axis", "core", "xmax", "mass")},
+        **{key: ev[key] for key in ("zenith", "azimuth", "axis", "core", "xmax", "mass", "muon")},
     )
     return out
 
@@ -124,7 +132,9 @@ def simulate_events(settings: SimulationSettings, seed: int, blocks: Sequence[in
 
     Returns the raw-shower data contract (float32, int16 mass, NaN for silent stations,
     images (N, n_side, n_side)), ``detector`` (n_side^2, 3) and, with ``store_traces``,
-    ``trace_muon`` and ``trace_em`` (N, n_side, n_side, n_bins) float32.
+    ``trace`` (the recorded trace, :func:`airshower.simulation.traces.recorded_trace`),
+    ``trace_muon`` and ``trace_em`` (the detected particles per bin before detector noise, the
+    truth) (N, n_side, n_side, n_bins) float32.
     """
     detector = settings.array.positions()
     ranges = block_ranges(settings.n_events, settings.block_size)

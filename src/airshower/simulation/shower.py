@@ -9,6 +9,7 @@ sits on the axis at the height whose slant depth is Xmax (:mod:`airshower.atmosp
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 
 import numpy as np
@@ -16,6 +17,7 @@ import numpy as np
 from airshower import atmosphere as atm
 from airshower import geometry
 from airshower import xmax as xmax_model
+from airshower.simulation import response
 from airshower.simulation.settings import SimulationSettings
 
 _MAX_XMAX_DRAWS = 10_000
@@ -106,8 +108,39 @@ def _spherical_time_us(settings: SimulationSettings, events: Mapping, detector, 
     return (np.sqrt(ox * ox + oy * oy + oz * oz) - to_core[:, None]) / geometry.C_M_PER_US
 
 
+# the distance from the axis (m) at which the muon target compares the muon signal
+MUON_REFERENCE_DISTANCE_M = 1000.0
+
 # arrival time of the front (us) by config simulation.shower_front
 FRONT_TIMES = {"planar": _planar_time_us, "spherical": _spherical_time_us}
+
+
+def relative_muon_content(settings: SimulationSettings, events: Mapping) -> np.ndarray:
+    """The muon target's label R_mu (n,) float32: the expected muon signal at 1000 m from the axis
+    (:data:`MUON_REFERENCE_DISTANCE_M`), attenuated over the slant depth from the shower maximum to
+    the ground along the axis, relative to the muon signal of a proton shower of the same energy at
+    that distance before attenuation (the toy's muon scale at the reference depth).
+
+    In the toy it is the muon share of the mass (``muon_share A^index``, 1.46 for iron against 1
+    for protons) times the attenuation ``min((dX / 100 g/cm^2)^-0.1, 10)`` of the depth ``dX``
+    the muons crossed: a shower-to-shower quantity, independent of the energy, through which the
+    mass and (weakly) Xmax act on the muon content, as the relative muon number of the literature.
+    """
+    station = settings.station
+    v_max = point_at_slant_depth(settings, events["xmax"], events)
+    ground = atm.vertical_depth(np.asarray([settings.array.altitude_m]), settings.atmosphere)
+    dx_axis = (ground - atm.vertical_depth(v_max[:, 2], settings.atmosphere)) / np.cos(events["zenith"])
+    r = np.full(len(dx_axis), MUON_REFERENCE_DISTANCE_M)
+    lg = np.asarray(events["log10_energy"], dtype=float)
+    s_mu, _ = response.expected_signals(station, lg, events["mass"], r, dx_axis)
+    reference, _ = response.expected_signals(
+        dataclasses.replace(station, saturation_vem=np.inf),
+        lg,
+        1,
+        r,
+        np.full(len(r), station.attenuation_depth_gcm2),
+    )
+    return (s_mu / reference).astype(np.float32)
 
 
 def station_geometry(

@@ -1,0 +1,207 @@
+"""The traces study's pieces: the recorded trace as input channels (normalized on the training
+split, 0 where silent or dead, scaled and dropped by the augmentation), the trace network (one
+encoder shared by every station), the streaming merge of trace shards, the muon target's metrics
+and the merit factors of Xmax and R_mu combined, against hand-computed values."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from airshower import augmentation, inputs, io, models, preparation, statistics
+from airshower import simulation as sim
+from airshower.evaluation import muon as muon_metrics
+from airshower.schema import ConfigError
+from conftest import fake_showers
+
+N_BINS = 6
+SPLIT = preparation.PreparationSettings.from_config({"fractions": {"train": 0.6, "val": 0.2, "test": 0.2}})
+
+
+def with_traces(showers: dict, seed: int = 5) -> dict:
+    """Fake showers with a recorded trace of N_BINS bins whose sum is the signal (0 where silent)."""
+    gen = np.random.default_rng(seed)
+    shape = showers["signal"].shape
+    weights = gen.dirichlet(np.ones(N_BINS), size=shape)
+    signal = np.nan_to_num(showers["signal"].astype(np.float64))
+    showers["trace"] = (weights * signal[..., None]).astype(np.float32)
+    return showers
+
+
+@pytest.fixture(scope="module")
+def prepared():
+    showers = with_traces(fake_showers(200, np.random.default_rng(2)))
+    splits, norm = preparation.prepare(showers, SPLIT, np.random.default_rng(3))
+    return showers, splits, norm
+
+
+def test_trace_channels_are_normalized_on_the_training_split(prepared):
+    showers, splits, norm = prepared
+    bins = list(inputs.trace_channels(N_BINS))
+    assert (
+        norm["channels"][-N_BINS:]
+        == bins
+        == ["trace_00", "trace_01", "trace_02", "trace_03", "trace_04", "trace_05"]
+    )
+    tr = splits["train"]["index"]
+    on = np.isfinite(showers["signal"][tr])
+    values = np.log10(1.0 + np.maximum(showers["trace"][tr][on].astype(np.float64), 0.0))
+    assert norm["trace"]["mean"] == pytest.approx(values.mean(), rel=1e-10)
+    assert norm["trace"]["std"] == pytest.approx(values.std(), rel=1e-10)
+    assert norm["trace"]["n_bins"] == N_BINS
+    # the prepared channel of bin 2 of one triggered station, by hand; silent stations 0
+    test = splits["test"]
+    x = test["x"]
+    event, (i, j) = 0, np.argwhere(np.isfinite(showers["signal"][test["index"][0]]))[0]
+    raw = showers["trace"][test["index"][event], i, j, 2]
+    expected = (np.log10(1.0 + max(raw, 0.0)) - norm["trace"]["mean"]) / norm["trace"]["std"]
+    assert x[event, i, j, norm["channels"].index("trace_02")] == pytest.approx(expected, rel=1e-5)
+    silent = ~np.isfinite(showers["signal"][test["index"]])
+    assert np.all(x[..., -N_BINS:][silent] == 0.0)
+
+
+def test_the_trace_input_names_every_bin_and_needs_traces(prepared):
+    _, splits, norm = prepared
+    picked = preparation.select_channels(splits["val"]["x"], norm, ["signal", "trace"])
+    assert picked.shape[-1] == 1 + N_BINS
+    np.testing.assert_array_equal(picked[..., 1:], splits["val"]["x"][..., -N_BINS:])
+    assert inputs.split_trace(["signal", "trace", "mask"], 2 + N_BINS) == ([0, 7], [1, 2, 3, 4, 5, 6])
+    assert inputs.split_trace(["signal", "mask"], 2) == ([0, 1], [])
+    plain = {"channels": ["time", "signal", "mask"]}
+    with pytest.raises(ValueError, match="store_traces: true"):
+        preparation.select_channels(np.zeros((1, 14, 14, 3), np.float32), plain, ["time", "trace"])
+
+
+def test_dropping_and_scaling_act_on_the_trace_too(prepared):
+    _, splits, norm = prepared
+    channels = inputs.expand(["signal", "mask", "trace"], norm["channels"])
+    x = preparation.select_channels(splits["val"]["x"], norm, ["signal", "mask", "trace"])
+    on = x[..., 1] > 0.5
+    dead = np.zeros(on.shape, bool)
+    dead[0][on[0]] = True  # every triggered station of event 0
+    dropped = augmentation.drop_stations(x, channels, norm, dead)
+    assert np.all(dropped[0, ..., 2:] == 0.0)
+    np.testing.assert_array_equal(dropped[1:], x[1:])
+    # a factor 2 on the signal: each bin S_b -> 2 S_b, log10(1 + 2 S_b) standardized
+    scaled = augmentation.scale_signals(x, channels, norm, np.full(len(x), 2.0))
+    stats = norm["trace"]
+    s_b = 10.0 ** (x[..., 2:].astype(np.float64) * stats["std"] + stats["mean"]) - 1.0
+    expected = (np.log10(1.0 + 2.0 * s_b) - stats["mean"]) / stats["std"]
+    np.testing.assert_allclose(scaled[..., 2:][on], expected[on], rtol=1e-4, atol=1e-5)
+
+
+def test_the_trace_encoder_is_one_network_for_every_station():
+    """Two stations with the same trace get the same features; the encoder's weights do not grow
+    with the array (one (1, k) kernel per filter)."""
+    spec = {
+        "family": "cnn",
+        "blocks": [{"filters": [4], "pool": "none"}],
+        "head": "flatten",
+        "trace_encoder": {"filters": [3], "kernel_size": 3, "pool_size": 2, "features": 2},
+    }
+    names = ["signal", "trace"]
+    model = models.build_model(spec, (14, 14, 1 + N_BINS), input_channels=names)
+    features = model.get_layer("array_features")
+    import keras
+
+    probe = keras.Model(model.input, features.output)
+    x = np.zeros((1, 14, 14, 1 + N_BINS), np.float32)
+    pulse = np.linspace(0.0, 1.0, N_BINS, dtype=np.float32)
+    x[0, 2, 3, 1:] = pulse
+    x[0, 9, 11, 1:] = pulse
+    x[0, 9, 11, 0] = 5.0  # another signal: the trace features do not see it
+    out = np.asarray(probe(x))
+    assert out.shape == (1, 14, 14, 1 + 2)
+    np.testing.assert_allclose(out[0, 2, 3, 1:], out[0, 9, 11, 1:], rtol=1e-6)
+    assert out[0, 9, 11, 0] == 5.0  # the image channel passes unchanged
+    encoder_weights = sum(int(np.prod(w.shape)) for w in model.get_layer("trace_features").weights)
+    assert encoder_weights == (3 * (N_BINS // 2)) * 2 + 2
+    with pytest.raises(ConfigError, match="lacks 'trace'"):
+        models.build_model(spec, (14, 14, 2), input_channels=["time", "signal"])
+
+
+def test_the_streaming_merge_writes_what_the_in_memory_merge_gives(tmp_path):
+    settings = sim.SimulationSettings.from_config(
+        {"n_events": 90, "block_size": 30, "n_shards": 3, "store_traces": True}
+    )
+    paths = []
+    for shard in range(3):
+        paths.append(tmp_path / f"{shard}.h5")
+        io.write_h5(paths[-1], sim.simulate_shard(settings, 4, shard), units=io.shower_units())
+    merged, _ = io.merge_showers(paths)
+    assert io.merge_shower_files(paths, tmp_path / "showers.h5", attrs={"seed": 4}) == 90
+    written = io.read_h5(tmp_path / "showers.h5", ranges=False)
+    assert set(written) == set(merged)
+    for name, values in merged.items():
+        np.testing.assert_array_equal(written[name], values, err_msg=name)
+    assert io.read_attrs(tmp_path / "showers.h5")["seed"] == 4
+    # a damaged shard names itself and leaves no output behind
+    (tmp_path / "1.h5").write_bytes(b"not hdf5")
+    with pytest.raises(io.DataError, match=r"1\.h5"):
+        io.merge_shower_files(paths, tmp_path / "again.h5")
+    assert not (tmp_path / "again.h5").exists()
+
+
+def test_fisher_merit_factor_by_hand():
+    """Two uncorrelated observables of merit factors 3 and 4 combine to 5 (sqrt(9 + 16))."""
+    gen = np.random.default_rng(1)
+    n = 200_000
+    a = np.column_stack([gen.normal(0.0, 1.0, n), gen.normal(0.0, 1.0, n)])
+    b = np.column_stack([gen.normal(3.0 * np.sqrt(2), 1.0, n), gen.normal(4.0 * np.sqrt(2), 1.0, n)])
+    assert statistics.merit_factor(a[:, 0], b[:, 0]) == pytest.approx(3.0, rel=0.01)
+    assert statistics.fisher_merit_factor(a, b) == pytest.approx(5.0, rel=0.01)
+    # one column: the plain merit factor
+    assert statistics.fisher_merit_factor(a[:, :1], b[:, :1]) == pytest.approx(
+        statistics.merit_factor(a[:, 0], b[:, 0]), rel=1e-3
+    )
+    assert np.isnan(statistics.fisher_merit_factor(a[:2], b[:2]))
+
+
+def test_muon_metrics_against_hand_computed_values():
+    gen = np.random.default_rng(2)
+    n = 4000
+    true = gen.choice([0.9, 1.3], n) * gen.normal(1.0, 0.05, n)
+    pred = {
+        "energy_true": 10 ** gen.uniform(0.5, 2.0, n),
+        "muon": true,
+        "muon_pred": true + 0.02 + gen.normal(0, 0.05, n),
+    }
+    from test_target_metrics import settings, streams
+
+    run = streams(0)
+    rec = muon_metrics.muon_metrics(pred, settings(50), {}, run(6), substream=lambda *i: run(6, *i))
+    residual = pred["muon_pred"] - pred["muon"]
+    assert rec["overall"]["bias_pct"]["value"] == pytest.approx(100 * residual.mean(), rel=1e-12)
+    assert rec["overall"]["resolution_pct"]["value"] == pytest.approx(100 * residual.std(ddof=1), rel=1e-12)
+    assert rec["overall"]["bias_pct"]["value"] == pytest.approx(2.0, abs=0.3)
+    assert rec["overall"]["resolution_pct"]["value"] == pytest.approx(5.0, abs=0.3)
+    # the true spread is that of the two masses and the 5 % fluctuations: 1 - 0.05^2 / var(true)
+    assert rec["overall"]["resolved_fraction"]["value"] == pytest.approx(1 - 0.05**2 / true.var(), abs=0.01)
+
+
+def test_trace_inputs_are_checked_with_the_config(test_config):
+    from airshower.config import validate_config
+
+    config = dict(test_config)
+    config["models"] = {
+        "traces": {
+            "family": "cnn",
+            "blocks": [{"filters": [4]}],
+            "trace_encoder": {"filters": [4]},
+            "training": {"inputs": ["signal", "trace"]},
+        }
+    }
+    with pytest.raises(ConfigError, match="store_traces: true"):
+        validate_config(config)
+    config["simulation"] = {**config["simulation"], "store_traces": True}
+    validated = validate_config(config)
+    assert validated["models"]["traces"]["trace_encoder"] == {
+        "filters": [4],
+        "kernel_size": 5,
+        "pool_size": 2,
+        "features": 8,
+        "activation": "relu",
+    }
+    config["models"]["traces"]["training"] = {"inputs": ["signal"]}
+    with pytest.raises(ConfigError, match="trace_encoder.*lacks 'trace'"):
+        validate_config(config)
