@@ -588,3 +588,19 @@ def test_model_targets_and_the_models_of_each_target(test_config, default_config
     assert all(model_targets(default, m) == ["energy"] for m in default["models"] if m != "cnn_multi")
     assert target_models(default, "direction")[-1] == "baseline"
     assert target_models(default, "xmax") == target_models(default, "mass") == []
+
+
+def test_a_nested_override_typed_on_the_command_line_works(test_config):
+    """``--config 'simulation={"n_events": 400000}'`` reaches the config as text ('400000');
+    where the schema asks for a number or a boolean the text that is one is taken as it."""
+    config = test_config
+    config["simulation"]["n_events"] = "4000"
+    config["simulation"]["store_traces"] = "true"
+    config["training"]["learning_rate"] = "0.002"
+    validated = validate_config(config)
+    assert validated["simulation"]["n_events"] == 4000
+    assert validated["simulation"]["store_traces"] is True
+    assert validated["training"]["learning_rate"] == 0.002
+    config["simulation"]["n_events"] = "4e3"  # not an integer: named as before
+    with pytest.raises(ConfigError, match="'simulation.n_events': '4e3' is not of type 'integer'"):
+        validate_config(config)

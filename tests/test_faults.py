@@ -189,3 +189,61 @@ def test_orphaned_job_stops_with_status_1_and_says_why(tmp_path, killed):
         "are written whole or not at all). To go on: run `snakemake --unlock` once, then the same command "
         "again"
     ) in log.read_text()
+
+
+# Stands in for the workflow: announces itself as the workflow does (common.smk), then starts a
+# job that, as a training importing its framework, takes a while before its guard starts.
+ANNOUNCING_SNAKEMAKE = """
+import os, subprocess, sys
+from airshower import jobs
+os.environ[jobs.SNAKEMAKE_ENV] = jobs.snakemake_identity()
+sys.exit(subprocess.call(sys.argv[1:]))
+"""
+
+SLOW_STARTER = """
+import sys, time
+open(sys.argv[1], "w").close()  # launched
+time.sleep(1.5)  # the framework's imports: Snakemake dies meanwhile
+from airshower import jobs, logs
+
+logs.setup(None)
+with jobs.guard("slow starter"):
+    open(sys.argv[2], "w").close()  # must never run
+"""
+
+
+@linux_only
+def test_a_job_launched_just_before_snakemake_died_stops_too(tmp_path):
+    """Snakemake killed within a second of the job's launch, before its guard: the job, which
+    finds no Snakemake among its ancestors any more, still knows it from the environment and
+    stops with status 1 before doing anything."""
+    (tmp_path / "snakemake").write_text(ANNOUNCING_SNAKEMAKE)
+    (tmp_path / "job.py").write_text(SLOW_STARTER)
+    launched, worked, log = tmp_path / "launched", tmp_path / "worked", tmp_path / "job.log"
+    with subreaper(), log.open("w") as fh:
+        top = subprocess.Popen(
+            [
+                sys.executable,
+                str(tmp_path / "snakemake"),
+                sys.executable,
+                str(tmp_path / "job.py"),
+                str(launched),
+                str(worked),
+            ],
+            stdout=fh,
+            stderr=fh,
+        )
+        deadline = time.monotonic() + 30
+        while not launched.exists():
+            assert top.poll() is None, log.read_text()
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        [job] = psutil.Process(top.pid).children()
+        top.kill()  # within a second of the launch
+        top.wait(timeout=10)
+        status = exit_status(job.pid, 30)
+    assert status == 1, log.read_text()
+    assert not worked.exists()
+    assert (
+        f"slow starter: the Snakemake process {top.pid} that started it is gone (killed?)" in log.read_text()
+    )

@@ -42,6 +42,42 @@ def test_missing_and_corrupt_files_are_named(tmp_path):
         io.read_h5(bad)
 
 
+def test_damaged_files_say_what_to_run(tmp_path):
+    """A truncated HDF5 file and an invalid JSON file exist and are newer than their inputs, so a
+    plain rerun fails the same way: the message names the --forcerun that makes them again."""
+    good = tmp_path / "predictions.h5"
+    io.write_h5(good, {"energy_true": np.arange(5000.0)})
+    cut = tmp_path / "cut.h5"
+    cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(io.DataError, match=rf"cut.h5: not a readable HDF5 file .*--forcerun {cut}$"):
+        io.read_h5(cut)
+    broken = tmp_path / "normalization.json"
+    broken.write_text('{"channels": ["time"')
+    with pytest.raises(io.DataError, match=rf"not valid JSON .*--forcerun {broken}$"):
+        io.read_json(broken)
+
+
+def test_normalization_without_its_statistics_names_file_and_key(tmp_path):
+    from airshower import preparation
+
+    _, norm = preparation.prepare(
+        fake_showers(100, np.random.default_rng(1)),
+        preparation.PreparationSettings.from_config({"fractions": {"train": 0.6, "val": 0.2, "test": 0.2}}),
+        np.random.default_rng(2),
+    )
+    path = tmp_path / "normalization.json"
+    io.write_json(path, norm)
+    assert preparation.read_normalization(path) == io.read_json(path)
+    io.write_json(path, {k: v for k, v in norm.items() if k != "signal"})
+    with pytest.raises(
+        io.DataError, match=rf"normalization.json: no statistics 'signal' .*--forcerun {path}"
+    ):
+        preparation.read_normalization(path)
+    io.write_json(path, {**norm, "residual": {"mean": 0.0}})
+    with pytest.raises(io.DataError, match="statistics 'residual' lack a numeric mean and std"):
+        preparation.read_normalization(path)
+
+
 def test_missing_dataset_and_nan_labels_are_named(tmp_path):
     data = fake_showers(10, np.random.default_rng(2))
     del data["xmax"]

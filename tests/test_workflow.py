@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import yaml
 
+from airshower import io
 from conftest import copy_repo, snakemake
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slow]
@@ -280,6 +281,48 @@ def test_composition_study_reconstructs_energy_xmax_and_mass(composition):
         assert [row["model"] for row in csv.DictReader(fh)] == ["cnn_mass", "baseline"]
     for stem in ("roc", "confusion", "merit"):
         assert (results / "figures" / "targets" / "mass" / f"{stem}.png").is_file()
+
+
+@pytest.fixture(scope="module")
+def traces(tmp_path_factory):
+    """config/traces.yaml (protons and iron with their recorded traces; the footprint CNN and the
+    trace CNN) at a tiny size."""
+    workdir = copy_repo(tmp_path_factory.mktemp("traces"))
+    cfg = yaml.safe_load((workdir / "config" / "traces.yaml").read_text())
+    cfg["simulation"].update(n_events=900, n_shards=1, block_size=300)
+    cfg["training"].update(seeds=[1], epochs=2, threads=1)
+    cfg["evaluation"]["bootstrap"] = 10
+    cfg["plots"]["dpi"] = 50
+    (workdir / "config" / "tiny.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    snakemake(workdir, "--configfile", "config/tiny.yaml", "--cores", "2")
+    return workdir
+
+
+def test_traces_study_reads_the_traces_and_reconstructs_the_muon_content(traces):
+    results = traces / "results"
+    showers = io.read_showers(results / "data" / "showers.h5", traces=True)
+    assert showers["trace"].shape == (900, 14, 14, 80)
+    norm = json.loads((results / "data" / "normalization.json").read_text())
+    assert norm["channels"][-80:] == [f"trace_{b:02d}" for b in range(80)]
+
+    def parameters(model: str) -> int:
+        return json.loads((results / "models" / model / "seed1" / "training.json").read_text())[
+            "n_parameters"
+        ]
+
+    assert parameters("cnn_traces") > parameters("cnn_footprint")  # the trace encoder on the same CNN
+    muon = json.loads((results / "targets" / "muon" / "summary.json").read_text())
+    assert muon["model_order"] == ["cnn_footprint", "cnn_traces"]
+    for model in muon["model_order"]:
+        assert np.isfinite(muon["models"][model]["overall"]["resolution_pct"]["mean"])
+        assert muon["models"][model]["uncertainty"]["width"] == "muon_sigma_calibrated"
+    pair = json.loads((results / "targets" / "mass" / "summary.json").read_text())["models"]["cnn_traces"]
+    pair = pair["pairs"]["1_56"]
+    for merit in ("merit_muon_true", "merit_muon_reco", "merit_combined_true", "merit_combined_reco"):
+        assert pair[merit]["mean"] is not None, merit
+    assert pair["merit_combined_true"]["mean"] >= pair["merit_muon_true"]["mean"] - 1e-9
+    assert pair["merit_muon_true"]["mean"] > 2.5  # the toy's muon number separates p and Fe
+    assert (results / "figures" / "targets" / "muon" / "muon_vs_energy.png").is_file()
 
 
 def test_rules_are_declarative():

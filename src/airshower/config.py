@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import functools
 import math
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -55,6 +56,43 @@ def load_config(path: str | Path) -> dict:
     return validate_config(config)
 
 
+def _typed(text: str, expected) -> int | float | bool | None:
+    """``text`` as the integer, number or boolean the schema expects (``expected``: a type or a
+    list of types), or None where it is not one."""
+    expected = [expected] if isinstance(expected, str) else list(expected)
+    word = text.strip()
+    if "integer" in expected and re.fullmatch(r"[+-]?\d+", word):
+        return int(word)
+    if "number" in expected:
+        try:
+            return float(word)
+        except ValueError:
+            pass
+    if "boolean" in expected and word.lower() in ("true", "false"):
+        return word.lower() == "true"
+    return None
+
+
+def _read_command_line_text(config: dict, validator) -> None:
+    """Snakemake's ``--config`` passes the values inside a nested mapping as text
+    (``--config 'simulation={"n_events": 400000}'`` gives ``'400000'``): where the schema asks
+    for an integer, a number or a boolean and the text is one, the value replaces the text, so a
+    size override works as users type it."""
+    for _ in range(100):  # each pass fixes every type error it sees; defaults may reveal more
+        fixed = False
+        for err in validator.iter_errors(config):
+            if err.validator != "type" or not isinstance(err.instance, str) or not err.path:
+                continue
+            value = _typed(err.instance, err.validator_value)
+            if value is None:
+                continue
+            parent = functools.reduce(lambda node, key: node[key], list(err.path)[:-1], config)
+            parent[err.path[-1]] = value
+            fixed = True
+        if not fixed:
+            return
+
+
 def validate_config(config: dict) -> dict:
     """Validate ``config`` against the schema, fill defaults in place and return it.
 
@@ -67,6 +105,7 @@ def validate_config(config: dict) -> dict:
         check_moved_keys(functools.reduce(_child, parent.split("."), config), parent)
     _resolve_likes(config)
     validator = defaulting_validator(load_schema())
+    _read_command_line_text(config, validator)
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.path), list(map(str, e.path))))
     if errors:
         err = errors[0]

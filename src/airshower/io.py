@@ -168,13 +168,19 @@ def write_h5(
                 ds.attrs["unit"] = units[name]
 
 
+def remake(path: str | os.PathLike) -> str:
+    """What to run for a damaged file of the workflow: Snakemake does not see the damage (the
+    file exists and is newer than its inputs), so a plain rerun fails the same way."""
+    return f"make it again with the rule that writes it: run the workflow with --forcerun {path}"
+
+
 def _open(path: Path):
     if not path.is_file():
         raise DataError(f"{path}: file does not exist")
     try:
         return h5py.File(path, "r")
     except OSError as exc:
-        raise DataError(f"{path}: not a readable HDF5 file ({exc})") from None
+        raise DataError(f"{path}: not a readable HDF5 file ({exc}); {remake(path)}") from None
 
 
 def read_h5(
@@ -281,7 +287,7 @@ def read_json(path: str | os.PathLike) -> dict:
     try:
         return json.loads(path.read_text())
     except json.JSONDecodeError as exc:
-        raise DataError(f"{path}: not valid JSON ({exc})") from None
+        raise DataError(f"{path}: not valid JSON ({exc}); {remake(path)}") from None
 
 
 def read_record(path: str | os.PathLike, keys: Iterable[str], what: str) -> dict:

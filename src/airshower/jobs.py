@@ -11,6 +11,10 @@ Two faults would otherwise need a person:
   orphan and writes its outputs over those of the rerun: :class:`ParentWatch` notices that the
   process which started the job (or the Snakemake process above an intermediate shell) is
   gone; a training stops at its next epoch end with its checkpoint kept, another job at once.
+  The workflow announces its Snakemake process to every job it starts
+  (:data:`SNAKEMAKE_ENV`, set when the Snakefile is read), so a job launched in the seconds
+  before Snakemake died, which finds no Snakemake among its ancestors any more, stops too, as
+  soon as its guard starts.
 
 :func:`guard` combines both for the entry scripts (``workflow/scripts/``).
 """
@@ -36,6 +40,9 @@ import psutil
 log = logging.getLogger(__name__)
 
 LOCK = "job.lock"
+# The Snakemake process that starts the jobs, "pid:create_time:host" (:func:`snakemake_identity`),
+# set in its environment by the workflow (workflow/rules/common.smk) so every job inherits it.
+SNAKEMAKE_ENV = "AIRSHOWER_SNAKEMAKE"
 RESUME_HINT = "run `snakemake --unlock` once, then the same command again"
 
 
@@ -145,9 +152,18 @@ class ParentWatch:
         self.watched = [
             (proc, f"the process {proc.pid} between it and its Snakemake process") for proc in chain[:-1]
         ] + [(proc, f"the Snakemake process {proc.pid} that started it") for proc in chain[-1:]]
+        # the Snakemake process the workflow announced: known even where it died before this job
+        # could look for it among its ancestors
+        self.announced = _announced_snakemake()
+        if self.announced and any(proc.pid == self.announced[0] for proc, _ in self.watched):
+            self.announced = None
 
     def gone(self) -> str | None:
         """Which watched process is gone (``"its parent process 123"``), None while all live."""
+        if self.announced:
+            pid, proc = self.announced
+            if proc is None or not _alive(proc):
+                return f"the Snakemake process {pid} that started it"
         for proc, label in reversed(self.watched):
             if not _alive(proc):
                 return label
@@ -204,6 +220,7 @@ def guard(name: str, lock: str | os.PathLike | None = None, watch_s: float | Non
     locked = JobLock(lock, name) if lock is not None else contextlib.nullcontext()
     watched = _watch_in_thread(job, watch_s) if watch_s else contextlib.nullcontext()
     try:
+        job.check("before it starts")  # its Snakemake may have died while the job imported
         with locked, watched:
             yield job
     except (JobLocked, Orphaned) as exc:
@@ -240,6 +257,32 @@ def _watch_in_thread(job: Job, interval_s: float) -> Iterator[None]:
         stop.set()
         thread.join()
         signal.signal(signal.SIGUSR1, previous)
+
+
+def snakemake_identity() -> str:
+    """This process as :data:`SNAKEMAKE_ENV` names it: ``pid:create_time:host`` (the start time
+    tells a reused PID apart, the host a job on another machine)."""
+    return f"{os.getpid()}:{psutil.Process().create_time():.3f}:{socket.gethostname()}"
+
+
+def _announced_snakemake() -> tuple[int, psutil.Process | None] | None:
+    """The Snakemake process of :data:`SNAKEMAKE_ENV` on this host: (pid, its process, None when it
+    is gone or its PID now belongs to another process); None where none is announced here."""
+    value = os.environ.get(SNAKEMAKE_ENV, "")
+    try:
+        pid_text, created_text, host = value.split(":", 2)
+        pid, created = int(pid_text), float(created_text)
+    except ValueError:
+        return None
+    if host != socket.gethostname() or pid == os.getpid():
+        return None
+    try:
+        proc = psutil.Process(pid)
+        if abs(proc.create_time() - created) > 0.01:
+            return pid, None
+    except psutil.Error:
+        return pid, None
+    return pid, proc
 
 
 def _ancestors_to_snakemake(depth: int = 6) -> list[psutil.Process]:

@@ -51,7 +51,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from airshower import geometry, schema
+from airshower import geometry, io, schema
 from airshower import targets as registry
 from airshower.contract import shower_units
 
@@ -311,6 +311,28 @@ def _with_trace(
         values = (_log_trace(trace[start:stop][..., bins]) - stats["mean"]) / stats["std"]
         x[start:stop][..., traced] = np.where(on, values, 0.0)
     return x
+
+
+def read_normalization(path) -> dict:
+    """``normalization.json``, checked: the statistics (``mean`` and ``std``) of every channel it
+    lists and the targets' statistics; a missing or broken entry is a DataError naming the file,
+    the key and what to run."""
+    norm = io.read_json(path)
+    keys = ["channels", "targets"]
+    for channel in norm.get("channels") or ():
+        if is_trace(channel):
+            keys.append("trace")
+        elif channel in ("time", "signal", "residual", *GEOMETRY_CHANNELS):
+            keys.append(channel)
+    for key in dict.fromkeys(keys):
+        if key not in norm:
+            raise io.DataError(f"{path}: no statistics '{key}' (the input normalization); {io.remake(path)}")
+        entry = norm[key]
+        if key not in ("channels", "targets") and not (
+            isinstance(entry, Mapping) and all(isinstance(entry.get(k), int | float) for k in ("mean", "std"))
+        ):
+            raise io.DataError(f"{path}: statistics '{key}' lack a numeric mean and std; {io.remake(path)}")
+    return norm
 
 
 def select_channels(x: np.ndarray, norm: Mapping, inputs: Sequence[str]) -> np.ndarray:

@@ -6,6 +6,12 @@ import re
 # TensorFlow's start-up chatter (CPU features, missing CUDA) in every job is noise; errors stay.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from airshower import jobs
+
+# Every job learns which Snakemake process started it from the moment it starts (the guard of
+# airshower.jobs stops a job whose Snakemake is gone, also one launched just before it died).
+os.environ[jobs.SNAKEMAKE_ENV] = jobs.snakemake_identity()
+
 from airshower.config import validate_config
 from airshower.evaluation.convergence import RULE as CONVERGENCE_RULE
 from airshower.evaluation.systematics_tables import twins

@@ -17,7 +17,7 @@ log = logs.setup(snakemake.log[0])
 p = snakemake.params
 with jobs.guard(f"prediction {p.model} seed {p.seed}", watch_s=5) as job:
     test = io.read_h5(snakemake.input.test, ["x", *io.prediction_labels(snakemake.input.test)], finite=["x"])
-    norm = io.read_json(snakemake.input.normalization)
+    norm = preparation.read_normalization(snakemake.input.normalization)
     training.configure_runtime(snakemake.threads, snakemake.resources.get("gpu", 0))
     model = training.load_model(snakemake.input.model)
     y, rate = training.predict(model, preparation.select_channels(test["x"], norm, p.inputs), p.batch_size)

@@ -5,7 +5,7 @@ plane fit of every event first (the reference front of the residual and front ch
 from airshower import baseline, io, logs, preparation, systematics
 
 log = logs.setup(snakemake.log[0])
-norm = io.read_json(snakemake.input.normalization)
+norm = preparation.read_normalization(snakemake.input.normalization)
 showers = io.read_showers(snakemake.input.showers, traces="trace" in norm)  # what the channels need
 front_settings = baseline.BaselineSettings.from_config(snakemake.params.baseline)
 showers, _ = baseline.with_reference_front(showers, front_settings)  # logs its cost

@@ -12,7 +12,7 @@ p = snakemake.params
 with jobs.guard(f"training {p.model} seed {p.seed}", lock=p.checkpoint_dir) as job:
     settings = training.TrainingSettings.from_config(p.training)
     training.configure_runtime(settings.threads, settings.gpus, settings.mixed_precision)  # before any tensor
-    norm = io.read_json(snakemake.input.normalization)
+    norm = preparation.read_normalization(snakemake.input.normalization)
     names = list(p.spec["targets"])  # what the network reconstructs (airshower.targets)
     labels = ["x", *targets.labels_needed(names)]
     splits = {s: io.read_h5(snakemake.input[s], labels, finite=["x"]) for s in ("train", "val")}
