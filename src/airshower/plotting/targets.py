@@ -40,6 +40,7 @@ UNITS = {
     "xmax_resolution": r"$X_\mathrm{max}$ resolution $\sigma(X_\mathrm{rec} - X_\mathrm{true})$"
     r" [g cm$^{-2}$]",
     "resolved": r"resolved fraction $1 - \sigma_\mathrm{rec}^2 / \sigma(X_\mathrm{true})^2$ [%]",
+    "muon_resolved": r"resolved fraction $1 - \sigma_\mathrm{rec}^2 / \sigma(R_{\mu,\mathrm{true}})^2$ [%]",
 }
 ERRORS = "error bars: spread over seeds, or bootstrap 68 % for one seed"
 
@@ -174,7 +175,7 @@ def muon_vs_energy(summary: Mapping[str, Mapping], models: Sequence[str]) -> Fig
         summary,
         models,
         ("bias_pct", "resolution_pct", "resolved_fraction"),
-        ("muon_bias", "muon_resolution", "resolved"),
+        ("muon_bias", "muon_resolution", "muon_resolved"),
         r"Relative muon content $R_\mu$ vs energy",
     )
 
@@ -268,18 +269,34 @@ MERIT_KEYS = (
     ("merit", "classifier score", True, None),
     ("merit_xmax_reco", r"reconstructed $X_\mathrm{max}$", False, None),
     ("merit_xmax_true", r"true $X_\mathrm{max}$ (ideal)", None, "D"),
-    ("merit_combined_reco", r"reconstructed $X_\mathrm{max}$ + $R_\mu$ (Fisher)", False, "s"),
-    ("merit_combined_true", r"true $X_\mathrm{max}$ + $R_\mu$ (ideal)", None, "s"),
+    ("merit_combined_reco", r"reconstructed $X_\mathrm{max}$ + $R_\mu$ (Fisher)", False, "h"),
+    ("merit_combined_true", r"true $X_\mathrm{max}$ + $R_\mu$ (ideal)", None, "h"),
 )
+# a merit factor beyond this many times the largest of the others (a saturated classifier score,
+# whose two classes sit at 0 and 1) is drawn at the axis' edge with its value written
+MERIT_OVERFLOW = 2.0
 
 
 def _merit_point(
-    ax, entry: Mapping, y: float, style: Mapping, filled: bool | None, marker: str | None
+    ax, entry: Mapping, y: float, style: Mapping, filled: bool | None, marker: str | None, limit: float
 ) -> None:
     if entry is None or entry["mean"] is None:
         return
     err = entry["std"] if entry["std"] is not None else entry["stat"]
     color = "0.45" if filled is None else style["color"]
+    if entry["mean"] > limit:  # off the scale of the others: at the edge, with its value
+        ax.plot(limit, y, marker=">", color=color, ms=9, ls="none", clip_on=False)
+        ax.annotate(
+            f"{entry['mean']:.3g} →",
+            (limit, y),
+            xytext=(-12, 0),
+            textcoords="offset points",
+            ha="right",
+            va="center",
+            fontsize=9,
+            color=color,
+        )
+        return
     ax.errorbar(
         entry["mean"],
         y,
@@ -292,6 +309,28 @@ def _merit_point(
         capsize=0,
         lw=2,
     )
+
+
+def _merit_limit(summary: Mapping, models: Sequence[str], keys: Sequence[str]) -> float:
+    """The right edge of the merit axis: the largest merit factor with its error bar, the
+    classifier's left out where it is beyond :data:`MERIT_OVERFLOW` times the others' largest."""
+
+    def tops(names):
+        out = []
+        for m in models:
+            for pair in summary[m]["pairs"].values():
+                for k in names:
+                    e = pair.get(k) or {}
+                    if e.get("mean") is not None:
+                        err = e["std"] if e.get("std") is not None else e.get("stat")
+                        out.append(e["mean"] + (float(np.max(err)) if err is not None else 0.0))
+        return out
+
+    others = tops([k for k in keys if k != "merit"])
+    if not others:
+        return float("inf")
+    cap = MERIT_OVERFLOW * max(others)
+    return 1.08 * max([*others, *[v for v in tops(["merit"]) if v <= cap]])
 
 
 def _has_merit(model_summary: Mapping, key: str) -> bool:
@@ -312,17 +351,18 @@ def mass_merit(summary: Mapping[str, Mapping], models: Sequence[str]) -> Figure:
     ypos = np.arange(len(present))[::-1]
     shown = [k for k in MERIT_KEYS if any(_has_merit(summary[m], k[0]) for m in present)]
     offsets = np.linspace(0.3, -0.3, len(shown)) if len(shown) > 1 else [0.0]
+    limit = _merit_limit(summary, present, [k[0] for k in shown])
     for ax, key in zip(axes, pairs, strict=True):
         for y, model in zip(ypos, present, strict=True):
             pair = summary[model]["pairs"][key]
             for (q, _, filled, marker), dy in zip(shown, offsets, strict=True):
-                _merit_point(ax, pair.get(q), y + dy, styles[model], filled, marker)
+                _merit_point(ax, pair.get(q), y + dy, styles[model], filled, marker, limit)
         light, heavy = summary[present[0]]["pairs"][key]["names"]
         ax.set_title(f"{light} vs {heavy}")
         ax.set_xlabel(
             r"merit factor $|\langle x\rangle_a - \langle x\rangle_b| / \sqrt{\sigma_a^2 + \sigma_b^2}$"
         )
-        ax.set_xlim(0, ax.get_xlim()[1] * 1.05)
+        ax.set_xlim(0, min(ax.get_xlim()[1] * 1.05, limit))
         ax.set_ylim(-0.6, len(present) - 0.4)
         ax.grid(axis="y", visible=False)
     axes[0].set_yticks(ypos, labels=present)
