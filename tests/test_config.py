@@ -179,7 +179,7 @@ def _set(config, dotted, value):
         ("simulation.n_evnets", 10, "simulation"),  # typo: unknown key
         ("preparation.fractions", {"train": 0.5, "val": 0.3, "test": 0.3}, "preparation.fractions"),
         ("preparation.fractions", {"train": 0.999, "val": 0.0005, "test": 0.0005}, "preparation.fractions"),
-        ("training.batch_size", "128", "training.batch_size"),
+        ("training.batch_size", "128 events", "training.batch_size"),
         ("training.seeds", [], "training.seeds"),
         ("models.fcn.family", "transformer", "models.fcn.family"),
         ("models.fcn.units", [100, -3], "models.fcn.units"),
@@ -558,7 +558,7 @@ def test_bad_target_lists_name_their_key(test_config, targets, named):
         validate_config(config)
 
 
-@pytest.mark.parametrize("weight", [0, -1.0, "2"])
+@pytest.mark.parametrize("weight", [0, -1.0, "two"])
 def test_loss_weights_must_be_positive_numbers(test_config, weight):
     config = with_multi(test_config)
     config["models"]["multi"]["training"]["loss_weights"] = {"direction": weight}

@@ -27,6 +27,7 @@ CATEGORIES = {
     "6 Core",
     "7 Xmax",
     "8 Mass",
+    "8 Muon content",
     "9 Systematics",
 }
 

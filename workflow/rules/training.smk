@@ -25,7 +25,7 @@ rule train:
     threads: get_threads
     resources:
         gpu=get_gpus,
-        mem_mb=6000,
+        mem_mb=training_mem_mb,
         runtime=240,
     params:
         model="{model}",
