@@ -21,7 +21,9 @@ def settings(**kw):
 
 def test_settings_and_the_schema_enums_are_the_registries():
     assert settings() == prep.PreparationSettings(
-        fractions={"train": 0.7, "val": 0.15, "test": 0.15}, evaluated_log10_energy_ev=None
+        fractions={"train": 0.7, "val": 0.15, "test": 0.15},
+        evaluated_log10_energy_ev=None,
+        memory_budget_mb=8000,
     )
     props = schema.load_schema()["$defs"]["training"]["properties"]
     assert props["target_transform"]["enum"] == list(registry.TARGET_TRANSFORMS)

@@ -205,3 +205,72 @@ def test_trace_inputs_are_checked_with_the_config(test_config):
     config["models"]["traces"]["training"] = {"inputs": ["signal"]}
     with pytest.raises(ConfigError, match="trace_encoder.*lacks 'trace'"):
         validate_config(config)
+
+
+@pytest.mark.parametrize("traced", [False, True])
+def test_preparing_block_by_block_gives_what_preparing_in_memory_gives(tmp_path, traced):
+    """The same splits, labels and statistics (to 1e-12) and the same inputs (to float32
+    rounding), with blocks of 37 events of 300 (dead stations and traces where the file has them)."""
+    from airshower import baseline
+
+    gen = np.random.default_rng(8)
+    showers = fake_showers(300, gen, masses=(1, 56))
+    showers["working"] = (gen.random(showers["signal"].shape) > 0.05).astype(np.uint8)
+    showers["working"][np.isfinite(showers["signal"])] = 1
+    if traced:
+        showers = with_traces(showers)
+    del showers["front_axis"]
+    io.write_h5(tmp_path / "showers.h5", showers, units=io.shower_units())
+    front = baseline.BaselineSettings.from_config({})
+
+    def fronts(time_us, signal, detector):
+        return baseline.reference_front(time_us, signal, detector, front)
+
+    read = io.read_showers(tmp_path / "showers.h5", traces=True)
+    read["front_axis"] = fronts(read["time"], read["signal"], read["detector"])
+    splits, norm = preparation.prepare(read, SPLIT, np.random.default_rng(9))
+    outputs = {s: tmp_path / f"{s}.h5" for s in preparation.SPLITS}
+    blockwise = preparation.prepare_in_blocks(
+        tmp_path / "showers.h5",
+        outputs,
+        SPLIT,
+        np.random.default_rng(9),
+        fronts,
+        {"seed": 9},
+        block_events=37,
+    )
+    assert list(blockwise) == list(norm)
+    assert blockwise["channels"] == norm["channels"]
+    assert blockwise["targets"] == norm["targets"]
+    for key in ("signal", "time", "residual", "station_x", "station_y", *(["trace"] if traced else [])):
+        for stat in ("mean", "std"):
+            assert blockwise[key][stat] == pytest.approx(norm[key][stat], rel=1e-12, abs=1e-15), (key, stat)
+    for name, split in splits.items():
+        written = io.read_h5(outputs[name])
+        assert set(written) == set(split)
+        for label, values in split.items():
+            if label == "x":
+                np.testing.assert_allclose(written["x"], values, rtol=1e-5, atol=1e-6)
+            else:
+                np.testing.assert_array_equal(written[label], values)
+        assert io.read_attrs(outputs[name])["seed"] == 9
+
+
+def test_a_broken_block_names_the_file_and_its_events(tmp_path):
+    showers = fake_showers(100, np.random.default_rng(1))
+    del showers["front_axis"]
+    showers["signal"][60, 3, 3] = -5.0  # a negative signal in the second block
+    io.write_h5(tmp_path / "showers.h5", showers, units=io.shower_units())
+    outputs = {s: tmp_path / f"{s}.h5" for s in preparation.SPLITS}
+    with pytest.raises(
+        io.DataError, match=r"showers.h5: dataset 'signal' .* \(in events 50 to 99, counted from 50\)"
+    ):
+        preparation.prepare_in_blocks(
+            tmp_path / "showers.h5",
+            outputs,
+            SPLIT,
+            np.random.default_rng(2),
+            lambda t, _s, _d: np.zeros((len(t), 3)),
+            block_events=50,
+        )
+    assert not any(path.exists() for path in outputs.values())  # nothing half-written

@@ -141,6 +141,51 @@ def chunk_rows(shape: Sequence[int], dtype) -> int:
     return max(1, min(int(shape[0]), 1024, CHUNK_BYTES // row_bytes))
 
 
+def dataset_options(shape: Sequence[int], dtype, compression: str | None = "gzip") -> dict:
+    """How a dataset of ``shape`` is stored: gzip with shuffle in chunks of :func:`chunk_rows`
+    above 1024 values, contiguous below (the one choice of every file the workflow writes)."""
+    if not compression or not len(shape) or int(np.prod(shape, dtype=np.int64)) <= 1024:
+        return {}
+    return {
+        "compression": compression,
+        "compression_opts": 4,
+        "shuffle": True,
+        "chunks": (chunk_rows(shape, dtype), *shape[1:]),
+    }
+
+
+@contextlib.contextmanager
+def h5_writer(path: str | os.PathLike, attrs: Mapping | None = None) -> Iterator[h5py.File]:
+    """An HDF5 file written atomically (it appears at ``path`` only when the block ends without
+    error), with the file attributes ``attrs``: for datasets written piece by piece
+    (:func:`create_dataset`)."""
+    with atomic_path(path) as tmp, h5py.File(tmp, "w", track_order=True) as fh:
+        for key, value in (attrs or {}).items():
+            fh.attrs[key] = value
+        yield fh
+
+
+def create_dataset(
+    fh: h5py.File,
+    name: str,
+    shape: Sequence[int],
+    dtype,
+    unit: str | None = None,
+    data: np.ndarray | None = None,
+    compression: str | None = "gzip",
+):
+    """Dataset ``name`` of ``fh`` stored as :func:`dataset_options` says, filled with ``data``
+    or left to be written in pieces; ``unit`` its ``unit`` attribute."""
+    kwargs = dataset_options(tuple(shape), dtype, compression)
+    if data is not None:
+        ds = fh.create_dataset(name, data=data, **kwargs)
+    else:
+        ds = fh.create_dataset(name, shape=tuple(shape), dtype=dtype, **kwargs)
+    if unit is not None:
+        ds.attrs["unit"] = unit
+    return ds
+
+
 def write_h5(
     path: str | os.PathLike,
     datasets: Mapping[str, np.ndarray],
@@ -154,24 +199,22 @@ def write_h5(
     Compression is lossless and deterministic, so the same arrays give the same data.
     """
     units = dict(units or {})
-    with atomic_path(path) as tmp, h5py.File(tmp, "w", track_order=True) as fh:
-        for key, value in (attrs or {}).items():
-            fh.attrs[key] = value
+    with h5_writer(path, attrs) as fh:
         for name, array in datasets.items():
             array = np.asarray(array)
-            kwargs = {}
-            if compression and array.ndim and array.size > 1024:
-                kwargs = {"compression": compression, "compression_opts": 4, "shuffle": True}
-                kwargs["chunks"] = (chunk_rows(array.shape, array.dtype), *array.shape[1:])
-            ds = fh.create_dataset(name, data=array, **kwargs)
-            if name in units:
-                ds.attrs["unit"] = units[name]
+            create_dataset(fh, name, array.shape, array.dtype, units.get(name), array, compression)
 
 
 def remake(path: str | os.PathLike) -> str:
     """What to run for a damaged file of the workflow: Snakemake does not see the damage (the
     file exists and is newer than its inputs), so a plain rerun fails the same way."""
     return f"make it again with the rule that writes it: run the workflow with --forcerun {path}"
+
+
+def open_h5(path: str | os.PathLike) -> h5py.File:
+    """An HDF5 file open for reading (a context manager); DataError naming a missing or
+    unreadable file and what to run."""
+    return _open(Path(path))
 
 
 def _open(path: Path):
@@ -390,36 +433,19 @@ def merge_shower_files(
                 raise DataError(f"{path}: dataset(s) energy missing")
             lengths.append(len(fh["energy"]))
     total = sum(lengths)
-    with atomic_path(out) as tmp, h5py.File(tmp, "w", track_order=True) as fh:
-        for key, value in (attrs or {}).items():
-            fh.attrs[key] = value
+    with h5_writer(out, attrs) as fh:
         start = 0
         for (_path, data, units), n in zip(_checked_shards(paths), lengths, strict=True):
             for name, array in data.items():
                 if name == STATION_DATASET:
                     if name not in fh:
-                        _create(fh, name, array, array.shape, units)
+                        create_dataset(fh, name, array.shape, array.dtype, units.get(name), array)
                     continue
                 if name not in fh:
-                    _create(fh, name, array, (total, *array.shape[1:]), units)
+                    create_dataset(fh, name, (total, *array.shape[1:]), array.dtype, units.get(name))
                 fh[name][start : start + n] = array
             start += n
     return total
-
-
-def _create(fh, name: str, array: np.ndarray, shape: tuple, units: Mapping[str, str]) -> None:
-    """An empty dataset ``name`` of ``shape`` with ``array``'s dtype, chunked and compressed as
-    :func:`write_h5` would write an array of that shape (the station table written at once)."""
-    kwargs = {}
-    if int(np.prod(shape)) > 1024 and len(shape):
-        kwargs = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
-        kwargs["chunks"] = (chunk_rows(shape, array.dtype), *shape[1:])
-    if name == STATION_DATASET:
-        ds = fh.create_dataset(name, data=array, **kwargs)
-    else:
-        ds = fh.create_dataset(name, shape=shape, dtype=array.dtype, **kwargs)
-    if name in units:
-        ds.attrs["unit"] = units[name]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -45,6 +45,7 @@ every target and of every energy transform, come from the training split only an
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
@@ -53,7 +54,7 @@ import numpy as np
 
 from airshower import geometry, io, schema
 from airshower import targets as registry
-from airshower.contract import shower_units
+from airshower.contract import DataError, check_labels, check_showers, shower_limits, shower_units
 
 # The input channels of the prepared ``x``, in their order, and their kinds (:mod:`airshower.inputs`;
 # ``training.inputs`` names a subset; the schema's enum is held to CHANNELS by tests/test_preparation.py).
@@ -80,13 +81,20 @@ VERTICAL = np.array([0.0, 0.0, 1.0])
 
 @dataclass(frozen=True)
 class PreparationSettings(schema.Settings):
-    """``preparation``: split fractions (``train``, ``val``, ``test``) and the range of true
-    energy the validation and test sets keep (``evaluated_log10_energy_ev``, None: all)."""
+    """``preparation``: split fractions (``train``, ``val``, ``test``), the range of true
+    energy the validation and test sets keep (``evaluated_log10_energy_ev``, None: all) and the
+    memory above which the data are prepared block by block (``memory_budget_mb``)."""
 
     SECTION: ClassVar[str] = "preparation"
 
     fractions: Mapping[str, float]
     evaluated_log10_energy_ev: tuple[float, float] | None
+    memory_budget_mb: int
+
+    def in_blocks(self, n_events: int, n_stations: int, n_bins: int = 0) -> bool:
+        """Whether :func:`prepare_in_blocks` prepares ``n_events`` showers: where
+        :func:`memory_estimate_mb` exceeds ``memory_budget_mb``."""
+        return memory_estimate_mb(n_events, n_stations, n_bins) > self.memory_budget_mb
 
 
 def evaluated(energy_eev: np.ndarray, log10_range: Sequence[float] | None) -> np.ndarray:
@@ -390,16 +398,7 @@ def prepare(
             "the showers lack 'front_axis', the plane fit's axis of every event "
             "(airshower.baseline.with_reference_front): the residual and front channels need it"
         )
-    n = len(showers["energy"])
-    indices = split_indices(n, settings.fractions, rng)
-    keep = evaluated(showers["energy"], settings.evaluated_log10_energy_ev)
-    for name in ("val", "test"):  # the training split keeps the whole simulated range
-        indices[name] = indices[name][keep[indices[name]]]
-        if indices[name].size == 0:
-            raise ValueError(
-                f"no {name} event in the energy range of preparation.evaluated_log10_energy_ev "
-                f"{settings.evaluated_log10_energy_ev}"
-            )
+    indices = _split(showers["energy"], settings, rng)
     tr = indices["train"]
     positions = showers["detector"]
     labels = labels_of(showers)
@@ -418,6 +417,21 @@ def prepare(
         splits[name] = {"x": split_inputs(showers, idx, norm), "index": idx.astype(np.int64)}
         splits[name].update({label: showers[label][idx] for label in labels})
     return splits, norm
+
+
+def _split(energy_eev: np.ndarray, settings: PreparationSettings, rng: np.random.Generator) -> dict:
+    """The splits' event indices (:func:`split_indices`); the validation and test splits keep the
+    events in ``settings.evaluated_log10_energy_ev`` (the training split the whole range)."""
+    indices = split_indices(len(energy_eev), settings.fractions, rng)
+    keep = evaluated(energy_eev, settings.evaluated_log10_energy_ev)
+    for name in ("val", "test"):
+        indices[name] = indices[name][keep[indices[name]]]
+        if indices[name].size == 0:
+            raise ValueError(
+                f"no {name} event in the energy range of preparation.evaluated_log10_energy_ev "
+                f"{settings.evaluated_log10_energy_ev}"
+            )
+    return indices
 
 
 def split_inputs(showers: Mapping[str, np.ndarray], idx: np.ndarray | slice, norm: Mapping) -> np.ndarray:
@@ -443,3 +457,189 @@ def split_units() -> dict[str, str]:
         {"x": f"1 (normalized; channels {', '.join(CHANNELS)}[, trace_00...])", "index": "row in showers.h5"}
     )
     return units
+
+
+# ---------------------------------------------------------------------------------------------
+# block by block: the same splits and inputs with the memory of one block of events
+
+# bytes per event that prepare() holds in memory, by what it reads: about 8 times the raw
+# float32 images (time and signal: the showers, their copies per split, x) and 2.5 times the
+# recorded trace (measured on 2 cores: 548 MB at 28,000 showers of the default study, 4.7 GB at
+# 30,000 showers with 80-bin traces, each with about 200 MB of interpreter and libraries)
+IMAGE_COPIES = 8.0
+TRACE_COPIES = 2.5
+
+
+def memory_estimate_mb(n_events: int, n_stations: int, n_bins: int = 0) -> float:
+    """The memory (MB) :func:`prepare` needs for ``n_events`` showers of ``n_stations`` stations
+    (with traces of ``n_bins`` bins), from :data:`IMAGE_COPIES` and :data:`TRACE_COPIES`."""
+    per_event = 4.0 * n_stations * (2 * IMAGE_COPIES + n_bins * TRACE_COPIES)
+    return n_events * per_event / 1e6
+
+
+class _Moments:
+    """Count, sum and sum of squares of the values added, in float64: the mean and the standard
+    deviation (ddof 0) of a sample seen block by block."""
+
+    def __init__(self):
+        self.n, self.total, self.squares = 0, 0.0, 0.0
+
+    def add(self, values: np.ndarray) -> None:
+        values = np.asarray(values, dtype=np.float64)
+        self.n += values.size
+        self.total += float(values.sum())
+        self.squares += float(np.square(values).sum())
+
+    @property
+    def mean(self) -> float:
+        return self.total / max(self.n, 1)
+
+    @property
+    def std(self) -> float:
+        return float(np.sqrt(max(self.squares / max(self.n, 1) - self.mean**2, 0.0)))
+
+
+def prepare_in_blocks(
+    path,
+    outputs: Mapping[str, object],
+    settings: PreparationSettings,
+    rng: np.random.Generator,
+    reference_front,
+    attrs: Mapping | None = None,
+    block_events: int = 4096,
+) -> dict:
+    """:func:`prepare` of the shower file ``path`` with the memory of one block of
+    ``block_events`` events: the same split (the same draws), the normalization from one pass over
+    the training events (the same statistics but for the order of the sums: equal to about 1e-12
+    relative), then every split's inputs written block by block into ``outputs[split]`` (files
+    as :func:`prepare`'s splits; written whole or not at all). ``reference_front(time, signal,
+    detector)`` gives the plane fit's axes of a block's events (``airshower.baseline.reference_front``).
+    Each block is checked against the shower contract (the error names the file and the block's
+    events). Returns the normalization."""
+    source = _ShowerBlocks(path, block_events)
+    indices = _split(source.labels["energy"], settings, rng)
+    in_split = np.full(source.n, -1)
+    for k, name in enumerate(SPLITS):
+        in_split[indices[name]] = k
+    norm, fronts = _fit_in_blocks(source, in_split == 0, indices["train"], reference_front)
+    units = split_units()
+    with contextlib.ExitStack() as stack:  # pass 2: every split's inputs, block by block
+        files = {name: stack.enter_context(io.h5_writer(outputs[name], attrs)) for name in SPLITS}
+        for name, fh in files.items():
+            shape = (len(indices[name]), *positions_shape(source.positions), len(norm["channels"]))
+            io.create_dataset(fh, "x", shape, np.float32, units["x"])
+        written = dict.fromkeys(SPLITS, 0)
+        for start, stop, block in source:
+            block["front_axis"] = fronts[start:stop]
+            for k, name in enumerate(SPLITS):
+                rows = np.flatnonzero(in_split[start:stop] == k)
+                if rows.size:
+                    files[name]["x"][written[name] : written[name] + rows.size] = split_inputs(
+                        block, rows, norm
+                    )
+                    written[name] += rows.size
+        for name, fh in files.items():
+            idx = indices[name]
+            io.create_dataset(fh, "index", idx.shape, np.int64, units["index"], idx.astype(np.int64))
+            for label, values in source.labels.items():
+                io.create_dataset(fh, label, values[idx].shape, values.dtype, units[label], values[idx])
+    return norm
+
+
+class _ShowerBlocks:
+    """A shower file read in blocks of events: its labels and station table at once (small), its
+    per-station datasets block by block, each block checked against the shower contract."""
+
+    def __init__(self, path, block_events: int):
+        self.path, self.block_events = path, int(block_events)
+        self.limits = shower_limits(io.read_attrs(path))
+        with io.open_h5(path) as fh:
+            names = set(fh)
+            self.n = len(fh["energy"])
+            wanted = (*LABELS, *OPTIONAL_LABELS)
+            self.labels = {label: fh[label][()] for label in wanted if label in names}
+            self.positions = fh["detector"][()]
+            self.n_bins = int(fh["trace"].shape[-1]) if "trace" in names else 0
+        check_labels(self.labels, path, self.limits)
+        self.stations = ["time", "signal"] + [name for name in ("working", "trace") if name in names]
+
+    def __iter__(self):
+        with io.open_h5(self.path) as fh:
+            for start in range(0, self.n, self.block_events):
+                stop = min(start + self.block_events, self.n)
+                block = {name: fh[name][start:stop] for name in self.stations}
+                block.update({label: values[start:stop] for label, values in self.labels.items()})
+                block["detector"] = self.positions
+                try:
+                    check_showers(block, self.path, self.limits)
+                except DataError as exc:
+                    raise DataError(
+                        f"{exc} (in events {start} to {stop - 1}, counted from {start})"
+                    ) from None
+                yield start, stop, block
+
+
+def _fit_in_blocks(source: _ShowerBlocks, train: np.ndarray, train_index: np.ndarray, reference_front):
+    """Pass 1 of :func:`prepare_in_blocks`: the plane fit of every event and the normalization
+    from the training events (``train``, bool per event)."""
+    fronts = np.empty((source.n, 3))
+    moments = {name: _Moments() for name in ("signal", "time", "residual", "trace")}
+    for start, stop, block in source:
+        fronts[start:stop] = reference_front(block["time"], block["signal"], source.positions)
+        rows = train[start:stop]
+        signal = block["signal"][rows]
+        moments["signal"].add(np.log10(1.0 + signal[np.isfinite(signal)].astype(np.float64)))
+        rel_t = _relative_time(block["time"][rows].astype(np.float64))
+        moments["time"].add(rel_t[np.isfinite(rel_t)])
+        residual = front_residual_ns(block["time"][rows], source.positions, fronts[start:stop][rows])
+        moments["residual"].add(residual[np.isfinite(residual)])
+        if source.n_bins:
+            moments["trace"].add(_log_trace(block["trace"][rows][np.isfinite(signal)]))
+    if moments["signal"].n < 2 or moments["time"].n < 2:
+        raise ValueError("the training split has fewer than two triggered stations: cannot normalize")
+    labels = {label: values[train_index] for label, values in source.labels.items()}
+    norm = _normalization(moments, source.positions, labels)
+    if source.n_bins:
+        norm["trace"] = {**_trace_record(moments["trace"]), "n_bins": source.n_bins}
+        norm["channels"] = [*norm["channels"], *trace_channels(source.n_bins)]
+    return norm, fronts
+
+
+def positions_shape(positions: np.ndarray) -> tuple[int, int]:
+    """(side, side) of the square array of ``positions`` (n_stations, 3)."""
+    side = int(round(np.sqrt(len(positions))))
+    return side, side
+
+
+def _normalization(moments: Mapping[str, _Moments], positions: np.ndarray, train_labels: Mapping) -> dict:
+    """The normalization record of :func:`fit_normalization` from block-wise moments."""
+    pos = np.asarray(positions, dtype=np.float64)
+    norm = {
+        "channels": list(CHANNELS),
+        "signal": {
+            "transform": "log10(1 + S/VEM)",
+            "mean": moments["signal"].mean,
+            "std": moments["signal"].std,
+        },
+        "time": {"transform": "t - mean_event(t), in us", "mean": 0.0, "std": moments["time"].std},
+        "residual": {
+            "transform": "t + u.x/c - mean_event, in ns (u: the plane fit's axis)",
+            "mean": 0.0,
+            "std": float(max(moments["residual"].std, 1e-9)),
+        },
+    }
+    for c, name in enumerate(GEOMETRY_CHANNELS):
+        norm[name] = {"transform": "station coordinate, in m", "mean": float(pos[:, c].mean())}
+        norm[name]["std"] = float(max(pos[:, c].std(), 1e-9))
+    norm["targets"] = registry.fit_all(train_labels)
+    return norm
+
+
+def _trace_record(moments: _Moments) -> dict:
+    if moments.n < 2:
+        raise ValueError("the training split has no triggered station with a trace: cannot normalize")
+    return {
+        "transform": "log10(1 + max(S_b, 0)/VEM) per bin of the recorded trace",
+        "mean": float(moments.mean),
+        "std": max(moments.std, 1e-9),
+    }

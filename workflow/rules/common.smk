@@ -17,6 +17,7 @@ from airshower.evaluation.convergence import RULE as CONVERGENCE_RULE
 from airshower.evaluation.systematics_tables import twins
 from airshower.evaluation.uncertainty import CALIBRATION_BINS, KEEP_FRACTION
 from airshower.plotting.targets import TARGET_FIGURES, WIDTH_FIGURE
+from airshower.preparation import memory_estimate_mb
 from airshower.schema import BASELINE, ENSEMBLE_SUFFIX, ConfigError
 from airshower.study import (
     compared_models,
@@ -289,11 +290,13 @@ def training_mem_mb(wildcards):
 
 
 def preparation_mem_mb(wildcards):
-    """Peak memory of prepare: 4000 MB up to the default study's size; with traces the showers'
-    recorded traces (63 MB per 1000 events), the inputs with their 80 trace channels (70 MB per
-    1000) and a split's copy of the traces."""
+    """Peak memory of prepare: the estimate of a preparation in one piece
+    (airshower.preparation.memory_estimate_mb), at most preparation.memory_budget_mb (above it the
+    job works block by block), plus the interpreter, the libraries and the plane fit."""
     sim = config["simulation"]
-    return 4000 + (200 * sim["n_events"] // 1000 if sim["store_traces"] else 0)
+    n_bins = sim["trace"]["n_bins"] if sim["store_traces"] else 0
+    estimate = memory_estimate_mb(sim["n_events"], sim["array"]["n_side"] ** 2, n_bins)
+    return int(1000 + min(estimate, config["preparation"]["memory_budget_mb"]))
 
 
 # --- inputs -------------------------------------------------------------------------------------
