@@ -290,7 +290,9 @@ def traces(tmp_path_factory):
     workdir = copy_repo(tmp_path_factory.mktemp("traces"))
     cfg = yaml.safe_load((workdir / "config" / "traces.yaml").read_text())
     cfg["simulation"].update(n_events=900, n_shards=1, block_size=300)
-    cfg["preparation"]["memory_budget_mb"] = 100  # 900 showers with traces need 150 MB: in blocks
+    # 900 showers with traces need 150 MB to prepare and the trace network's inputs 106 MB, the
+    # footprint CNN's 57 MB: the preparation works in blocks, the trace network reads from disk
+    cfg["preparation"]["memory_budget_mb"] = 100
     cfg["training"].update(seeds=[1], epochs=2, threads=1)
     cfg["evaluation"]["bootstrap"] = 10
     cfg["plots"]["dpi"] = 50
@@ -302,6 +304,9 @@ def traces(tmp_path_factory):
 def test_traces_study_reads_the_traces_and_reconstructs_the_muon_content(traces):
     results = traces / "results"
     assert "above the budget: block by block" in (traces / "logs" / "prepare.log").read_text()
+    logs = traces / "logs" / "train"
+    assert "read from disk" in (logs / "cnn_traces" / "seed1.log").read_text()
+    assert "read from disk" not in (logs / "cnn_footprint" / "seed1.log").read_text()
     showers = io.read_showers(results / "data" / "showers.h5", traces=True)
     assert showers["trace"].shape == (900, 14, 14, 80)
     norm = json.loads((results / "data" / "normalization.json").read_text())

@@ -215,13 +215,14 @@ class AugmentedBatches:
 def _dataset_class():
     import keras  # noqa: PLC0415 (Keras loads lazily: the numpy augmentation needs no backend)
 
-    class AugmentedDataset(keras.utils.PyDataset):
-        """:class:`AugmentedBatches` as a Keras ``PyDataset``. The first epoch is the batches'
-        ``epoch`` (``initial_epoch`` of :func:`augmented_dataset`); every later
+    class EpochDataset(keras.utils.PyDataset):
+        """Batches drawn per epoch (:class:`AugmentedBatches`,
+        :class:`airshower.training.stream.DiskBatches`) as a Keras ``PyDataset``. The first epoch
+        is the batches' ``epoch`` (``initial_epoch`` of :func:`augmented_dataset`); every later
         ``on_epoch_begin`` advances it by one. (Keras reads a batch or two to learn the shapes
         and calls ``on_epoch_end`` once before the first epoch begins: neither counts.)"""
 
-        def __init__(self, batches: AugmentedBatches, **kwargs):
+        def __init__(self, batches, **kwargs):
             super().__init__(**kwargs)
             self.batches = batches
             self._begun = False
@@ -245,7 +246,14 @@ def _dataset_class():
                 self.batches.epoch += 1
             self._begun = True
 
-    return AugmentedDataset
+    return EpochDataset
+
+
+def epoch_dataset(batches, **kwargs):
+    """A Keras ``PyDataset`` of ``batches``, any object with an ``epoch``, a length and
+    ``batch(epoch, index)`` (:class:`AugmentedBatches`, ``training.stream.DiskBatches``), whose
+    epoch the fit advances and the resume of a killed training sets."""
+    return _dataset_class()(batches, **kwargs)
 
 
 def augmented_dataset(
@@ -265,4 +273,4 @@ def augmented_dataset(
     the PyDataset's (``workers``, ``use_multiprocessing``, ``max_queue_size``)."""
     batches = AugmentedBatches(x, y, channels, norm, settings, batch_size, seed, shuffle)
     batches.epoch = int(initial_epoch)
-    return _dataset_class()(batches, **kwargs)
+    return epoch_dataset(batches, **kwargs)

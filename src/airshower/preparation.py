@@ -349,6 +349,15 @@ def select_channels(x: np.ndarray, norm: Mapping, inputs: Sequence[str]) -> np.n
     Raises ValueError naming a channel that ``norm["channels"]`` (the channels of ``x``) lacks.
     """
     have = list(norm["channels"])
+    if x.shape[-1] != len(have):
+        raise ValueError(f"inputs have {x.shape[-1]} channels, the normalization names {len(have)}")
+    return x[..., channel_indices(norm, inputs)]
+
+
+def channel_indices(norm: Mapping, inputs: Sequence[str]) -> list[int]:
+    """The indices in the prepared ``x`` (channels ``norm["channels"]``) of a model's ``inputs``
+    (:func:`airshower.inputs.expand`); ValueError naming a channel the prepared data lack."""
+    have = list(norm["channels"])
     inputs = expand(inputs, have)
     missing = [c for c in inputs if c not in have]
     if missing:
@@ -356,9 +365,7 @@ def select_channels(x: np.ndarray, norm: Mapping, inputs: Sequence[str]) -> np.n
             f"input channel {missing[0]!r} is not in the prepared data (channels {', '.join(have)}): "
             "prepare the data again"
         )
-    if x.shape[-1] != len(have):
-        raise ValueError(f"inputs have {x.shape[-1]} channels, the normalization names {len(have)}")
-    return x[..., [have.index(c) for c in inputs]]
+    return [have.index(c) for c in inputs]
 
 
 def network_arrays(

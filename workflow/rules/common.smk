@@ -284,9 +284,12 @@ def simulation_mem_mb(wildcards):
 def training_mem_mb(wildcards):
     """Peak memory of a training: 6000 MB up to the default study's size; with traces the
     inputs of the training and validation splits, loaded and then the model's channels picked
-    (7.6 GB measured at 30,000 showers of config/traces.yaml on 2 cores)."""
+    (7.6 GB measured at 30,000 showers of config/traces.yaml on 2 cores), at most
+    preparation.memory_budget_mb above the 6000 (beyond it the inputs are read from disk).
+    """
     sim = config["simulation"]
-    return 6000 + (250 * sim["n_events"] // 1000 if sim["store_traces"] else 0)
+    inputs = 250 * sim["n_events"] // 1000 if sim["store_traces"] else 0
+    return 6000 + min(inputs, config["preparation"]["memory_budget_mb"])
 
 
 def preparation_mem_mb(wildcards):

@@ -34,6 +34,7 @@ rule train:
         training=get_training_settings,
         study_seed=config["seed"],
         checkpoint_dir="results/checkpoints/{model}/seed{seed}",
+        memory_budget_mb=config["preparation"]["memory_budget_mb"],
     script:
         "../scripts/train.py"
 

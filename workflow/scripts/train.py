@@ -6,6 +6,7 @@ Snakemake process that started it is gone.
 """
 
 from airshower import io, jobs, logs, preparation, targets, training
+from airshower.training import stream
 
 log = logs.setup(snakemake.log[0])
 p = snakemake.params
@@ -14,12 +15,26 @@ with jobs.guard(f"training {p.model} seed {p.seed}", lock=p.checkpoint_dir) as j
     training.configure_runtime(settings.threads, settings.gpus, settings.mixed_precision)  # before any tensor
     norm = preparation.read_normalization(snakemake.input.normalization)
     names = list(p.spec["targets"])  # what the network reconstructs (airshower.targets)
-    labels = ["x", *targets.labels_needed(names)]
-    splits = {s: io.read_h5(snakemake.input[s], labels, finite=["x"]) for s in ("train", "val")}
-    arrays = {  # the model's input channels and targets (x holds every channel)
-        s: preparation.network_arrays(split, norm, settings.inputs, settings.target_transform, names)
-        for s, split in splits.items()
-    }
+    labels = targets.labels_needed(names)
+    channels = preparation.channel_indices(norm, settings.inputs)
+    estimate = sum(stream.inputs_mb(snakemake.input[s], len(channels)) for s in ("train", "val"))
+    if estimate > p.memory_budget_mb:  # the inputs stay on disk, read batch by batch
+        log.info("inputs of about %.0f MB, above preparation.memory_budget_mb: read from disk", estimate)
+        arrays = {
+            s: (
+                stream.SplitInputs(snakemake.input[s], channels),
+                targets.encode(
+                    io.read_h5(snakemake.input[s], labels), norm, names, settings.target_transform
+                ),
+            )
+            for s in ("train", "val")
+        }
+    else:
+        splits = {s: io.read_h5(snakemake.input[s], ["x", *labels], finite=["x"]) for s in ("train", "val")}
+        arrays = {  # the model's input channels and targets (x holds every channel)
+            s: preparation.network_arrays(split, norm, settings.inputs, settings.target_transform, names)
+            for s, split in splits.items()
+        }
     n_outputs = targets.output_units(norm, names)
     log.info(
         "inputs %s; targets %s (energy: %s)", ", ".join(settings.inputs), n_outputs, settings.target_transform

@@ -33,9 +33,11 @@ import numpy as np
 from airshower import augmentation
 from airshower.schema import ConfigError
 from airshower.targets import get
+from airshower.training import stream
 from airshower.training.checkpoint import CHECKPOINT
 from airshower.training.runtime import keras_seed, seed_everything
 from airshower.training.settings import RESULT_NEUTRAL, TrainingSettings
+from airshower.training.stream import SplitInputs
 
 if TYPE_CHECKING:
     import keras  # noqa: PLC0415 (Keras loads lazily: importing the training package starts no backend)
@@ -251,11 +253,19 @@ def fingerprint(spec: Mapping, settings: Mapping, seed: int, arrays: Sequence[np
     """
     relevant = {k: v for k, v in settings.items() if k not in RESULT_NEUTRAL}
     flat = [v for a in arrays for v in (a.values() if isinstance(a, Mapping) else [a])]
-    data = [[list(a.shape), str(a.dtype), zlib.crc32(np.ascontiguousarray(a).data)] for a in flat]
+    data = [[list(a.shape), str(a.dtype), _crc32(a)] for a in flat]
     text = json.dumps(
         {"spec": spec, "training": relevant, "seed": int(seed), "data": data}, sort_keys=True, default=str
     )
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _crc32(a) -> int:
+    """CRC32 of an array's bytes (C order), or of inputs read from disk (:class:`SplitInputs`,
+    the same value as the array in memory)."""
+    if isinstance(a, SplitInputs):
+        return a.crc32()
+    return zlib.crc32(np.ascontiguousarray(a).data)
 
 
 def train(
@@ -281,6 +291,9 @@ def train(
     x_train, y_train, x_val, y_val
         inputs (N, H, W, C) float32 and the network targets (``preparation.network_arrays``):
         an array (N,) or (N, k) for a model of one target, a dict target -> array for several.
+        The inputs may be read from disk (:class:`airshower.training.stream.SplitInputs`, both
+        splits): the batches come from the files (:func:`~airshower.training.stream.disk_dataset`),
+        in an order drawn from the study seed, the model and the training seed.
     settings
         merged training settings; call ``configure_runtime`` with their threads, gpus and
         mixed_precision first.
@@ -332,13 +345,16 @@ def train(
         reduce_lr,
         n_samples=len(x_train),
         record={"model": name, "seed": int(seed)},
-        dataset=data.get("x") if settings.augmentation.enabled else None,
+        dataset=data["x"] if "y" not in data else None,  # a dataset of epoch-drawn batches
     )
     plateau = [reduce_lr] if reduce_lr is not None else []
     stop = [StopWhenOrphaned(job, path)] if job is not None else []  # after the checkpoint
+    validation = (x_val, y_val)
+    if isinstance(x_val, SplitInputs):
+        validation = stream.disk_dataset(x_val, y_val, settings.batch_size, shuffle=False)
     model.fit(
         **data,
-        validation_data=(x_val, y_val),
+        validation_data=validation,
         epochs=settings.epochs,
         verbose=0,
         callbacks=[early_stopping, *plateau, resume, *stop, *callbacks],
@@ -347,10 +363,18 @@ def train(
     return TrainingResult(model=model, history=resume.history, info=info)
 
 
-def _training_data(x_train, y_train, settings: TrainingSettings, norm: Mapping | None, stream) -> dict:
+def _training_data(x_train, y_train, settings: TrainingSettings, norm: Mapping | None, stream_key) -> dict:
     """``model.fit``'s training data: the arrays, shuffled by Keras; with
     ``settings.augmentation`` on, a dataset of augmented, shuffled batches drawn from the study
     seed, the model and the training seed (:func:`airshower.augmentation.augmented_dataset`)."""
+    if isinstance(x_train, SplitInputs):
+        if settings.augmentation.enabled:
+            raise ValueError(
+                "training.augmentation with inputs read from disk is not supported: raise "
+                "preparation.memory_budget_mb so that the inputs are held in memory"
+            )
+        seed = stream.seed_sequence(*stream_key)
+        return {"x": stream.disk_dataset(x_train, y_train, settings.batch_size, seed, shuffle=True)}
     if not settings.augmentation.enabled:
         return {"x": x_train, "y": y_train, "batch_size": settings.batch_size, "shuffle": True}
     if norm is None:
@@ -362,7 +386,7 @@ def _training_data(x_train, y_train, settings: TrainingSettings, norm: Mapping |
         norm,
         settings.augmentation,
         settings.batch_size,
-        augmentation.seed_sequence(*stream),
+        augmentation.seed_sequence(*stream_key),
     )
     return {"x": dataset}
 
@@ -381,8 +405,10 @@ def _float32_targets(y, n: int, split: str):
 def _float32_arrays(x_train, y_train, x_val, y_val) -> tuple:
     """Inputs as float32, targets as float32 columns (N, k) (per target for several); lengths
     checked."""
-    x_train = np.asarray(x_train, dtype=np.float32)
-    x_val = np.asarray(x_val, dtype=np.float32)
+    if not isinstance(x_train, SplitInputs):
+        x_train = np.asarray(x_train, dtype=np.float32)
+    if not isinstance(x_val, SplitInputs):
+        x_val = np.asarray(x_val, dtype=np.float32)
     y_train = _float32_targets(y_train, len(x_train), "train")
     y_val = _float32_targets(y_val, len(x_val), "val")
     return x_train, y_train, x_val, y_val
