@@ -5,6 +5,7 @@ and the merit factors of Xmax and R_mu combined, against hand-computed values.""
 
 from __future__ import annotations
 
+import h5py
 import numpy as np
 import pytest
 
@@ -334,3 +335,35 @@ def test_training_inputs_read_from_disk(tmp_path):
     assert training.fingerprint(
         spec, {}, 1, (disk["train"], targets["train"], disk["val"], targets["val"])
     ) == (training.fingerprint(spec, {}, 1, arrays))
+
+
+def test_prediction_from_disk_is_the_prediction_in_memory(tmp_path):
+    import keras
+
+    from airshower import training
+    from airshower.training import stream
+
+    showers = fake_showers(150, np.random.default_rng(4))
+    splits, norm = preparation.prepare(showers, SPLIT, np.random.default_rng(5))
+    io.write_h5(tmp_path / "test.h5", splits["test"], units=preparation.split_units())
+    inputs = ["signal", "mask"]
+    spec = {
+        "family": "cnn",
+        "blocks": [{"filters": [4], "pool": "avg"}],
+        "head": "flatten",
+        "targets": ["energy", "xmax"],
+    }
+    keras.utils.set_random_seed(2)
+    model = models.build_model(spec, (14, 14, 2))
+    disk = stream.SplitInputs(tmp_path / "test.h5", preparation.channel_indices(norm, inputs))
+    from_disk, rate = training.predict(model, disk, batch_size=16)
+    in_memory, _ = training.predict(model, preparation.select_channels(splits["test"]["x"], norm, inputs), 16)
+    assert rate > 0
+    for target in ("energy", "xmax"):
+        np.testing.assert_allclose(from_disk[target], in_memory[target], rtol=1e-6, atol=1e-7)
+    # damaged inputs are named with what to run
+    disk.close()
+    with h5py.File(tmp_path / "test.h5", "r+") as fh:
+        fh["x"][3, 0, 0, 0] = np.nan
+    with pytest.raises(io.DataError, match=r"test.h5: dataset 'x' has NaN .*--forcerun"):
+        training.predict(model, stream.SplitInputs(tmp_path / "test.h5", [0, 1]), 16)

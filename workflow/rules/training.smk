@@ -67,5 +67,6 @@ rule predict:
         inputs=get_inputs,
         targets=get_network_targets,
         target_transform=get_target_transform,
+        memory_budget_mb=config["preparation"]["memory_budget_mb"],
     script:
         "../scripts/predict.py"

@@ -12,15 +12,24 @@ Stops, writing nothing, when the Snakemake process that started it is gone
 """
 
 from airshower import io, jobs, logs, preparation, training, widths
+from airshower.training import stream
 
 log = logs.setup(snakemake.log[0])
 p = snakemake.params
 with jobs.guard(f"prediction {p.model} seed {p.seed}", watch_s=5) as job:
-    test = io.read_h5(snakemake.input.test, ["x", *io.prediction_labels(snakemake.input.test)], finite=["x"])
     norm = preparation.read_normalization(snakemake.input.normalization)
+    labels = io.prediction_labels(snakemake.input.test)
+    channels = preparation.channel_indices(norm, p.inputs)
+    if stream.inputs_mb(snakemake.input.test, len(channels)) > p.memory_budget_mb:
+        log.info("test inputs above preparation.memory_budget_mb: read from disk batch by batch")
+        test = io.read_h5(snakemake.input.test, labels)
+        x = stream.SplitInputs(snakemake.input.test, channels)
+    else:
+        test = io.read_h5(snakemake.input.test, ["x", *labels], finite=["x"])
+        x = preparation.select_channels(test.pop("x"), norm, p.inputs)
     training.configure_runtime(snakemake.threads, snakemake.resources.get("gpu", 0))
     model = training.load_model(snakemake.input.model)
-    y, rate = training.predict(model, preparation.select_channels(test["x"], norm, p.inputs), p.batch_size)
+    y, rate = training.predict(model, x, p.batch_size)
     reconstructed = training.reconstruct(y, norm, p.targets, p.target_transform)
     predictions = io.prediction_datasets(test, reconstructed)
     if snakemake.input.widths:  # the widths' calibration, fitted on the validation split
@@ -30,7 +39,7 @@ with jobs.guard(f"prediction {p.model} seed {p.seed}", watch_s=5) as job:
         p.model,
         p.seed,
         ", ".join(p.targets),
-        len(test["x"]),
+        len(x),
         rate,
     )
     attrs = {**io.provenance(seed=p.seed), "model": p.model, "seed": p.seed, "inference_events_per_s": rate}

@@ -14,6 +14,7 @@ import numpy as np
 
 from airshower import io
 from airshower import targets as registry
+from airshower.training import stream
 
 if TYPE_CHECKING:
     import keras  # noqa: PLC0415 (Keras loads lazily: importing the training package starts no backend)
@@ -37,14 +38,20 @@ def predict(model: keras.Model, x: np.ndarray, batch_size: int) -> tuple[np.ndar
     the same units: exp of :func:`airshower.models.gaussian_log_sigma` of the raw width); a model
     of another single target its (N, k) outputs; a model of several targets a dict target ->
     outputs (the energy's as above). A warm-up call on one batch first, so tracing is not counted;
-    the rate is that of the full ``model.predict`` over ``x``.
+    the rate is that of the full ``model.predict`` over ``x``. ``x`` may be read from disk
+    (:class:`airshower.training.stream.SplitInputs`), batch by batch.
     """
     from airshower import models  # noqa: PLC0415 (airshower.models imports Keras: loaded lazily, when a network is built)
 
-    x = np.asarray(x, dtype=np.float32)
-    model.predict(x[:batch_size], batch_size=batch_size, verbose=0)
-    t0 = time.perf_counter()
-    y = model.predict(x, batch_size=batch_size, verbose=0)
+    if isinstance(x, stream.SplitInputs):  # read from disk batch by batch
+        model.predict(x.read(0, batch_size), batch_size=batch_size, verbose=0)
+        t0 = time.perf_counter()
+        y = model.predict(stream.disk_dataset(x, None, batch_size, shuffle=False), verbose=0)
+    else:
+        x = np.asarray(x, dtype=np.float32)
+        model.predict(x[:batch_size], batch_size=batch_size, verbose=0)
+        t0 = time.perf_counter()
+        y = model.predict(x, batch_size=batch_size, verbose=0)
     elapsed = time.perf_counter() - t0
     rate = float(len(x) / elapsed) if elapsed > 0 else float("nan")
     gaussian = models.model_output(model) == "gaussian"

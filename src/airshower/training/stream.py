@@ -52,22 +52,26 @@ class SplitInputs:
         return self.shape[0]
 
     def read(self, start: int, stop: int) -> np.ndarray:
-        """Events ``start`` to ``stop`` (exclusive), (n, H, W, channels) float32."""
+        """Events ``start`` to ``stop`` (exclusive), (n, H, W, channels) float32, checked finite
+        (DataError naming the file and what to run)."""
         if self._file is None:
             self._file = io.open_h5(self.path)
-        return np.ascontiguousarray(self._file["x"][start:stop][..., self.channels], dtype=np.float32)
+        x = np.ascontiguousarray(self._file["x"][start:stop][..., self.channels], dtype=np.float32)
+        if not np.isfinite(x).all():
+            raise io.DataError(f"{self.path}: dataset 'x' has NaN or infinite values; {io.remake(self.path)}")
+        return x
+
+    def close(self) -> None:
+        """Close the file (a later :meth:`read` opens it again)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
     def crc32(self) -> int:
-        """CRC32 of the inputs' bytes, as ``zlib.crc32`` of the array in memory (C order); the
-        same pass checks that they are finite (DataError naming the file)."""
+        """CRC32 of the inputs' bytes, as ``zlib.crc32`` of the array in memory (C order)."""
         crc = 0
         for start in range(0, len(self), _CRC_BLOCK):
-            block = self.read(start, min(start + _CRC_BLOCK, len(self)))
-            if not np.isfinite(block).all():
-                raise io.DataError(
-                    f"{self.path}: dataset 'x' has NaN or infinite values; {io.remake(self.path)}"
-                )
-            crc = zlib.crc32(block.data, crc)
+            crc = zlib.crc32(self.read(start, min(start + _CRC_BLOCK, len(self))).data, crc)
         return crc
 
     def __getstate__(self):  # a PyDataset worker opens its own file
@@ -78,11 +82,16 @@ def _rows(y, start: int, stop: int):
     return {k: v[start:stop] for k, v in y.items()} if isinstance(y, Mapping) else y[start:stop]
 
 
+def _batch(x: np.ndarray, y, start: int, stop: int):
+    """``(x, y rows)``, or ``x`` alone for inputs without targets (a prediction)."""
+    return x if y is None else (x, _rows(y, start, stop))
+
+
 class DiskBatches:
     """Batches of ``(inputs, y)`` (:class:`SplitInputs`; ``y`` an array or a dict of arrays in
-    memory): batch ``i`` of epoch ``e`` is slice ``order_e[i]`` of the file, ``order_e`` the
-    permutation of the batches drawn from sub-stream ``e`` of ``seed`` (in file order without
-    ``shuffle``)."""
+    memory, or None: the inputs alone, for a prediction): batch ``i`` of epoch ``e`` is slice
+    ``order_e[i]`` of the file, ``order_e`` the permutation of the batches drawn from sub-stream
+    ``e`` of ``seed`` (in file order without ``shuffle``)."""
 
     def __init__(self, inputs: SplitInputs, y, batch_size: int, seed=None, shuffle: bool = True):
         self.inputs, self.y, self.batch_size = inputs, y, int(batch_size)
@@ -104,7 +113,7 @@ class DiskBatches:
             raise IndexError(f"batch {index} outside 0..{len(self) - 1}")
         b = int(self.order(epoch)[index])
         start, stop = b * self.batch_size, min((b + 1) * self.batch_size, len(self.inputs))
-        return self.inputs.read(start, stop), _rows(self.y, start, stop)
+        return _batch(self.inputs.read(start, stop), self.y, start, stop)
 
 
 def disk_dataset(inputs: SplitInputs, y, batch_size: int, seed=None, shuffle: bool = True):
