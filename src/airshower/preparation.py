@@ -169,29 +169,47 @@ def _log_trace(trace: np.ndarray) -> np.ndarray:
     return np.log10(1.0 + np.maximum(np.asarray(trace, dtype=np.float64), 0.0))
 
 
+class _Moments:
+    """Count, sum and sum of squares of the values added, in float64: the mean and the standard
+    deviation (ddof 0) of a sample seen block by block."""
+
+    def __init__(self):
+        self.n, self.total, self.squares = 0, 0.0, 0.0
+
+    def add(self, values: np.ndarray) -> None:
+        values = np.asarray(values, dtype=np.float64)
+        self.n += values.size
+        self.total += float(values.sum())
+        self.squares += float(np.square(values).sum())
+
+    @property
+    def mean(self) -> float:
+        return self.total / max(self.n, 1)
+
+    @property
+    def std(self) -> float:
+        return float(np.sqrt(max(self.squares / max(self.n, 1) - self.mean**2, 0.0)))
+
+
+def _trace_record(moments: _Moments) -> dict:
+    if moments.n < 2:
+        raise ValueError("the training split has no triggered station with a trace: cannot normalize")
+    return {
+        "transform": "log10(1 + max(S_b, 0)/VEM) per bin of the recorded trace",
+        "mean": float(moments.mean),
+        "std": max(moments.std, 1e-9),
+    }
+
+
 def fit_trace_normalization(trace: np.ndarray, signal_vem: np.ndarray, index: np.ndarray) -> dict:
     """Mean and standard deviation of :func:`_log_trace` over every bin of the triggered stations
     of the events ``index`` of ``trace`` (N, side, side, n_bins), in one pass over blocks of
-    :data:`TRACE_BLOCK` events (sums in float64)."""
-    n_bins = int(np.shape(trace)[-1])
-    total = total_sq = count = 0.0
+    :data:`TRACE_BLOCK` events (sums in float64, :class:`_Moments`)."""
+    moments = _Moments()
     for start in range(0, len(index), TRACE_BLOCK):
         rows = index[start : start + TRACE_BLOCK]
-        on = np.isfinite(signal_vem[rows])
-        values = _log_trace(trace[rows][on])
-        total += values.sum()
-        total_sq += np.square(values).sum()
-        count += values.size
-    if count < 2:
-        raise ValueError("the training split has no triggered station with a trace: cannot normalize")
-    mean = total / count
-    std = float(np.sqrt(max(total_sq / count - mean**2, 0.0)))
-    return {
-        "transform": "log10(1 + max(S_b, 0)/VEM) per bin of the recorded trace",
-        "mean": float(mean),
-        "std": max(std, 1e-9),
-        "n_bins": n_bins,
-    }
+        moments.add(_log_trace(trace[rows][np.isfinite(signal_vem[rows])]))
+    return {**_trace_record(moments), "n_bins": int(np.shape(trace)[-1])}
 
 
 def fit_normalization(
@@ -215,25 +233,37 @@ def fit_normalization(
     rel_t = rel_t[np.isfinite(rel_t)]
     if log_s.size < 2 or rel_t.size < 2:
         raise ValueError("the training split has fewer than two triggered stations: cannot normalize")
-    norm = {
-        "channels": list(FIRST_CHANNELS),
-        "signal": {"transform": "log10(1 + S/VEM)", "mean": float(log_s.mean()), "std": float(log_s.std())},
-        "time": {"transform": "t - mean_event(t), in us", "mean": 0.0, "std": float(rel_t.std())},
-    }
+    residual_std = None
     if positions_m is not None and front_axis is not None:
         residual = front_residual_ns(time_us, positions_m, front_axis)
-        residual = residual[np.isfinite(residual)]
+        residual_std = residual[np.isfinite(residual)].std()
+    return _normalization_record(
+        (log_s.mean(), log_s.std()), rel_t.std(), residual_std, positions_m, registry.fit_all(labels)
+    )
+
+
+def _normalization_record(signal, time_std, residual_std, positions_m, targets: dict) -> dict:
+    """``normalization.json``'s record from the statistics: ``signal`` (mean, std) of log10(1 + S),
+    the relative times' std, the residuals' std and the station positions (both None: the first
+    three channels only), the targets' statistics (:func:`fit_normalization`, in one piece, and
+    :func:`prepare_in_blocks`, from block-wise moments)."""
+    norm = {
+        "channels": list(FIRST_CHANNELS),
+        "signal": {"transform": "log10(1 + S/VEM)", "mean": float(signal[0]), "std": float(signal[1])},
+        "time": {"transform": "t - mean_event(t), in us", "mean": 0.0, "std": float(time_std)},
+    }
+    if residual_std is not None:
         pos = np.asarray(positions_m, dtype=np.float64)
         norm["channels"] = list(CHANNELS)
         norm["residual"] = {
             "transform": "t + u.x/c - mean_event, in ns (u: the plane fit's axis)",
             "mean": 0.0,
-            "std": float(max(residual.std(), 1e-9)),
+            "std": float(max(residual_std, 1e-9)),
         }
         for c, name in enumerate(GEOMETRY_CHANNELS):
             norm[name] = {"transform": "station coordinate, in m", "mean": float(pos[:, c].mean())}
             norm[name]["std"] = float(max(pos[:, c].std(), 1e-9))
-    norm["targets"] = registry.fit_all(labels)
+    norm["targets"] = targets
     return norm
 
 
@@ -484,28 +514,6 @@ def memory_estimate_mb(n_events: int, n_stations: int, n_bins: int = 0) -> float
     return n_events * per_event / 1e6
 
 
-class _Moments:
-    """Count, sum and sum of squares of the values added, in float64: the mean and the standard
-    deviation (ddof 0) of a sample seen block by block."""
-
-    def __init__(self):
-        self.n, self.total, self.squares = 0, 0.0, 0.0
-
-    def add(self, values: np.ndarray) -> None:
-        values = np.asarray(values, dtype=np.float64)
-        self.n += values.size
-        self.total += float(values.sum())
-        self.squares += float(np.square(values).sum())
-
-    @property
-    def mean(self) -> float:
-        return self.total / max(self.n, 1)
-
-    @property
-    def std(self) -> float:
-        return float(np.sqrt(max(self.squares / max(self.n, 1) - self.mean**2, 0.0)))
-
-
 def prepare_in_blocks(
     path,
     outputs: Mapping[str, object],
@@ -605,7 +613,10 @@ def _fit_in_blocks(source: _ShowerBlocks, train: np.ndarray, train_index: np.nda
     if moments["signal"].n < 2 or moments["time"].n < 2:
         raise ValueError("the training split has fewer than two triggered stations: cannot normalize")
     labels = {label: values[train_index] for label, values in source.labels.items()}
-    norm = _normalization(moments, source.positions, labels)
+    signal = (moments["signal"].mean, moments["signal"].std)
+    norm = _normalization_record(
+        signal, moments["time"].std, moments["residual"].std, source.positions, registry.fit_all(labels)
+    )
     if source.n_bins:
         norm["trace"] = {**_trace_record(moments["trace"]), "n_bins": source.n_bins}
         norm["channels"] = [*norm["channels"], *trace_channels(source.n_bins)]
@@ -616,37 +627,3 @@ def positions_shape(positions: np.ndarray) -> tuple[int, int]:
     """(side, side) of the square array of ``positions`` (n_stations, 3)."""
     side = int(round(np.sqrt(len(positions))))
     return side, side
-
-
-def _normalization(moments: Mapping[str, _Moments], positions: np.ndarray, train_labels: Mapping) -> dict:
-    """The normalization record of :func:`fit_normalization` from block-wise moments."""
-    pos = np.asarray(positions, dtype=np.float64)
-    norm = {
-        "channels": list(CHANNELS),
-        "signal": {
-            "transform": "log10(1 + S/VEM)",
-            "mean": moments["signal"].mean,
-            "std": moments["signal"].std,
-        },
-        "time": {"transform": "t - mean_event(t), in us", "mean": 0.0, "std": moments["time"].std},
-        "residual": {
-            "transform": "t + u.x/c - mean_event, in ns (u: the plane fit's axis)",
-            "mean": 0.0,
-            "std": float(max(moments["residual"].std, 1e-9)),
-        },
-    }
-    for c, name in enumerate(GEOMETRY_CHANNELS):
-        norm[name] = {"transform": "station coordinate, in m", "mean": float(pos[:, c].mean())}
-        norm[name]["std"] = float(max(pos[:, c].std(), 1e-9))
-    norm["targets"] = registry.fit_all(train_labels)
-    return norm
-
-
-def _trace_record(moments: _Moments) -> dict:
-    if moments.n < 2:
-        raise ValueError("the training split has no triggered station with a trace: cannot normalize")
-    return {
-        "transform": "log10(1 + max(S_b, 0)/VEM) per bin of the recorded trace",
-        "mean": float(moments.mean),
-        "std": max(moments.std, 1e-9),
-    }
