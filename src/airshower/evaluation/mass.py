@@ -106,26 +106,37 @@ def confusion(true_index: np.ndarray, prob: np.ndarray, classes: Sequence[float]
 
 # the optional columns of a pair's events after (score, is_b), in this order: NaN where absent
 _PAIR_OBSERVABLES = ("xmax", "xmax_pred", "muon", "muon_pred")
-# merit factors of one observable (column index among the pair's columns) and of two combined
-_SINGLE_MERITS = {"merit_xmax_true": 2, "merit_xmax_reco": 3, "merit_muon_true": 4, "merit_muon_reco": 5}
-_COMBINED_MERITS = {"merit_combined_true": (2, 4), "merit_combined_reco": (3, 5)}
+# merit factors of one observable and of two combined (Fisher), by the observables' names
+_SINGLE_MERITS = {
+    "merit_xmax_true": "xmax",
+    "merit_xmax_reco": "xmax_pred",
+    "merit_muon_true": "muon",
+    "merit_muon_reco": "muon_pred",
+}
+_COMBINED_MERITS = {
+    "merit_combined_true": ("xmax", "muon"),
+    "merit_combined_reco": ("xmax_pred", "muon_pred"),
+}
 
 
 def _pair_quantities(present: Sequence[str]) -> base.Quantities:
-    """Statistics of the columns (score, is_b, xmax, xmax_pred, muon, muon_pred) of a pair's
-    events; a merit factor only where its observables are ``present``."""
+    """Statistics of the columns (score, is_b, *_PAIR_OBSERVABLES) of a pair's events; a merit
+    factor only where its observables are ``present``."""
     q: dict = {
         "auc": lambda s, b, *_: statistics.auc(s[~b], s[b]),
         "merit": lambda s, b, *_: statistics.merit_factor(s[~b], s[b]),
     }
-    for name, c in _SINGLE_MERITS.items():
-        if _PAIR_OBSERVABLES[c - 2] in present:
-            q[name] = lambda _s, b, *cols, c=c: statistics.merit_factor(cols[c - 2][~b], cols[c - 2][b])
-    for name, (c1, c2) in _COMBINED_MERITS.items():
-        if _PAIR_OBSERVABLES[c1 - 2] in present and _PAIR_OBSERVABLES[c2 - 2] in present:
+    column = {name: k for k, name in enumerate(_PAIR_OBSERVABLES)}
+    for name, observable in _SINGLE_MERITS.items():
+        if observable in present:
+            k = column[observable]
+            q[name] = lambda _s, b, *cols, k=k: statistics.merit_factor(cols[k][~b], cols[k][b])
+    for name, observables in _COMBINED_MERITS.items():
+        if all(o in present for o in observables):
+            ks = [column[o] for o in observables]
 
-            def combined(_s, b, *cols, c1=c1, c2=c2):
-                x = np.column_stack([cols[c1 - 2], cols[c2 - 2]])
+            def combined(_s, b, *cols, ks=ks):
+                x = np.column_stack([cols[k] for k in ks])
                 return statistics.fisher_merit_factor(x[~b], x[b])
 
             q[name] = combined
