@@ -519,7 +519,7 @@ def test_direction_and_core_fall_back_where_the_fits_gave_none():
     signal = np.full((3, 2, 2), np.nan)
     signal[0] = 5.0
     signal[1, 0, 0], signal[1, 1, 1] = 30.0, 10.0  # stations 0 (0, 0) and 3 (750, 750): 3 to 1
-    axis, core = pipeline.direction_and_core(reco, signal, positions)
+    axis, core = pipeline.direction_and_core(reco, pipeline.signal_barycentre(signal, positions))
     np.testing.assert_array_equal(axis, [tilted, [0.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
     np.testing.assert_allclose(core, [[100.0, 200.0], [187.5, 187.5], [375.0, 375.0]], rtol=1e-15)
     assert axis.dtype == core.dtype == np.float64
@@ -619,3 +619,36 @@ def test_non_finite_reconstructed_sizes_are_named(clean):
     broken["total_signal_vem"][7] = np.inf
     with pytest.raises(ValueError, match=r"total signals must be finite: 1 of 4000 .* event 7 \(inf VEM\)"):
         bl.fit_calibration(broken, data["energy"], SETTINGS)
+
+
+def test_reconstruction_block_by_block_gives_what_it_gives_in_memory(noisy, tmp_path):
+    """A shower file above the memory budget (io.ShowerBlocks, blocks of 300 events): the same
+    calibration and predictions, split rows in any order, as with the file read at once; the
+    block reader hands every requested row once, in the requested order."""
+    path = tmp_path / "showers.h5"
+    io.write_h5(
+        path,
+        {k: v for k, v in noisy.items() if k in io.SHOWER_DATASETS or k == "detector"},
+        units=io.shower_units(),
+    )
+    order = np.random.default_rng(3).permutation(len(noisy["energy"]))
+    train_idx, test_idx = order[:1400], order[1400:]  # unsorted: the rows come back in this order
+    split = lambda idx: {"index": idx, "energy": noisy["energy"][idx], "zenith": noisy["zenith"][idx]}  # noqa: E731
+    in_memory = bl.read_showers(path, memory_budget_mb=1000.0)
+    assert isinstance(in_memory, dict)
+    assert isinstance(bl.read_showers(path, memory_budget_mb=0.1), io.ShowerBlocks)
+    blocks = io.ShowerBlocks(path, block_events=300)
+    seen = np.concatenate([where for where, _ in blocks.rows(test_idx)])
+    assert np.array_equal(np.sort(seen), np.arange(len(test_idx)))
+    images = io.station_images(blocks, test_idx)
+    np.testing.assert_array_equal(images["signal"], noisy["signal"][test_idx])
+    np.testing.assert_array_equal(images["time"], noisy["time"][test_idx])
+
+    expected, calibration = bl.run(in_memory, split(train_idx), split(test_idx), SETTINGS)
+    got, calibration_blocks = bl.run(blocks, split(train_idx), split(test_idx), SETTINGS)
+    assert calibration_blocks["A"] == pytest.approx(calibration["A"], rel=1e-9)
+    assert calibration_blocks["B"] == pytest.approx(calibration["B"], rel=1e-9)
+    assert calibration_blocks["flagged"] == calibration["flagged"]
+    assert set(got) == set(expected)
+    for name, values in expected.items():
+        np.testing.assert_allclose(got[name], values, rtol=1e-9, atol=1e-9, err_msg=name)

@@ -472,8 +472,6 @@ def test_workflow_helpers(study_config):
     assert sy.variant_section(study_config, "dead10")["dead_fraction"] == 0.1
     with pytest.raises(schema.ConfigError, match="'nope' is not defined.*sibyll"):
         sy.variant_section(study_config, "nope")
-    n_test = sy.test_size(study_config["simulation"]["n_events"], study_config["preparation"]["fractions"])
-    assert sy.variant_mem_mb(study_config) == 300 + 10 * n_test // 1000  # no traces
     outputs = sy.study_outputs(
         dict(study_config, systematics={**study_config["systematics"], "run": ["sibyll"]})
     )

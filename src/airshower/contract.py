@@ -49,6 +49,10 @@ WORKING = ("uint8", ("side", "side"), "1 (1: working, 0: dead)")
 # n_bins): ``trace`` what the station records (pedestal subtracted, 0 where silent), ``trace_muon``
 # and ``trace_em`` the particles per bin before detector noise (the truth).
 MUON_DATASET = "muon"
+# the per-event labels of every shower file (the datasets of SHOWER_DATASETS but the station
+# images) and those a file may have (the muon target's): what the splits and predictions keep
+LABEL_DATASETS = tuple(name for name, (_, shape, _) in SHOWER_DATASETS.items() if shape != ("side", "side"))
+OPTIONAL_LABEL_DATASETS = (MUON_DATASET,)
 MUON_UNIT = "1 (muon signal at 1000 m relative to a proton shower's of the same energy before attenuation)"
 TRACE_DATASETS = ("trace", "trace_muon", "trace_em")
 # Tolerances: energies at the edges of the simulated range and the norm of the axis are float32

@@ -28,7 +28,9 @@ import numpy as np
 
 # the shower contract and the label checks are pure array functions; io applies them to files
 from airshower.contract import (
+    LABEL_DATASETS,
     MUON_DATASET,
+    OPTIONAL_LABEL_DATASETS,
     SHOWER_DATASETS,
     STATION_DATASET,
     WORKING_DATASET,
@@ -51,7 +53,7 @@ PREDICTION_UNITS = {
     "muon": "1 (R_mu, the muon signal at 1000 m relative to a proton's before attenuation)",
 }
 # true values a predictions.h5 has only where the showers have them (the muon target's label)
-OPTIONAL_TRUTHS = ("muon",)
+OPTIONAL_TRUTHS = OPTIONAL_LABEL_DATASETS
 # the reconstructions a model's predictions.h5 carries, those of the targets it reconstructs
 # (airshower.targets: Target.predicted) and energy_sigma, the predicted 1-sigma uncertainty of
 # energy_pred per event (float64, > 0), where the model predicts one; consumers handle each's absence
@@ -297,6 +299,115 @@ def read_showers(
     if names is not None:
         data = {k: data[k] for k in names}
     return data
+
+
+class ShowerBlocks:
+    """A shower file read in blocks of events, for the studies whose files exceed the memory
+    (``preparation.memory_budget_mb``): its labels and station table read at once (small, and
+    checked), its per-station datasets (``time``, ``signal``, ``working`` and ``trace`` where
+    present) block by block, each block checked against the shower contract with the error
+    naming its events. Indexing by name gives a label or ``detector``, as a dict of
+    :func:`read_showers` does."""
+
+    def __init__(self, path: str | os.PathLike, block_events: int = 4096):
+        self.path, self.block_events = path, int(block_events)
+        self.limits = shower_limits(read_attrs(path))
+        with _open(Path(path)) as fh:
+            names = set(fh)
+            missing = [name for name in (*SHOWER_DATASETS, STATION_DATASET) if name not in names]
+            if missing:
+                raise DataError(f"{path}: no dataset {', '.join(repr(m) for m in missing)} (shower contract)")
+            self.n = len(fh["energy"])
+            wanted = (*LABEL_DATASETS, *OPTIONAL_LABEL_DATASETS)
+            self.labels = {label: fh[label][()] for label in wanted if label in names}
+            self.positions = fh[STATION_DATASET][()]
+            self.n_bins = int(fh["trace"].shape[-1]) if "trace" in names else 0
+        check_labels(self.labels, path, self.limits)
+        self.stations = ["time", "signal"] + [name for name in (WORKING_DATASET, "trace") if name in names]
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.labels or name == STATION_DATASET
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name == STATION_DATASET:
+            return self.positions
+        if name not in self.labels:
+            raise KeyError(f"{self.path}: {name!r} is read block by block (ShowerBlocks), not at once")
+        return self.labels[name]
+
+    def __iter__(self) -> Iterator[tuple[int, int, dict[str, np.ndarray]]]:
+        """``(start, stop, block)`` of consecutive events: the per-station datasets, the labels and
+        ``detector`` of the events ``start`` to ``stop - 1``."""
+        with open_h5(self.path) as fh:
+            for start in range(0, self.n, self.block_events):
+                stop = min(start + self.block_events, self.n)
+                block = {name: fh[name][start:stop] for name in self.stations}
+                block.update({label: values[start:stop] for label, values in self.labels.items()})
+                block[STATION_DATASET] = self.positions
+                try:
+                    check_showers(block, self.path, self.limits)
+                except DataError as exc:
+                    raise DataError(
+                        f"{exc} (in events {start} to {stop - 1}, counted from {start})"
+                    ) from None
+                yield start, stop, block
+
+    def rows(self, index: np.ndarray) -> Iterator[tuple[np.ndarray, dict[str, np.ndarray]]]:
+        """The events of the rows ``index`` (in any order) block by block: yields ``(where,
+        block)``, ``block`` holding the events ``index[where]`` (every dataset as :meth:`__iter__`);
+        every ``where`` once. The whole file is read once."""
+        index = np.asarray(index, dtype=np.int64)
+        order = np.argsort(index, kind="stable")
+        ordered = index[order]
+        for start, stop, block in self:
+            lo, hi = np.searchsorted(ordered, (start, stop))
+            if hi > lo:
+                take = ordered[lo:hi] - start
+                yield (
+                    order[lo:hi],
+                    {
+                        name: values if name == STATION_DATASET else values[take]
+                        for name, values in block.items()
+                    },
+                )
+
+
+def showers_within(
+    path: str | os.PathLike, memory_budget_mb: float, copies: float
+) -> dict[str, np.ndarray] | ShowerBlocks:
+    """The showers of ``path`` for a job that holds ``copies`` copies of their ``time`` and
+    ``signal``: read at once (:func:`read_showers`) where that fits ``memory_budget_mb``
+    (``preparation.memory_budget_mb``), else a :class:`ShowerBlocks` to be read block by block."""
+    source = ShowerBlocks(path)
+    if images_mb(len(source), len(source.positions), copies) <= memory_budget_mb:
+        return read_showers(path)
+    return source
+
+
+def station_images(
+    showers: Mapping[str, np.ndarray] | ShowerBlocks, index: np.ndarray
+) -> dict[str, np.ndarray]:
+    """``time`` and ``signal`` of the events ``index`` (in that order) of showers in memory
+    (:func:`read_showers`) or read block by block (:class:`ShowerBlocks`)."""
+    index = np.asarray(index, dtype=np.int64)
+    if not isinstance(showers, ShowerBlocks):
+        return {name: showers[name][index] for name in ("time", "signal")}
+    images = {}
+    for where, block in showers.rows(index):
+        for name in ("time", "signal"):
+            if name not in images:
+                images[name] = np.empty((len(index), *block[name].shape[1:]), dtype=block[name].dtype)
+            images[name][where] = block[name]
+    return images
+
+
+def images_mb(n_events: int, n_stations: int, copies: float) -> float:
+    """The memory (MB) of ``copies`` copies of the ``time`` and ``signal`` (float32) of
+    ``n_events`` showers of ``n_stations`` stations."""
+    return n_events * n_stations * 8.0 * copies / 1e6
 
 
 def _json_default(obj):

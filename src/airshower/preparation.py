@@ -54,7 +54,11 @@ import numpy as np
 
 from airshower import geometry, io, schema
 from airshower import targets as registry
-from airshower.contract import DataError, check_labels, check_showers, shower_limits, shower_units
+from airshower.contract import (
+    LABEL_DATASETS,
+    OPTIONAL_LABEL_DATASETS,
+    shower_units,
+)
 
 # The input channels of the prepared ``x``, in their order, and their kinds (:mod:`airshower.inputs`;
 # ``training.inputs`` names a subset; the schema's enum is held to CHANNELS by tests/test_preparation.py).
@@ -69,9 +73,9 @@ from airshower.inputs import (
 )
 
 SPLITS = ("train", "val", "test")
-LABELS = ("energy", "zenith", "azimuth", "axis", "core", "xmax", "mass")
+LABELS = LABEL_DATASETS
 # labels a shower file may have (the muon target's R_mu): kept in the splits where it has them
-OPTIONAL_LABELS = ("muon",)
+OPTIONAL_LABELS = OPTIONAL_LABEL_DATASETS
 # events per block when the traces are normalized and transformed (a block's float64 temporaries
 # stay near 100 MB whatever the number of events)
 TRACE_BLOCK = 1024
@@ -531,7 +535,7 @@ def prepare_in_blocks(
     detector)`` gives the plane fit's axes of a block's events (``airshower.baseline.reference_front``).
     Each block is checked against the shower contract (the error names the file and the block's
     events). Returns the normalization."""
-    source = _ShowerBlocks(path, block_events)
+    source = io.ShowerBlocks(path, block_events)
     indices = _split(source.labels["energy"], settings, rng)
     in_split = np.full(source.n, -1)
     for k, name in enumerate(SPLITS):
@@ -561,40 +565,7 @@ def prepare_in_blocks(
     return norm
 
 
-class _ShowerBlocks:
-    """A shower file read in blocks of events: its labels and station table at once (small), its
-    per-station datasets block by block, each block checked against the shower contract."""
-
-    def __init__(self, path, block_events: int):
-        self.path, self.block_events = path, int(block_events)
-        self.limits = shower_limits(io.read_attrs(path))
-        with io.open_h5(path) as fh:
-            names = set(fh)
-            self.n = len(fh["energy"])
-            wanted = (*LABELS, *OPTIONAL_LABELS)
-            self.labels = {label: fh[label][()] for label in wanted if label in names}
-            self.positions = fh["detector"][()]
-            self.n_bins = int(fh["trace"].shape[-1]) if "trace" in names else 0
-        check_labels(self.labels, path, self.limits)
-        self.stations = ["time", "signal"] + [name for name in ("working", "trace") if name in names]
-
-    def __iter__(self):
-        with io.open_h5(self.path) as fh:
-            for start in range(0, self.n, self.block_events):
-                stop = min(start + self.block_events, self.n)
-                block = {name: fh[name][start:stop] for name in self.stations}
-                block.update({label: values[start:stop] for label, values in self.labels.items()})
-                block["detector"] = self.positions
-                try:
-                    check_showers(block, self.path, self.limits)
-                except DataError as exc:
-                    raise DataError(
-                        f"{exc} (in events {start} to {stop - 1}, counted from {start})"
-                    ) from None
-                yield start, stop, block
-
-
-def _fit_in_blocks(source: _ShowerBlocks, train: np.ndarray, train_index: np.ndarray, reference_front):
+def _fit_in_blocks(source: io.ShowerBlocks, train: np.ndarray, train_index: np.ndarray, reference_front):
     """Pass 1 of :func:`prepare_in_blocks`: the plane fit of every event and the normalization
     from the training events (``train``, bool per event)."""
     fronts = np.empty((source.n, 3))

@@ -25,7 +25,7 @@ sample against the nominal one, as a difference (bias) or a relative change (res
 percentile-bootstrap interval from independent resamples of both samples; the shifts of every
 target's headline metrics, their seed combination, table and bars: :mod:`airshower.evaluation.systematics`
 and :mod:`airshower.evaluation.systematics_tables`. The workflow's helpers (:func:`variant_section`,
-:func:`variant_mem_mb`, :func:`study_outputs`) serve ``workflow/rules/systematics.smk``.
+:func:`study_outputs`) serve ``workflow/rules/systematics.smk``.
 """
 
 from __future__ import annotations
@@ -120,14 +120,6 @@ def variant_section(cfg: Mapping, name: str) -> Mapping:
             f"variant {name!r} is not defined in systematics.variants (defined: {', '.join(variants)})"
         )
     return variants[name]
-
-
-def variant_mem_mb(cfg: Mapping) -> int:
-    """Peak memory (MB) of a variant's simulation (bench/simulation.py: about 10 MB per 1000
-    events without traces, 140 MB with) for the events of the nominal test split, plus 300."""
-    sim = cfg["simulation"]
-    per_1000 = 140 if sim["store_traces"] else 10
-    return 300 + per_1000 * test_size(sim["n_events"], cfg["preparation"]["fractions"]) // 1000
 
 
 def study_outputs(cfg: Mapping, figures: str = "results/figures") -> list[str]:

@@ -19,11 +19,12 @@ rule baseline:
         "../envs/study.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=resource("baseline_mb"),
+        runtime=resource("baseline_minutes"),
     params:
         baseline=config["baseline"],
         array=config["simulation"]["array"],
+        memory_budget_mb=config["preparation"]["memory_budget_mb"],
     script:
         "../scripts/baseline.py"
 
@@ -44,10 +45,11 @@ rule baseline_predict:
         "../envs/study.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=resource("baseline_mb"),
+        runtime=resource("baseline_minutes"),
     params:
         baseline=config["baseline"],
         array=config["simulation"]["array"],
+        memory_budget_mb=config["preparation"]["memory_budget_mb"],
     script:
         "../scripts/baseline_predict.py"

@@ -16,7 +16,7 @@ rule calibrate_widths:
         "../envs/study.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=resource("evaluation_mb"),
         runtime=10,
     params:
         calibration=config["calibration"],

@@ -17,7 +17,7 @@ from airshower.evaluation.convergence import RULE as CONVERGENCE_RULE
 from airshower.evaluation.systematics_tables import twins
 from airshower.evaluation.uncertainty import CALIBRATION_BINS, KEEP_FRACTION
 from airshower.plotting.targets import TARGET_FIGURES, WIDTH_FIGURE
-from airshower.preparation import memory_estimate_mb
+from airshower import resources
 from airshower.schema import BASELINE, ENSEMBLE_SUFFIX, ConfigError
 from airshower.study import (
     compared_models,
@@ -33,7 +33,6 @@ from airshower.study import (
 from airshower.systematics import (
     run_variants,
     study_outputs,
-    variant_mem_mb,
     variant_section,
 )
 from airshower.targets import TARGETS
@@ -88,9 +87,8 @@ NETWORKS = alternatives(model_names(config))
 ENSEMBLED_NETWORKS = alternatives(ensembles(config).values())
 
 
-localrules:
+localrules:  # and merge_showers up to resources.MERGE_LOCAL_MAX_EVENTS showers
     all,
-    merge_showers,
     ensemble,
     summary,
     convergence,
@@ -267,39 +265,14 @@ def get_variant_section(wildcards):
     return variant_section(config, wildcards.variant)
 
 
-def get_variant_mem_mb(wildcards):
-    return variant_mem_mb(config)
+# --- resources: what each job declares to a scheduler, from the study's size (airshower.resources)
 
 
-def simulation_mem_mb(wildcards):
-    """Peak memory of one shard (measured by bench/simulation.py: about 10 MB per
-    1000 events without traces, 140 MB with the two truth traces, 63 MB more with the recorded
-    one) plus the interpreter; merge_showers holds one shard at a time too."""
-    sim = config["simulation"]
-    per_shard = -(-sim["n_events"] // sim["n_shards"])
-    per_1000 = 210 if sim["store_traces"] else 10
-    return 300 + per_1000 * per_shard // 1000
-
-
-def training_mem_mb(wildcards):
-    """Peak memory of a training: 6000 MB up to the default study's size; with traces the
-    inputs of the training and validation splits, loaded and then the model's channels picked
-    (7.6 GB measured at 30,000 showers of config/traces.yaml on 2 cores), at most
-    preparation.memory_budget_mb above the 6000 (beyond it the inputs are read from disk).
-    """
-    sim = config["simulation"]
-    inputs = 250 * sim["n_events"] // 1000 if sim["store_traces"] else 0
-    return 6000 + min(inputs, config["preparation"]["memory_budget_mb"])
-
-
-def preparation_mem_mb(wildcards):
-    """Peak memory of prepare: the estimate of a preparation in one piece
-    (airshower.preparation.memory_estimate_mb), at most preparation.memory_budget_mb (above it the
-    job works block by block), plus the interpreter, the libraries and the plane fit."""
-    sim = config["simulation"]
-    n_bins = sim["trace"]["n_bins"] if sim["store_traces"] else 0
-    estimate = memory_estimate_mb(sim["n_events"], sim["array"]["n_side"] ** 2, n_bins)
-    return int(1000 + min(estimate, config["preparation"]["memory_budget_mb"]))
+def resource(name):
+    """A rule's resource ``name`` of :mod:`airshower.resources` (``simulation_mb``, ...) as a
+    Snakemake resource function."""
+    function = getattr(resources, name)
+    return lambda wildcards: function(config)
 
 
 # --- inputs -------------------------------------------------------------------------------------

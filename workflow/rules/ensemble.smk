@@ -19,7 +19,7 @@ rule ensemble:
         "../envs/study.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=resource("evaluation_mb"),
         runtime=10,
     params:
         model="{model}",

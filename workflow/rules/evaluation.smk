@@ -14,7 +14,7 @@ rule metrics:
         "../envs/study.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=resource("evaluation_mb"),
         runtime=10,
     params:
         evaluation=config["evaluation"],

@@ -20,15 +20,18 @@ rule plot_data:
         ),
     log:
         "logs/plot_data.log",
+    benchmark:
+        "benchmarks/plot_data.tsv"
     conda:
         "../envs/study.yaml"
     threads: 1
     resources:
-        mem_mb=3000,
+        mem_mb=resource("showers_plot_mb"),
         runtime=10,
     params:
         plots=config["plots"],
         study_seed=config["seed"],
+        memory_budget_mb=config["preparation"]["memory_budget_mb"],
     script:
         "../scripts/plot_data.py"
 
@@ -95,7 +98,7 @@ rule plot_performance:
         "../envs/study.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=resource("evaluation_mb"),
         runtime=10,
     params:
         model="{model}",
@@ -124,7 +127,7 @@ rule plot_uncertainty:
         "../envs/study.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=resource("evaluation_mb"),
         runtime=10,
     params:
         model="{model}",
@@ -152,7 +155,7 @@ rule plot_target:
         "../envs/study.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=resource("evaluation_mb"),
         runtime=10,
     params:
         models=get_target_models,

@@ -19,8 +19,8 @@ rule prepare:
         "../envs/study.yaml"
     threads: 1
     resources:
-        mem_mb=preparation_mem_mb,
-        runtime=10,
+        mem_mb=resource("preparation_mb"),
+        runtime=resource("preparation_minutes"),
     params:
         preparation=config["preparation"],
         seed=config["seed"],

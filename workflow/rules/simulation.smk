@@ -12,7 +12,7 @@ rule simulate:
         "../envs/study.yaml"
     threads: 1
     resources:
-        mem_mb=simulation_mem_mb,
+        mem_mb=resource("simulation_mb"),
         runtime=30,
     params:
         simulation=config["simulation"],
@@ -28,11 +28,14 @@ rule merge_showers:
         showers=f"{DATA}/showers.h5",
     log:
         "logs/merge_showers.log",
+    benchmark:
+        "benchmarks/merge_showers.tsv"
+    localrule: resources.merge_is_local(config)
     conda:
         "../envs/study.yaml"
     threads: 1
     resources:
-        mem_mb=simulation_mem_mb,
+        mem_mb=resource("simulation_mb"),
         runtime=10,
     params:
         simulation=config["simulation"],

@@ -21,7 +21,7 @@ rule simulate_variant:
         "../envs/study.yaml"
     threads: 1
     resources:
-        mem_mb=get_variant_mem_mb,
+        mem_mb=resource("variant_mb"),
         runtime=30,
     params:
         simulation=config["simulation"],
@@ -46,7 +46,7 @@ rule prepare_variant:
         "../envs/study.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=resource("variant_preparation_mb"),
         runtime=10,
     params:
         preparation=config["preparation"],
@@ -70,7 +70,7 @@ rule systematics_shifts:
         "../envs/study.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=resource("evaluation_mb"),
         runtime=20,
     params:
         targets=get_model_targets,

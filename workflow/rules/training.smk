@@ -25,7 +25,7 @@ rule train:
     threads: get_threads
     resources:
         gpu=get_gpus,
-        mem_mb=training_mem_mb,
+        mem_mb=resource("training_mb"),
         runtime=240,
     params:
         model="{model}",
@@ -58,7 +58,7 @@ rule predict:
     threads: 1  # a test split is seconds of inference; the job's time is Keras' start-up
     resources:
         gpu=get_gpus,
-        mem_mb=4000,
+        mem_mb=resource("prediction_mb"),
         runtime=30,
     params:
         model="{model}",

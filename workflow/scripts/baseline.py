@@ -11,7 +11,7 @@ from airshower import baseline, io, jobs, logs
 log = logs.setup(snakemake.log[0])
 with jobs.guard("baseline", watch_s=5) as job:
     settings = baseline.BaselineSettings.from_config(snakemake.params.baseline)
-    showers = io.read_showers(snakemake.input.showers)
+    showers = baseline.read_showers(snakemake.input.showers, snakemake.params.memory_budget_mb)
     train = io.read_h5(snakemake.input.train, ["index", "energy", "zenith"])
     baseline.check_array(showers["detector"], snakemake.params.array, snakemake.input.showers)
     calibration = baseline.calibrate(showers, train, settings, snakemake.input.train)

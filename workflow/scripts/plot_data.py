@@ -1,17 +1,20 @@
-"""Example footprints and input distributions of the simulated showers (rule plot_data)."""
+"""Example footprints and input distributions of the simulated showers (rule plot_data); a
+shower file above preparation.memory_budget_mb is read block by block."""
 
 from airshower import io, logs, plotting, rng
 
 log = logs.setup(snakemake.log[0])
 plots = plotting.PlotSettings.from_config(snakemake.params.plots)
-showers = io.read_showers(snakemake.input.showers)
-n_trig = plotting.n_triggered(showers["signal"])
+showers = io.showers_within(snakemake.input.showers, snakemake.params.memory_budget_mb, plotting.IMAGE_COPIES)
+n_trig = plotting.n_triggered_of(showers)
 pick = plotting.choose_footprints(
     showers["energy"], n_trig, plots.n_footprints, rng.generator(snakemake.params.study_seed, "plots")
 )
 log.info("footprint examples: events %s", pick.tolist())
+images = io.station_images(showers, pick)
 fig = plotting.footprints(
-    *(showers[k][pick] for k in ("time", "signal")),
+    images["time"],
+    images["signal"],
     showers["detector"],
     *(showers[k][pick] for k in ("energy", "zenith", "xmax", "core")),
 )

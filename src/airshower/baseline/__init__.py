@@ -40,12 +40,16 @@ from airshower.baseline.front import (
 )
 from airshower.baseline.ldf import LDF_FORMS, LdfFit, axis_distance_and_gradient, ground_z, ldf_fit, ldf_log
 from airshower.baseline.pipeline import (
+    IMAGE_COPIES,
     RECONSTRUCTED_UNITS,
     calibrate,
     check_array,
     predict_with_calibration,
+    read_showers,
     reconstruct,
+    reconstruct_rows,
     run,
+    signal_barycentre,
     with_reference_front,
 )
 from airshower.baseline.settings import (
@@ -58,6 +62,7 @@ from airshower.baseline.settings import (
 )
 
 __all__ = [
+    "IMAGE_COPIES",
     "FLAG_FEW_STATIONS",
     "FLAG_FIT_FAILED",
     "FLAG_NAMES",
@@ -85,10 +90,13 @@ __all__ = [
     "ldf_log",
     "plane_fit",
     "predict_with_calibration",
+    "read_showers",
     "reconstruct",
+    "reconstruct_rows",
     "reference_front",
     "run",
     "s38",
+    "signal_barycentre",
     "sphere_fit",
     "time_weights",
     "triggered_stations",

@@ -50,6 +50,20 @@ RECONSTRUCTED_UNITS = {
 }
 
 
+# the copies of the showers' time and signal a baseline job holds when it reads them at once (the
+# file's, and the split's rows); above preparation.memory_budget_mb it reads them block by block
+IMAGE_COPIES = 2.0
+
+
+def read_showers(path, memory_budget_mb: float) -> dict[str, np.ndarray] | io.ShowerBlocks:
+    """The showers of ``path`` for the baseline: in memory, or block by block above the budget
+    (:func:`airshower.io.showers_within`; the reconstruction is the same up to rounding)."""
+    showers = io.showers_within(path, memory_budget_mb, IMAGE_COPIES)
+    if isinstance(showers, io.ShowerBlocks):
+        log.info("%s above preparation.memory_budget_mb: reconstructed block by block", path)
+    return showers
+
+
 def reconstruct(
     time_us: np.ndarray,
     signal_vem: np.ndarray,
@@ -251,7 +265,7 @@ def calibrate(
     rule ``baseline`` writes it, ``baseline_predict`` applies it to every test set. ``name``: how
     errors name the split (its file path)."""
     tr = _check_split(showers, train, name)
-    reco_train = reconstruct(showers["time"][tr], showers["signal"][tr], showers["detector"], settings)
+    reco_train, _ = reconstruct_rows(showers, tr, settings)
     try:
         calibration = fit_calibration(reco_train, train["energy"], settings)
     except ValueError as exc:
@@ -299,7 +313,7 @@ def predict_with_calibration(
     te = _check_split(showers, split, name)
     positions = showers["detector"]
     start = clock()
-    reco = reconstruct(showers["time"][te], showers["signal"][te], positions, settings)
+    reco, barycentre = reconstruct_rows(showers, te, settings)
     energy_pred = apply_calibration(reco, calibration, settings)
     sigma_eev = energy_sigma(reco, calibration, energy_pred)
     elapsed = clock() - start
@@ -318,7 +332,7 @@ def predict_with_calibration(
         "core": showers["core"][te],
         **({"muon": showers["muon"][te]} if "muon" in showers else {}),
     }
-    axis, core = direction_and_core(reco, showers["signal"][te], positions)
+    axis, core = direction_and_core(reco, barycentre)
     axis_sigma, core_sigma = direction_and_core_sigma(reco, positions)
     record = {
         "test_statistics": energy_statistics(energy_pred, energy_true, reco["flag"]),
@@ -338,19 +352,50 @@ def predict_with_calibration(
     return io.prediction_datasets(labels, predicted), record
 
 
+def reconstruct_rows(
+    showers: Mapping[str, np.ndarray] | io.ShowerBlocks, index: np.ndarray, settings: BaselineSettings
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """:func:`reconstruct` of the rows ``index`` of ``showers`` and their
+    :func:`signal_barycentre`: from the arrays of :func:`airshower.io.read_showers`, or block by
+    block from an :class:`airshower.io.ShowerBlocks` (a file larger than the memory budget; the
+    same fits, chunked differently: equal up to rounding)."""
+    positions = showers["detector"]
+    if not isinstance(showers, io.ShowerBlocks):
+        signal = showers["signal"][index]
+        return reconstruct(showers["time"][index], signal, positions, settings), signal_barycentre(
+            signal, positions
+        )
+    reco, barycentre = {}, np.empty((len(index), 2))
+    for where, block in showers.rows(index):
+        part = reconstruct(block["time"], block["signal"], positions, settings)
+        for key, values in part.items():
+            if key not in reco:
+                reco[key] = np.empty((len(index), *values.shape[1:]), dtype=values.dtype)
+            reco[key][where] = values
+        barycentre[where] = signal_barycentre(block["signal"], positions)
+    if not reco:  # no rows
+        return reconstruct(np.zeros((0, 1)), np.zeros((0, 1)), positions, settings), barycentre
+    return reco, barycentre
+
+
+def signal_barycentre(signal_vem: np.ndarray, positions_m: np.ndarray) -> np.ndarray:
+    """(N, 2) m: the signal-weighted barycentre of each event's triggered stations, the array's
+    centre for an event without any (the core of a flagged event, :func:`direction_and_core`)."""
+    weights = np.nan_to_num(np.asarray(signal_vem, dtype=np.float64).reshape(len(signal_vem), -1), nan=0.0)
+    total = weights.sum(axis=1, keepdims=True)
+    centre = positions_m[:, :2].mean(axis=0)
+    return np.where(total > 0, weights @ positions_m[:, :2] / np.where(total > 0, total, 1.0), centre)
+
+
 def direction_and_core(
-    reco: Mapping[str, np.ndarray], signal_vem: np.ndarray, positions_m: np.ndarray
+    reco: Mapping[str, np.ndarray], barycentre: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """The baseline's direction and core of every event, as the study compares them: the fits'
     (``axis``, ``core_rec``), and where a fit gave none (a flagged event) the vertical axis and
-    the signal-weighted barycentre of the triggered stations (the array's centre without any),
-    so that every event counts in the metrics as the energy's fallback does."""
+    the signal-weighted barycentre of the triggered stations (:func:`signal_barycentre`), so
+    that every event counts in the metrics as the energy's fallback does."""
     axis = np.asarray(reco["axis"], dtype=np.float64)
     axis = np.where(np.isfinite(axis).all(axis=1, keepdims=True), axis, np.array([0.0, 0.0, 1.0]))
-    weights = np.nan_to_num(np.asarray(signal_vem, dtype=np.float64).reshape(len(axis), -1), nan=0.0)
-    total = weights.sum(axis=1, keepdims=True)
-    centre = positions_m[:, :2].mean(axis=0)
-    barycentre = np.where(total > 0, weights @ positions_m[:, :2] / np.where(total > 0, total, 1.0), centre)
     core = np.asarray(reco["core_rec"], dtype=np.float64)
     core = np.where(np.isfinite(core).all(axis=1, keepdims=True), core, barycentre)
     return axis, core

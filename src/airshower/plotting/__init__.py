@@ -12,7 +12,14 @@ systematic variant and model).
 """
 
 from airshower.plotting.comparison import bias_vs_energy, relative_resolution_vs_energy, resolution_overall
-from airshower.plotting.data import choose_footprints, footprints, input_distributions, n_triggered
+from airshower.plotting.data import (
+    IMAGE_COPIES,
+    choose_footprints,
+    footprints,
+    input_distributions,
+    n_triggered,
+    n_triggered_of,
+)
 from airshower.plotting.performance import bias_resolution_vs_energy, energy_scatter, residuals
 from airshower.plotting.style import (
     LABEL,
@@ -37,6 +44,7 @@ from airshower.plotting.training import training_curves
 from airshower.plotting.uncertainty import uncertainty_calibration
 
 __all__ = [
+    "IMAGE_COPIES",
     "FIGURE_FUNCTIONS",
     "TARGET_FIGURES",
     "WIDTH_FIGURE",
@@ -55,6 +63,7 @@ __all__ = [
     "model_color",
     "model_styles",
     "n_triggered",
+    "n_triggered_of",
     "relative_resolution_vs_energy",
     "residuals",
     "resolution_overall",

@@ -3,17 +3,33 @@ distributions (energy, zenith angle, Xmax, triggered stations vs energy)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
-from airshower import statistics
+from airshower import io, statistics
 from airshower.plotting.style import LABEL, PALETTE, log_energy_axis, styled
+
+# the copies of the showers' time and signal plot_data holds when it reads them at once; above
+# preparation.memory_budget_mb it reads them block by block
+IMAGE_COPIES = 1.5
 
 
 def n_triggered(signal_vem: np.ndarray) -> np.ndarray:
     """Number of triggered (finite-signal) stations per event."""
     return np.isfinite(signal_vem).reshape(len(signal_vem), -1).sum(axis=1)
+
+
+def n_triggered_of(showers: Mapping[str, np.ndarray] | io.ShowerBlocks) -> np.ndarray:
+    """:func:`n_triggered` of every event of showers in memory or read block by block."""
+    if not isinstance(showers, io.ShowerBlocks):
+        return n_triggered(showers["signal"])
+    counts = np.zeros(len(showers), dtype=np.int64)
+    for start, stop, block in showers:
+        counts[start:stop] = n_triggered(block["signal"])
+    return counts
 
 
 def choose_footprints(
