@@ -12,7 +12,7 @@ TESTENV := $(VENV)/.requirements-test
 TEST_ONLY = $(shell sed -n 's/^\([A-Za-z0-9_.-]*\)==.*/\1/p' requirements-test.txt | paste -sd'|')
 SMK    := $(BIN)/snakemake --snakefile workflow/Snakefile --profile profiles/local --configfile $(CONFIG) --cores $(CORES)
 
-.PHONY: run report test test-fast lint format bench dag clean lock help
+.PHONY: run report test test-fast lint format bench bench-scale dag clean lock help
 
 help:
 	@echo "make run      set up the venv if needed, run the study ($(CONFIG)) and build report.html"
@@ -20,6 +20,7 @@ help:
 	@echo "make test-fast  the unit tests only (no study, no Slurm, no browser): the day-to-day check"
 	@echo "make report   rebuild report.html from existing results"
 	@echo "make bench    simulation, baseline and training throughput benchmarks -> results/benchmarks/"
+	@echo "make bench-scale  peak memory and time of every stage at 50k, 400k and 2M showers (35 min)"
 	@echo "make lint     ruff, the import layers (lint-imports), snakefmt --check, snakemake --lint"
 	@echo "variables: CONFIG=config/other.yaml CORES=4"
 
@@ -55,21 +56,26 @@ test-fast: $(TESTENV)
 	$(PYTEST) -m "not slow and not workflow and not slurm and not browser"
 
 lint: $(BIN)/snakemake
-	$(BIN)/ruff check src workflow/scripts bench tests
-	$(BIN)/ruff format --check src workflow/scripts bench tests
+	$(BIN)/ruff check src workflow/scripts scripts tests
+	$(BIN)/ruff format --check src workflow/scripts scripts tests
 	$(BIN)/lint-imports
 	$(BIN)/snakefmt --check workflow
 	$(BIN)/snakemake --snakefile workflow/Snakefile --configfile $(CONFIG) --lint
 
 format: $(BIN)/snakemake
-	$(BIN)/ruff format src workflow/scripts bench tests
-	$(BIN)/ruff check --fix src workflow/scripts bench tests
+	$(BIN)/ruff format src workflow/scripts scripts tests
+	$(BIN)/ruff check --fix src workflow/scripts scripts tests
 	$(BIN)/snakefmt workflow
 
 bench: $(BIN)/snakemake
-	OMP_NUM_THREADS=1 $(BIN)/python bench/simulation.py --output results/benchmarks/simulation.json
-	OMP_NUM_THREADS=1 $(BIN)/python bench/baseline.py --output results/benchmarks/baseline.json
-	$(BIN)/python bench/training.py --output results/benchmarks/training.json
+	OMP_NUM_THREADS=1 $(BIN)/python scripts/bench/simulation.py --output results/benchmarks/simulation.json
+	OMP_NUM_THREADS=1 $(BIN)/python scripts/bench/baseline.py --output results/benchmarks/baseline.json
+	$(BIN)/python scripts/bench/training.py --output results/benchmarks/training.json
+
+# the data path and one training at 50,000, 400,000 and 2 million showers (docs/performance.md):
+# about 35 minutes and 6 GB of disk on 2 cores
+bench-scale: $(BIN)/snakemake
+	$(BIN)/python scripts/bench/scale.py --output results/benchmarks/scale.json
 
 dag: $(BIN)/snakemake
 	$(SMK) --rulegraph | dot -Tpng > rulegraph.png

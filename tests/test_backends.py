@@ -548,13 +548,13 @@ BLOCKED = (
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_gpu_benchmark_runs_without_tensorflow_and_snakemake(backend, tmp_path):
-    """bench/gpu.py on a tiny set, on the CPU: every network of the default study timed."""
+    """scripts/bench/gpu.py on a tiny set, on the CPU: every network of the default study timed."""
     require(backend)
     output = tmp_path / "gpu.json"
     study_file = ROOT / "config" / "config.yaml"  # large.yaml's cnn_pyramid would take a minute on a CPU
     args = ["--config", str(study_file), "--events", "600", "--steps", "3", "--warmup-steps", "1"]
     args += ["--batch-size", "8", "--output", str(output)]
-    proc = run_child(backend, ["-c", BLOCKED, "bench/gpu.py", *args])
+    proc = run_child(backend, ["-c", BLOCKED, "scripts/bench/gpu.py", *args])
     record = json.loads(output.read_text())
     cfg = config.load_config(study_file)
     assert record["backend"] == backend

@@ -1,11 +1,13 @@
 """What the jobs declare to a scheduler (airshower.resources): it follows the study's size below the
 memory budget and stops growing (but for the per-event arrays) above it."""
 
+import re
+
 import pytest
 
 from airshower import preparation, resources
 from airshower.config import validate_config
-from conftest import read_config
+from conftest import ROOT, read_config
 
 MEMORY = (
     "simulation_mb",
@@ -65,3 +67,16 @@ def test_runtimes_cover_the_measured_throughput_with_margin():
     assert resources.preparation_minutes(cfg) >= 2_000_000 / resources.PREPARE_SHOWERS_PER_S / 60 * 4
     assert resources.baseline_minutes(cfg) >= 2_000_000 / resources.BASELINE_SHOWERS_PER_S / 60 * 4
     assert resources.preparation_minutes(scale(3000)) == resources.baseline_minutes(scale(3000)) == 10
+
+
+def test_a_retried_job_asks_for_more_and_every_rule_resource_exists():
+    cfg = scale(400_000)
+    for name in resources.RESOURCES:
+        first = resources.declared(name, cfg)
+        assert first == getattr(resources, name)(cfg) > 0
+        assert resources.declared(name, cfg, attempt=2) == 2 * first
+    with pytest.raises(KeyError, match="no resource 'gpu_mb'"):
+        resources.declared("gpu_mb", cfg)
+    rules = "".join(path.read_text() for path in (ROOT / "workflow" / "rules").glob("*.smk"))
+    used = set(re.findall(r'resource\("(\w+)"\)', rules))
+    assert used == set(resources.RESOURCES)  # every function a rule uses, and no other

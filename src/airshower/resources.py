@@ -3,7 +3,7 @@
 traces and ``preparation.memory_budget_mb``, above which the data stages work block by block and
 their memory stops growing with the showers.
 
-The constants are measured peaks (``bench/scale.py``, ``docs/performance.md``: peak resident memory
+The constants are measured peaks (``scripts/bench/scale.py``, ``docs/performance.md``: peak resident memory
 of every stage at 50,000, 400,000 and 2,000,000 showers on a 2-core machine) with a margin: a
 declared limit is what a Slurm job is killed above, so each is the measurement plus at least 30 %.
 The functions take the validated config (:func:`airshower.config.load_config`); the rules call them
@@ -20,7 +20,7 @@ from airshower.inputs import CHANNELS
 # Python with numpy, h5py, scipy and matplotlib; and with Keras and its backend loaded
 INTERPRETER_MB = 500
 KERAS_MB = 2500
-# a simulation shard's peak per 1000 showers (bench/simulation.py): without traces, and with the
+# a simulation shard's peak per 1000 showers (scripts/bench/simulation.py): without traces, and with the
 # two truth traces and the recorded one
 SHOWERS_PER_1000_MB = {False: 10, True: 210}
 # what a job holds for every event of the study whatever the budget (labels, split indices, the
@@ -35,6 +35,15 @@ MERGE_LOCAL_MAX_EVENTS = 100_000
 PREPARE_SHOWERS_PER_S = 2000.0
 BASELINE_SHOWERS_PER_S = 5000.0
 RUNTIME_SAFETY = 4.0
+
+
+def declared(name: str, cfg: Mapping, attempt: int = 1) -> int:
+    """The resource ``name`` (a function of this module: ``training_mb``, ``preparation_minutes``,
+    ...) for a job's ``attempt``: a job retried after a kill for memory or wall time (the Slurm
+    profile's ``retries``) asks for twice, then three times as much."""
+    if name not in RESOURCES:
+        raise KeyError(f"airshower.resources has no resource {name!r}: one of {', '.join(RESOURCES)}")
+    return int(globals()[name](cfg)) * int(attempt)
 
 
 def _n_events(cfg: Mapping) -> int:
@@ -95,6 +104,11 @@ def _split_inputs_mb(cfg: Mapping, splits: tuple[str, ...]) -> float:
     return events * _n_stations(cfg) * 2 * n_channels * 4 / 1e6
 
 
+def training_minutes(_cfg: Mapping) -> int:
+    """train: 4 hours (a training killed at its wall time resumes from its last epoch)."""
+    return 240
+
+
 def training_mb(cfg: Mapping) -> int:
     """train: Keras and a model, and the training and validation inputs, at most the budget
     (above it they are read from disk batch by batch)."""
@@ -107,6 +121,10 @@ def prediction_mb(cfg: Mapping) -> int:
     test split's), at most the budget."""
     inputs = max(_split_inputs_mb(cfg, ("val",)), _split_inputs_mb(cfg, ("test",)))
     return int(KERAS_MB + min(inputs, _budget(cfg)) + _per_event_mb(cfg))
+
+
+def prediction_minutes(_cfg: Mapping) -> int:
+    return 30
 
 
 def baseline_mb(cfg: Mapping) -> int:
@@ -148,3 +166,21 @@ def evaluation_mb(cfg: Mapping) -> int:
     predictions and the bootstrap's resamples, which grow with the test split."""
     n_test = preparation.split_sizes(_n_events(cfg), cfg["preparation"]["fractions"])["test"]
     return int(1000 + 20 * n_test / 1000)
+
+
+# what declared() serves: the rules' memory (MB) and runtime (minutes) functions
+RESOURCES = (
+    "simulation_mb",
+    "preparation_mb",
+    "preparation_minutes",
+    "training_mb",
+    "training_minutes",
+    "prediction_mb",
+    "prediction_minutes",
+    "baseline_mb",
+    "baseline_minutes",
+    "showers_plot_mb",
+    "variant_mb",
+    "variant_preparation_mb",
+    "evaluation_mb",
+)

@@ -270,9 +270,9 @@ def get_variant_section(wildcards):
 
 def resource(name):
     """A rule's resource ``name`` of :mod:`airshower.resources` (``simulation_mb``, ...) as a
-    Snakemake resource function."""
-    function = getattr(resources, name)
-    return lambda wildcards: function(config)
+    Snakemake resource function: a retried job (a cluster's ``retries``) asks for ``attempt``
+    times as much."""
+    return lambda wildcards, attempt: resources.declared(name, config, attempt)
 
 
 # --- inputs -------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ rule train:
     resources:
         gpu=get_gpus,
         mem_mb=resource("training_mb"),
-        runtime=240,
+        runtime=resource("training_minutes"),
     params:
         model="{model}",
         seed=get_seed,
@@ -59,7 +59,7 @@ rule predict:
     resources:
         gpu=get_gpus,
         mem_mb=resource("prediction_mb"),
-        runtime=30,
+        runtime=resource("prediction_minutes"),
     params:
         model="{model}",
         seed=get_seed,

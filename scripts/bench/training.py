@@ -20,8 +20,8 @@ record has samples per CPU second of the process, which a shared, loaded machine
 The data size is chosen so that an epoch takes about ``--seconds``. Writes the JSON record to
 ``--output`` (``results[backend][model]``) and a bar chart next to it (same name, .png).
 
-    python bench/training.py --output results/benchmarks/training.json
-    python bench/training.py --backends jax --models cnn --output /tmp/jax-cnn.json
+    python scripts/bench/training.py --output results/benchmarks/training.json
+    python scripts/bench/training.py --backends jax --models cnn --output /tmp/jax-cnn.json
 """
 
 import argparse

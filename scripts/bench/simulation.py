@@ -12,7 +12,7 @@ memory (``ru_maxrss``) belongs to that measurement alone and nothing is cached f
 
 Writes the JSON record to ``--output`` and a figure next to it (same name, .png).
 
-    OMP_NUM_THREADS=1 python bench/simulation.py --output results/benchmarks/simulation.json
+    OMP_NUM_THREADS=1 python scripts/bench/simulation.py --output results/benchmarks/simulation.json
 """
 
 import os

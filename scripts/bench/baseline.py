@@ -6,7 +6,7 @@ Simulates ``--n-events`` showers of the default simulation (noise on), calibrate
 the 68 % containment angle of the direction (with its bootstrap interval, from the evaluation's
 direction metrics, airshower.evaluation.direction) and the relative energy bias/resolution vs energy.
 
-    OMP_NUM_THREADS=1 python bench/baseline.py --output results/benchmarks/baseline.json
+    OMP_NUM_THREADS=1 python scripts/bench/baseline.py --output results/benchmarks/baseline.json
 """
 
 import os

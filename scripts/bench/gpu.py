@@ -19,8 +19,8 @@ library from ``src/``, the schema from ``workflow/schemas/``); no install of the
 needed::
 
     pip install keras==3.15.1 pyyaml jsonschema
-    KERAS_BACKEND=jax   PYTHONPATH=src python bench/gpu.py --events 200000 --output gpu-jax.json
-    KERAS_BACKEND=torch PYTHONPATH=src python bench/gpu.py --events 200000 --output gpu-torch.json
+    KERAS_BACKEND=jax   PYTHONPATH=src python scripts/bench/gpu.py --events 200000 --output gpu-jax.json
+    KERAS_BACKEND=torch PYTHONPATH=src python scripts/bench/gpu.py --events 200000 --output gpu-torch.json
 
 Without a visible GPU it times the CPU and says so.
 """
@@ -41,7 +41,7 @@ import numpy as np
 
 from airshower import config, preparation, study, training
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def parse_args(argv=None) -> argparse.Namespace:

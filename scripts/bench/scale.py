@@ -11,7 +11,7 @@ data of a size are deleted once measured (``--keep-data`` keeps them).
 Writes the JSON record to ``--output``, a Markdown table and a figure next to it (same name,
 .md and .png).
 
-    python bench/scale.py --sizes 50000 400000 2000000 --output results/benchmarks/scale.json
+    python scripts/bench/scale.py --sizes 50000 400000 2000000 --output results/benchmarks/scale.json
 """
 
 import argparse
@@ -30,18 +30,18 @@ from matplotlib.figure import Figure
 
 from airshower import config, logs, resources
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SHOWERS_PER_SHARD = 50_000
 # stage -> (its jobs' benchmark records under benchmarks/ and logs under logs/, the memory it
 # declares: a function of airshower.resources)
 STAGES = {
-    "simulate": ("simulate/*", "simulation_mb"),
+    "simulate": ("simulate/**/*", "simulation_mb"),
     "merge_showers": ("merge_showers", "simulation_mb"),
     "prepare": ("prepare", "preparation_mb"),
     "baseline": ("baseline", "baseline_mb"),
-    "baseline_predict": ("baseline_predict/*", "baseline_mb"),
-    "train": ("train/*/*", "training_mb"),
-    "predict": ("predict/*/*/*", "prediction_mb"),
+    "baseline_predict": ("baseline_predict/**/*", "baseline_mb"),
+    "train": ("train/**/*", "training_mb"),
+    "predict": ("predict/**/*", "prediction_mb"),
     "plot_data": ("plot_data", "showers_plot_mb"),
 }
 PEAK = re.compile(rf"{logs.PEAK_MEMORY}: ([0-9.]+) MB")
@@ -57,6 +57,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--keep-data", action="store_true", help="keep each size's results/data")
     parser.add_argument("--output", type=Path, required=True, help="JSON record (.md and .png go next to it)")
     parser.add_argument("--figure-only", action="store_true", help="redraw from an existing --output")
+    parser.add_argument(
+        "--reread", action="store_true", help="read the job records of the sizes of --output again"
+    )
     return parser.parse_args(argv)
 
 
@@ -119,6 +122,15 @@ def read_benchmarks(directory: Path) -> dict:
     return out
 
 
+def stage_record(directory: Path, cfg: dict, n_events: int) -> dict:
+    """:func:`read_benchmarks` with the time per 1,000 showers and the declared memory."""
+    stages = read_benchmarks(directory)
+    for stage, values in stages.items():
+        values["seconds_per_1000"] = values["seconds"] / (n_events / 1000)
+        values["declared_mb"] = getattr(resources, STAGES[stage][1])(cfg)
+    return stages
+
+
 def measure(args) -> dict:
     record = {
         "machine": {
@@ -132,11 +144,7 @@ def measure(args) -> dict:
     for n_events in args.sizes:
         wall = run_study(args, n_events)
         directory = args.workdir / str(n_events)
-        stages = read_benchmarks(directory)
-        cfg = study_config(args.config, n_events)
-        for stage, values in stages.items():
-            values["seconds_per_1000"] = values["seconds"] / (n_events / 1000)
-            values["declared_mb"] = getattr(resources, STAGES[stage][1])(cfg)
+        stages = stage_record(directory, study_config(args.config, n_events), n_events)
         record["sizes"][str(n_events)] = {"wall_seconds": wall, "stages": stages}
         if not args.keep_data:
             shutil.rmtree(directory / "results" / "data", ignore_errors=True)
@@ -201,9 +209,14 @@ def figure(record: dict, path: Path) -> None:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    if args.figure_only:
+    if args.figure_only or args.reread:
         record = json.loads(args.output.read_text())
-    else:
+    if args.reread:
+        for size, entry in record["sizes"].items():
+            n_events = int(size)
+            entry["stages"] = stage_record(args.workdir / size, study_config(args.config, n_events), n_events)
+        args.output.write_text(json.dumps(record, indent=2) + "\n")
+    if not (args.figure_only or args.reread):
         args.output.parent.mkdir(parents=True, exist_ok=True)
         record = measure(args)
     args.output.with_suffix(".md").write_text(table(record))
