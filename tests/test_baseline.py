@@ -640,9 +640,11 @@ def test_reconstruction_block_by_block_gives_what_it_gives_in_memory(noisy, tmp_
     blocks = io.ShowerBlocks(path, block_events=300)
     seen = np.concatenate([where for where, _ in blocks.rows(test_idx)])
     assert np.array_equal(np.sort(seen), np.arange(len(test_idx)))
-    images = io.station_images(blocks, test_idx)
+    images = io.take_events(blocks, test_idx)
     np.testing.assert_array_equal(images["signal"], noisy["signal"][test_idx])
     np.testing.assert_array_equal(images["time"], noisy["time"][test_idx])
+    np.testing.assert_array_equal(images["energy"], noisy["energy"][test_idx])
+    assert set(images) == set(io.take_events(in_memory, test_idx))  # the same datasets either way
 
     expected, calibration = bl.run(in_memory, split(train_idx), split(test_idx), SETTINGS)
     got, calibration_blocks = bl.run(blocks, split(train_idx), split(test_idx), SETTINGS)

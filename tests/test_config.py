@@ -19,7 +19,8 @@ from conftest import ROOT
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "config").glob("*.yaml")))
-def test_shipped_configs_are_valid(name):
+def test_shipped_configs_are_valid(name, monkeypatch):
+    monkeypatch.chdir(ROOT)  # config/external.yaml's showers.file is relative to the working directory
     config = load_config(ROOT / "config" / name)
     assert config["simulation"]["n_events"] > 0
     assert compared_models(config)[-1] == "baseline"
@@ -604,3 +605,33 @@ def test_a_nested_override_typed_on_the_command_line_works(test_config):
     config["simulation"]["n_events"] = "4e3"  # not an integer: named as before
     with pytest.raises(ConfigError, match="'simulation.n_events': '4e3' is not of type 'integer'"):
         validate_config(config)
+
+
+def test_showers_from_a_file_take_their_size_from_it(monkeypatch):
+    """showers.file: the study's n_events is the file's; a contradicting n_events, a file of
+    another array, a missing file and a muon target the file lacks stop at the config check,
+    naming the key; without a file n_events is required."""
+    raw = yaml.safe_load((ROOT / "config" / "external.yaml").read_text())
+    monkeypatch.chdir(ROOT)  # showers.file is relative to the working directory
+    cfg = validate_config(copy.deepcopy(raw))
+    assert cfg["simulation"]["n_events"] == 3000
+    assert cfg["simulation"]["store_traces"] is False
+
+    def error(change) -> str:
+        bad = copy.deepcopy(raw)
+        change(bad)
+        with pytest.raises(ConfigError) as exc:
+            validate_config(bad)
+        return str(exc.value)
+
+    assert "holds 3000 showers" in error(lambda c: c["simulation"].update(n_events=2000))
+    assert "'simulation.array.n_side': 10 (100 stations)" in error(
+        lambda c: c["simulation"]["array"].update(n_side=10)
+    )
+    assert "'showers.file': nope.h5: file does not exist" in error(
+        lambda c: c["showers"].update(file="nope.h5")
+    )
+    assert "'muon' needs the dataset 'muon'" in error(
+        lambda c: c["models"]["cnn_multi"].update(targets=["energy", "muon"])
+    )
+    assert "'simulation.n_events': required" in error(lambda c: c.pop("showers"))

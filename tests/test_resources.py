@@ -30,11 +30,21 @@ def scale(n_events: int, budget_mb: int = 2000, traces: bool = False) -> dict:
 
 
 @pytest.mark.parametrize("name", MEMORY)
-def test_declared_memory_is_a_positive_integer_that_grows_with_the_study(name):
-    small, large = (getattr(resources, name)(scale(n)) for n in (50_000, 400_000))
+def test_declared_memory_grows_with_the_study_and_is_bounded_by_the_budget(name):
+    """Below the budget (10k to 20k showers) a job's memory grows with the showers; at any size it
+    stays below its base, the budget and the per-event arrays."""
+    small, large = (getattr(resources, name)(scale(n)) for n in (10_000, 20_000))
     assert isinstance(small, int)
-    assert small >= resources.INTERPRETER_MB
-    assert large >= small
+    assert resources.INTERPRETER_MB <= small <= large
+    for n in (10_000, 400_000, 2_000_000):
+        cfg = scale(n)
+        bound = (
+            resources.KERAS_MB
+            + 2 * resources.INTERPRETER_MB
+            + 2000
+            + 2 * resources.PER_EVENT_PER_1000_MB * n / 1000
+        )
+        assert getattr(resources, name)(cfg) <= max(bound, resources.evaluation_mb(cfg)), n
 
 
 def test_above_the_budget_the_data_stages_grow_by_the_per_event_arrays_only():

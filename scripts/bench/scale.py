@@ -131,10 +131,21 @@ def stage_record(directory: Path, cfg: dict, n_events: int) -> dict:
     return stages
 
 
+def processor_name() -> str:
+    """The CPU's model name (Linux), else what the platform says."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def measure(args) -> dict:
     record = {
         "machine": {
-            "processor": platform.processor() or platform.machine(),
+            "processor": processor_name(),
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "cores": args.cores,
@@ -181,7 +192,7 @@ def table(record: dict) -> str:
 
 def figure(record: dict, path: Path) -> None:
     sizes = [int(n) for n in record["sizes"]]
-    fig = Figure(figsize=(11, 4.5), layout="constrained")
+    fig = Figure(figsize=(12.5, 4.5), layout="constrained")
     ax_mem, ax_time = fig.subplots(1, 2)
     for k, stage in enumerate(STAGES):
         rows = [(n, record["sizes"][str(n)]["stages"].get(stage)) for n in sizes]
@@ -198,7 +209,8 @@ def figure(record: dict, path: Path) -> None:
     ax_mem.set_title("peak memory per stage (dotted: declared mem_mb)")
     ax_time.set(xscale="log", yscale="log", xlabel="showers", ylabel="wall time per 1,000 showers [s]")
     ax_time.set_title("time per 1,000 showers (jobs summed)")
-    ax_mem.legend(fontsize=8, ncol=2)
+    handles, labels = ax_mem.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside right center", fontsize=9)
     machine = record["machine"]
     fig.suptitle(
         f"scale study, {machine['cores']} cores of {machine['processor']} ({machine['cpus']} CPUs)",

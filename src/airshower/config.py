@@ -21,7 +21,8 @@ from pathlib import Path
 
 import yaml
 
-from airshower import systematics
+from airshower import io, systematics
+from airshower.contract import OPTIONAL_LABEL_DATASETS
 from airshower.evaluation.targets import check_target_settings
 from airshower.inputs import TRACE, reference_channels
 from airshower.model_shapes import spatial_sizes
@@ -213,7 +214,51 @@ def _sort_keys(obj, path: str = "") -> None:
             _sort_keys(item, path)
 
 
+def _check_showers_source(config: dict) -> None:
+    """Where the showers come from: the simulation (``simulation.n_events`` required) or a file
+    (``showers.file``), which must open; the study then has the file's number of showers and, where
+    it has a recorded ``trace``, its traces. Its contents are checked by the job that imports it,
+    before any other job (:func:`airshower.io.import_showers`)."""
+    sim, path = config["simulation"], config["showers"]["file"]
+    if path is None:
+        if "n_events" not in sim:
+            raise ConfigError(
+                "config key 'simulation.n_events': required (the number of showers to simulate), "
+                "unless showers.file gives the showers"
+            )
+        return
+    try:
+        shape = io.shower_file_shape(path)
+    except io.DataError as exc:
+        raise ConfigError(f"config key 'showers.file': {exc}") from None
+    if sim.setdefault("n_events", shape["n_events"]) != shape["n_events"]:
+        raise ConfigError(
+            f"config key 'simulation.n_events': {sim['n_events']}, but showers.file {path} holds "
+            f"{shape['n_events']} showers (leave n_events out: the file's count is taken)"
+        )
+    side = sim["array"]["n_side"]
+    if shape["n_stations"] != side * side:
+        raise ConfigError(
+            f"config key 'simulation.array.n_side': {side} ({side * side} stations), but showers.file "
+            f"{path} has {shape['n_stations']} stations per event"
+        )
+    for name, spec in config["models"].items():
+        lacking = [
+            t for t in spec.get("targets", ()) if t in OPTIONAL_LABEL_DATASETS and t not in shape["datasets"]
+        ]
+        if lacking:
+            raise ConfigError(
+                f"config key 'models.{name}.targets': {lacking[0]!r} needs the dataset {lacking[0]!r}, "
+                f"which showers.file {path} does not have"
+            )
+    sim["n_shards"] = 1
+    sim["store_traces"] = shape["n_bins"] > 0
+    if shape["n_bins"]:
+        sim["trace"]["n_bins"] = shape["n_bins"]
+
+
 def _check_semantics(config: dict) -> None:
+    _check_showers_source(config)
     _check_simulation(config["simulation"])
     _check_split(config["preparation"]["fractions"], config["simulation"]["n_events"])
     _check_evaluated_range(

@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from airshower import schema
+from airshower import geometry, schema
 
 # The raw-shower data contract: dataset -> (dtype, per-event shape or None for fixed, unit).
 SHOWER_DATASETS: dict[str, tuple[str, tuple[int, ...] | None, str]] = {
@@ -280,6 +280,50 @@ def _check_trace(trace: np.ndarray, name: str, path, events_shape: tuple) -> Non
         raise DataError(f"{path}: dataset '{name}' has dtype {trace.dtype}, expected float32")
     finite = np.isfinite(trace).reshape(len(trace), -1).all(axis=1)
     _require(path, name, finite, "must be finite", lambda _i: "a NaN or infinite bin")
+
+
+def check_array(detector_m: np.ndarray, array: Mapping | None, source: str = "showers.h5") -> None:
+    """Check the ``detector`` positions against the configured array (``simulation.array``).
+
+    Raises ValueError naming the mismatch (station table's shape, station count or grid spacing).
+    """
+    detector_m = np.asarray(detector_m, dtype=np.float64)
+    if detector_m.ndim != 2 or detector_m.shape[1] != 3 or not np.all(np.isfinite(detector_m)):
+        raise ValueError(
+            f"{source}: dataset 'detector' must hold finite (x, y, z) positions in m, one row per "
+            f"station: shape {detector_m.shape}"
+        )
+    if not array:
+        return
+    n_side = array.get("n_side")
+    if n_side is not None and len(detector_m) != n_side * n_side:
+        raise ValueError(
+            f"{source}: dataset 'detector' has {len(detector_m)} stations, config simulation.array.n_side "
+            f"= {n_side} needs {n_side * n_side}"
+        )
+    spacing = array.get("spacing_m")
+    if spacing is not None and len(detector_m) > 1:
+        nearest = geometry.station_spacing(detector_m)
+        if not np.isclose(nearest, spacing, rtol=0.01):
+            raise ValueError(
+                f"{source}: dataset 'detector' has station spacing {nearest:.1f} m, config "
+                f"simulation.array.spacing_m is {spacing} m"
+            )
+
+
+def check_units(units: Mapping[str, str | None], path: str | os.PathLike) -> None:
+    """The ``unit`` attribute of every dataset of :data:`SHOWER_DATASETS` and of the station table
+    (``units``: dataset -> attribute, None where it has none) against the contract's: a file
+    written by another converter must say its units, and say the contract's (``time`` in us, not
+    ns). Raises DataError naming the dataset."""
+    for name, expected in shower_units().items():
+        if name not in SHOWER_DATASETS and name != STATION_DATASET:
+            continue
+        unit = units.get(name)
+        if unit is None:
+            raise DataError(f"{path}: dataset '{name}' has no 'unit' attribute (the contract: '{expected}')")
+        if str(unit) != expected:
+            raise DataError(f"{path}: dataset '{name}' is in '{unit}', the contract wants '{expected}'")
 
 
 def shower_units(extra: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -18,6 +18,7 @@ import io as _io
 import json
 import os
 import platform
+import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from importlib import metadata
@@ -35,8 +36,10 @@ from airshower.contract import (
     STATION_DATASET,
     WORKING_DATASET,
     DataError,
+    check_array,
     check_labels,
     check_showers,
+    check_units,
     shower_limits,
 )
 from airshower.contract import shower_units as shower_units  # io.shower_units, as before
@@ -375,6 +378,55 @@ class ShowerBlocks:
                 )
 
 
+def shower_file_shape(path: str | os.PathLike) -> dict:
+    """``n_events``, ``n_stations``, ``n_bins`` (0 without a recorded ``trace``) and ``datasets``
+    (the names) of a shower file, from its datasets' shapes alone (cheap: no data read);
+    DataError where the file does not open or lacks ``signal``."""
+    with _open(Path(path)) as fh:
+        if "signal" not in fh:
+            raise DataError(f"{path}: no dataset 'signal' (shower contract)")
+        shape = fh["signal"].shape
+        n_bins = int(fh["trace"].shape[-1]) if "trace" in fh else 0
+        datasets = tuple(fh)
+    return {
+        "n_events": int(shape[0]),
+        "n_stations": int(np.prod(shape[1:])),
+        "n_bins": n_bins,
+        "datasets": datasets,
+    }
+
+
+def import_showers(
+    source: str | os.PathLike,
+    target: str | os.PathLike,
+    array: Mapping | None = None,
+    block_events: int = 4096,
+) -> int:
+    """Check a shower file made elsewhere (a converter of another simulation) against the data
+    contract and copy it to ``target`` (atomically, byte for byte); return its number of events.
+
+    Checked, in this order, each with a DataError naming ``source`` and the dataset: the file
+    opens and has every dataset of the contract; the ``unit`` attribute of each
+    (:func:`airshower.contract.check_units`); the station table against the study's ``array``
+    (``simulation.array``: station count and spacing); the labels (energies inside the range of
+    the file's provenance, or the schema's without one), then the stations block by block
+    (shapes, dtypes, NaN exactly where silent, signals in range, ``working`` and traces where
+    present), the error naming the block's events. Nothing is written unless every check passes.
+    """
+    blocks = ShowerBlocks(source, block_events)
+    with _open(Path(source)) as fh:
+        check_units({name: fh[name].attrs.get("unit") for name in fh}, source)
+    try:
+        check_array(blocks.positions, array, str(source))
+    except ValueError as exc:
+        raise DataError(str(exc)) from None
+    for _ in blocks:  # each block checked against the contract as it is read
+        pass
+    with atomic_path(target) as tmp:
+        shutil.copyfile(source, tmp)
+    return len(blocks)
+
+
 def showers_within(
     path: str | os.PathLike, memory_budget_mb: float, copies: float
 ) -> dict[str, np.ndarray] | ShowerBlocks:
@@ -387,21 +439,32 @@ def showers_within(
     return source
 
 
-def station_images(
-    showers: Mapping[str, np.ndarray] | ShowerBlocks, index: np.ndarray
+def take_events(
+    showers: Mapping[str, np.ndarray] | ShowerBlocks, index: np.ndarray, names: Sequence[str] | None = None
 ) -> dict[str, np.ndarray]:
-    """``time`` and ``signal`` of the events ``index`` (in that order) of showers in memory
-    (:func:`read_showers`) or read block by block (:class:`ShowerBlocks`)."""
+    """The events ``index`` (in that order) of showers in memory (:func:`read_showers`) or read
+    block by block (:class:`ShowerBlocks`): the datasets ``names`` (default: every one; the
+    station table ``detector`` as it is)."""
     index = np.asarray(index, dtype=np.int64)
+
+    def wanted(name):
+        return names is None or name in names
+
     if not isinstance(showers, ShowerBlocks):
-        return {name: showers[name][index] for name in ("time", "signal")}
-    images = {}
+        return {
+            name: values if name == STATION_DATASET else values[index]
+            for name, values in showers.items()
+            if wanted(name)
+        }
+    events = {STATION_DATASET: showers.positions} if wanted(STATION_DATASET) else {}
     for where, block in showers.rows(index):
-        for name in ("time", "signal"):
-            if name not in images:
-                images[name] = np.empty((len(index), *block[name].shape[1:]), dtype=block[name].dtype)
-            images[name][where] = block[name]
-    return images
+        for name, values in block.items():
+            if name == STATION_DATASET or not wanted(name):
+                continue
+            if name not in events:
+                events[name] = np.empty((len(index), *values.shape[1:]), dtype=values.dtype)
+            events[name][where] = values
+    return events
 
 
 def images_mb(n_events: int, n_stations: int, copies: float) -> float:

@@ -17,9 +17,10 @@ from collections.abc import Mapping
 from airshower import baseline, io, plotting, preparation
 from airshower.inputs import CHANNELS
 
-# Python with numpy, h5py, scipy and matplotlib; and with Keras and its backend loaded
+# Python with numpy, h5py, scipy and matplotlib (about 200 MB measured); and with Keras, its
+# backend and a model (0.8-1.5 GB measured, the larger for the convolutional networks)
 INTERPRETER_MB = 500
-KERAS_MB = 2500
+KERAS_MB = 2000
 # a simulation shard's peak per 1000 showers (scripts/bench/simulation.py): without traces, and with the
 # two truth traces and the recorded one
 SHOWERS_PER_1000_MB = {False: 10, True: 210}
@@ -67,6 +68,13 @@ def _per_event_mb(cfg: Mapping) -> float:
     return PER_EVENT_PER_1000_MB * _n_events(cfg) / 1000
 
 
+def _in_memory(estimate_mb: float, cfg: Mapping) -> float:
+    """What a job holds of its data: the estimate where it fits the budget; above it the job works
+    block by block (or batch by batch), in memory that does not grow with the study (a few
+    hundred MB, within the base the job declares anyway)."""
+    return estimate_mb if estimate_mb <= _budget(cfg) else 0.0
+
+
 def _minutes(n_events: int, per_s: float, at_least: int = 10) -> int:
     return max(at_least, int(RUNTIME_SAFETY * n_events / per_s / 60) + 1)
 
@@ -78,17 +86,22 @@ def simulation_mb(cfg: Mapping) -> int:
     return INTERPRETER_MB + SHOWERS_PER_1000_MB[bool(sim["store_traces"])] * per_shard // 1000
 
 
+def import_showers_mb(cfg: Mapping) -> int:
+    """import_showers: a file made elsewhere checked block by block (its labels at once) and copied."""
+    return int(2 * INTERPRETER_MB + 2 * _per_event_mb(cfg))
+
+
 def merge_is_local(cfg: Mapping) -> bool:
     """Whether ``merge_showers`` runs in the Snakemake process (:data:`MERGE_LOCAL_MAX_EVENTS`)."""
     return _n_events(cfg) <= MERGE_LOCAL_MAX_EVENTS
 
 
 def preparation_mb(cfg: Mapping) -> int:
-    """prepare: the estimate of a preparation in one piece (:func:`airshower.preparation.memory_estimate_mb`),
-    at most the budget (above it the job works block by block), plus the interpreter, the
+    """prepare: the estimate of a preparation in one piece (:func:`airshower.preparation.memory_estimate_mb`)
+    where it fits the budget (above it the job works block by block), plus the interpreter, the
     baseline's plane fit and the per-event arrays."""
     estimate = preparation.memory_estimate_mb(_n_events(cfg), _n_stations(cfg), _n_bins(cfg))
-    return int(2 * INTERPRETER_MB + min(estimate, _budget(cfg)) + _per_event_mb(cfg))
+    return int(2 * INTERPRETER_MB + _in_memory(estimate, cfg) + _per_event_mb(cfg))
 
 
 def preparation_minutes(cfg: Mapping) -> int:
@@ -110,17 +123,17 @@ def training_minutes(_cfg: Mapping) -> int:
 
 
 def training_mb(cfg: Mapping) -> int:
-    """train: Keras and a model, and the training and validation inputs, at most the budget
+    """train: Keras and a model, and the training and validation inputs where they fit the budget
     (above it they are read from disk batch by batch)."""
     inputs = _split_inputs_mb(cfg, ("train", "val"))
-    return int(KERAS_MB + min(inputs, _budget(cfg)) + _per_event_mb(cfg))
+    return int(KERAS_MB + _in_memory(inputs, cfg) + _per_event_mb(cfg))
 
 
 def prediction_mb(cfg: Mapping) -> int:
     """predict: Keras and a model, and the largest test set's inputs (the validation split's or the
-    test split's), at most the budget."""
+    test split's) where they fit the budget."""
     inputs = max(_split_inputs_mb(cfg, ("val",)), _split_inputs_mb(cfg, ("test",)))
-    return int(KERAS_MB + min(inputs, _budget(cfg)) + _per_event_mb(cfg))
+    return int(KERAS_MB + _in_memory(inputs, cfg) + _per_event_mb(cfg))
 
 
 def prediction_minutes(_cfg: Mapping) -> int:
@@ -129,10 +142,10 @@ def prediction_minutes(_cfg: Mapping) -> int:
 
 def baseline_mb(cfg: Mapping) -> int:
     """baseline and baseline_predict: the showers' time and signal held as
-    :data:`airshower.baseline.IMAGE_COPIES` copies, at most the budget (above it block by block),
-    and every event's labels and reconstruction."""
+    :data:`airshower.baseline.IMAGE_COPIES` copies where they fit the budget (above it block by
+    block), and every event's labels and reconstruction."""
     images = io.images_mb(_n_events(cfg), _n_stations(cfg), baseline.IMAGE_COPIES)
-    return int(2 * INTERPRETER_MB + min(images, _budget(cfg)) + 2 * _per_event_mb(cfg))
+    return int(2 * INTERPRETER_MB + _in_memory(images, cfg) + 2 * _per_event_mb(cfg))
 
 
 def baseline_minutes(cfg: Mapping) -> int:
@@ -140,10 +153,10 @@ def baseline_minutes(cfg: Mapping) -> int:
 
 
 def showers_plot_mb(cfg: Mapping) -> int:
-    """plot_data: the showers' time and signal (:data:`airshower.plotting.IMAGE_COPIES` copies), at
-    most the budget, and the labels."""
+    """plot_data: the showers' time and signal (:data:`airshower.plotting.IMAGE_COPIES` copies) where
+    they fit the budget, and the labels."""
     images = io.images_mb(_n_events(cfg), _n_stations(cfg), plotting.IMAGE_COPIES)
-    return int(2 * INTERPRETER_MB + min(images, _budget(cfg)) + _per_event_mb(cfg))
+    return int(2 * INTERPRETER_MB + _in_memory(images, cfg) + _per_event_mb(cfg))
 
 
 def variant_mb(cfg: Mapping) -> int:
@@ -171,6 +184,7 @@ def evaluation_mb(cfg: Mapping) -> int:
 # what declared() serves: the rules' memory (MB) and runtime (minutes) functions
 RESOURCES = (
     "simulation_mb",
+    "import_showers_mb",
     "preparation_mb",
     "preparation_minutes",
     "training_mb",

@@ -142,6 +142,17 @@ def check_config(cfg: Mapping) -> None:
     settings = SystematicsSettings.from_config(cfg["systematics"])
     for name in settings.variants:
         simulation_settings(cfg["simulation"], settings.variant(name), name, 1)
+    if cfg.get("showers", {}).get("file"):
+        for name in settings.run:
+            variant = settings.variant(name)
+            if variant.simulation or variant.factors:
+                changed = {**variant.simulation, **{k: f"x{v:g}" for k, v in variant.factors.items()}}
+                raise schema.ConfigError(
+                    f"config key 'systematics.run': variant {name!r} changes the simulation ({changed}), "
+                    f"but the showers come from showers.file: only the detector's variants (dead_fraction, "
+                    "signal_scale) apply to showers made elsewhere; another hadronic model, composition or "
+                    "timing needs the showers simulated again"
+                )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -255,8 +266,26 @@ def apply_detector(data: dict, variant: VariantSettings, rng: np.random.Generato
         if key in data:
             data[key][dead] = 0.0
     if variant.dead_fraction > 0:  # the array knows its dead stations (monitoring, event by event)
-        data[contract.WORKING_DATASET] = (~dead).astype(np.uint8)
+        working = data.get(contract.WORKING_DATASET)  # stations dead already stay dead
+        alive = ~dead if working is None else (working > 0) & ~dead
+        data[contract.WORKING_DATASET] = alive.astype(np.uint8)
     return dead
+
+
+def detector_variant(
+    showers: Mapping[str, np.ndarray] | io.ShowerBlocks,
+    index: np.ndarray,
+    variant: VariantSettings,
+    name: str,
+    seed: int,
+) -> dict[str, np.ndarray]:
+    """Variant ``name`` of showers made elsewhere (``showers.file``): the nominal test split's
+    events (rows ``index`` of the study's showers, in memory or block by block) with the variant's
+    detector applied (:func:`apply_detector`, its own stream :func:`detector_generator`): the same
+    showers seen by another detector, so its shifts are the detector's alone."""
+    data = io.take_events(showers, index)
+    apply_detector(data, variant, detector_generator(seed, name))
+    return data
 
 
 def simulate_variant(
@@ -279,6 +308,17 @@ def variant_attrs(name: str, section: Mapping, variant_section: Mapping, seed: i
     attrs.update(variant=name, variant_config=json.dumps(dict(variant_section), sort_keys=True))
     attrs["variant_seed"] = str(variant_seed(seed, name))
     return attrs
+
+
+def file_variant_attrs(file_attrs: Mapping, name: str, variant_section: Mapping) -> dict:
+    """File attributes of a variant of showers made elsewhere (:func:`detector_variant`): the
+    imported file's (its provenance, what :func:`airshower.contract.shower_limits` reads) plus the
+    variant's name and section."""
+    return {
+        **file_attrs,
+        "variant": name,
+        "variant_config": json.dumps(dict(variant_section), sort_keys=True),
+    }
 
 
 def prepare_variant(

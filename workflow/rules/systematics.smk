@@ -10,26 +10,53 @@
 # the run variants.
 
 
-rule simulate_variant:
-    output:
-        showers=f"{VARIANTS}/showers.h5",
-    log:
-        "logs/simulate_variant/{variant}.log",
-    benchmark:
-        "benchmarks/simulate_variant/{variant}.tsv"
-    conda:
-        "../envs/study.yaml"
-    threads: 1
-    resources:
-        mem_mb=resource("variant_mb"),
-        runtime=30,
-    params:
-        simulation=config["simulation"],
-        preparation=config["preparation"],
-        variant=get_variant_section,
-        seed=config["seed"],
-    script:
-        "../scripts/simulate_variant.py"
+if config["showers"]["file"]:
+
+    rule detector_variant:  # showers made elsewhere: the nominal test events, another detector
+        input:
+            showers=f"{DATA}/showers.h5",
+            test=f"{DATA}/test.h5",
+        output:
+            showers=f"{VARIANTS}/showers.h5",
+        log:
+            "logs/detector_variant/{variant}.log",
+        benchmark:
+            "benchmarks/detector_variant/{variant}.tsv"
+        conda:
+            "../envs/study.yaml"
+        threads: 1
+        resources:
+            mem_mb=resource("variant_mb"),
+            runtime=30,
+        params:
+            variant=get_variant_section,
+            seed=config["seed"],
+            memory_budget_mb=config["preparation"]["memory_budget_mb"],
+        script:
+            "../scripts/detector_variant.py"
+
+else:
+
+    rule simulate_variant:
+        output:
+            showers=f"{VARIANTS}/showers.h5",
+        log:
+            "logs/simulate_variant/{variant}.log",
+        benchmark:
+            "benchmarks/simulate_variant/{variant}.tsv"
+        conda:
+            "../envs/study.yaml"
+        threads: 1
+        resources:
+            mem_mb=resource("variant_mb"),
+            runtime=30,
+        params:
+            simulation=config["simulation"],
+            preparation=config["preparation"],
+            variant=get_variant_section,
+            seed=config["seed"],
+        script:
+            "../scripts/simulate_variant.py"
 
 
 rule prepare_variant:

@@ -11,7 +11,7 @@ pick = plotting.choose_footprints(
     showers["energy"], n_trig, plots.n_footprints, rng.generator(snakemake.params.study_seed, "plots")
 )
 log.info("footprint examples: events %s", pick.tolist())
-images = io.station_images(showers, pick)
+images = io.take_events(showers, pick, ("time", "signal"))
 fig = plotting.footprints(
     images["time"],
     images["signal"],
