@@ -1,6 +1,7 @@
 """Every Keras backend (TensorFlow, JAX, PyTorch): each model family trains on each target
 transform and predicts, a checkpoint resumes, the default presets fit, the runtime settings act,
-the GPU benchmark runs without TensorFlow and Snakemake, and the tiny study runs under JAX.
+the hexagonal convolution sees its six neighbours, and the GPU benchmark runs without TensorFlow
+and Snakemake. The workflow's own jobs run under JAX in tests/test_deploy.py.
 
 Keras fixes its backend at import, so each backend runs in its own process: this file run as a
 script (``python tests/test_backends.py DATA_DIR``) does the work of one backend and prints a JSON
@@ -343,6 +344,83 @@ def trace_fit(tmp: Path) -> dict:
     }
 
 
+# --- the hexagonal convolution (airshower.hexconv) ------------------------------------------------
+
+
+def rotate60(image: np.ndarray, centre: int) -> np.ndarray:
+    """``image`` (H, W, ...) of the hexagonal grid in axial coordinates turned by 60 degrees about
+    pixel [centre, centre]: the offset (di, dj) goes to (-dj, di + dj) (the six neighbour
+    directions (1, 0), (0, 1), (-1, 1), (-1, 0), (0, -1), (1, -1) each to the next). Pixels that
+    would leave the image must be zero."""
+    out = np.zeros_like(image)
+    for i, j in zip(*np.nonzero(np.any(image.reshape(*image.shape[:2], -1) != 0, axis=-1)), strict=True):
+        di, dj = i - centre, j - centre
+        out[centre - dj, centre + di + dj] = image[i, j]
+    return out
+
+
+def hexagonal_fit(tmp: Path) -> dict:
+    """What a hexagonal kernel sees (an impulse's response), whether the layer turns with the grid
+    (a footprint and the kernel turned by 60 degrees give the response turned by 60 degrees; a
+    square convolution's isotropic 3 x 3 kernel does not), and a hexagonal CNN saved and reloaded."""
+    import keras
+
+    from airshower import models
+    from airshower.geometry import hexagonal_kernel_mask
+    from airshower.hexconv import HexConv2D
+
+    impulse = np.zeros((1, 7, 7, 1), np.float32)
+    impulse[0, 3, 3, 0] = 1.0
+    seen = HexConv2D(1, 3, padding="same", use_bias=False, kernel_initializer="ones")(impulse)
+    offsets = sorted(
+        (int(i) - 3, int(j) - 3)
+        for i, j in zip(*np.nonzero(keras.ops.convert_to_numpy(seen)[0, :, :, 0]), strict=True)
+    )
+
+    gen = np.random.default_rng(5)
+    x = np.zeros((1, 9, 9, 2), np.float32)
+    for di in range(-2, 3):
+        for dj in range(-2, 3):
+            if abs(di + dj) <= 2:  # within two steps of the centre: stays on the image when turned
+                x[0, 4 + di, 4 + dj] = gen.normal(size=2)
+    layer = HexConv2D(3, 3, padding="same", use_bias=False, kernel_initializer="glorot_uniform")
+    y = keras.ops.convert_to_numpy(layer(x))[0]
+    acting = (
+        keras.ops.convert_to_numpy(layer.kernel) * hexagonal_kernel_mask(3)[:, :, None, None]
+    )  # the weights that act
+    turned_kernel = rotate60(acting, 1)
+    turned = HexConv2D(3, 3, padding="same", use_bias=False)
+    turned.build(x.shape)
+    turned.kernel.assign(turned_kernel)
+    y_turned = keras.ops.convert_to_numpy(turned(rotate60(x[0], 4)[None]))[0]
+    square = keras.layers.Conv2D(1, 3, padding="same", use_bias=False, kernel_initializer="ones")
+    s = keras.ops.convert_to_numpy(square(x[..., :1]))[0]
+    s_turned = keras.ops.convert_to_numpy(square(rotate60(x[0, :, :, :1], 4)[None]))[0]
+
+    spec = {
+        "family": "cnn",
+        "convolution": "hexagonal",
+        "blocks": [{"filters": [4], "pool": "avg"}],
+        "head": "flatten",
+    }
+    model = models.build_model(spec, INPUT)
+    path = tmp / "hexagonal.keras"
+    training.save_model(model, path)
+    batch = gen.normal(size=(8, *INPUT)).astype(np.float32)
+    reloaded = training.load_model(path)
+    return {
+        "impulse_offsets": offsets,
+        "turned_max_diff": float(np.max(np.abs(y_turned - rotate60(y, 4)))),
+        "response_scale": float(np.max(np.abs(y))),
+        "square_turned_max_diff": float(np.max(np.abs(s_turned - rotate60(s, 4)))),
+        "reloaded_max_diff": float(
+            np.max(
+                np.abs(keras.ops.convert_to_numpy(reloaded(batch)) - keras.ops.convert_to_numpy(model(batch)))
+            )
+        ),
+    }
+
+
 def child(tmp: Path) -> dict:
     """The record of one backend (KERAS_BACKEND of this process)."""
     import logging
@@ -360,6 +438,7 @@ def child(tmp: Path) -> dict:
         "presets": fit_presets(),
         "multi": multi_target_fit(tmp),
         "traces": trace_fit(tmp),
+        "hexagonal": hexagonal_fit(tmp),
         "mixed_precision": mixed_precision_fit(),  # last: it changes the global policy
     }
 
@@ -434,6 +513,23 @@ def test_the_trace_network_trains_and_reloads(backend_run):
     assert all(math.isfinite(v) for v in t["val_loss"])
     assert min(t["val_loss"]) < 1.0
     assert t["saved_vs_memory_max_diff"] < 1e-5
+
+
+@pytest.mark.slow
+def test_a_hexagonal_kernel_sees_six_neighbours_and_turns_with_the_grid(backend_run):
+    """The 3 x 3 hexagonal kernel sees a station and its six neighbours on the axial image, not
+    the two corners at sqrt(3) spacings; a footprint turned by 60 degrees (and the kernel with it)
+    gives the response turned by 60 degrees, which a square convolution's isotropic kernel does
+    not; a hexagonal CNN reloads under the backend that saved it."""
+    _, out, _ = backend_run
+    h = out["hexagonal"]
+    assert [tuple(o) for o in h["impulse_offsets"]] == sorted(
+        [(0, 0), (1, 0), (-1, 0), (0, 1), (0, -1), (1, -1), (-1, 1)]
+    )
+    assert h["response_scale"] > 0.1
+    assert h["turned_max_diff"] < 1e-5 * h["response_scale"] + 1e-6
+    assert h["square_turned_max_diff"] > 0.1
+    assert h["reloaded_max_diff"] < 1e-6
 
 
 @pytest.mark.slow
@@ -568,32 +664,6 @@ def test_gpu_benchmark_runs_without_tensorflow_and_snakemake(backend, tmp_path):
         assert row["samples_per_s"] > 0, name
         assert row["epoch_s"] == pytest.approx(math.ceil(420 / 8) * 8 / row["samples_per_s"], rel=1e-9)
         assert name in proc.stdout
-
-
-@pytest.mark.workflow
-@pytest.mark.slow
-def test_tiny_study_trains_and_predicts_under_jax(tmp_path, monkeypatch):
-    """`KERAS_BACKEND=jax snakemake ...` on the test study's networks: every network trained and
-    evaluated by JAX through the workflow's own jobs, finite resolutions.
-
-    The slice up to each network's energy metrics: what comes after (tables, figures, report)
-    reads the metrics and predictions files and is the same whichever backend wrote them."""
-    from conftest import copy_repo, snakemake
-
-    require("jax")
-    monkeypatch.setenv("KERAS_BACKEND", "jax")
-    workdir = copy_repo(tmp_path)
-    cfg = config.load_config(workdir / "config" / "test.yaml")
-    runs = [(m, s) for m in study.model_names(cfg) for s in study.model_seeds(cfg, m)]
-    targets = [f"results/models/{m}/seed{s}/metrics/energy.json" for m, s in runs]
-    snakemake(workdir, "--configfile", "config/test.yaml", "--cores", "2", *targets)
-    for (model, seed), target in zip(runs, targets, strict=True):
-        metrics = json.loads((workdir / target).read_text())
-        assert math.isfinite(metrics["overall"]["relative_resolution"]["value"]), target
-        info = workdir / "results" / "models" / model / f"seed{seed}" / "training.json"
-        assert json.loads(info.read_text())["backend"] == "jax", model
-        log = (workdir / "logs" / "train" / model / f"seed{seed}.log").read_text()
-        assert "Keras backend jax on cpu:0" in log, model
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@ layout `snakedeploy deploy-workflow` writes: workflow/Snakefile with a `module` 
 (config/external.yaml: resources/example_showers.h5 instead of the simulation); and a broken
 external file stopping the run before any other job, naming the dataset."""
 
+import importlib.util
+import json
 import shutil
 
 import h5py
@@ -38,10 +40,19 @@ def deploy(dest):
     return dest
 
 
+# the deployment runs its networks under JAX where it is installed (make test installs it): the
+# workflow's jobs under another Keras backend than the default, through the environment
+BACKEND = "jax" if importlib.util.find_spec("jax") else "tensorflow"
+# the study's tables; its figures read the same files whichever way the workflow was deployed
+TABLES = ("results/summary.md", "results/systematics.md")
+
+
 @pytest.fixture(scope="module")
 def deployed(tmp_path_factory):
     workdir = deploy(tmp_path_factory.mktemp("deployed"))
-    snakemake(workdir, "--cores", "2")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("KERAS_BACKEND", BACKEND)
+        snakemake(workdir, "--cores", "2", *TABLES)
     return workdir
 
 
@@ -58,6 +69,13 @@ def test_the_module_runs_the_study_on_external_showers(deployed):
     for model in ("fcn", "cnn_multi", "baseline"):
         assert model in summary
     assert "dead10" in (deployed / "results" / "systematics.md").read_text()
+    for model in ("fcn", "cnn_multi"):
+        info = json.loads((deployed / "results" / "models" / model / "seed1" / "training.json").read_text())
+        assert info["backend"] == BACKEND, model
+        assert (
+            f"Keras backend {BACKEND} on cpu:0"
+            in (deployed / "logs" / "train" / model / "seed1.log").read_text()
+        )
 
 
 @pytest.mark.workflow

@@ -250,43 +250,11 @@ def test_bad_config_stops_before_any_job(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def composition(tmp_path_factory):
-    """config/composition.yaml (protons and iron; energy, Xmax and mass) at a tiny size."""
-    workdir = copy_repo(tmp_path_factory.mktemp("composition"))
-    cfg = yaml.safe_load((workdir / "config" / "composition.yaml").read_text())
-    cfg["simulation"].update(n_events=900, n_shards=1, block_size=300)
-    cfg["training"].update(seeds=[1], epochs=2, threads=1)
-    cfg["evaluation"]["bootstrap"] = 10
-    cfg["plots"]["dpi"] = 50
-    (workdir / "config" / "tiny.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-    snakemake(workdir, "--configfile", "config/tiny.yaml", "--cores", "2")
-    return workdir
-
-
-def test_composition_study_reconstructs_energy_xmax_and_mass(composition):
-    results = composition / "results"
-    mass = json.loads((results / "targets" / "mass" / "summary.json").read_text())
-    assert mass["model_order"] == ["cnn_mass"]
-    pair = mass["models"]["cnn_mass"]["pairs"]["1_56"]
-    assert 0.0 <= pair["auc"]["mean"] <= 1.0
-    assert pair["merit_xmax_reco"]["mean"] is not None  # the model reconstructs Xmax too
-    xmax = json.loads((results / "targets" / "xmax" / "summary.json").read_text())
-    assert np.isfinite(xmax["models"]["cnn_mass"]["overall"]["resolution_gcm2"]["mean"])
-    # its Xmax width (widths: [xmax]), calibrated on the validation split, and its figure
-    width = xmax["models"]["cnn_mass"]["uncertainty"]
-    assert width["width"] == "xmax_sigma_calibrated"
-    assert 0.4 < width["overall"]["coverage68"]["mean"] < 0.95
-    assert (results / "figures" / "targets" / "xmax" / "coverage_vs_energy.png").is_file()
-    with open(results / "summary.csv") as fh:
-        assert [row["model"] for row in csv.DictReader(fh)] == ["cnn_mass", "baseline"]
-    for stem in ("roc", "confusion", "merit"):
-        assert (results / "figures" / "targets" / "mass" / f"{stem}.png").is_file()
-
-
-@pytest.fixture(scope="module")
 def traces(tmp_path_factory):
     """config/traces.yaml (protons and iron with their recorded traces; the footprint CNN and the
-    trace CNN) at a tiny size."""
+    trace CNN, each reconstructing energy, Xmax, the muon content and the mass) at a tiny size: it
+    also stands for config/composition.yaml (protons and iron; energy, Xmax and mass), whose
+    footprint network is the same but for the muon target."""
     workdir = copy_repo(tmp_path_factory.mktemp("traces"))
     cfg = yaml.safe_load((workdir / "config" / "traces.yaml").read_text())
     cfg["simulation"].update(n_events=900, n_shards=1, block_size=300)
@@ -299,6 +267,26 @@ def traces(tmp_path_factory):
     (workdir / "config" / "tiny.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     snakemake(workdir, "--configfile", "config/tiny.yaml", "--cores", "2")
     return workdir
+
+
+def test_composition_study_reconstructs_energy_xmax_and_mass(traces):
+    results = traces / "results"
+    mass = json.loads((results / "targets" / "mass" / "summary.json").read_text())
+    assert mass["model_order"] == ["cnn_footprint", "cnn_traces"]
+    pair = mass["models"]["cnn_footprint"]["pairs"]["1_56"]
+    assert 0.0 <= pair["auc"]["mean"] <= 1.0
+    assert pair["merit_xmax_reco"]["mean"] is not None  # the model reconstructs Xmax too
+    xmax = json.loads((results / "targets" / "xmax" / "summary.json").read_text())
+    assert np.isfinite(xmax["models"]["cnn_footprint"]["overall"]["resolution_gcm2"]["mean"])
+    # its Xmax width (widths: [xmax, muon]), calibrated on the validation split, and its figure
+    width = xmax["models"]["cnn_footprint"]["uncertainty"]
+    assert width["width"] == "xmax_sigma_calibrated"
+    assert 0.4 < width["overall"]["coverage68"]["mean"] < 0.95
+    assert (results / "figures" / "targets" / "xmax" / "coverage_vs_energy.png").is_file()
+    with open(results / "summary.csv") as fh:
+        assert [row["model"] for row in csv.DictReader(fh)] == ["cnn_footprint", "cnn_traces", "baseline"]
+    for stem in ("roc", "confusion", "merit"):
+        assert (results / "figures" / "targets" / "mass" / f"{stem}.png").is_file()
 
 
 def test_traces_study_reads_the_traces_and_reconstructs_the_muon_content(traces):

@@ -282,9 +282,29 @@ def _check_semantics(config: dict) -> None:
                     )
                 reference_channels(settings.inputs, f"config key 'models.{name}.direction_head'")
             _check_trace_inputs(config, name, spec, settings.inputs)
+            _check_convolution(config, name, spec)
         except ConfigError as exc:
             raise ConfigError(f"model '{name}': {exc}") from None
         spatial_sizes(spec, config["simulation"]["array"]["n_side"], name)
+
+
+def _check_convolution(config: dict, name: str, spec: Mapping) -> None:
+    """A hexagonal convolution reads a hexagonal array's axial image with odd kernels."""
+    if spec.get("convolution") != "hexagonal":
+        return
+    layout = config["simulation"]["array"]["layout"]
+    if layout != "hexagonal":
+        raise ConfigError(
+            f"config key 'models.{name}.convolution': hexagonal convolutions need the hexagonal array "
+            f"(simulation.array.layout: hexagonal), not the {layout} one"
+        )
+    sizes = [block["kernel_size"] for block in spec.get("blocks", ())] + [spec.get("kernel_size", 1)]
+    even = [size for size in sizes if size % 2 == 0]
+    if even:
+        raise ConfigError(
+            f"config key 'models.{name}.convolution': a hexagonal kernel has a centre station, so an odd "
+            f"kernel_size, got {even[0]}"
+        )
 
 
 def _check_trace_inputs(config: dict, name: str, spec: Mapping, model_inputs) -> None:

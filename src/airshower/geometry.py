@@ -63,3 +63,67 @@ def station_spacing(positions_m: np.ndarray) -> float:
     d = np.linalg.norm(positions_m[:, None, :2] - positions_m[None, :, :2], axis=-1)
     np.fill_diagonal(d, np.inf)
     return float(np.median(d.min(axis=1)))
+
+
+# --- array layouts: station positions of an n x n image of stations ----------------------------
+#
+# An array is stored as an image: station ``i * n + j`` of the ``detector`` table is pixel [i, j].
+# - square: pixel [i, j] at (x, y) = spacing (i, j), the grid the seed lecture's toy uses;
+# - hexagonal: a triangular grid (every station has six neighbours at the spacing, as in the
+#   Pierre Auger Observatory's surface detector) in axial coordinates: pixel [i, j] at
+#   (x, y) = spacing (i + j / 2, j sqrt(3) / 2), a rhombus of n x n stations. The six neighbours of
+#   pixel [i, j] are [i +- 1, j], [i, j +- 1], [i + 1, j - 1] and [i - 1, j + 1]: a 3 x 3 kernel
+#   without its corners [i - 1, j - 1] and [i + 1, j + 1] (:func:`hexagonal_kernel_mask`).
+# Both are centred on (0, 0). A new layout adds its function here and its name to the schema's
+# ``simulation.array.layout``; a convolution that fits it goes to :mod:`airshower.hexconv`.
+
+
+def _square_xy(i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return i, j
+
+
+def _hexagonal_xy(i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return i + j / 2.0, j * np.sqrt(3.0) / 2.0
+
+
+LAYOUTS = {"square": _square_xy, "hexagonal": _hexagonal_xy}
+
+
+def grid_positions(layout: str, n_side: int, spacing_m: float) -> np.ndarray:
+    """(n_side^2, 2) ground positions (m) of the stations of ``layout`` (:data:`LAYOUTS`), row-major
+    (station ``i * n_side + j`` is pixel [i, j]), centred on (0, 0)."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown array layout {layout!r} (one of {', '.join(LAYOUTS)})")
+    i, j = np.meshgrid(
+        np.arange(n_side, dtype=np.float64), np.arange(n_side, dtype=np.float64), indexing="ij"
+    )
+    x, y = LAYOUTS[layout](i, j)
+    xy = np.stack([x.ravel(), y.ravel()], axis=1) * spacing_m
+    return xy - xy.mean(axis=0)
+
+
+def hexagonal_kernel_mask(size: int) -> np.ndarray:
+    """(size, size) bool: the pixels of a kernel of odd ``size`` that are within (size - 1) / 2
+    steps of its centre on the hexagonal grid in axial coordinates (``|di| <= m``, ``|dj| <= m``,
+    ``|di + dj| <= m``): for size 3 the centre and its six neighbours, the corners [0, 0] and
+    [2, 2] left out."""
+    if size < 1 or size % 2 == 0:
+        raise ValueError(f"a hexagonal kernel needs an odd size, got {size}")
+    m = (size - 1) // 2
+    d = np.arange(-m, m + 1)
+    return np.abs(d[:, None] + d[None, :]) <= m
+
+
+def layout_of(positions_m: np.ndarray) -> str | None:
+    """The layout of :data:`LAYOUTS` whose grid the stations ``positions_m`` (n^2, 2 or 3) form,
+    whatever its centre; None for another arrangement."""
+    xy = np.asarray(positions_m, dtype=np.float64)[:, :2]
+    n_side = int(round(np.sqrt(len(xy))))
+    if n_side * n_side != len(xy) or n_side < 2:
+        return None
+    spacing = station_spacing(xy)
+    for name in LAYOUTS:
+        grid = grid_positions(name, n_side, spacing)
+        if np.allclose(xy - xy.mean(axis=0), grid, rtol=0.0, atol=1e-3 * spacing):
+            return name
+    return None

@@ -34,6 +34,7 @@ import keras
 from keras import layers
 
 from airshower import schema
+from airshower.hexconv import CONVOLUTIONS, HexConv2D
 from airshower.inputs import reference_channels, split_trace
 from airshower.model_shapes import spatial_sizes
 from airshower.targets import LOG_WIDTH_RANGE, TARGETS
@@ -141,19 +142,29 @@ def _pool(x, kind: str, size: int):
     return x if pooling is None else pooling(size, padding="same")(x)
 
 
-def conv_block(x, filters: Sequence[int], kernel_size: int, activation: str, padding: str, batch_norm: bool):
-    """Convolutions with ``filters[i]`` filters each.
+def conv_block(
+    x,
+    filters: Sequence[int],
+    kernel_size: int,
+    activation: str,
+    padding: str,
+    batch_norm: bool,
+    convolution: str = "square",
+):
+    """Convolutions with ``filters[i]`` filters each, of the grid's kind (``convolution``:
+    :data:`airshower.hexconv.CONVOLUTIONS`).
 
     With ``batch_norm`` every convolution is followed by batch normalization before its
     activation (and carries no bias, which the normalization would cancel).
     """
+    conv = CONVOLUTIONS[convolution]
     for n in filters:
         if batch_norm:
-            x = layers.Conv2D(n, kernel_size, padding=padding, use_bias=False)(x)
+            x = conv(n, kernel_size, padding=padding, use_bias=False)(x)
             x = layers.BatchNormalization()(x)
             x = layers.Activation(activation)(x)
         else:
-            x = layers.Conv2D(n, kernel_size, padding=padding, activation=activation)(x)
+            x = conv(n, kernel_size, padding=padding, activation=activation)(x)
     return x
 
 
@@ -245,11 +256,22 @@ def model_output(model: keras.Model) -> str:
     return "gaussian" if any(int(shape[-1]) == OUTPUTS["gaussian"] for shape in widths) else "point"
 
 
-def residual_block(x, filters: int, kernel_size: int, activation: str, batch_norm: bool, strides: int = 1):
-    """Two convolutions plus a shortcut: identity, or a strided 1x1 projection when shapes differ."""
+def residual_block(
+    x,
+    filters: int,
+    kernel_size: int,
+    activation: str,
+    batch_norm: bool,
+    strides: int = 1,
+    convolution: str = "square",
+):
+    """Two convolutions (of the grid's kind) plus a shortcut: identity, or a strided 1x1 projection
+    when shapes differ."""
 
     def conv(y, s):
-        y = layers.Conv2D(filters, kernel_size, strides=s, padding="same", use_bias=not batch_norm)(y)
+        y = CONVOLUTIONS[convolution](
+            filters, kernel_size, strides=s, padding="same", use_bias=not batch_norm
+        )(y)
         return layers.BatchNormalization()(y) if batch_norm else y
 
     shortcut = x
@@ -305,7 +327,9 @@ def cnn_model(spec: Mapping, inputs):
         x = trace_encoder(inputs, spec, *spec["trace_split"])
     for block in spec["blocks"]:
         kernel, activation, padding = block["kernel_size"], block["activation"], block["padding"]
-        x = conv_block(x, block["filters"], kernel, activation, padding, block["batch_norm"])
+        x = conv_block(
+            x, block["filters"], kernel, activation, padding, block["batch_norm"], spec["convolution"]
+        )
         x = _pool(x, block["pool"], block["pool_size"])
     x = HEADS[spec["head"]]()(x)
     return heads(x, spec, spec["dense_units"], spec["dense_activation"], spec["dropout"], inputs)
@@ -314,11 +338,12 @@ def cnn_model(spec: Mapping, inputs):
 def resnet_model(spec: Mapping, inputs):
     """Residual CNN: stem convolution, ``stages`` of residual blocks, pooling head, output layer."""
     kernel, activation, batch_norm = spec["kernel_size"], spec["activation"], spec["batch_norm"]
-    x = conv_block(inputs, [spec["stem_filters"]], kernel, activation, "same", batch_norm)
+    convolution = spec["convolution"]
+    x = conv_block(inputs, [spec["stem_filters"]], kernel, activation, "same", batch_norm, convolution)
     for i, stage in enumerate(spec["stages"]):
         for j in range(stage["blocks"]):
             strides = 2 if (i > 0 and j == 0) else 1
-            x = residual_block(x, stage["filters"], kernel, activation, batch_norm, strides)
+            x = residual_block(x, stage["filters"], kernel, activation, batch_norm, strides, convolution)
     x = HEADS[spec["head"]]()(x)
     return heads(x, spec, spec["dense_units"], spec["dense_activation"], spec["dropout"], inputs)
 
@@ -326,6 +351,7 @@ def resnet_model(spec: Mapping, inputs):
 # the custom layers of the models, for loading a saved model
 CUSTOM_OBJECTS = {
     "airshower>ChannelMean": ChannelMean,
+    "airshower>HexConv2D": HexConv2D,
     "airshower>StopGradient": StopGradient,
     "airshower>TakeChannels": TakeChannels,
 }

@@ -272,7 +272,11 @@ def resource(name):
     """A rule's resource ``name`` of :mod:`airshower.resources` (``simulation_mb``, ...) as a
     Snakemake resource function: a retried job (a cluster's ``retries``) asks for ``attempt``
     times as much."""
-    return lambda wildcards, attempt: resources.declared(name, config, attempt)
+
+    def declared(wildcards, attempt):
+        return resources.declared(name, config, attempt)
+
+    return declared
 
 
 # --- inputs -------------------------------------------------------------------------------------

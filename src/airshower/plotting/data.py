@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
+from matplotlib.collections import PolyCollection
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
-from airshower import io, statistics
+from airshower import geometry, io, statistics
 from airshower.plotting.style import LABEL, PALETTE, log_energy_axis, styled
 
 # the copies of the showers' time and signal plot_data holds when it reads them at once; above
@@ -67,13 +68,44 @@ def _map(fig: Figure, ax, x_km: np.ndarray, y_km: np.ndarray, values: np.ndarray
     fig.colorbar(mesh, ax=ax, label=LABEL[key], shrink=0.9, pad=0.02)
 
 
-def _footprint_panel(fig: Figure, ax, x_km, y_km, values: np.ndarray, key: str, core_m) -> None:
-    """One map on the station grid: silent stations grey, the true core (if given) a star."""
+def _hexagon_map(fig: Figure, ax, x_km: np.ndarray, y_km: np.ndarray, values: np.ndarray, key: str) -> None:
+    """:func:`_map` on a hexagonal array: every station its hexagonal cell (the stations closer to
+    it than to any other), the silent ones light grey."""
+    spacing_km = geometry.station_spacing(np.column_stack([x_km.ravel(), y_km.ravel()]))
+    angles = np.radians(30.0 + 60.0 * np.arange(6))
+    corners = spacing_km / np.sqrt(3.0) * np.column_stack([np.cos(angles), np.sin(angles)])
+    cells = np.column_stack([x_km.ravel(), y_km.ravel()])[:, None, :] + corners[None]
+    flat = values.ravel()
+    fired = np.isfinite(flat)
+    ax.add_collection(PolyCollection(cells[~fired], facecolors="0.93", edgecolors="0.8", linewidths=0.3))
+    finite = fired.any()
+    if key == "signal":
+        vmin = max(np.nanmin(flat), np.finfo(np.float64).tiny) if finite else 1.0
+        norm = LogNorm(vmin, max(np.nanmax(flat), vmin * 10) if finite else 10.0)
+        cmap = "inferno"
+    else:
+        norm, cmap = None, "viridis"
+    cells_fired = PolyCollection(
+        cells[fired], array=flat[fired], cmap=cmap, norm=norm, edgecolors="0.3", linewidths=0.3
+    )
+    ax.add_collection(cells_fired)
+    ax.autoscale_view()
+    fig.colorbar(cells_fired, ax=ax, label=LABEL[key], shrink=0.9, pad=0.02)
+
+
+def _footprint_panel(
+    fig: Figure, ax, x_km, y_km, values: np.ndarray, key: str, core_m, hexagonal: bool
+) -> None:
+    """One map on the station grid (hexagonal cells on a hexagonal array): silent stations grey,
+    the true core (if given) a star."""
     ax.set_visible(True)
-    ax.set_facecolor("0.88")
-    _map(fig, ax, x_km, y_km, values, key)
-    silent = ~np.isfinite(values)
-    ax.plot(x_km[silent], y_km[silent], ls="none", marker=".", ms=2, color="0.6")
+    if hexagonal:
+        _hexagon_map(fig, ax, x_km, y_km, values, key)
+    else:
+        ax.set_facecolor("0.88")
+        _map(fig, ax, x_km, y_km, values, key)
+        silent = ~np.isfinite(values)
+        ax.plot(x_km[silent], y_km[silent], ls="none", marker=".", ms=2, color="0.6")
     if core_m is not None:
         ax.plot(
             core_m[0] / 1000,
@@ -115,7 +147,8 @@ def footprints(
     Each event is a column pair of panels: arrival time relative to the first triggered
     station (top) and signal on a log colour scale (bottom). Silent stations are grey; the
     star marks the true shower core. ``time_us``/``signal_vem`` are (n, side, side), row-major
-    like ``detector_m`` (side*side, 3).
+    like ``detector_m`` (side*side, 3); a hexagonal array (:func:`airshower.geometry.layout_of`)
+    is drawn as hexagonal cells.
     """
     n, side = len(energy_eev), time_us.shape[1]
     ncol = min(n, 4)
@@ -123,14 +156,15 @@ def footprints(
     fig = Figure(figsize=(3.9 * ncol, 3.5 * nrow), layout="constrained")
     axes = np.atleast_2d(fig.subplots(nrow, ncol, squeeze=False))
     x, y = _grid_km(detector_m, side)
+    hexagonal = geometry.layout_of(detector_m) == "hexagonal"
     for ax in axes.ravel():
         ax.set_visible(False)
     for i in range(n):
         r, c = 2 * (i // ncol), i % ncol
         t_rel, s_pos = _event_maps(time_us[i], signal_vem[i])
         core = None if core_m is None else core_m[i]
-        _footprint_panel(fig, axes[r, c], x, y, t_rel, "time", core)
-        _footprint_panel(fig, axes[r + 1, c], x, y, s_pos, "signal", core)
+        _footprint_panel(fig, axes[r, c], x, y, t_rel, "time", core, hexagonal)
+        _footprint_panel(fig, axes[r + 1, c], x, y, s_pos, "signal", core, hexagonal)
         axes[r, c].set_title(
             f"E = {energy_eev[i]:.1f} EeV, θ = {np.degrees(zenith_rad[i]):.0f}°\n"
             f"$X_\\mathrm{{max}}$ = {xmax_gcm2[i]:.0f} g cm$^{{-2}}$, "

@@ -16,25 +16,30 @@ from typing import ClassVar
 import numpy as np
 
 from airshower import atmosphere as atm
-from airshower import schema
+from airshower import geometry, schema
 
 
 @dataclass(frozen=True)
 class ArrayLayout(schema.Settings):
-    """Cartesian ``n_side`` x ``n_side`` grid centred on (0, 0) at ``altitude_m`` above sea level."""
+    """``n_side`` x ``n_side`` stations on a square or hexagonal (triangular) grid
+    (:func:`airshower.geometry.grid_positions`) centred on (0, 0) at ``altitude_m`` above sea level."""
 
     SECTION: ClassVar[str] = "simulation.array"
 
     n_side: int
     spacing_m: float
     altitude_m: float
+    layout: str = "square"
 
     def positions(self) -> np.ndarray:
         """Station positions (n_side^2, 3) in m; row-major: station ``i * n_side + j`` is pixel ``[i, j]``."""
-        c = (np.arange(self.n_side) - (self.n_side - 1) / 2) * self.spacing_m
-        x, y = np.meshgrid(c, c, indexing="ij")
-        z = np.full_like(x, self.altitude_m)
-        return np.stack([x.ravel(), y.ravel(), z.ravel()], axis=1)
+        if self.layout == "square":  # the grid of before, to the bit
+            c = (np.arange(self.n_side) - (self.n_side - 1) / 2) * self.spacing_m
+            x, y = np.meshgrid(c, c, indexing="ij")
+            xy = np.stack([x.ravel(), y.ravel()], axis=1)
+        else:
+            xy = geometry.grid_positions(self.layout, self.n_side, self.spacing_m)
+        return np.column_stack([xy, np.full(len(xy), self.altitude_m)])
 
 
 @dataclass(frozen=True)
