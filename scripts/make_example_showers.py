@@ -8,7 +8,7 @@ h5py: one dataset per quantity with the contract's dtype, shape and ``unit`` att
 ``time`` and ``signal`` where a station is silent, the station table ``detector``, the optional
 ``working`` stations (here: 2 % of the stations dead in every event, as a real array's
 monitoring reports), and a ``source`` attribute saying where the showers come from. The file is
-then checked as the workflow checks it (:func:`airshower.io.import_showers`).
+then checked as the workflow checks it (:func:`airshower.showerfile.import_showers`).
 
     .venv/bin/python scripts/make_example_showers.py            # -> resources/example_showers.h5
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from airshower import io
+from airshower import showerfile
 from airshower import simulation as sim
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,7 +82,7 @@ def main(argv=None) -> None:
     with tempfile.TemporaryDirectory(dir=args.output.parent) as tmp:
         draft = Path(tmp) / args.output.name
         write_contract(draft, showers, (~dead).astype(np.uint8), source)
-        n = io.import_showers(draft, args.output, ARRAY)  # checked as the workflow checks it
+        n = showerfile.import_showers(draft, args.output, ARRAY)  # checked as the workflow checks it
     print(f"{args.output}: {n} showers, {args.output.stat().st_size / 1e6:.2f} MB")
 
 

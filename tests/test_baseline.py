@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from airshower import baseline as bl
-from airshower import geometry, io, schema
+from airshower import geometry, io, schema, showerfile
 from airshower import simulation as sim
 from airshower.baseline import pipeline
 from airshower.targets import BASELINE_TARGETS, TARGETS
@@ -622,7 +622,7 @@ def test_non_finite_reconstructed_sizes_are_named(clean):
 
 
 def test_reconstruction_block_by_block_gives_what_it_gives_in_memory(noisy, tmp_path):
-    """A shower file above the memory budget (io.ShowerBlocks, blocks of 300 events): the same
+    """A shower file above the memory budget (showerfile.ShowerBlocks, blocks of 300 events): the same
     calibration and predictions, split rows in any order, as with the file read at once; the
     block reader hands every requested row once, in the requested order."""
     path = tmp_path / "showers.h5"
@@ -636,15 +636,15 @@ def test_reconstruction_block_by_block_gives_what_it_gives_in_memory(noisy, tmp_
     split = lambda idx: {"index": idx, "energy": noisy["energy"][idx], "zenith": noisy["zenith"][idx]}  # noqa: E731
     in_memory = bl.read_showers(path, memory_budget_mb=1000.0)
     assert isinstance(in_memory, dict)
-    assert isinstance(bl.read_showers(path, memory_budget_mb=0.1), io.ShowerBlocks)
-    blocks = io.ShowerBlocks(path, block_events=300)
+    assert isinstance(bl.read_showers(path, memory_budget_mb=0.1), showerfile.ShowerBlocks)
+    blocks = showerfile.ShowerBlocks(path, block_events=300)
     seen = np.concatenate([where for where, _ in blocks.rows(test_idx)])
     assert np.array_equal(np.sort(seen), np.arange(len(test_idx)))
-    images = io.take_events(blocks, test_idx)
+    images = showerfile.take_events(blocks, test_idx)
     np.testing.assert_array_equal(images["signal"], noisy["signal"][test_idx])
     np.testing.assert_array_equal(images["time"], noisy["time"][test_idx])
     np.testing.assert_array_equal(images["energy"], noisy["energy"][test_idx])
-    assert set(images) == set(io.take_events(in_memory, test_idx))  # the same datasets either way
+    assert set(images) == set(showerfile.take_events(in_memory, test_idx))  # the same datasets either way
 
     expected, calibration = bl.run(in_memory, split(train_idx), split(test_idx), SETTINGS)
     got, calibration_blocks = bl.run(blocks, split(train_idx), split(test_idx), SETTINGS)

@@ -63,7 +63,12 @@ def test_large_study_scales_up_the_default():
 def test_defaults_are_filled(test_config):
     config = validate_config(test_config)
     # keys absent from test.yaml come from the schema defaults
-    assert config["simulation"]["array"] == {"n_side": 14, "spacing_m": 750.0, "altitude_m": 1400.0}
+    assert config["simulation"]["array"] == {
+        "n_side": 14,
+        "spacing_m": 750.0,
+        "altitude_m": 1400.0,
+        "layout": "square",
+    }
     assert config["simulation"]["log10_energy_ev"] == [18.5, 20.0]
     training = config["training"]  # the seed lecture's recipe
     assert (training["inputs"], training["target_transform"]) == (["time", "signal"], "linear")

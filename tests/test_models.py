@@ -100,6 +100,7 @@ def test_specs_get_the_schema_defaults():
     spec = models.complete_spec({"family": "resnet", "stages": [{"filters": 8, "blocks": 1}]}, "r")
     assert spec == {
         "family": "resnet",
+        "convolution": "square",
         "stages": [{"filters": 8, "blocks": 1}],
         "stem_filters": 32,
         "kernel_size": 3,

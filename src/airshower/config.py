@@ -21,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from airshower import io, systematics
+from airshower import io, showerfile, systematics
 from airshower.contract import OPTIONAL_LABEL_DATASETS
 from airshower.evaluation.targets import check_target_settings
 from airshower.inputs import TRACE, reference_channels
@@ -218,7 +218,7 @@ def _check_showers_source(config: dict) -> None:
     """Where the showers come from: the simulation (``simulation.n_events`` required) or a file
     (``showers.file``), which must open; the study then has the file's number of showers and, where
     it has a recorded ``trace``, its traces. Its contents are checked by the job that imports it,
-    before any other job (:func:`airshower.io.import_showers`)."""
+    before any other job (:func:`airshower.showerfile.import_showers`)."""
     sim, path = config["simulation"], config["showers"]["file"]
     if path is None:
         if "n_events" not in sim:
@@ -228,7 +228,7 @@ def _check_showers_source(config: dict) -> None:
             )
         return
     try:
-        shape = io.shower_file_shape(path)
+        shape = showerfile.shower_file_shape(path)
     except io.DataError as exc:
         raise ConfigError(f"config key 'showers.file': {exc}") from None
     if sim.setdefault("n_events", shape["n_events"]) != shape["n_events"]:

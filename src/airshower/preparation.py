@@ -52,7 +52,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from airshower import geometry, io, schema
+from airshower import geometry, io, schema, showerfile
 from airshower import targets as registry
 from airshower.contract import (
     LABEL_DATASETS,
@@ -535,7 +535,7 @@ def prepare_in_blocks(
     detector)`` gives the plane fit's axes of a block's events (``airshower.baseline.reference_front``).
     Each block is checked against the shower contract (the error names the file and the block's
     events). Returns the normalization."""
-    source = io.ShowerBlocks(path, block_events)
+    source = showerfile.ShowerBlocks(path, block_events)
     indices = _split(source.labels["energy"], settings, rng)
     in_split = np.full(source.n, -1)
     for k, name in enumerate(SPLITS):
@@ -565,7 +565,9 @@ def prepare_in_blocks(
     return norm
 
 
-def _fit_in_blocks(source: io.ShowerBlocks, train: np.ndarray, train_index: np.ndarray, reference_front):
+def _fit_in_blocks(
+    source: showerfile.ShowerBlocks, train: np.ndarray, train_index: np.ndarray, reference_front
+):
     """Pass 1 of :func:`prepare_in_blocks`: the plane fit of every event and the normalization
     from the training events (``train``, bool per event)."""
     fronts = np.empty((source.n, 3))

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from airshower import baseline, io, plotting, preparation
+from airshower import baseline, plotting, preparation, showerfile
 from airshower.inputs import CHANNELS
 
 # Python with numpy, h5py, scipy and matplotlib (about 200 MB measured); and with Keras, its
@@ -144,7 +144,7 @@ def baseline_mb(cfg: Mapping) -> int:
     """baseline and baseline_predict: the showers' time and signal held as
     :data:`airshower.baseline.IMAGE_COPIES` copies where they fit the budget (above it block by
     block), and every event's labels and reconstruction."""
-    images = io.images_mb(_n_events(cfg), _n_stations(cfg), baseline.IMAGE_COPIES)
+    images = showerfile.images_mb(_n_events(cfg), _n_stations(cfg), baseline.IMAGE_COPIES)
     return int(2 * INTERPRETER_MB + _in_memory(images, cfg) + 2 * _per_event_mb(cfg))
 
 
@@ -155,7 +155,7 @@ def baseline_minutes(cfg: Mapping) -> int:
 def showers_plot_mb(cfg: Mapping) -> int:
     """plot_data: the showers' time and signal (:data:`airshower.plotting.IMAGE_COPIES` copies) where
     they fit the budget, and the labels."""
-    images = io.images_mb(_n_events(cfg), _n_stations(cfg), plotting.IMAGE_COPIES)
+    images = showerfile.images_mb(_n_events(cfg), _n_stations(cfg), plotting.IMAGE_COPIES)
     return int(2 * INTERPRETER_MB + _in_memory(images, cfg) + _per_event_mb(cfg))
 
 

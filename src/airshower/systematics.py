@@ -39,7 +39,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from airshower import contract, io, preparation, schema, simulation, statistics, study
+from airshower import contract, io, preparation, schema, showerfile, simulation, statistics, study
 from airshower import rng as rng_streams
 
 # the first index of every variant sub-stream of the "simulation" stream (whose blocks have
@@ -273,7 +273,7 @@ def apply_detector(data: dict, variant: VariantSettings, rng: np.random.Generato
 
 
 def detector_variant(
-    showers: Mapping[str, np.ndarray] | io.ShowerBlocks,
+    showers: Mapping[str, np.ndarray] | showerfile.ShowerBlocks,
     index: np.ndarray,
     variant: VariantSettings,
     name: str,
@@ -283,7 +283,7 @@ def detector_variant(
     events (rows ``index`` of the study's showers, in memory or block by block) with the variant's
     detector applied (:func:`apply_detector`, its own stream :func:`detector_generator`): the same
     showers seen by another detector, so its shifts are the detector's alone."""
-    data = io.take_events(showers, index)
+    data = showerfile.take_events(showers, index)
     apply_detector(data, variant, detector_generator(seed, name))
     return data
 

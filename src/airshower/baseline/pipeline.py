@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from airshower import geometry, io
+from airshower import geometry, io, showerfile
 from airshower.baseline.calibration import (
     apply_calibration,
     energy_sigma,
@@ -59,11 +59,11 @@ RECONSTRUCTED_UNITS = {
 IMAGE_COPIES = 3.0
 
 
-def read_showers(path, memory_budget_mb: float) -> dict[str, np.ndarray] | io.ShowerBlocks:
+def read_showers(path, memory_budget_mb: float) -> dict[str, np.ndarray] | showerfile.ShowerBlocks:
     """The showers of ``path`` for the baseline: in memory, or block by block above the budget
-    (:func:`airshower.io.showers_within`; the reconstruction is the same up to rounding)."""
-    showers = io.showers_within(path, memory_budget_mb, IMAGE_COPIES)
-    if isinstance(showers, io.ShowerBlocks):
+    (:func:`airshower.showerfile.showers_within`; the reconstruction is the same up to rounding)."""
+    showers = showerfile.showers_within(path, memory_budget_mb, IMAGE_COPIES)
+    if isinstance(showers, showerfile.ShowerBlocks):
         log.info("%s above preparation.memory_budget_mb: reconstructed block by block", path)
     return showers
 
@@ -333,14 +333,14 @@ def predict_with_calibration(
 
 
 def reconstruct_rows(
-    showers: Mapping[str, np.ndarray] | io.ShowerBlocks, index: np.ndarray, settings: BaselineSettings
+    showers: Mapping[str, np.ndarray] | showerfile.ShowerBlocks, index: np.ndarray, settings: BaselineSettings
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """:func:`reconstruct` of the rows ``index`` of ``showers`` and their
     :func:`signal_barycentre`: from the arrays of :func:`airshower.io.read_showers`, or block by
-    block from an :class:`airshower.io.ShowerBlocks` (a file larger than the memory budget; the
+    block from an :class:`airshower.showerfile.ShowerBlocks` (a file larger than the memory budget; the
     same fits, chunked differently: equal up to rounding)."""
     positions = showers["detector"]
-    if not isinstance(showers, io.ShowerBlocks):
+    if not isinstance(showers, showerfile.ShowerBlocks):
         signal = showers["signal"][index]
         return reconstruct(showers["time"][index], signal, positions, settings), signal_barycentre(
             signal, positions

@@ -10,7 +10,7 @@ from matplotlib.collections import PolyCollection
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
-from airshower import geometry, io, statistics
+from airshower import geometry, showerfile, statistics
 from airshower.plotting.style import LABEL, PALETTE, log_energy_axis, styled
 
 # the copies of the showers' time and signal plot_data holds when it reads them at once; above
@@ -23,9 +23,9 @@ def n_triggered(signal_vem: np.ndarray) -> np.ndarray:
     return np.isfinite(signal_vem).reshape(len(signal_vem), -1).sum(axis=1)
 
 
-def n_triggered_of(showers: Mapping[str, np.ndarray] | io.ShowerBlocks) -> np.ndarray:
+def n_triggered_of(showers: Mapping[str, np.ndarray] | showerfile.ShowerBlocks) -> np.ndarray:
     """:func:`n_triggered` of every event of showers in memory or read block by block."""
-    if not isinstance(showers, io.ShowerBlocks):
+    if not isinstance(showers, showerfile.ShowerBlocks):
         return n_triggered(showers["signal"])
     counts = np.zeros(len(showers), dtype=np.int64)
     for start, stop, block in showers:
