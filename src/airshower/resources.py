@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from airshower import baseline, plotting, preparation, showerfile
+from airshower import baseline, plotting, preparation, showerfile, systematics
 from airshower.inputs import CHANNELS
 
 # Python with numpy, h5py, scipy and matplotlib (about 200 MB measured); and with Keras, its
@@ -163,13 +163,13 @@ def variant_mb(cfg: Mapping) -> int:
     """simulate_variant: a simulation of the events of the nominal test split (without the
     recorded trace's share: a variant's showers keep the truth traces only where asked)."""
     per_1000 = 140 if cfg["simulation"]["store_traces"] else SHOWERS_PER_1000_MB[False]
-    n_test = preparation.split_sizes(_n_events(cfg), cfg["preparation"]["fractions"])["test"]
+    n_test = systematics.test_size(_n_events(cfg), cfg["preparation"]["fractions"])
     return INTERPRETER_MB + per_1000 * n_test // 1000
 
 
 def variant_preparation_mb(cfg: Mapping) -> int:
     """prepare_variant: a variant's showers (the test split's size) prepared in one piece."""
-    n_test = preparation.split_sizes(_n_events(cfg), cfg["preparation"]["fractions"])["test"]
+    n_test = systematics.test_size(_n_events(cfg), cfg["preparation"]["fractions"])
     estimate = preparation.memory_estimate_mb(n_test, _n_stations(cfg), _n_bins(cfg))
     return int(2 * INTERPRETER_MB + estimate)
 
@@ -177,7 +177,7 @@ def variant_preparation_mb(cfg: Mapping) -> int:
 def evaluation_mb(cfg: Mapping) -> int:
     """The jobs that read predictions (metrics, tables, figures): a test set's per-event
     predictions and the bootstrap's resamples, which grow with the test split."""
-    n_test = preparation.split_sizes(_n_events(cfg), cfg["preparation"]["fractions"])["test"]
+    n_test = systematics.test_size(_n_events(cfg), cfg["preparation"]["fractions"])
     return int(1000 + 20 * n_test / 1000)
 
 

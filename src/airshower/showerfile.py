@@ -5,7 +5,8 @@ and imported.
   per-station datasets block by block, each block checked against the shower contract;
 - :func:`showers_within`: the showers in memory (:func:`airshower.io.read_showers`) where a job's
   copies of them fit ``preparation.memory_budget_mb``, else a :class:`ShowerBlocks`;
-  :func:`take_events` picks events from either;
+  :func:`take_events` picks events from either, :func:`gather` assembles what is computed per
+  block for chosen events;
 - :func:`shower_file_shape` (cheap: shapes only) and :func:`import_showers`: a file made by a
   converter of another simulation (``showers.file``), checked against the data contract
   (docs/data-contract.md) and copied.
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -164,10 +165,25 @@ def showers_within(
     """The showers of ``path`` for a job that holds ``copies`` copies of their ``time`` and
     ``signal``: read at once (:func:`read_showers`) where that fits ``memory_budget_mb``
     (``preparation.memory_budget_mb``), else a :class:`ShowerBlocks` to be read block by block."""
-    source = ShowerBlocks(path)
-    if images_mb(len(source), len(source.positions), copies) <= memory_budget_mb:
+    shape = shower_file_shape(path)  # the decision from the shapes alone: no label read twice
+    if images_mb(shape["n_events"], shape["n_stations"], copies) <= memory_budget_mb:
         return read_showers(path)
-    return source
+    return ShowerBlocks(path)
+
+
+def gather(
+    showers: ShowerBlocks, index: np.ndarray, per_block: Callable[[dict], Mapping[str, np.ndarray]]
+) -> dict[str, np.ndarray]:
+    """``per_block(block)`` (per-event arrays of a block's events) for the events ``index`` of a
+    file read block by block (:meth:`ShowerBlocks.rows`), assembled in the order of ``index``; {}
+    for no events."""
+    out: dict[str, np.ndarray] = {}
+    for where, block in showers.rows(index):
+        for name, values in per_block(block).items():
+            if name not in out:
+                out[name] = np.empty((len(index), *values.shape[1:]), dtype=values.dtype)
+            out[name][where] = values
+    return out
 
 
 def take_events(
@@ -188,14 +204,12 @@ def take_events(
             if wanted(name)
         }
     events = {STATION_DATASET: showers.positions} if wanted(STATION_DATASET) else {}
-    for where, block in showers.rows(index):
-        for name, values in block.items():
-            if name == STATION_DATASET or not wanted(name):
-                continue
-            if name not in events:
-                events[name] = np.empty((len(index), *values.shape[1:]), dtype=values.dtype)
-            events[name][where] = values
-    return events
+    picked = gather(
+        showers,
+        index,
+        lambda block: {name: v for name, v in block.items() if name != STATION_DATASET and wanted(name)},
+    )
+    return events | picked
 
 
 def images_mb(n_events: int, n_stations: int, copies: float) -> float:

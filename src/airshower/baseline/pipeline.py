@@ -345,17 +345,15 @@ def reconstruct_rows(
         return reconstruct(showers["time"][index], signal, positions, settings), signal_barycentre(
             signal, positions
         )
-    reco, barycentre = {}, np.empty((len(index), 2))
-    for where, block in showers.rows(index):
-        part = reconstruct(block["time"], block["signal"], positions, settings)
-        for key, values in part.items():
-            if key not in reco:
-                reco[key] = np.empty((len(index), *values.shape[1:]), dtype=values.dtype)
-            reco[key][where] = values
-        barycentre[where] = signal_barycentre(block["signal"], positions)
+
+    def per_block(block):
+        reco = reconstruct(block["time"], block["signal"], positions, settings)
+        return {**reco, "barycentre": signal_barycentre(block["signal"], positions)}
+
+    reco = showerfile.gather(showers, index, per_block)
     if not reco:  # no rows
-        return reconstruct(np.zeros((0, 1)), np.zeros((0, 1)), positions, settings), barycentre
-    return reco, barycentre
+        return reconstruct(np.zeros((0, 1)), np.zeros((0, 1)), positions, settings), np.empty((0, 2))
+    return reco, reco.pop("barycentre")
 
 
 def signal_barycentre(signal_vem: np.ndarray, positions_m: np.ndarray) -> np.ndarray:
