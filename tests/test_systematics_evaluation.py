@@ -317,9 +317,51 @@ def test_bars_pass_and_fail():
     assert not by[("hadronic", "sibyll", "cnn_aug")]["pass"]  # |-12 pp| > 10 %
     far = st.bars(AGGREGATED, SECTIONS, 0.5, TWINS, [])
     assert not [b for b in far if b["bar"] == "calibration"][0]["pass"]  # 1.05^0.5 - 1 = 2.5 pp
+    assert (
+        "nominal σ_E/E 10.00 % against the twin's 10.00 % (+0.00 pp"
+        in by[("dead", "dead10", "cnn_aug")]["text"]
+    )
     none = st.bars({}, {}, None, {}, [])
     assert [b["pass"] for b in none] == [None, None, None]
     assert all("not evaluated" in b["text"] for b in none)
+
+
+def test_dead_bar_checks_direction_core_and_the_nominal_cost():
+    """The dead-station bar of an augmented network with direction and core: psi68 within
+    0.1 deg, r68 within 5 m, its nominal sigma_E/E within 0.2 pp of its twin's; each can fail it;
+    a variant with more than 10 % dead stations has no bar (the robustness curves show it)."""
+
+    def multi(res_shift, psi, r68, nominal):
+        return agg(
+            energy=energy((0.0, -0.01, 0.01, 0.0), (res_shift, res_shift, res_shift, nominal)),
+            direction={"psi68_deg": (psi, psi, psi, 0.7)},
+            core={"r68_m": (r68, r68, r68, 12.0)},
+        )
+
+    twins = {"multi_aug": "multi"}
+    twin = multi(2.0, 0.05, 90.0, 0.050)
+    cases = {
+        "passes": (multi(0.08, 0.05, 4.0, 0.0515), True),
+        "direction": (multi(0.08, 0.12, 4.0, 0.0515), False),
+        "core": (multi(0.08, 0.05, 5.5, 0.0515), False),
+        "nominal cost": (multi(0.08, 0.05, 4.0, 0.0525), False),  # +0.25 pp
+        "energy": (multi(0.11, 0.05, 4.0, 0.0515), False),
+    }
+    for case, (aug, expected) in cases.items():
+        aggregated = {"dead10": {"multi": twin, "multi_aug": aug}}
+        (line,) = [b for b in st.bars(aggregated, SECTIONS, B, twins, []) if b["bar"] == "dead"]
+        assert line["pass"] is expected, (case, line["text"])
+    assert (
+        "psi68 +0.05° (< 0.1°); r68 +4 m (< 5 m); nominal σ_E/E 5.15 % against the twin's 5.00 %"
+        in (
+            st.bars({"dead10": {"multi": twin, "multi_aug": cases["passes"][0]}}, SECTIONS, B, twins, [])[1][
+                "text"
+            ]
+        )
+    )
+    dead30 = {"dead30": PLAIN | {"dead_fraction": 0.3}}
+    lines = st.bars({"dead30": {"multi": twin, "multi_aug": cases["core"][0]}}, dead30, B, twins, [])
+    assert [b["model"] for b in lines if b["bar"] == "dead"] == []
 
 
 def test_variant_kinds():
