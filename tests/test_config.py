@@ -39,6 +39,7 @@ def test_large_study_scales_up_the_default():
         "cnn_wide",
         "cnn_tuned_nll_aug",
         "cnn_multi",
+        "cnn_multi_aug",
         "cnn_multi_deep",
     ]
     assert list(default["models"]) == [
@@ -47,6 +48,7 @@ def test_large_study_scales_up_the_default():
         "cnn_tuned_nll",
         "cnn_tuned_nll_aug",
         "cnn_multi",
+        "cnn_multi_aug",
     ]
     recipe = ("inputs", "target_transform", "learning_rate_schedule", "learning_rate", "batch_size")
     for name, spec in default["models"].items():
@@ -89,7 +91,8 @@ def test_per_model_training_overrides(default_config):
         "cnn_multi": ["time", "signal", "mask", "residual", "station_x", "station_y"]
         + ["front_ux", "front_uy", "front_uz"],
     }
-    for name in ("cnn_tuned_nll", "cnn_tuned_nll_aug", "cnn_multi"):
+    inputs["cnn_multi_aug"] = [*inputs["cnn_multi"], "working"]
+    for name in inputs:
         tuned = training_settings(config, name)
         assert tuned["inputs"] == inputs[name]
         assert (tuned["target_transform"], tuned["learning_rate_schedule"]) == ("log10", "cosine")
@@ -99,7 +102,7 @@ def test_per_model_training_overrides(default_config):
             256,
         )
         # the global value; one seed of the two largest networks in the default study
-        assert tuned["seeds"] == ([1] if name in ("cnn_tuned_nll_aug", "cnn_multi") else [1, 2])
+        assert tuned["seeds"] == ([1] if name != "cnn_tuned_nll" else [1, 2])
         # a cosine runs its course: early stopping never cuts it short
         assert tuned["early_stopping_patience"] >= tuned["epochs"] >= 40
         assert config["models"][name]["dropout"] == 0.0
@@ -415,6 +418,7 @@ def test_shipped_models_keep_their_maps():
         "cnn_tuned_nll": [7, 7],
         "cnn_tuned_nll_aug": [7, 7],
         "cnn_multi": [7, 7],
+        "cnn_multi_aug": [7, 7],
     }
 
 
@@ -590,8 +594,9 @@ def test_model_targets_and_the_models_of_each_target(test_config, default_config
     default = validate_config(default_config)
     assert study_targets(default) == ["energy", "direction", "core"]  # the baseline's and cnn_multi's
     assert mass_classes(default) == [1]
-    assert model_targets(default, "cnn_multi") == ["energy", "direction", "core"]
-    assert all(model_targets(default, m) == ["energy"] for m in default["models"] if m != "cnn_multi")
+    multi = ("cnn_multi", "cnn_multi_aug")
+    assert all(model_targets(default, m) == ["energy", "direction", "core"] for m in multi)
+    assert all(model_targets(default, m) == ["energy"] for m in default["models"] if m not in multi)
     assert target_models(default, "direction")[-1] == "baseline"
     assert target_models(default, "xmax") == target_models(default, "mass") == []
 
