@@ -655,14 +655,15 @@ def test_gpu_benchmark_runs_without_tensorflow_and_snakemake(backend, tmp_path):
     cfg = config.load_config(study_file)
     assert record["backend"] == backend
     assert record["devices"] == ["cpu:0"]
-    assert record["n_train"] == 420  # 70 % of 600
+    n_train = preparation.split_sizes(600, cfg["preparation"]["fractions"])["train"]
+    assert record["n_train"] == n_train == 204  # 34 % of 600
     assert list(record["models"]) == list(cfg["models"])
     for name, row in record["models"].items():
         assert row["batch_size"] == 8, name
         assert row["inputs"] == study.training_settings(cfg, name)["inputs"], name
         assert row["timed_steps"] == row["steps_per_execution"] * math.ceil(3 / row["steps_per_execution"])
         assert row["samples_per_s"] > 0, name
-        assert row["epoch_s"] == pytest.approx(math.ceil(420 / 8) * 8 / row["samples_per_s"], rel=1e-9)
+        assert row["epoch_s"] == pytest.approx(math.ceil(n_train / 8) * 8 / row["samples_per_s"], rel=1e-9)
         assert name in proc.stdout
 
 
