@@ -343,10 +343,11 @@ def bars(
     variant. ``exponent``: the baseline's calibration exponent B (None without a baseline)."""
     out: list[dict] = []
     kinds = {name: variant_kind(section) for name, section in sections.items()}
+    dead = dead_fractions(sections)
     for name, kind in kinds.items():
         if kind == "scale":
             out.append(_calibration_bar(aggregated, name, sections[name], exponent))
-        elif kind == "dead" and float(sections[name]["dead_fraction"]) <= DEAD_BAR_MAX_FRACTION + 1e-12:
+        elif kind == "dead" and dead[name] <= DEAD_BAR_MAX_FRACTION:
             out += _dead_bars(aggregated, name, twin_of)
         elif kind == "hadronic":
             out += _hadronic_bars(aggregated, name, energy_networks)
