@@ -323,6 +323,23 @@ def test_like_takes_the_other_model_and_merges_its_training(test_config):
     assert all("like" not in spec and "recipe" not in spec for spec in config["models"].values())
 
 
+def test_station_dropout_on_the_fit_channels_needs_the_times_and_signals(test_config):
+    """Dropping stations refits the plane front from the time and signal channels: a model that
+    reads the fit's residual without them is refused, naming the key and what it lacks."""
+    models = test_config["models"]
+    models["refit"] = {
+        "like": "cnn_multi",
+        "training": {
+            "inputs": ["signal", "mask", "residual", "front_ux", "front_uy", "front_uz"],
+            "augmentation": {"station_dropout": 0.2},
+        },
+    }
+    with pytest.raises(ConfigError, match=r"model 'refit': .*station_dropout.*residual.*lacks time"):
+        validate_config(copy.deepcopy(test_config))
+    models["refit"]["training"]["augmentation"] = {"station_dropout": 0.0}  # no refit: allowed
+    validate_config(test_config)
+
+
 @pytest.mark.parametrize(
     ("likes", "message"),
     [

@@ -46,14 +46,14 @@ def test_every_channel_has_one_kind():
 
 def test_a_plane_front_leaves_no_residual():
     showers = plane_front_showers(200)
-    residual = preparation.front_residual_ns(showers["time"], showers["detector"], showers["axis"])
+    residual = inputs.front_residual_ns(showers["time"], showers["detector"], showers["axis"])
     triggered = np.isfinite(showers["signal"])
     assert np.all(np.isnan(residual[~triggered]))
     # float32 times of up to 20 us: rounding of ~ 1e-3 ns
     assert np.max(np.abs(residual[triggered])) < 0.01
     # a front 1 deg off leaves residuals of the order of 10 km sin(1 deg) / c = 580 ns
     tilted = geometry.axis_vector(showers["azimuth"], showers["zenith"] + np.radians(1.0))
-    off = preparation.front_residual_ns(showers["time"], showers["detector"], tilted)
+    off = inputs.front_residual_ns(showers["time"], showers["detector"], tilted)
     assert np.nanmax(np.abs(off)) > 100
 
 
@@ -62,13 +62,13 @@ def test_residual_of_a_hand_computed_event():
     time_us = np.full((1, 14, 14), np.nan)
     time_us[0, 0, :3] = [1.0, 1.5, 3.5]
     pos = np.zeros((14 * 14, 3))
-    got = preparation.front_residual_ns(time_us, pos, np.array([[0.0, 0.0, 1.0]]))
+    got = inputs.front_residual_ns(time_us, pos, np.array([[0.0, 0.0, 1.0]]))
     np.testing.assert_allclose(got[0, 0, :3], [-1000.0, -500.0, 1500.0], atol=1e-9)
     # the axis along +x: the front reaches x = 300 m 1 us before x = 0 (t = t0 - u.x / c)
     pos[1] = [300.0, 0.0, 0.0]
     time_us[0, 0, :3] = [0.0, -300.0 / C, 0.0]
     pos[2] = [0.0, 300.0, 0.0]
-    got = preparation.front_residual_ns(time_us, pos, np.array([[1.0, 0.0, 0.0]]))
+    got = inputs.front_residual_ns(time_us, pos, np.array([[1.0, 0.0, 0.0]]))
     np.testing.assert_allclose(got[0, 0, :3], [0.0, 0.0, 0.0], atol=1e-9)
 
 
@@ -193,22 +193,74 @@ def test_a_dead_station_with_a_signal_is_refused():
         contract.check_showers(data, "f.h5")
 
 
+FRONT_SETTINGS = bl.BaselineSettings.from_config({})
+
+
+def plane_fit(time_us, signal_vem, positions_m):
+    return bl.reference_front(time_us, signal_vem, positions_m, FRONT_SETTINGS)
+
+
+def refit_of(showers) -> augmentation.FrontRefit:
+    return augmentation.FrontRefit(showers["detector"].astype(np.float64), plane_fit)
+
+
 def test_station_dropout_marks_the_dropped_stations_dead_as_preparation_would():
-    """Dropping stations of prepared inputs equals preparing the event with those stations dead
-    (the same reference front: it is not refitted without them)."""
+    """Dropping stations of prepared inputs equals preparing the event with those stations dead,
+    its reference front fitted again without them (as the prepare job fits a dead variant's)."""
     showers = fake_showers(60, np.random.default_rng(6))
-    settings = preparation.PreparationSettings.from_config(
-        {"fractions": {"train": 0.6, "val": 0.2, "test": 0.2}}
-    )
-    _, norm = preparation.prepare(showers, settings, np.random.default_rng(6))
+    _, norm = preparation.prepare(showers, SPLIT, np.random.default_rng(6))
     x = preparation.split_inputs(showers, slice(None), norm)
     dead = np.random.default_rng(7).random(showers["signal"].shape) < 0.3
-    got = augmentation.drop_stations(x, norm["channels"], norm, dead)
+    front = refit_of(showers)
+    got = augmentation.drop_stations(x, norm["channels"], norm, dead, front)
     edited = {**showers, "working": (~dead).astype(np.uint8)}
     for key in ("time", "signal"):
         edited[key] = np.where(dead, np.nan, showers[key]).astype(np.float32)
+    edited["front_axis"] = bl.reference_front(
+        edited["time"], edited["signal"], showers["detector"], FRONT_SETTINGS
+    )
+    assert np.all(np.isfinite(edited["front_axis"][:50]))  # most events keep a fit
     expected = preparation.split_inputs(edited, slice(None), norm)
     np.testing.assert_allclose(got, expected, atol=2e-5)
+    with pytest.raises(ValueError, match="station positions and the baseline's settings"):
+        augmentation.drop_stations(x, norm["channels"], norm, dead)
+    with pytest.raises(ValueError, match="needs the time channel"):
+        augmentation.drop_stations(x[..., 1:], norm["channels"][1:], norm, dead, front)
+
+
+def test_dropping_a_late_station_refits_the_front_by_hand():
+    """Four stations on a plane front along a 30 deg axis and a fifth 400 ns late: the front of
+    all five is tilted, its residuals non-zero; dropped, the late one leaves the exact axis and
+    residuals of 0. With two stations left there is no fit: the axis reads vertical."""
+    showers = fake_showers(1, np.random.default_rng(2))
+    pos = showers["detector"].astype(np.float64).reshape(14, 14, 3)
+    axis = geometry.axis_vector(np.array([0.7]), np.array([np.radians(30.0)]))[0]
+    hit = [(5, 5), (5, 6), (6, 5), (6, 6), (7, 7)]
+    time_us = np.full((1, 14, 14), np.nan)
+    signal = np.full((1, 14, 14), np.nan)
+    for i, j in hit:
+        time_us[0, i, j] = 2.0 - pos[i, j] @ axis / C
+        signal[0, i, j] = 40.0
+    time_us[0, 7, 7] += 0.4
+    front = refit_of(showers)
+    full = bl.reference_front(time_us, signal, showers["detector"], FRONT_SETTINGS)
+    assert np.degrees(np.arccos(full[0] @ axis)) > 1.0  # the late station tilts the fit
+    events = {**showers, "time": time_us, "signal": signal, "front_axis": full}
+    _, norm = preparation.prepare(fake_showers(30, np.random.default_rng(4)), SPLIT, np.random.default_rng(4))
+    x = preparation.split_inputs(events, slice(None), norm)
+    assert np.abs(channel(x, norm, "residual")[0, 7, 7]) * norm["residual"]["std"] > 30.0  # ns
+    dead = np.zeros((1, 14, 14), bool)
+    dead[0, 7, 7] = True
+    got = augmentation.drop_stations(x, norm["channels"], norm, dead, front)
+    fitted = np.stack([channel(got, norm, c)[0, 0, 0] for c in inputs.FRONT_CHANNELS])
+    np.testing.assert_allclose(fitted, axis, atol=1e-6)
+    residual_ns = channel(got, norm, "residual")[0] * norm["residual"]["std"] + norm["residual"]["mean"]
+    np.testing.assert_allclose([residual_ns[i, j] for i, j in hit[:4]], 0.0, atol=0.01)
+    assert residual_ns[7, 7] == 0.0
+    assert channel(got, norm, "working")[0, 7, 7] == 0.0
+    dead[0, 5, 5] = dead[0, 5, 6] = True  # two stations left, below min_stations (3)
+    got = augmentation.drop_stations(x, norm["channels"], norm, dead, front)
+    np.testing.assert_array_equal([channel(got, norm, c)[0, 0, 0] for c in inputs.FRONT_CHANNELS], [0, 0, 1])
 
 
 def test_the_correction_head_starts_at_the_plane_fit(tmp_path):

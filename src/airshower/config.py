@@ -22,6 +22,7 @@ from pathlib import Path
 import yaml
 
 from airshower import io, showerfile, systematics
+from airshower.augmentation import FIT_CHANNELS, needs_refit
 from airshower.contract import OPTIONAL_LABEL_DATASETS
 from airshower.evaluation.targets import check_target_settings
 from airshower.inputs import TRACE, reference_channels
@@ -282,6 +283,7 @@ def _check_semantics(config: dict) -> None:
                     )
                 reference_channels(settings.inputs, f"config key 'models.{name}.direction_head'")
             _check_trace_inputs(config, name, spec, settings.inputs)
+            _check_refit_inputs(settings)
             _check_convolution(config, name, spec)
         except ConfigError as exc:
             raise ConfigError(f"model '{name}': {exc}") from None
@@ -304,6 +306,21 @@ def _check_convolution(config: dict, name: str, spec: Mapping) -> None:
         raise ConfigError(
             f"config key 'models.{name}.convolution': a hexagonal kernel has a centre station, so an odd "
             f"kernel_size, got {even[0]}"
+        )
+
+
+def _check_refit_inputs(settings: TrainingSettings) -> None:
+    """Station dropout on inputs with the plane fit's channels refits the front from the time and
+    signal channels (:func:`airshower.augmentation.refit_front`): they must be inputs too."""
+    if settings.augmentation.station_dropout <= 0 or not needs_refit(settings.inputs):
+        return
+    missing = [c for c in ("time", "signal") if c not in settings.inputs]
+    if missing:
+        fit = [c for c in settings.inputs if c in FIT_CHANNELS]
+        raise ConfigError(
+            f"config key 'training.augmentation.station_dropout': dropping stations refits the plane "
+            f"front of the inputs {', '.join(fit)} from the arrival times and signals, but "
+            f"training.inputs ({', '.join(settings.inputs)}) lacks {' and '.join(missing)}"
         )
 
 

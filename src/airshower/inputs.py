@@ -23,6 +23,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
+from airshower import geometry
 from airshower.schema import ConfigError
 
 CHANNELS = (
@@ -46,6 +49,7 @@ FIRST_CHANNELS = CHANNELS[:3]
 # a model's input (training.inputs) standing for every bin of the recorded trace
 TRACE = "trace"
 TRACE_PREFIX = "trace_"
+VERTICAL = np.array([0.0, 0.0, 1.0])  # the front channels' axis where the plane fit failed
 
 
 def trace_channels(n_bins: int) -> tuple[str, ...]:
@@ -108,3 +112,31 @@ def reference_channels(channels: Sequence[str] | None, owner: str = "the model")
             f"({', '.join(channels) or 'not given'}) lacks {', '.join(missing)}"
         )
     return [channels.index(c) for c in FRONT_CHANNELS]
+
+
+def relative_time(time_us: np.ndarray) -> np.ndarray:
+    """Arrival times minus the per-event mean over triggered stations (NaN stays NaN)."""
+    n_trig = np.sum(np.isfinite(time_us), axis=(1, 2), keepdims=True)
+    mean = np.nansum(time_us, axis=(1, 2), keepdims=True) / np.maximum(n_trig, 1)
+    return time_us - mean
+
+
+def reference_axis(front_axis: np.ndarray) -> np.ndarray:
+    """(N, 3) float64: the plane fit's axis, vertical where the fit failed (NaN)."""
+    axis = np.asarray(front_axis, dtype=np.float64).reshape(-1, 3)
+    return np.where(np.all(np.isfinite(axis), axis=1, keepdims=True), axis, VERTICAL)
+
+
+def front_residual_ns(time_us: np.ndarray, positions_m: np.ndarray, front_axis: np.ndarray) -> np.ndarray:
+    """Arrival times minus the plane front of ``front_axis`` (N, 3), in ns, centred on each
+    event's triggered stations (N, side, side; NaN where silent).
+
+    A plane front with unit vector ``u`` (towards the source) reaches station ``x`` at
+    ``t0 - u.x / c``: the residual is ``t + u.x / c`` minus its mean over the triggered stations,
+    0 at every station for a plane front along ``u``.
+    """
+    shape = np.shape(time_us)
+    axis = reference_axis(front_axis)
+    pos = np.asarray(positions_m, dtype=np.float64).reshape(shape[1], shape[2], 3)
+    delay_us = np.einsum("nc,ijc->nij", axis, pos) / geometry.C_M_PER_US
+    return 1e3 * relative_time(np.asarray(time_us, dtype=np.float64) + delay_us)

@@ -52,7 +52,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from airshower import geometry, io, schema, showerfile
+from airshower import io, schema, showerfile
 from airshower import targets as registry
 from airshower.contract import (
     LABEL_DATASETS,
@@ -68,7 +68,10 @@ from airshower.inputs import (
     FRONT_CHANNELS,
     GEOMETRY_CHANNELS,
     expand,
+    front_residual_ns,
     is_trace,
+    reference_axis,
+    relative_time,
     trace_channels,
 )
 
@@ -79,8 +82,6 @@ OPTIONAL_LABELS = OPTIONAL_LABEL_DATASETS
 # events per block when the traces are normalized and transformed (a block's float64 temporaries
 # stay near 100 MB whatever the number of events)
 TRACE_BLOCK = 1024
-
-VERTICAL = np.array([0.0, 0.0, 1.0])
 
 
 @dataclass(frozen=True)
@@ -138,34 +139,6 @@ def split_indices(
     order = rng.permutation(n_events)
     bounds = np.cumsum([0, sizes["train"], sizes["val"], sizes["test"]])
     return {s: np.sort(order[bounds[i] : bounds[i + 1]]) for i, s in enumerate(SPLITS)}
-
-
-def _relative_time(time_us: np.ndarray) -> np.ndarray:
-    """Arrival times minus the per-event mean over triggered stations (NaN stays NaN)."""
-    n_trig = np.sum(np.isfinite(time_us), axis=(1, 2), keepdims=True)
-    mean = np.nansum(time_us, axis=(1, 2), keepdims=True) / np.maximum(n_trig, 1)
-    return time_us - mean
-
-
-def reference_axis(front_axis: np.ndarray) -> np.ndarray:
-    """(N, 3) float64: the plane fit's axis, vertical where the fit failed (NaN)."""
-    axis = np.asarray(front_axis, dtype=np.float64).reshape(-1, 3)
-    return np.where(np.all(np.isfinite(axis), axis=1, keepdims=True), axis, VERTICAL)
-
-
-def front_residual_ns(time_us: np.ndarray, positions_m: np.ndarray, front_axis: np.ndarray) -> np.ndarray:
-    """Arrival times minus the plane front of ``front_axis`` (N, 3), in ns, centred on each
-    event's triggered stations (N, side, side; NaN where silent).
-
-    A plane front with unit vector ``u`` (towards the source) reaches station ``x`` at
-    ``t0 - u.x / c``: the residual is ``t + u.x / c`` minus its mean over the triggered stations,
-    0 at every station for a plane front along ``u``.
-    """
-    shape = np.shape(time_us)
-    axis = reference_axis(front_axis)
-    pos = np.asarray(positions_m, dtype=np.float64).reshape(shape[1], shape[2], 3)
-    delay_us = np.einsum("nc,ijc->nij", axis, pos) / geometry.C_M_PER_US
-    return 1e3 * _relative_time(np.asarray(time_us, dtype=np.float64) + delay_us)
 
 
 def _log_trace(trace: np.ndarray) -> np.ndarray:
@@ -233,7 +206,7 @@ def fit_normalization(
     ``station_*`` and ``residual`` channels; without them ``x`` has the first three channels only.
     """
     log_s = np.log10(1.0 + signal_vem[np.isfinite(signal_vem)].astype(np.float64))
-    rel_t = _relative_time(time_us.astype(np.float64))
+    rel_t = relative_time(time_us.astype(np.float64))
     rel_t = rel_t[np.isfinite(rel_t)]
     if log_s.size < 2 or rel_t.size < 2:
         raise ValueError("the training split has fewer than two triggered stations: cannot normalize")
@@ -310,7 +283,7 @@ def transform_inputs(
     sig = (np.log10(1.0 + np.where(triggered, signal_vem, 0.0)) - norm["signal"]["mean"]) / norm["signal"][
         "std"
     ]
-    t = (_relative_time(time_us) - norm["time"]["mean"]) / norm["time"]["std"]
+    t = (relative_time(time_us) - norm["time"]["mean"]) / norm["time"]["std"]
     planes = {
         "time": lambda: np.where(triggered, t, 0.0),
         "signal": lambda: np.where(triggered, sig, 0.0),
@@ -577,7 +550,7 @@ def _fit_in_blocks(
         rows = train[start:stop]
         signal = block["signal"][rows]
         moments["signal"].add(np.log10(1.0 + signal[np.isfinite(signal)].astype(np.float64)))
-        rel_t = _relative_time(block["time"][rows].astype(np.float64))
+        rel_t = relative_time(block["time"][rows].astype(np.float64))
         moments["time"].add(rel_t[np.isfinite(rel_t)])
         residual = front_residual_ns(block["time"][rows], source.positions, fronts[start:stop][rows])
         moments["residual"].add(residual[np.isfinite(residual)])

@@ -12,6 +12,7 @@ from airshower import jobs
 # airshower.jobs stops a job whose Snakemake is gone, also one launched just before it died).
 os.environ[jobs.SNAKEMAKE_ENV] = jobs.snakemake_identity()
 
+from airshower.augmentation import needs_refit
 from airshower.config import validate_config
 from airshower.evaluation.convergence import RULE as CONVERGENCE_RULE
 from airshower.evaluation.systematics_tables import twins
@@ -206,6 +207,25 @@ def get_model_spec(wildcards):
 
 def get_training_settings(wildcards):
     return training_settings(config, wildcards.model)
+
+
+def refits_front(model):
+    """Whether the station dropout of ``model`` refits the plane front of its inputs."""
+    settings = training_settings(config, model)
+    dropout = (settings.get("augmentation") or {}).get("station_dropout", 0)
+    return dropout > 0 and needs_refit(settings["inputs"])
+
+
+def get_refit_showers(wildcards):
+    """The showers (their station positions) where the training's station dropout refits the
+    plane front (train); nothing otherwise."""
+    return {"showers": f"{DATA}/showers.h5"} if refits_front(wildcards.model) else {}
+
+
+def get_refit_settings(wildcards):
+    """The baseline's settings, with which the prepare job fitted the reference front, where the
+    training refits it (train); None otherwise."""
+    return config["baseline"] if refits_front(wildcards.model) else None
 
 
 def get_threads(wildcards):

@@ -7,6 +7,7 @@
 
 rule train:
     input:
+        unpack(get_refit_showers),
         train=f"{DATA}/train.h5",
         val=f"{DATA}/val.h5",
         normalization=f"{DATA}/normalization.json",
@@ -35,6 +36,7 @@ rule train:
         study_seed=config["seed"],
         checkpoint_dir="results/checkpoints/{model}/seed{seed}",
         memory_budget_mb=config["preparation"]["memory_budget_mb"],
+        baseline=get_refit_settings,
     script:
         "../scripts/train.py"
 
