@@ -67,9 +67,10 @@ def fake_showers(
         if len(masses) == 1
         else rng.choice(masses, n).astype(np.int16),
         "detector": detector,
-        # the reference front of the residual and front channels (the prepare job's plane fit):
-        # the true axis here, the times being random
+        # the reference fit of the residual, front and ldf channels (the prepare job's plane and
+        # LDF fits): the true axis here, the times being random, and a tenth of the total signal
         "front_axis": axis.astype(np.float64),
+        "ldf_s1000": np.nansum(signal, axis=(1, 2)).astype(np.float64) / 10.0,
     }
     # the muon target's label: the toy's muon share of the mass, attenuated with depth (no draw)
     share = 0.3 * showers["mass"].astype(np.float64) ** 0.15

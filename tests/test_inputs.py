@@ -39,6 +39,7 @@ def test_every_channel_has_one_kind():
         ("working",),
         inputs.GEOMETRY_CHANNELS,
         inputs.FRONT_CHANNELS,
+        inputs.LDF_CHANNELS,
     ]
     assert sorted(c for kind in kinds for c in kind) == sorted(inputs.CHANNELS)
     assert preparation.CHANNELS == inputs.CHANNELS  # the schema's enum: tests/test_preparation.py
@@ -75,7 +76,7 @@ def test_residual_of_a_hand_computed_event():
 def test_the_plane_fit_of_a_plane_front_is_its_axis_and_is_nan_without_stations():
     showers = plane_front_showers(300)
     settings = bl.BaselineSettings.from_config({})
-    axis = bl.reference_front(showers["time"], showers["signal"], showers["detector"], settings)
+    axis, _ = bl.reference_fit(showers["time"], showers["signal"], showers["detector"], settings)
     n_trig = np.isfinite(showers["signal"]).reshape(300, -1).sum(axis=1)
     fitted = n_trig >= settings.min_stations
     assert fitted.all()
@@ -85,7 +86,7 @@ def test_the_plane_fit_of_a_plane_front_is_its_axis_and_is_nan_without_stations(
     silent["signal"][:5, :, :2] = np.nan
     silent["signal"][:5, 0, :2] = 10.0
     silent["time"] = np.where(np.isfinite(silent["signal"]), 0.0, np.nan).astype(np.float32)
-    out, cost = bl.with_reference_front(silent, settings)
+    out, cost = bl.with_reference_fit(silent, settings)
     assert np.isnan(out["front_axis"][:5]).all()
     assert cost["n_failed"] == 5
     assert cost["n_events"] == 300
@@ -123,6 +124,12 @@ def test_every_channel_of_a_prepared_event():
         np.testing.assert_allclose(
             plane, np.broadcast_to(showers["front_axis"][idx, c, None, None], plane.shape), rtol=1e-6
         )
+    # the LDF channel: the standardized log10 S(1000) of the event at every station
+    log_s1000 = (np.log10(showers["ldf_s1000"][idx]) - norm["ldf_s1000"]["mean"]) / norm["ldf_s1000"]["std"]
+    plane = channel(x, norm, "ldf_s1000")
+    np.testing.assert_allclose(
+        plane, np.broadcast_to(log_s1000[:, None, None], plane.shape), rtol=1e-5, atol=1e-6
+    )
     sx = channel(x, norm, "station_x")[0]
     assert abs(sx.mean()) < 1e-6
     assert abs(sx.std() - 1) < 1e-6
@@ -135,13 +142,13 @@ def test_every_channel_of_a_prepared_event():
     assert abs(r.std() - 1) < 0.02
 
 
-def test_preparing_without_the_plane_fit_says_what_is_missing():
+def test_preparing_without_the_reference_fit_says_what_is_missing():
     showers = fake_showers(50, np.random.default_rng(1))
-    del showers["front_axis"]
+    del showers["front_axis"], showers["ldf_s1000"]
     settings = preparation.PreparationSettings.from_config(
         {"fractions": {"train": 0.6, "val": 0.2, "test": 0.2}}
     )
-    with pytest.raises(ValueError, match="front_axis"):
+    with pytest.raises(ValueError, match="lack front_axis, ldf_s1000, the reference fit"):
         preparation.prepare(showers, settings, np.random.default_rng(1))
 
 
@@ -196,17 +203,18 @@ def test_a_dead_station_with_a_signal_is_refused():
 FRONT_SETTINGS = bl.BaselineSettings.from_config({})
 
 
-def plane_fit(time_us, signal_vem, positions_m):
-    return bl.reference_front(time_us, signal_vem, positions_m, FRONT_SETTINGS)
+def reference_fit(time_us, signal_vem, positions_m):
+    return bl.reference_fit(time_us, signal_vem, positions_m, FRONT_SETTINGS)
 
 
-def refit_of(showers) -> augmentation.FrontRefit:
-    return augmentation.FrontRefit(showers["detector"].astype(np.float64), plane_fit)
+def refit_of(showers) -> augmentation.ReferenceFit:
+    return augmentation.ReferenceFit(showers["detector"].astype(np.float64), reference_fit)
 
 
 def test_station_dropout_marks_the_dropped_stations_dead_as_preparation_would():
     """Dropping stations of prepared inputs equals preparing the event with those stations dead,
-    its reference front fitted again without them (as the prepare job fits a dead variant's)."""
+    its reference fit (plane and LDF) made again without them (as the prepare job fits a dead
+    variant's)."""
     showers = fake_showers(60, np.random.default_rng(6))
     _, norm = preparation.prepare(showers, SPLIT, np.random.default_rng(6))
     x = preparation.split_inputs(showers, slice(None), norm)
@@ -216,13 +224,14 @@ def test_station_dropout_marks_the_dropped_stations_dead_as_preparation_would():
     edited = {**showers, "working": (~dead).astype(np.uint8)}
     for key in ("time", "signal"):
         edited[key] = np.where(dead, np.nan, showers[key]).astype(np.float32)
-    edited["front_axis"] = bl.reference_front(
-        edited["time"], edited["signal"], showers["detector"], FRONT_SETTINGS
+    edited["front_axis"], edited["ldf_s1000"] = reference_fit(
+        edited["time"], edited["signal"], showers["detector"]
     )
-    assert np.all(np.isfinite(edited["front_axis"][:50]))  # most events keep a fit
+    assert np.isfinite(edited["ldf_s1000"]).sum() > 50  # most events keep a fit
+    assert "ldf_s1000" in norm["channels"]
     expected = preparation.split_inputs(edited, slice(None), norm)
     np.testing.assert_allclose(got, expected, atol=2e-5)
-    with pytest.raises(ValueError, match="station positions and the baseline's settings"):
+    with pytest.raises(ValueError, match="station positions and the baseline's fit"):
         augmentation.drop_stations(x, norm["channels"], norm, dead)
     with pytest.raises(ValueError, match="needs the time channel"):
         augmentation.drop_stations(x[..., 1:], norm["channels"][1:], norm, dead, front)
@@ -243,9 +252,9 @@ def test_dropping_a_late_station_refits_the_front_by_hand():
         signal[0, i, j] = 40.0
     time_us[0, 7, 7] += 0.4
     front = refit_of(showers)
-    full = bl.reference_front(time_us, signal, showers["detector"], FRONT_SETTINGS)
+    full, s1000 = reference_fit(time_us, signal, showers["detector"])
     assert np.degrees(np.arccos(full[0] @ axis)) > 1.0  # the late station tilts the fit
-    events = {**showers, "time": time_us, "signal": signal, "front_axis": full}
+    events = {**showers, "time": time_us, "signal": signal, "front_axis": full, "ldf_s1000": s1000}
     _, norm = preparation.prepare(fake_showers(30, np.random.default_rng(4)), SPLIT, np.random.default_rng(4))
     x = preparation.split_inputs(events, slice(None), norm)
     assert np.abs(channel(x, norm, "residual")[0, 7, 7]) * norm["residual"]["std"] > 30.0  # ns
@@ -261,6 +270,40 @@ def test_dropping_a_late_station_refits_the_front_by_hand():
     dead[0, 5, 5] = dead[0, 5, 6] = True  # two stations left, below min_stations (3)
     got = augmentation.drop_stations(x, norm["channels"], norm, dead, front)
     np.testing.assert_array_equal([channel(got, norm, c)[0, 0, 0] for c in inputs.FRONT_CHANNELS], [0, 0, 1])
+    assert np.all(channel(got, norm, "ldf_s1000") == 0.0)  # no LDF fit either: the training mean
+
+
+def test_the_ldf_channel_is_the_fits_s1000_of_an_exact_lateral_distribution():
+    """A vertical shower at the array's centre whose signals follow the baseline's LDF exactly,
+    S = 80 VEM (r / 1000 m)^-5.7: the reference fit finds S(1000) = 80 VEM, the channel holds its
+    standardized log10 at every station; without the stations beyond 1.2 km the refit still
+    finds 80 VEM (the signals are exact), without all but two of them it has no fit (0)."""
+    showers = fake_showers(1, np.random.default_rng(2))
+    pos = showers["detector"].astype(np.float64).reshape(14, 14, 3)
+    r = np.hypot(pos[..., 0], pos[..., 1])
+    near = r < 2000.0
+    signal = np.where(near, 80.0 * (np.maximum(r, 150.0) / 1000.0) ** -5.7, np.nan)[None]
+    time_us = np.where(near, 1.0, np.nan)[None]
+    axis, s1000 = reference_fit(time_us, signal, showers["detector"])
+    np.testing.assert_allclose(axis[0], [0.0, 0.0, 1.0], atol=1e-9)
+    np.testing.assert_allclose(s1000, [80.0], rtol=1e-6)
+    events = {**showers, "time": time_us, "signal": signal, "front_axis": axis, "ldf_s1000": s1000}
+    _, norm = preparation.prepare(fake_showers(30, np.random.default_rng(4)), SPLIT, np.random.default_rng(4))
+    x = preparation.split_inputs(events, slice(None), norm)
+    stats = norm["ldf_s1000"]
+    np.testing.assert_allclose(
+        channel(x, norm, "ldf_s1000"), (np.log10(80.0) - stats["mean"]) / stats["std"], rtol=1e-6
+    )
+    dead = (r > 1200.0)[None] & near[None]
+    assert 0 < dead.sum() < near.sum() - 3
+    got = augmentation.drop_stations(x, norm["channels"], norm, dead, refit_of(showers))
+    log_s1000 = channel(got, norm, "ldf_s1000")[0] * stats["std"] + stats["mean"]
+    np.testing.assert_allclose(10.0**log_s1000, 80.0, rtol=1e-4)
+    alive = np.argwhere(near)
+    dead = near[None].copy()
+    dead[0, alive[0][0], alive[0][1]] = dead[0, alive[1][0], alive[1][1]] = False
+    got = augmentation.drop_stations(x, norm["channels"], norm, dead, refit_of(showers))
+    assert np.all(channel(got, norm, "ldf_s1000") == 0.0)
 
 
 def test_the_correction_head_starts_at_the_plane_fit(tmp_path):
@@ -304,7 +347,7 @@ def test_a_small_network_learns_the_correction_to_the_plane_fit():
         seed=21,
         blocks=[0, 1, 2],
     )
-    data, _ = bl.with_reference_front(data, bl.BaselineSettings.from_config({}))
+    data, _ = bl.with_reference_fit(data, bl.BaselineSettings.from_config({}))
     ok = np.all(np.isfinite(data["front_axis"]), axis=1)
     settings = preparation.PreparationSettings.from_config(
         {"fractions": {"train": 0.7, "val": 0.15, "test": 0.15}}

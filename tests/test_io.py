@@ -16,7 +16,7 @@ from conftest import ROOT, fake_showers
 
 def test_round_trip_keeps_values_units_and_attrs(tmp_path):
     data = fake_showers(50, np.random.default_rng(1))
-    del data["front_axis"]  # the prepare job's plane fit, not a raw-shower dataset
+    del data["front_axis"], data["ldf_s1000"]  # the prepare job's reference fit, not raw-shower datasets
     path = tmp_path / "s.h5"
     io.write_h5(path, data, units=io.shower_units(), attrs=io.provenance({"n_events": 50}, seed=3))
     back = io.read_showers(path)

@@ -417,7 +417,7 @@ def test_a_multi_target_cnn_learns_on_a_small_sample():
         {"n_events": 2400, "block_size": 800, "composition": composition}
     )
     showers = simulation.simulate_events(sim, seed=3, blocks=range(3))
-    showers, _ = baseline.with_reference_front(showers, baseline.BaselineSettings.from_config({}))
+    showers, _ = baseline.with_reference_fit(showers, baseline.BaselineSettings.from_config({}))
     fractions = {"train": 0.7, "val": 0.15, "test": 0.15}
     splits, norm = preparation.prepare(
         showers,

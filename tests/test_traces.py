@@ -220,15 +220,15 @@ def test_preparing_block_by_block_gives_what_preparing_in_memory_gives(tmp_path,
     showers["working"][np.isfinite(showers["signal"])] = 1
     if traced:
         showers = with_traces(showers)
-    del showers["front_axis"]
+    del showers["front_axis"], showers["ldf_s1000"]
     io.write_h5(tmp_path / "showers.h5", showers, units=io.shower_units())
     front = baseline.BaselineSettings.from_config({})
 
     def fronts(time_us, signal, detector):
-        return baseline.reference_front(time_us, signal, detector, front)
+        return baseline.reference_fit(time_us, signal, detector, front)
 
     read = io.read_showers(tmp_path / "showers.h5", traces=True)
-    read["front_axis"] = fronts(read["time"], read["signal"], read["detector"])
+    read["front_axis"], read["ldf_s1000"] = fronts(read["time"], read["signal"], read["detector"])
     splits, norm = preparation.prepare(read, SPLIT, np.random.default_rng(9))
     outputs = {s: tmp_path / f"{s}.h5" for s in preparation.SPLITS}
     blockwise = preparation.prepare_in_blocks(
@@ -246,6 +246,8 @@ def test_preparing_block_by_block_gives_what_preparing_in_memory_gives(tmp_path,
     for key in ("signal", "time", "residual", "station_x", "station_y", *(["trace"] if traced else [])):
         for stat in ("mean", "std"):
             assert blockwise[key][stat] == pytest.approx(norm[key][stat], rel=1e-12, abs=1e-15), (key, stat)
+    for stat in ("mean", "std"):  # the LDF fit's iterations on blocks packed otherwise: rounding
+        assert blockwise["ldf_s1000"][stat] == pytest.approx(norm["ldf_s1000"][stat], rel=1e-9), stat
     for name, split in splits.items():
         written = io.read_h5(outputs[name])
         assert set(written) == set(split)
@@ -259,7 +261,7 @@ def test_preparing_block_by_block_gives_what_preparing_in_memory_gives(tmp_path,
 
 def test_a_broken_block_names_the_file_and_its_events(tmp_path):
     showers = fake_showers(100, np.random.default_rng(1))
-    del showers["front_axis"]
+    del showers["front_axis"], showers["ldf_s1000"]
     showers["signal"][60, 3, 3] = -5.0  # a negative signal in the second block
     io.write_h5(tmp_path / "showers.h5", showers, units=io.shower_units())
     outputs = {s: tmp_path / f"{s}.h5" for s in preparation.SPLITS}
@@ -271,7 +273,7 @@ def test_a_broken_block_names_the_file_and_its_events(tmp_path):
             outputs,
             SPLIT,
             np.random.default_rng(2),
-            lambda t, _s, _d: np.zeros((len(t), 3)),
+            lambda t, _s, _d: (np.zeros((len(t), 3)), np.ones(len(t))),
             block_events=50,
         )
     assert not any(path.exists() for path in outputs.values())  # nothing half-written

@@ -9,9 +9,9 @@ rounding):
 - station dropout (:func:`drop_stations`): the dropped stations become dead, as the ``dead``
   test variants mark them: no time, signal or residual (0, as a silent station is prepared) and
   ``working`` 0; the time channel is re-centred on the remaining triggered stations (it is
-  relative to their mean); where the inputs hold channels of the plane fit (``residual``,
-  ``front_*``), the reference front is fitted again without the dropped stations
-  (:class:`FrontRefit`: the baseline's own :func:`~airshower.baseline.reference_front`, from the
+  relative to their mean); where the inputs hold channels of the event's reference fit
+  (``residual``, ``front_*``, ``ldf_s1000``), it is fitted again without the dropped stations
+  (:class:`ReferenceFit`: the baseline's own :func:`~airshower.baseline.reference_fit`, from the
   time and signal channels), as the prepare job fits a dead-station variant's events;
 - signal scale (:func:`scale_signals`): every triggered station's signal ``S -> f S`` through
   the inverse standardization, one ``f`` per event; which stations triggered does not change
@@ -42,11 +42,19 @@ from dataclasses import dataclass
 import numpy as np
 
 from airshower import rng as rng_streams
-from airshower.inputs import FRONT_CHANNELS, front_residual_ns, is_trace, reference_axis, triggered_only
+from airshower.inputs import (
+    FRONT_CHANNELS,
+    LDF_CHANNELS,
+    front_residual_ns,
+    is_trace,
+    ldf_plane,
+    reference_axis,
+    triggered_only,
+)
 
 _LN10 = math.log(10.0)
 _AUGMENT_KEY = 0xA06  # last index of the augmentation's sub-stream of a training's stream
-FIT_CHANNELS = ("residual", *FRONT_CHANNELS)  # the channels computed from the event's plane fit
+FIT_CHANNELS = ("residual", *FRONT_CHANNELS, *LDF_CHANNELS)  # the channels of the event's reference fit
 
 
 @dataclass(frozen=True)
@@ -62,24 +70,24 @@ class AugmentationSettings:
 
 
 @dataclass(frozen=True)
-class FrontRefit:
-    """What refitting the reference front of an event needs: the station positions
-    (n_stations, 3), in the order of the flattened images, and the fit, ``fit(time_us,
-    signal_vem, positions_m)`` -> the axes (N, 3) of images (N, side, side) with NaN where silent
-    or dead, NaN where there is no fit: the prepare job's, the baseline's
-    :func:`~airshower.baseline.reference_front` with the study's settings."""
+class ReferenceFit:
+    """What refitting the reference fit of an event needs: the station positions (n_stations, 3),
+    in the order of the flattened images, and the fit, ``fit(time_us, signal_vem, positions_m)``
+    -> the plane fit's axes (N, 3) and the LDF fit's S(1000) (N,) of images (N, side, side) with
+    NaN where silent or dead, NaN where there is no fit: the prepare job's, the baseline's
+    :func:`~airshower.baseline.reference_fit` with the study's settings."""
 
     positions_m: np.ndarray
-    fit: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+    fit: Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
-    def axis(self, time_us: np.ndarray, signal_vem: np.ndarray) -> np.ndarray:
-        """The plane fit's axis (N, 3) of images (N, side, side), NaN where silent or dead."""
+    def __call__(self, time_us: np.ndarray, signal_vem: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The axes (N, 3) and S(1000) (N,) of images (N, side, side), NaN where silent or dead."""
         return self.fit(time_us, signal_vem, self.positions_m)
 
 
 def needs_refit(channels: Sequence[str]) -> bool:
-    """Whether inputs with ``channels`` hold channels of the event's plane fit (:data:`FIT_CHANNELS`),
-    so dropping stations refits it."""
+    """Whether inputs with ``channels`` hold channels of the event's reference fit
+    (:data:`FIT_CHANNELS`), so dropping stations refits it."""
     return any(name in FIT_CHANNELS for name in channels)
 
 
@@ -105,13 +113,17 @@ def triggered(x: np.ndarray, channels: Sequence[str]) -> np.ndarray:
 
 
 def drop_stations(
-    x: np.ndarray, channels: Sequence[str], norm: Mapping, dead: np.ndarray, front: FrontRefit | None = None
+    x: np.ndarray,
+    channels: Sequence[str],
+    norm: Mapping,
+    dead: np.ndarray,
+    reference: ReferenceFit | None = None,
 ) -> np.ndarray:
     """``x`` with the stations ``dead`` (N, side, side) dead: the channels of triggered stations
     (:func:`airshower.inputs.triggered_only`: the trace's bins too) 0 there, ``working`` 0 there,
     the time re-centred on the remaining triggered stations, and, where ``channels`` hold the
-    plane fit's channels (:func:`needs_refit`), the front refitted without the dead stations by
-    ``front`` (:func:`refit_front`); the station coordinates are kept. A new float32 array."""
+    reference fit's channels (:func:`needs_refit`), the fit made again without the dead stations by
+    ``reference`` (:func:`refit_reference`); the station coordinates are kept. A new float32 array."""
     channels = list(channels)
     dead = np.asarray(dead, dtype=bool)
     keep = triggered(x, channels) & ~dead
@@ -131,27 +143,27 @@ def drop_stations(
         shift = mean_keep + norm["time"]["mean"] / norm["time"]["std"]
         out[..., c] = np.where(keep, u - shift, 0.0)
     if needs_refit(channels):
-        if front is None:
+        if reference is None:
             raise ValueError(
                 f"dropping stations from inputs with {', '.join(c for c in channels if c in FIT_CHANNELS)} "
-                "refits the plane front: it needs the station positions and the baseline's settings (front)"
+                "refits the reference fit: it needs the station positions and the baseline's fit (reference)"
             )
-        refit_front(out, channels, norm, keep, front)
+        refit_reference(out, channels, norm, keep, reference)
     return out
 
 
-def refit_front(
-    out: np.ndarray, channels: Sequence[str], norm: Mapping, keep: np.ndarray, front: FrontRefit
+def refit_reference(
+    out: np.ndarray, channels: Sequence[str], norm: Mapping, keep: np.ndarray, reference: ReferenceFit
 ) -> None:
-    """Refit the plane front of every event of ``out`` (prepared inputs, edited in place) from its
-    ``time`` and ``signal`` channels at the stations ``keep``, and write the fit's channels:
-    ``residual`` (the arrival times minus the new front, at ``keep``) and ``front_*`` (its axis,
-    vertical where no fit)."""
+    """Fit every event of ``out`` (prepared inputs, edited in place) again from its ``time`` and
+    ``signal`` channels at the stations ``keep``, and write the fit's channels: ``residual`` (the
+    arrival times minus the new plane front, at ``keep``), ``front_*`` (its axis, vertical where
+    no fit) and ``ldf_s1000`` (the new S(1000), 0 where no fit)."""
     channels = list(channels)
     missing = [c for c in ("time", "signal") if c not in channels]
     if missing:
         raise ValueError(
-            f"refitting the plane front needs the {' and '.join(missing)} channel(s) among the inputs "
+            f"refitting the plane and LDF fits needs the {' and '.join(missing)} channel(s) among the inputs "
             f"({', '.join(channels)}): add them to training.inputs, or train without station_dropout"
         )
     t = out[..., channels.index("time")].astype(np.float64) * norm["time"]["std"] + norm["time"]["mean"]
@@ -160,15 +172,18 @@ def refit_front(
     )
     time_us = np.where(keep, t, np.nan)
     signal_vem = np.where(keep, np.expm1(log_s * _LN10), np.nan)
-    axis = front.axis(time_us, signal_vem)
+    axis, s1000 = reference(time_us, signal_vem)
     if "residual" in channels:
-        r = front_residual_ns(time_us, front.positions_m, axis)
+        r = front_residual_ns(time_us, reference.positions_m, axis)
         stats = norm["residual"]
         out[..., channels.index("residual")] = np.where(keep, (r - stats["mean"]) / stats["std"], 0.0)
     axis = reference_axis(axis)
     for c, name in enumerate(FRONT_CHANNELS):
         if name in channels:
             out[..., channels.index(name)] = axis[:, c, None, None]
+    for name in LDF_CHANNELS:
+        if name in channels:
+            out[..., channels.index(name)] = ldf_plane(s1000, norm[name])[:, None, None]
 
 
 def scale_signals(x: np.ndarray, channels: Sequence[str], norm: Mapping, factor: np.ndarray) -> np.ndarray:
@@ -211,14 +226,14 @@ def augment(
     norm: Mapping,
     settings: AugmentationSettings,
     rng: np.random.Generator,
-    front: FrontRefit | None = None,
+    reference: ReferenceFit | None = None,
 ) -> np.ndarray:
     """One random augmentation of the batch ``x`` (:func:`draw`, then dropout, refitting the
-    front with ``front`` (:func:`drop_stations`), and signal scale)."""
+    reference fit with ``reference`` (:func:`drop_stations`), and signal scale)."""
     dead, factor = draw(settings, x.shape[:-1], rng)
     out = np.asarray(x, dtype=np.float32)
     if settings.station_dropout > 0:
-        out = drop_stations(out, channels, norm, dead, front)
+        out = drop_stations(out, channels, norm, dead, reference)
     if settings.signal_scale > 0:
         out = scale_signals(out, channels, norm, factor)
     return out
@@ -239,16 +254,16 @@ class AugmentedBatches:
     Keras: batch ``i`` of epoch ``e`` depends only on the seed sequence, ``e`` and ``i``
     (the epoch's permutation from sub-stream ``(e, 0)``, the batch's draws from ``(e, 1, i)``)."""
 
-    def __init__(self, x, y, channels, norm, settings, batch_size, seed, shuffle=True, front=None):
+    def __init__(self, x, y, channels, norm, settings, batch_size, seed, shuffle=True, reference=None):
         self.x, self.y = np.asarray(x, dtype=np.float32), y
         if _length(y) != len(self.x):
             raise ValueError(f"{len(self.x)} inputs, {_length(y)} targets")
         self.channels, self.norm, self.settings = list(channels), norm, settings
-        self.front = front  # FrontRefit: where dropping stations refits the plane front
-        if settings.station_dropout > 0 and needs_refit(self.channels) and front is None:
+        self.reference = reference  # ReferenceFit: where dropping stations refits the reference fit
+        if settings.station_dropout > 0 and needs_refit(self.channels) and reference is None:
             raise ValueError(
-                "station dropout on inputs with the plane fit's channels refits the front: "
-                "give the station positions and the baseline's settings (front)"
+                "station dropout on inputs with the reference fit's channels refits it: "
+                "give the station positions and the baseline's fit (reference)"
             )
         self.batch_size, self.shuffle = int(batch_size), bool(shuffle)
         self.seed = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
@@ -278,7 +293,7 @@ class AugmentedBatches:
         x = self.x[idx]
         if self.settings.enabled:
             x = augment(
-                x, self.channels, self.norm, self.settings, self._generator(epoch, 1, index), self.front
+                x, self.channels, self.norm, self.settings, self._generator(epoch, 1, index), self.reference
             )
         return x, _take(self.y, idx)
 
@@ -338,14 +353,14 @@ def augmented_dataset(
     seed: int | np.random.SeedSequence,
     initial_epoch: int = 0,
     shuffle: bool = True,
-    front: FrontRefit | None = None,
+    reference: ReferenceFit | None = None,
     **kwargs,
 ):
     """A ``keras.utils.PyDataset`` of shuffled, augmented batches of ``(x, y)`` for ``model.fit``
-    (no ``batch_size``/``shuffle`` there). ``seed``: e.g. :func:`seed_sequence`; ``front``: the
-    refit of the plane front (:class:`FrontRefit`), needed where stations are dropped from inputs
-    with its channels; ``kwargs``: the PyDataset's (``workers``, ``use_multiprocessing``,
+    (no ``batch_size``/``shuffle`` there). ``seed``: e.g. :func:`seed_sequence`; ``reference``:
+    the event's reference fit (:class:`ReferenceFit`), needed where stations are dropped from
+    inputs with its channels; ``kwargs``: the PyDataset's (``workers``, ``use_multiprocessing``,
     ``max_queue_size``)."""
-    batches = AugmentedBatches(x, y, channels, norm, settings, batch_size, seed, shuffle, front)
+    batches = AugmentedBatches(x, y, channels, norm, settings, batch_size, seed, shuffle, reference)
     batches.epoch = int(initial_epoch)
     return epoch_dataset(batches, **kwargs)

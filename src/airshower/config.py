@@ -310,8 +310,8 @@ def _check_convolution(config: dict, name: str, spec: Mapping) -> None:
 
 
 def _check_refit_inputs(settings: TrainingSettings) -> None:
-    """Station dropout on inputs with the plane fit's channels refits the front from the time and
-    signal channels (:func:`airshower.augmentation.refit_front`): they must be inputs too."""
+    """Station dropout on inputs with the reference fit's channels makes the fit again from the time
+    and signal channels (:func:`airshower.augmentation.refit_reference`): they must be inputs too."""
     if settings.augmentation.station_dropout <= 0 or not needs_refit(settings.inputs):
         return
     missing = [c for c in ("time", "signal") if c not in settings.inputs]
@@ -319,7 +319,7 @@ def _check_refit_inputs(settings: TrainingSettings) -> None:
         fit = [c for c in settings.inputs if c in FIT_CHANNELS]
         raise ConfigError(
             f"config key 'training.augmentation.station_dropout': dropping stations refits the plane "
-            f"front of the inputs {', '.join(fit)} from the arrival times and signals, but "
+            f"and LDF fits of the inputs {', '.join(fit)} from the arrival times and signals, but "
             f"training.inputs ({', '.join(settings.inputs)}) lacks {' and '.join(missing)}"
         )
 

@@ -13,6 +13,8 @@ holds every channel of :data:`CHANNELS` in this order; a model reads the ones it
 - :data:`GEOMETRY_CHANNELS`: the station coordinates, the same for every event;
 - :data:`FRONT_CHANNELS`: the plane fit's axis of the event, constant over the array (an
   event-level input as constant planes, so every family takes it through its one input);
+- :data:`LDF_CHANNELS`: the LDF fit's S(1000) of the event along that axis, constant over the
+  array likewise (:func:`ldf_plane`);
 - the recorded trace (``simulation.store_traces``): one channel per time bin, ``trace_00``,
   ``trace_01``, ... (:func:`trace_channels`), after the others, 0 where a station is silent or
   dead; a model names them all as the one input :data:`TRACE` (:func:`expand`), and a family with
@@ -21,7 +23,7 @@ holds every channel of :data:`CHANNELS` in this order; a model reads the ones it
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -39,11 +41,13 @@ CHANNELS = (
     "front_ux",
     "front_uy",
     "front_uz",
+    "ldf_s1000",
 )
 TRIGGERED_CHANNELS = ("time", "signal", "mask", "residual")
 CENTRED_CHANNELS = ("time", "residual")
 GEOMETRY_CHANNELS = ("station_x", "station_y")
 FRONT_CHANNELS = ("front_ux", "front_uy", "front_uz")
+LDF_CHANNELS = ("ldf_s1000",)
 # the channels of prepared files written before the others existed
 FIRST_CHANNELS = CHANNELS[:3]
 # a model's input (training.inputs) standing for every bin of the recorded trace
@@ -140,3 +144,13 @@ def front_residual_ns(time_us: np.ndarray, positions_m: np.ndarray, front_axis: 
     pos = np.asarray(positions_m, dtype=np.float64).reshape(shape[1], shape[2], 3)
     delay_us = np.einsum("nc,ijc->nij", axis, pos) / geometry.C_M_PER_US
     return 1e3 * relative_time(np.asarray(time_us, dtype=np.float64) + delay_us)
+
+
+def ldf_plane(s1000_vem: np.ndarray, stats: Mapping) -> np.ndarray:
+    """The ``ldf_s1000`` channel's value of each event (N,): ``log10(S(1000) / VEM)`` of the LDF
+    fit standardized with ``stats`` (its ``mean`` and ``std``), 0 (the training split's mean)
+    where there is no fit (NaN)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        log_s = np.log10(np.asarray(s1000_vem, dtype=np.float64))
+    value = (log_s - stats["mean"]) / stats["std"]
+    return np.where(np.isfinite(value), value, 0.0)

@@ -24,6 +24,10 @@ array's geometry) and are stored in ``normalization.json``:
   (an event-level input as constant planes, so every family takes it through its one input);
   vertical where the fit failed (fewer than three stations). Not standardized: the components of
   a unit vector. A model with ``direction_head: correction`` adds its direction output to them.
+- ``ldf_s1000``: the LDF fit's S(1000) along the plane fit's axis (the classical reconstruction's
+  size estimator, :func:`airshower.baseline.reference_fit`, computed with the plane fit:
+  ``ldf_s1000`` of the showers) as ``log10(S(1000) / VEM)``, standardized with the training
+  split's mean and standard deviation, the same value at every station; 0 where the fit failed.
 
 - ``trace_00``, ``trace_01``, ... (where the showers have the recorded ``trace``,
   ``simulation.store_traces``): bin ``b`` of the recorded trace as ``log10(1 + max(S_b, 0) / VEM)``,
@@ -67,9 +71,11 @@ from airshower.inputs import (
     FIRST_CHANNELS,
     FRONT_CHANNELS,
     GEOMETRY_CHANNELS,
+    LDF_CHANNELS,
     expand,
     front_residual_ns,
     is_trace,
+    ldf_plane,
     reference_axis,
     relative_time,
     trace_channels,
@@ -195,6 +201,7 @@ def fit_normalization(
     labels: Mapping[str, np.ndarray],
     positions_m: np.ndarray | None = None,
     front_axis: np.ndarray | None = None,
+    s1000_vem: np.ndarray | None = None,
 ) -> dict:
     """Normalization statistics from the training split (arrays of that split only).
 
@@ -203,26 +210,38 @@ def fit_normalization(
     statistics of every target (:func:`airshower.targets.fit_all`), the energy's with the mean and
     standard deviation of every transform of :data:`TARGET_TRANSFORMS`. ``positions_m`` (the
     array's stations) and ``front_axis`` (the split's plane-fit axes) give the statistics of the
-    ``station_*`` and ``residual`` channels; without them ``x`` has the first three channels only.
+    ``station_*`` and ``residual`` channels, ``s1000_vem`` (the split's LDF fits) those of
+    ``ldf_s1000``; without them ``x`` has the first three channels only (without ``s1000_vem``,
+    no ``ldf_s1000``).
     """
     log_s = np.log10(1.0 + signal_vem[np.isfinite(signal_vem)].astype(np.float64))
     rel_t = relative_time(time_us.astype(np.float64))
     rel_t = rel_t[np.isfinite(rel_t)]
     if log_s.size < 2 or rel_t.size < 2:
         raise ValueError("the training split has fewer than two triggered stations: cannot normalize")
-    residual_std = None
+    residual_std, ldf = None, None
     if positions_m is not None and front_axis is not None:
         residual = front_residual_ns(time_us, positions_m, front_axis)
         residual_std = residual[np.isfinite(residual)].std()
+    if s1000_vem is not None:
+        ldf = _Moments()
+        ldf.add(_log_s1000(s1000_vem))
     return _normalization_record(
-        (log_s.mean(), log_s.std()), rel_t.std(), residual_std, positions_m, registry.fit_all(labels)
+        (log_s.mean(), log_s.std()), rel_t.std(), residual_std, positions_m, registry.fit_all(labels), ldf
     )
 
 
-def _normalization_record(signal, time_std, residual_std, positions_m, targets: dict) -> dict:
+def _log_s1000(s1000_vem: np.ndarray) -> np.ndarray:
+    """``log10(S(1000) / VEM)`` of the events with a fit (finite, positive)."""
+    s = np.asarray(s1000_vem, dtype=np.float64)
+    return np.log10(s[np.isfinite(s) & (s > 0)])
+
+
+def _normalization_record(signal, time_std, residual_std, positions_m, targets: dict, ldf=None) -> dict:
     """``normalization.json``'s record from the statistics: ``signal`` (mean, std) of log10(1 + S),
     the relative times' std, the residuals' std and the station positions (both None: the first
-    three channels only), the targets' statistics (:func:`fit_normalization`, in one piece, and
+    three channels only), the targets' statistics and the moments ``ldf`` of log10 S(1000) (None:
+    no ``ldf_s1000`` channel) (:func:`fit_normalization`, in one piece, and
     :func:`prepare_in_blocks`, from block-wise moments)."""
     norm = {
         "channels": list(FIRST_CHANNELS),
@@ -231,7 +250,7 @@ def _normalization_record(signal, time_std, residual_std, positions_m, targets: 
     }
     if residual_std is not None:
         pos = np.asarray(positions_m, dtype=np.float64)
-        norm["channels"] = list(CHANNELS)
+        norm["channels"] = [c for c in CHANNELS if c not in LDF_CHANNELS or ldf is not None]
         norm["residual"] = {
             "transform": "t + u.x/c - mean_event, in ns (u: the plane fit's axis)",
             "mean": 0.0,
@@ -240,6 +259,16 @@ def _normalization_record(signal, time_std, residual_std, positions_m, targets: 
         for c, name in enumerate(GEOMETRY_CHANNELS):
             norm[name] = {"transform": "station coordinate, in m", "mean": float(pos[:, c].mean())}
             norm[name]["std"] = float(max(pos[:, c].std(), 1e-9))
+        if ldf is not None:
+            if ldf.n < 2:
+                raise ValueError(
+                    "the training split has fewer than two events with an LDF fit: cannot normalize"
+                )
+            norm["ldf_s1000"] = {
+                "transform": "log10(S(1000)/VEM) of the LDF fit along the plane fit's axis",
+                "mean": float(ldf.mean),
+                "std": float(max(ldf.std, 1e-9)),
+            }
     norm["targets"] = targets
     return norm
 
@@ -252,13 +281,15 @@ def transform_inputs(
     positions_m: np.ndarray | None = None,
     front_axis: np.ndarray | None = None,
     trace: np.ndarray | None = None,
+    s1000_vem: np.ndarray | None = None,
 ) -> np.ndarray:
     """Network inputs ``x`` of shape (N, side, side, C), float32, silent and dead stations 0.
 
     The channels are those of ``norm["channels"]``, in that order. ``working`` (N, side, side):
     the working stations (None: all); ``positions_m`` (n_stations, 3) and ``front_axis`` (N, 3)
     are needed by the ``residual``, ``station_*`` and ``front_*`` channels; ``trace`` (N, side,
-    side, n_bins), the recorded traces, by the trace channels.
+    side, n_bins), the recorded traces, by the trace channels; ``s1000_vem`` (N,), the LDF fits'
+    S(1000) (NaN where none), by the ``ldf_s1000`` channel.
     """
     channels = list(norm["channels"])
     bins = [c for c in channels if is_trace(c)]
@@ -272,6 +303,7 @@ def transform_inputs(
             working,
             positions_m,
             front_axis,
+            s1000_vem=s1000_vem,
         )
         return _with_trace(image, channels, norm, signal_vem, trace)
     needs_front = any(c in channels for c in ("residual", *FRONT_CHANNELS, *GEOMETRY_CHANNELS))
@@ -279,6 +311,8 @@ def transform_inputs(
         raise ValueError(
             f"channels {channels} need the station positions and the plane fit's axis (front_axis)"
         )
+    if "ldf_s1000" in channels and s1000_vem is None:
+        raise ValueError(f"channels {channels} need the LDF fits' S(1000) (s1000_vem)")
     triggered = np.isfinite(signal_vem)
     sig = (np.log10(1.0 + np.where(triggered, signal_vem, 0.0)) - norm["signal"]["mean"]) / norm["signal"][
         "std"
@@ -303,6 +337,9 @@ def transform_inputs(
             )
         for c, name in enumerate(FRONT_CHANNELS):
             planes[name] = lambda c=c: np.broadcast_to(axis[:, c, None, None], shape)
+    if s1000_vem is not None and "ldf_s1000" in norm:
+        ldf = ldf_plane(s1000_vem, norm["ldf_s1000"])
+        planes["ldf_s1000"] = lambda: np.broadcast_to(ldf[:, None, None], triggered.shape)
     return np.stack([planes[c]() for c in channels], axis=-1).astype(np.float32)
 
 
@@ -337,7 +374,7 @@ def read_normalization(path) -> dict:
     for channel in norm.get("channels") or ():
         if is_trace(channel):
             keys.append("trace")
-        elif channel in ("time", "signal", "residual", *GEOMETRY_CHANNELS):
+        elif channel in ("time", "signal", "residual", *GEOMETRY_CHANNELS, *LDF_CHANNELS):
             keys.append(channel)
     for key in dict.fromkeys(keys):
         if key not in norm:
@@ -402,15 +439,18 @@ def prepare(
     -------
     splits
         ``{split: {"x", "index", labels...}}``: ``x`` with every channel of :data:`CHANNELS`
-        (``showers`` need ``front_axis``, the plane fit's axis of every event, and ``detector``),
+        (``showers`` need ``front_axis`` and ``ldf_s1000``, the reference fit of every event, and
+        ``detector``),
         ``index`` the rows in the raw file; the target is built per model from ``energy``.
     normalization
         the statistics (JSON-serializable).
     """
-    if "front_axis" not in showers:
+    missing = [key for key in ("front_axis", "ldf_s1000") if key not in showers]
+    if missing:
         raise ValueError(
-            "the showers lack 'front_axis', the plane fit's axis of every event "
-            "(airshower.baseline.with_reference_front): the residual and front channels need it"
+            f"the showers lack {', '.join(missing)}, the reference fit of every event (the plane fit's "
+            "axis and the LDF fit's S(1000), airshower.baseline.with_reference_fit): the residual, "
+            "front and ldf channels need it"
         )
     indices = _split(showers["energy"], settings, rng)
     tr = indices["train"]
@@ -422,6 +462,7 @@ def prepare(
         {label: showers[label][tr] for label in labels},
         positions,
         showers["front_axis"][tr],
+        showers["ldf_s1000"][tr],
     )
     if "trace" in showers:
         norm["trace"] = fit_trace_normalization(showers["trace"], showers["signal"], tr)
@@ -450,8 +491,8 @@ def _split(energy_eev: np.ndarray, settings: PreparationSettings, rng: np.random
 
 def split_inputs(showers: Mapping[str, np.ndarray], idx: np.ndarray | slice, norm: Mapping) -> np.ndarray:
     """:func:`transform_inputs` of the events ``idx`` of raw ``showers`` (with ``front_axis``;
-    ``working`` and ``trace`` where the file has them)."""
-    working, trace = showers.get("working"), showers.get("trace")
+    ``working``, ``trace`` and ``ldf_s1000`` where they have them)."""
+    working, trace, s1000 = showers.get("working"), showers.get("trace"), showers.get("ldf_s1000")
     return transform_inputs(
         showers["time"][idx],
         showers["signal"][idx],
@@ -460,6 +501,7 @@ def split_inputs(showers: Mapping[str, np.ndarray], idx: np.ndarray | slice, nor
         showers["detector"],
         showers["front_axis"][idx],
         None if trace is None else trace[idx],
+        None if s1000 is None else s1000[idx],
     )
 
 
@@ -496,7 +538,7 @@ def prepare_in_blocks(
     outputs: Mapping[str, object],
     settings: PreparationSettings,
     rng: np.random.Generator,
-    reference_front,
+    reference_fit,
     attrs: Mapping | None = None,
     block_events: int = 4096,
 ) -> dict:
@@ -504,8 +546,9 @@ def prepare_in_blocks(
     ``block_events`` events: the same split (the same draws), the normalization from one pass over
     the training events (the same statistics but for the order of the sums: equal to about 1e-12
     relative), then every split's inputs written block by block into ``outputs[split]`` (files
-    as :func:`prepare`'s splits; written whole or not at all). ``reference_front(time, signal,
-    detector)`` gives the plane fit's axes of a block's events (``airshower.baseline.reference_front``).
+    as :func:`prepare`'s splits; written whole or not at all). ``reference_fit(time, signal,
+    detector)`` gives the plane fit's axes and the LDF fit's S(1000) of a block's events
+    (``airshower.baseline.reference_fit``).
     Each block is checked against the shower contract (the error names the file and the block's
     events). Returns the normalization."""
     source = showerfile.ShowerBlocks(path, block_events)
@@ -513,7 +556,7 @@ def prepare_in_blocks(
     in_split = np.full(source.n, -1)
     for k, name in enumerate(SPLITS):
         in_split[indices[name]] = k
-    norm, fronts = _fit_in_blocks(source, in_split == 0, indices["train"], reference_front)
+    norm, fronts, s1000 = _fit_in_blocks(source, in_split == 0, indices["train"], reference_fit)
     units = split_units()
     with contextlib.ExitStack() as stack:  # pass 2: every split's inputs, block by block
         files = {name: stack.enter_context(io.h5_writer(outputs[name], attrs)) for name in SPLITS}
@@ -522,7 +565,7 @@ def prepare_in_blocks(
             io.create_dataset(fh, "x", shape, np.float32, units["x"])
         written = dict.fromkeys(SPLITS, 0)
         for start, stop, block in source:
-            block["front_axis"] = fronts[start:stop]
+            block["front_axis"], block["ldf_s1000"] = fronts[start:stop], s1000[start:stop]
             for k, name in enumerate(SPLITS):
                 rows = np.flatnonzero(in_split[start:stop] == k)
                 if rows.size:
@@ -539,15 +582,19 @@ def prepare_in_blocks(
 
 
 def _fit_in_blocks(
-    source: showerfile.ShowerBlocks, train: np.ndarray, train_index: np.ndarray, reference_front
+    source: showerfile.ShowerBlocks, train: np.ndarray, train_index: np.ndarray, reference_fit
 ):
-    """Pass 1 of :func:`prepare_in_blocks`: the plane fit of every event and the normalization
-    from the training events (``train``, bool per event)."""
-    fronts = np.empty((source.n, 3))
-    moments = {name: _Moments() for name in ("signal", "time", "residual", "trace")}
+    """Pass 1 of :func:`prepare_in_blocks`: the reference fit of every event (the plane fit's
+    axes, the LDF fit's S(1000)) and the normalization from the training events (``train``, bool
+    per event)."""
+    fronts, s1000 = np.empty((source.n, 3)), np.empty(source.n)
+    moments = {name: _Moments() for name in ("signal", "time", "residual", "trace", "ldf")}
     for start, stop, block in source:
-        fronts[start:stop] = reference_front(block["time"], block["signal"], source.positions)
+        fronts[start:stop], s1000[start:stop] = reference_fit(
+            block["time"], block["signal"], source.positions
+        )
         rows = train[start:stop]
+        moments["ldf"].add(_log_s1000(s1000[start:stop][rows]))
         signal = block["signal"][rows]
         moments["signal"].add(np.log10(1.0 + signal[np.isfinite(signal)].astype(np.float64)))
         rel_t = relative_time(block["time"][rows].astype(np.float64))
@@ -561,12 +608,17 @@ def _fit_in_blocks(
     labels = {label: values[train_index] for label, values in source.labels.items()}
     signal = (moments["signal"].mean, moments["signal"].std)
     norm = _normalization_record(
-        signal, moments["time"].std, moments["residual"].std, source.positions, registry.fit_all(labels)
+        signal,
+        moments["time"].std,
+        moments["residual"].std,
+        source.positions,
+        registry.fit_all(labels),
+        moments["ldf"],
     )
     if source.n_bins:
         norm["trace"] = {**_trace_record(moments["trace"]), "n_bins": source.n_bins}
         norm["channels"] = [*norm["channels"], *trace_channels(source.n_bins)]
-    return norm, fronts
+    return norm, fronts, s1000
 
 
 def positions_shape(positions: np.ndarray) -> tuple[int, int]:

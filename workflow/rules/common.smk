@@ -209,23 +209,23 @@ def get_training_settings(wildcards):
     return training_settings(config, wildcards.model)
 
 
-def refits_front(model):
-    """Whether the station dropout of ``model`` refits the plane front of its inputs."""
+def refits(model):
+    """Whether the station dropout of ``model`` makes the reference fit of its inputs again."""
     settings = training_settings(config, model)
     dropout = (settings.get("augmentation") or {}).get("station_dropout", 0)
     return dropout > 0 and needs_refit(settings["inputs"])
 
 
 def get_refit_showers(wildcards):
-    """The showers (their station positions) where the training's station dropout refits the
-    plane front (train); nothing otherwise."""
-    return {"showers": f"{DATA}/showers.h5"} if refits_front(wildcards.model) else {}
+    """The showers (their station positions) where the training's station dropout makes the
+    reference fit again (train); nothing otherwise."""
+    return {"showers": f"{DATA}/showers.h5"} if refits(wildcards.model) else {}
 
 
 def get_refit_settings(wildcards):
-    """The baseline's settings, with which the prepare job fitted the reference front, where the
+    """The baseline's settings, with which the prepare job made the reference fit, where the
     training refits it (train); None otherwise."""
-    return config["baseline"] if refits_front(wildcards.model) else None
+    return config["baseline"] if refits(wildcards.model) else None
 
 
 def get_threads(wildcards):

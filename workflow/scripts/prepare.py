@@ -1,7 +1,7 @@
-"""Split the showers and build the network inputs (rule prepare): the plane fit of every event
-first (the reference front of the residual and front channels, by the baseline's code). In one
-piece, or block by block where the study exceeds preparation.memory_budget_mb (the same splits
-and statistics, with the memory of one block)."""
+"""Split the showers and build the network inputs (rule prepare): the reference fit of every event
+first (the plane fit and the LDF fit of the residual, front and ldf channels, by the baseline's
+code). In one piece, or block by block where the study exceeds preparation.memory_budget_mb (the
+same splits and statistics, with the memory of one block)."""
 
 from airshower import baseline, io, logs, preparation, rng
 
@@ -17,15 +17,17 @@ estimate = preparation.memory_estimate_mb(n_events, n_stations, n_bins)
 if settings.in_blocks(n_events, n_stations, n_bins):
     log.info("%d showers: about %.0f MB in one piece, above the budget: block by block", n_events, estimate)
 
-    def fronts(time_us, signal, detector):
-        return baseline.reference_front(time_us, signal, detector, front_settings)
+    def reference_fit(time_us, signal, detector):
+        return baseline.reference_fit(time_us, signal, detector, front_settings)
 
     outputs = {name: snakemake.output[name] for name in preparation.SPLITS}
-    norm = preparation.prepare_in_blocks(snakemake.input.showers, outputs, settings, draws, fronts, attrs)
+    norm = preparation.prepare_in_blocks(
+        snakemake.input.showers, outputs, settings, draws, reference_fit, attrs
+    )
 else:
     log.info("%d showers: about %.0f MB in one piece", n_events, estimate)
     showers = io.read_showers(snakemake.input.showers, traces=True)  # the trace channels where it has them
-    showers, _ = baseline.with_reference_front(showers, front_settings)  # logs its cost
+    showers, _ = baseline.with_reference_fit(showers, front_settings)  # logs its cost
     splits, norm = preparation.prepare(showers, settings, draws)
     for name, split in splits.items():
         log.info("%s: %d events, x %s", name, len(split["index"]), split["x"].shape)

@@ -35,15 +35,15 @@ with jobs.guard(f"training {p.model} seed {p.seed}", lock=p.checkpoint_dir) as j
             s: preparation.network_arrays(split, norm, settings.inputs, settings.target_transform, names)
             for s, split in splits.items()
         }
-    front = None  # station dropout refits the plane front of the fit's channels
-    if hasattr(snakemake.input, "showers"):  # given where the station dropout refits the front
-        front_settings = baseline.BaselineSettings.from_config(p.baseline)  # the prepare job's
+    reference = None  # the reference fit, which the station dropout makes again
+    if hasattr(snakemake.input, "showers"):  # given where the station dropout refits
+        fit_settings = baseline.BaselineSettings.from_config(p.baseline)  # the prepare job's
 
-        def plane_fit(time_us, signal_vem, positions_m):
-            return baseline.reference_front(time_us, signal_vem, positions_m, front_settings)
+        def reference_fit(time_us, signal_vem, positions_m):
+            return baseline.reference_fit(time_us, signal_vem, positions_m, fit_settings)
 
         detector = io.read_h5(snakemake.input.showers, ["detector"], finite=["detector"])["detector"]
-        front = augmentation.FrontRefit(detector, plane_fit)
+        reference = augmentation.ReferenceFit(detector, reference_fit)
     n_outputs = targets.output_units(norm, names)
     log.info(
         "inputs %s; targets %s (energy: %s)", ", ".join(settings.inputs), n_outputs, settings.target_transform
@@ -60,7 +60,7 @@ with jobs.guard(f"training {p.model} seed {p.seed}", lock=p.checkpoint_dir) as j
         job=job,
         n_outputs=n_outputs,
         norm=norm,
-        front=front,
+        reference=reference,
     )
     log.info("%s", result.info)
     training.save_model(result.model, snakemake.output.model)

@@ -207,20 +207,6 @@ def axis_sigma_deg(
     return np.degrees(np.where(np.isfinite(sigma) & (det > 0), sigma, np.nan))
 
 
-def reference_front(
-    time_us: np.ndarray, signal_vem: np.ndarray, positions_m: np.ndarray, settings: BaselineSettings
-) -> np.ndarray:
-    """The plane fit's axis of every event (N, 3): the reference front of the networks' ``residual``
-    and ``front_*`` input channels (:mod:`airshower.preparation`). NaN where fewer than
-    ``min_stations`` triggered or the fit failed, as the baseline flags those events."""
-    axis, ok = plane_fit(time_us, signal_vem, positions_m, settings)
-    n = len(signal_vem)
-    n_trig = np.count_nonzero(
-        np.isfinite(np.reshape(signal_vem, (n, -1))) & np.isfinite(np.reshape(time_us, (n, -1))), axis=1
-    )
-    return np.where((ok & (n_trig >= settings.min_stations))[:, None], axis, np.nan)
-
-
 def plane_fit_packed(
     time_us: np.ndarray, positions_m: np.ndarray, weights: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -283,7 +283,7 @@ def train(
     job: Job | None = None,
     n_outputs: Mapping[str, int] | None = None,
     norm: Mapping | None = None,
-    front: augmentation.FrontRefit | None = None,
+    reference: augmentation.ReferenceFit | None = None,
 ) -> TrainingResult:
     """Fit model ``name`` (config dict ``spec``) with training seed ``seed``; resume if possible.
 
@@ -310,9 +310,9 @@ def train(
         the normalization statistics (``normalization.json``); needed when
         ``settings.augmentation`` is on (:mod:`airshower.augmentation` works on the physical
         signals and times behind the standardized channels ``settings.inputs``).
-    front
-        the station positions and the baseline's settings, with which the station dropout refits
-        the plane front of inputs with its channels (``residual``, ``front_*``); needed there.
+    reference
+        the station positions and the baseline's reference fit, which the station dropout makes
+        again for inputs with its channels (``residual``, ``front_*``, ``ldf_s1000``); needed there.
     job
         the running job (:func:`airshower.jobs.guard`): at every epoch end, after the
         checkpoint, the fit raises :class:`airshower.jobs.Orphaned` if the process that
@@ -341,7 +341,7 @@ def train(
     model.optimizer.build(model.trainable_variables)
     early_stopping, reduce_lr = _validation_callbacks(settings)
     path = Path(checkpoint_dir) / CHECKPOINT if checkpoint_dir is not None else None
-    data = _training_data(x_train, y_train, settings, norm, (study_seed, name, seed), front)
+    data = _training_data(x_train, y_train, settings, norm, (study_seed, name, seed), reference)
     resume = Resume(
         path,
         fingerprint(spec, asdict(settings), seed, arrays),
@@ -368,7 +368,7 @@ def train(
 
 
 def _training_data(
-    x_train, y_train, settings: TrainingSettings, norm: Mapping | None, stream_key, front=None
+    x_train, y_train, settings: TrainingSettings, norm: Mapping | None, stream_key, reference=None
 ) -> dict:
     """``model.fit``'s training data: the arrays, shuffled by Keras; with
     ``settings.augmentation`` on, a dataset of augmented, shuffled batches drawn from the study
@@ -393,7 +393,7 @@ def _training_data(
         settings.augmentation,
         settings.batch_size,
         augmentation.seed_sequence(*stream_key),
-        front=front,
+        reference=reference,
     )
     return {"x": dataset}
 
