@@ -123,10 +123,12 @@ def drop_stations(
     (:func:`airshower.inputs.triggered_only`: the trace's bins too) 0 there, ``working`` 0 there,
     the time re-centred on the remaining triggered stations, and, where ``channels`` hold the
     reference fit's channels (:func:`needs_refit`), the fit made again without the dead stations by
-    ``reference`` (:func:`refit_reference`); the station coordinates are kept. A new float32 array."""
+    ``reference`` (:func:`refit_reference`) in the events that lost a triggered station (the
+    others' fit is the one they have); the station coordinates are kept. A new float32 array."""
     channels = list(channels)
     dead = np.asarray(dead, dtype=bool)
-    keep = triggered(x, channels) & ~dead
+    on = triggered(x, channels)
+    keep = on & ~dead
     out = np.array(x, dtype=np.float32, copy=True)
     for c, name in enumerate(channels):
         if triggered_only(name):
@@ -148,7 +150,11 @@ def drop_stations(
                 f"dropping stations from inputs with {', '.join(c for c in channels if c in FIT_CHANNELS)} "
                 "refits the reference fit: it needs the station positions and the baseline's fit (reference)"
             )
-        refit_reference(out, channels, norm, keep, reference)
+        changed = np.any(on & dead, axis=(1, 2))  # an event that lost no triggered station keeps its fit
+        if changed.any():
+            part = out[changed]
+            refit_reference(part, channels, norm, keep[changed], reference)
+            out[changed] = part
     return out
 
 
