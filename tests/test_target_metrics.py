@@ -123,6 +123,44 @@ def test_direction_record_layout_and_bins():
     assert sum(rec["bins"]["n"]) + rec["bins"]["n_outside"] == 600
 
 
+def towards_truth(pred: dict, fraction: float) -> dict:
+    """``pred`` with every reconstructed axis turned by ``fraction`` of its opening angle towards
+    the true axis, on their great circle: each opening angle times ``1 - fraction``."""
+    a, b = pred["axis_true"], pred["axis_pred"]
+    theta = np.arccos(np.clip(np.sum(a * b, axis=1), -1.0, 1.0))[:, None]
+    turned = (np.sin((1 - fraction) * theta) * b + np.sin(fraction * theta) * a) / np.sin(theta)
+    return {**pred, "axis_pred": turned}
+
+
+def test_the_difference_to_the_fit_is_paired_and_by_hand():
+    """A network whose opening angles are the fit's times 0.5 (0.99), event by event: its psi68
+    minus the fit's is -0.5 (-0.01) times the fit's psi68, overall and in every energy bin; paired,
+    the interval of the small difference is 0.01 times the fit's own, far narrower than the
+    network's psi68's; the fit against itself gives 0 exactly; other events are refused."""
+    fit = synthetic(2000, noise=0.02)
+    psi68_fit = np.quantile(direction.opening_angles_deg(fit["axis_pred"], fit["axis_true"]), 0.68)
+    fit_bins = ev.compute_target_metrics("direction", fit, settings(10), ZENITH_BINS, streams())["bins"]
+    for fraction in (0.5, 0.01):
+        net = towards_truth(fit, fraction)
+        rec = ev.compute_target_metrics(
+            "direction", net, settings(200), ZENITH_BINS, streams(), reference=fit
+        )
+        diff = rec["vs_fit"]["overall"]["psi68_minus_fit_deg"]
+        assert diff["value"] == pytest.approx(-fraction * psi68_fit, rel=1e-6)
+        assert diff["lo"] <= diff["value"] <= diff["hi"]
+        per_bin = rec["vs_fit"]["bins"]["psi68_minus_fit_deg"]["value"]
+        np.testing.assert_allclose(per_bin, -fraction * np.array(fit_bins["psi68_deg"]["value"]), rtol=1e-6)
+    own = rec["overall"]["psi68_deg"]
+    assert diff["hi"] - diff["lo"] < 0.05 * (own["hi"] - own["lo"])  # paired: the common part drops out
+    same = ev.compute_target_metrics("direction", fit, settings(50), ZENITH_BINS, streams(), reference=fit)
+    assert same["vs_fit"]["overall"]["psi68_minus_fit_deg"] == {"value": 0.0, "lo": 0.0, "hi": 0.0}
+    assert "vs_fit" not in ev.compute_target_metrics("direction", fit, settings(10), ZENITH_BINS, streams())
+    with pytest.raises(ValueError, match="not of the same test events"):
+        ev.compute_target_metrics(
+            "direction", fit, settings(10), ZENITH_BINS, streams(), reference=synthetic(2000, 1)
+        )
+
+
 def test_empty_bin_is_none():
     pred = synthetic()
     pred["energy_true"] = np.full(600, 5.0)  # only the first of 2 bins [3.16, 10, 100]... n=2

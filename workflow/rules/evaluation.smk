@@ -5,6 +5,7 @@
 
 rule metrics:
     input:
+        unpack(get_fit_reference),
         predictions=f"{MODELS}/predictions.h5",
     output:
         metrics=f"{MODELS}/metrics/{{target}}.json",
