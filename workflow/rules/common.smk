@@ -270,7 +270,11 @@ def get_target_models(wildcards):
 def get_fit_reference(wildcards):
     """The classical baseline's test predictions, to which a network's direction is compared
     event by event (metrics of the direction); nothing otherwise."""
-    if wildcards.target != "direction" or wildcards.model == BASELINE or not config["baseline"]["enabled"]:
+    if (
+        wildcards.target != "direction"
+        or wildcards.model == BASELINE
+        or not config["baseline"]["enabled"]
+    ):
         return {}
     return {"reference": f"{MODELS.format(model=BASELINE, seed=0)}/predictions.h5"}
 
