@@ -7,8 +7,6 @@ holds every channel of :data:`CHANNELS` in this order; a model reads the ones it
 
 - :data:`TRIGGERED_CHANNELS` have a value at triggered stations only (0 where a station is
   silent or dead): ``time``, ``signal``, ``mask``, ``residual``;
-- :data:`CENTRED_CHANNELS` are relative to the mean over the event's triggered stations:
-  ``time``, ``residual``;
 - ``working``: 1 where the station works, 0 where it is dead (the array's own list);
 - :data:`GEOMETRY_CHANNELS`: the station coordinates, the same for every event;
 - :data:`FRONT_CHANNELS`: the plane fit's axis of the event, constant over the array (an
@@ -44,7 +42,6 @@ CHANNELS = (
     "ldf_s1000",
 )
 TRIGGERED_CHANNELS = ("time", "signal", "mask", "residual")
-CENTRED_CHANNELS = ("time", "residual")
 GEOMETRY_CHANNELS = ("station_x", "station_y")
 FRONT_CHANNELS = ("front_ux", "front_uy", "front_uz")
 LDF_CHANNELS = ("ldf_s1000",)
