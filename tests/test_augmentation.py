@@ -137,22 +137,6 @@ def test_batches_are_deterministic_and_cover_every_event(arrays):
     np.testing.assert_array_equal(batches(x, y).batch(1, 2)[0], a.batch(1, 2)[0])
 
 
-def test_batches_made_ahead_are_those_made_one_by_one(arrays):
-    """Augmenting a group of batches together (AHEAD_MB) gives each batch the bytes of its own
-    draws, asked in any order, across group and epoch boundaries."""
-    x, y = arrays
-    a = batches(x, y)
-    assert a.ahead >= len(a)  # 3 batches of 16 events: one group
-    a.AHEAD_MB = 2.5 * 16 * x[:1].nbytes / 1e6
-    assert a.ahead == 2  # groups {0, 1} and {2} of the 3 batches
-    channels = ["time", "signal", "mask"]
-    for epoch, i in ((0, 2), (0, 0), (0, 1), (1, 1), (0, 1), (1, 2)):
-        xa, ya = a.batch(epoch, i)
-        rows = ya.astype(int)
-        expected = aug.augment(x[rows], channels, norm_of(channels), SETTINGS, a._generator(epoch, 1, i))
-        np.testing.assert_array_equal(xa, expected)
-
-
 def test_batches_augment_their_rows_and_keep_dict_targets(arrays):
     x, y = arrays
     targets = {"energy": y, "core": np.stack([y, -y], axis=1)}

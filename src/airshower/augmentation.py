@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import functools
 import math
-import threading
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -259,17 +258,7 @@ def _length(y) -> int:
 class AugmentedBatches:
     """Shuffled, augmented batches of ``(x, y)`` (``y`` an array or a dict of arrays), without
     Keras: batch ``i`` of epoch ``e`` depends only on the seed sequence, ``e`` and ``i``
-    (the epoch's permutation from sub-stream ``(e, 0)``, the batch's draws from ``(e, 1, i)``).
-
-    The augmented inputs are made a group of batches at a time, as many as :data:`AHEAD_MB`
-    holds (the whole epoch of the default study; each batch from its own draws, so the same bytes
-    as one by one): the first request of a group waits for all of them, the others are served at
-    once, so the refits of the reference fit run while the training step waits for data instead
-    of beside it (on two cores: 6.3 instead of 9.5 s an epoch of the default study's
-    ``cnn_multi_aug``). Requested in order (``model.fit(shuffle=False)``: the batches are
-    shuffled already), each group is made once per epoch."""
-
-    AHEAD_MB = 256.0  # the augmented inputs held at once
+    (the epoch's permutation from sub-stream ``(e, 0)``, the batch's draws from ``(e, 1, i)``)."""
 
     def __init__(self, x, y, channels, norm, settings, batch_size, seed, shuffle=True, reference=None):
         self.x, self.y = np.asarray(x, dtype=np.float32), y
@@ -286,8 +275,6 @@ class AugmentedBatches:
         self.seed = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
         self.epoch = 0
         self._order: tuple[int | None, np.ndarray | None] = (None, None)
-        self._ahead: tuple[tuple[int, int] | None, list] = (None, [])  # (epoch, group), its inputs
-        self._lock = threading.Lock()  # a data loader may ask from another thread
 
     def _generator(self, *index: int) -> np.random.Generator:
         ss = np.random.SeedSequence(self.seed.entropy, spawn_key=(*self.seed.spawn_key, *index))
@@ -308,31 +295,13 @@ class AugmentedBatches:
         """Batch ``index`` of ``epoch``: ``(x, y)``, x augmented."""
         if not 0 <= index < len(self):
             raise IndexError(f"batch {index} outside 0..{len(self) - 1}")
-        with self._lock:
-            idx = self.order(epoch)[index * self.batch_size : (index + 1) * self.batch_size]
-            x = self._augmented(epoch, index) if self.settings.enabled else self.x[idx]
+        idx = self.order(epoch)[index * self.batch_size : (index + 1) * self.batch_size]
+        x = self.x[idx]
+        if self.settings.enabled:
+            x = augment(
+                x, self.channels, self.norm, self.settings, self._generator(epoch, 1, index), self.reference
+            )
         return x, _take(self.y, idx)
-
-    @property
-    def ahead(self) -> int:
-        """Batches per group: as many as :data:`AHEAD_MB` holds, at least one."""
-        batch_mb = self.batch_size * self.x[:1].nbytes / 1e6
-        return max(1, int(self.AHEAD_MB // max(batch_mb, 1e-9)))
-
-    def _augmented(self, epoch: int, index: int) -> np.ndarray:
-        """The augmented inputs of batch ``index`` of ``epoch``, from its group (:attr:`ahead`)."""
-        size = self.ahead
-        group = index // size
-        if self._ahead[0] != (epoch, group):
-            order, inputs = self.order(epoch), []
-            for k in range(group * size, min((group + 1) * size, len(self))):
-                rows = order[k * self.batch_size : (k + 1) * self.batch_size]
-                draws = self._generator(epoch, 1, k)
-                inputs.append(
-                    augment(self.x[rows], self.channels, self.norm, self.settings, draws, self.reference)
-                )
-            self._ahead = ((epoch, group), inputs)
-        return self._ahead[1][index - group * size]
 
 
 @functools.cache

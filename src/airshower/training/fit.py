@@ -395,7 +395,7 @@ def _training_data(
         augmentation.seed_sequence(*stream_key),
         reference=reference,
     )
-    return {"x": dataset, "shuffle": False}  # batches shuffled already, made in order
+    return {"x": dataset}
 
 
 def _float32_targets(y, n: int, split: str):
