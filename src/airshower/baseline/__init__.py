@@ -13,8 +13,10 @@ the section "The classical baseline" of the top-level ``README.md``):
 
 and the whole step (:mod:`.pipeline`): :func:`reconstruct` of events, :func:`run` to calibrate on the
 training split and predict the test split. Events with too few triggered stations (flag 1) or a
-failed fit (flag 2) are kept with the energy of a total-signal fallback calibration.
-Settings: :class:`BaselineSettings` (config section ``baseline``).
+failed fit (flag 2) are kept with the energy of a total-signal fallback calibration. The
+networks' reference fit (:mod:`.reference`): the plane and LDF fits of every event that their
+``residual``, ``front_*`` and ``ldf_s1000`` channels read. Settings: :class:`BaselineSettings`
+(config section ``baseline``).
 """
 
 from airshower.baseline.calibration import (
@@ -47,11 +49,10 @@ from airshower.baseline.pipeline import (
     read_showers,
     reconstruct,
     reconstruct_rows,
-    reference_fit,
     run,
     signal_barycentre,
-    with_reference_fit,
 )
+from airshower.baseline.reference import reference_fit, with_reference_fit
 from airshower.baseline.settings import (
     FLAG_FEW_STATIONS,
     FLAG_FIT_FAILED,

@@ -60,6 +60,27 @@ def triggered_stations(time_us: np.ndarray, signal_vem: np.ndarray, positions_m:
     return Stations(t, s, pos[order], mask)
 
 
+def by_multiplicity(time_us, signal_vem, positions_m, chunk_size: int, per_chunk) -> dict[str, np.ndarray]:
+    """``per_chunk(stations)`` (a dict of per-event arrays) of the packed triggered stations of
+    chunks of ``chunk_size`` events of similar station multiplicity (so the packed arrays stay
+    small), put back in the events' order."""
+    n = len(signal_vem)
+    time_flat = np.asarray(time_us).reshape(n, -1)
+    signal_flat = np.asarray(signal_vem).reshape(n, -1)
+    n_trig = np.count_nonzero(np.isfinite(signal_flat) & np.isfinite(time_flat), axis=1)
+    order = np.argsort(n_trig, kind="stable")
+    parts = []
+    for start in range(0, n, chunk_size):
+        idx = order[start : start + chunk_size]
+        parts.append(per_chunk(triggered_stations(time_flat[idx], signal_flat[idx], positions_m)))
+    out = {}
+    for key in parts[0]:
+        values = np.concatenate([p[key] for p in parts])
+        out[key] = np.empty_like(values)
+        out[key][order] = values
+    return out
+
+
 def time_weights(signal_vem: np.ndarray, mask: np.ndarray, settings: BaselineSettings) -> np.ndarray:
     """Weights ``1 / sigma^2`` (1/m^2) of the arrival times, 0 for padding."""
     sigma_m = (

@@ -22,10 +22,10 @@ from airshower.baseline.front import (
     SPHERE_START_M,
     Stations,
     axis_sigma_deg,
+    by_multiplicity,
     plane_fit_packed,
     sphere_fit,
     time_weights,
-    triggered_stations,
 )
 from airshower.baseline.ldf import LdfFit, ground_z, ldf_fit
 from airshower.baseline.settings import (
@@ -99,61 +99,9 @@ def reconstruct(
     if n == 0:
         empty = Stations(np.zeros((0, 1)), np.zeros((0, 1)), np.zeros((0, 1, 3)), np.zeros((0, 1), bool))
         return {k: v[:0] for k, v in _reconstruct_packed(empty, settings).items()}
-    return _by_multiplicity(
+    return by_multiplicity(
         time_us, signal_vem, positions_m, chunk_size, lambda st: _reconstruct_packed(st, settings)
     )
-
-
-def _by_multiplicity(time_us, signal_vem, positions_m, chunk_size: int, per_chunk) -> dict[str, np.ndarray]:
-    """``per_chunk(stations)`` (a dict of per-event arrays) of the packed triggered stations of
-    chunks of ``chunk_size`` events of similar station multiplicity (so the packed arrays stay
-    small), put back in the events' order."""
-    n = len(signal_vem)
-    time_flat = np.asarray(time_us).reshape(n, -1)
-    signal_flat = np.asarray(signal_vem).reshape(n, -1)
-    n_trig = np.count_nonzero(np.isfinite(signal_flat) & np.isfinite(time_flat), axis=1)
-    order = np.argsort(n_trig, kind="stable")
-    parts = []
-    for start in range(0, n, chunk_size):
-        idx = order[start : start + chunk_size]
-        parts.append(per_chunk(triggered_stations(time_flat[idx], signal_flat[idx], positions_m)))
-    out = {}
-    for key in parts[0]:
-        values = np.concatenate([p[key] for p in parts])
-        out[key] = np.empty_like(values)
-        out[key][order] = values
-    return out
-
-
-def reference_fit(
-    time_us: np.ndarray,
-    signal_vem: np.ndarray,
-    positions_m: np.ndarray,
-    settings: BaselineSettings,
-    chunk_size: int = 1024,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The networks' reference fit of every event (the ``residual``, ``front_*`` and
-    ``ldf_s1000`` channels of :mod:`airshower.preparation`): the plane fit's axis (N, 3) and the
-    LDF fit's S(1000) (N,) in VEM along that axis, by the baseline's code and ``settings``; NaN
-    where fewer than ``min_stations`` triggered or the fit failed, as the baseline flags those
-    events. Images (N, side, side), NaN where silent or dead. (Along the plane, whatever
-    ``settings.front``: for the planar front, the baseline's own axis and S(1000).)"""
-    n = len(signal_vem)
-    if n == 0:
-        return np.zeros((0, 3)), np.zeros(0)
-
-    def per_chunk(stations: Stations) -> dict[str, np.ndarray]:
-        t, s, pos, mask = stations
-        enough = mask.sum(axis=1) >= settings.min_stations
-        axis, ok = plane_fit_packed(t, pos, np.where(enough[:, None], time_weights(s, mask, settings), 0.0))
-        ldf = ldf_fit(s, pos, mask & enough[:, None], axis, settings)
-        return {
-            "axis": np.where((ok & enough)[:, None], axis, np.nan),
-            "s1000": np.where(ok & enough & ldf.ok, ldf.s1000_vem, np.nan),
-        }
-
-    out = _by_multiplicity(time_us, signal_vem, positions_m, chunk_size, per_chunk)
-    return out["axis"], out["s1000"]
 
 
 def _reconstruct_packed(stations: Stations, settings: BaselineSettings) -> dict[str, np.ndarray]:
@@ -439,25 +387,3 @@ def direction_and_core_sigma(
         np.where(fitted_axis, axis_sigma, FALLBACK_AXIS_SIGMA_DEG),
         np.where(fitted_core, core_sigma, spacing),
     )
-
-
-def with_reference_fit(showers: Mapping[str, np.ndarray], settings: BaselineSettings) -> tuple[dict, dict]:
-    """``showers`` plus ``front_axis`` and ``ldf_s1000``, the reference fit of every event
-    (:func:`reference_fit`, computed in the prepare jobs before the split), and what it cost:
-    ``{"n_events", "n_failed", "seconds", "events_per_s"}``."""
-    start = time.perf_counter()
-    axis, s1000 = reference_fit(showers["time"], showers["signal"], showers["detector"], settings)
-    seconds = time.perf_counter() - start
-    n = len(axis)
-    cost = {
-        "n_events": n,
-        "n_failed": int(np.count_nonzero(~(np.all(np.isfinite(axis), axis=1) & np.isfinite(s1000)))),
-        "seconds": seconds,
-        "events_per_s": n / max(seconds, 1e-9),
-    }
-    log.info(
-        "reference fit (plane front and LDF) of %(n_events)d events: %(seconds).2f s, "
-        "%(events_per_s).0f events/s, %(n_failed)d without a fit",
-        cost,
-    )
-    return {**showers, "front_axis": axis, "ldf_s1000": s1000}, cost
