@@ -203,8 +203,8 @@ def test_a_dead_station_with_a_signal_is_refused():
 FRONT_SETTINGS = bl.BaselineSettings.from_config({})
 
 
-def reference_fit(time_us, signal_vem, positions_m):
-    return bl.reference_fit(time_us, signal_vem, positions_m, FRONT_SETTINGS)
+def reference_fit(time_us, signal_vem, positions_m, ldf=True):
+    return bl.reference_fit(time_us, signal_vem, positions_m, FRONT_SETTINGS, ldf=ldf)
 
 
 def refit_of(showers) -> augmentation.ReferenceFit:
@@ -287,6 +287,9 @@ def test_the_ldf_channel_is_the_fits_s1000_of_an_exact_lateral_distribution():
     axis, s1000 = reference_fit(time_us, signal, showers["detector"])
     np.testing.assert_allclose(axis[0], [0.0, 0.0, 1.0], atol=1e-9)
     np.testing.assert_allclose(s1000, [80.0], rtol=1e-6)
+    plane_only, no_s1000 = reference_fit(time_us, signal, showers["detector"], ldf=False)
+    np.testing.assert_array_equal(plane_only, axis)  # the same plane fit, without the LDF's cost
+    assert np.isnan(no_s1000).all()
     events = {**showers, "time": time_us, "signal": signal, "front_axis": axis, "ldf_s1000": s1000}
     _, norm = preparation.prepare(fake_showers(30, np.random.default_rng(4)), SPLIT, np.random.default_rng(4))
     x = preparation.split_inputs(events, slice(None), norm)

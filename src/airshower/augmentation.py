@@ -55,6 +55,7 @@ from airshower.inputs import (
 _LN10 = math.log(10.0)
 _AUGMENT_KEY = 0xA06  # last index of the augmentation's sub-stream of a training's stream
 FIT_CHANNELS = ("residual", *FRONT_CHANNELS, *LDF_CHANNELS)  # the channels of the event's reference fit
+REFIT_FROM = ("time", "signal")  # the channels the reference fit is made again from
 
 
 @dataclass(frozen=True)
@@ -72,23 +73,37 @@ class AugmentationSettings:
 @dataclass(frozen=True)
 class ReferenceFit:
     """What refitting the reference fit of an event needs: the station positions (n_stations, 3),
-    in the order of the flattened images, and the fit, ``fit(time_us, signal_vem, positions_m)``
-    -> the plane fit's axes (N, 3) and the LDF fit's S(1000) (N,) of images (N, side, side) with
-    NaN where silent or dead, NaN where there is no fit: the prepare job's, the baseline's
-    :func:`~airshower.baseline.reference_fit` with the study's settings."""
+    in the order of the flattened images, and the fit, ``fit(time_us, signal_vem, positions_m,
+    ldf)`` -> the plane fit's axes (N, 3) and the LDF fit's S(1000) (N,; all NaN unless ``ldf``)
+    of images (N, side, side) with NaN where silent or dead, NaN where there is no fit: the
+    prepare job's, the baseline's :func:`~airshower.baseline.reference_fit` with the study's
+    settings."""
 
     positions_m: np.ndarray
-    fit: Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+    fit: Callable[[np.ndarray, np.ndarray, np.ndarray, bool], tuple[np.ndarray, np.ndarray]]
 
-    def __call__(self, time_us: np.ndarray, signal_vem: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The axes (N, 3) and S(1000) (N,) of images (N, side, side), NaN where silent or dead."""
-        return self.fit(time_us, signal_vem, self.positions_m)
+    def __call__(
+        self, time_us: np.ndarray, signal_vem: np.ndarray, ldf: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The axes (N, 3) and S(1000) (N,) of images (N, side, side), NaN where silent or dead;
+        without ``ldf``, S(1000) NaN (the LDF fit not made)."""
+        return self.fit(time_us, signal_vem, self.positions_m, ldf)
 
 
 def needs_refit(channels: Sequence[str]) -> bool:
     """Whether inputs with ``channels`` hold channels of the event's reference fit
     (:data:`FIT_CHANNELS`), so dropping stations refits it."""
     return any(name in FIT_CHANNELS for name in channels)
+
+
+def refit_missing(channels: Sequence[str]) -> list[str]:
+    """The channels of :data:`REFIT_FROM` that inputs with ``channels`` lack (the fit needs them)."""
+    return [c for c in REFIT_FROM if c not in channels]
+
+
+def _signal_vem(values: np.ndarray, stats: Mapping) -> np.ndarray:
+    """S (VEM, float64) of standardized ``log10(1 + S)`` values with ``stats`` (``mean``, ``std``)."""
+    return np.expm1((np.asarray(values, dtype=np.float64) * stats["std"] + stats["mean"]) * _LN10)
 
 
 def seed_sequence(study_seed: int, model: str, seed: int) -> np.random.SeedSequence:
@@ -166,19 +181,17 @@ def refit_reference(
     arrival times minus the new plane front, at ``keep``), ``front_*`` (its axis, vertical where
     no fit) and ``ldf_s1000`` (the new S(1000), 0 where no fit)."""
     channels = list(channels)
-    missing = [c for c in ("time", "signal") if c not in channels]
+    missing = refit_missing(channels)
     if missing:
         raise ValueError(
             f"refitting the plane and LDF fits needs the {' and '.join(missing)} channel(s) among the inputs "
             f"({', '.join(channels)}): add them to training.inputs, or train without station_dropout"
         )
     t = out[..., channels.index("time")].astype(np.float64) * norm["time"]["std"] + norm["time"]["mean"]
-    log_s = (
-        out[..., channels.index("signal")].astype(np.float64) * norm["signal"]["std"] + norm["signal"]["mean"]
-    )
     time_us = np.where(keep, t, np.nan)
-    signal_vem = np.where(keep, np.expm1(log_s * _LN10), np.nan)
-    axis, s1000 = reference(time_us, signal_vem)
+    signal_vem = np.where(keep, _signal_vem(out[..., channels.index("signal")], norm["signal"]), np.nan)
+    ldf = [name for name in LDF_CHANNELS if name in channels]
+    axis, s1000 = reference(time_us, signal_vem, ldf=bool(ldf))
     if "residual" in channels:
         r = front_residual_ns(time_us, reference.positions_m, axis)
         stats = norm["residual"]
@@ -187,9 +200,8 @@ def refit_reference(
     for c, name in enumerate(FRONT_CHANNELS):
         if name in channels:
             out[..., channels.index(name)] = axis[:, c, None, None]
-    for name in LDF_CHANNELS:
-        if name in channels:
-            out[..., channels.index(name)] = ldf_plane(s1000, norm[name])[:, None, None]
+    for name in ldf:
+        out[..., channels.index(name)] = ldf_plane(s1000, norm[name])[:, None, None]
 
 
 def scale_signals(x: np.ndarray, channels: Sequence[str], norm: Mapping, factor: np.ndarray) -> np.ndarray:
@@ -206,10 +218,8 @@ def scale_signals(x: np.ndarray, channels: Sequence[str], norm: Mapping, factor:
     on = triggered(x, channels)
     f = np.asarray(factor, dtype=np.float64).reshape(-1, 1, 1)
     for c, stats in scaled:
-        mean, std = stats["mean"], stats["std"]
-        log_s = x[..., c].astype(np.float64) * std + mean  # log10(1 + S)
-        s_vem = np.expm1(log_s * _LN10)
-        out[..., c] = np.where(on, (np.log1p(f * s_vem) / _LN10 - mean) / std, 0.0)
+        s_vem = _signal_vem(x[..., c], stats)
+        out[..., c] = np.where(on, (np.log1p(f * s_vem) / _LN10 - stats["mean"]) / stats["std"], 0.0)
     return out
 
 

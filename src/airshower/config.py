@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 
 from airshower import io, showerfile, systematics
-from airshower.augmentation import FIT_CHANNELS, needs_refit
+from airshower.augmentation import FIT_CHANNELS, needs_refit, refit_missing
 from airshower.contract import OPTIONAL_LABEL_DATASETS
 from airshower.evaluation.targets import check_target_settings
 from airshower.inputs import TRACE, reference_channels
@@ -314,7 +314,7 @@ def _check_refit_inputs(settings: TrainingSettings) -> None:
     and signal channels (:func:`airshower.augmentation.refit_reference`): they must be inputs too."""
     if settings.augmentation.station_dropout <= 0 or not needs_refit(settings.inputs):
         return
-    missing = [c for c in ("time", "signal") if c not in settings.inputs]
+    missing = refit_missing(settings.inputs)
     if missing:
         fit = [c for c in settings.inputs if c in FIT_CHANNELS]
         raise ConfigError(

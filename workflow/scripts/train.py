@@ -39,8 +39,8 @@ with jobs.guard(f"training {p.model} seed {p.seed}", lock=p.checkpoint_dir) as j
     if hasattr(snakemake.input, "showers"):  # given where the station dropout refits
         fit_settings = baseline.BaselineSettings.from_config(p.baseline)  # the prepare job's
 
-        def reference_fit(time_us, signal_vem, positions_m):
-            return baseline.reference_fit(time_us, signal_vem, positions_m, fit_settings)
+        def reference_fit(time_us, signal_vem, positions_m, ldf):
+            return baseline.reference_fit(time_us, signal_vem, positions_m, fit_settings, ldf=ldf)
 
         detector = io.read_h5(snakemake.input.showers, ["detector"], finite=["detector"])["detector"]
         reference = augmentation.ReferenceFit(detector, reference_fit)

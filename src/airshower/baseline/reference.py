@@ -24,13 +24,15 @@ def reference_fit(
     positions_m: np.ndarray,
     settings: BaselineSettings,
     chunk_size: int = 1024,
+    ldf: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The networks' reference fit of every event (the ``residual``, ``front_*`` and
     ``ldf_s1000`` channels of :mod:`airshower.preparation`): the plane fit's axis (N, 3) and the
     LDF fit's S(1000) (N,) in VEM along that axis, by the baseline's code and ``settings``; NaN
     where fewer than ``min_stations`` triggered or the fit failed, as the baseline flags those
     events. Images (N, side, side), NaN where silent or dead. (Along the plane, whatever
-    ``settings.front``: for the planar front, the baseline's own axis and S(1000).)"""
+    ``settings.front``: for the planar front, the baseline's own axis and S(1000).) ``ldf``
+    False: the plane fit alone, S(1000) NaN (the LDF fit costs four times the plane's)."""
     n = len(signal_vem)
     if n == 0:
         return np.zeros((0, 3)), np.zeros(0)
@@ -39,11 +41,11 @@ def reference_fit(
         t, s, pos, mask = stations
         enough = mask.sum(axis=1) >= settings.min_stations
         axis, ok = plane_fit_packed(t, pos, np.where(enough[:, None], time_weights(s, mask, settings), 0.0))
-        ldf = ldf_fit(s, pos, mask & enough[:, None], axis, settings)
-        return {
-            "axis": np.where((ok & enough)[:, None], axis, np.nan),
-            "s1000": np.where(ok & enough & ldf.ok, ldf.s1000_vem, np.nan),
-        }
+        out = {"axis": np.where((ok & enough)[:, None], axis, np.nan), "s1000": np.full(len(t), np.nan)}
+        if ldf:
+            fit = ldf_fit(s, pos, mask & enough[:, None], axis, settings)
+            out["s1000"] = np.where(ok & enough & fit.ok, fit.s1000_vem, np.nan)
+        return out
 
     out = by_multiplicity(time_us, signal_vem, positions_m, chunk_size, per_chunk)
     return out["axis"], out["s1000"]
