@@ -423,6 +423,8 @@ def test_plus_minus_formatting():
     assert ev_fmt.plus_minus(1.2345, 0.0123) == "1.234 ± 0.012"
     assert ev_fmt.plus_minus(0.1234, 0.0123, 100.0) == "12.3 ± 1.2"
     assert ev_fmt.plus_minus(None, None) == ev.DASH
+    assert ev_fmt.plus_minus(-0.00002, 0.0020) == "0.0000 ± 0.0020"  # no negative zero
+    assert ev_fmt.plus_minus(-0.0010, 0.0012) == "-0.0010 ± 0.0012"
 
 
 def test_markdown_notes_state_the_conventions():

@@ -318,7 +318,7 @@ def test_bars_pass_and_fail():
     far = st.bars(AGGREGATED, SECTIONS, 0.5, TWINS, [])
     assert not [b for b in far if b["bar"] == "calibration"][0]["pass"]  # 1.05^0.5 - 1 = 2.5 pp
     assert (
-        "nominal σ_E/E 10.00 % against the twin's 10.00 % (+0.00 pp"
+        "nominal σ_E/E 10.000 % against the twin's 10.000 % (+0.000 pp"
         in by[("dead", "dead10", "cnn_aug")]["text"]
     )
     none = st.bars({}, {}, None, {}, [])
@@ -345,20 +345,30 @@ def test_dead_bar_checks_direction_core_and_the_nominal_cost():
         "direction": (multi(0.08, 0.12, 4.0, 0.0515), False),
         "core": (multi(0.08, 0.05, 5.5, 0.0515), False),
         "nominal cost": (multi(0.08, 0.05, 4.0, 0.0525), False),  # +0.25 pp
+        "nominal cost by 0.001 pp": (multi(0.08, 0.05, 4.0, 0.05201), False),  # +0.201 pp
         "energy": (multi(0.11, 0.05, 4.0, 0.0515), False),
     }
     for case, (aug, expected) in cases.items():
         aggregated = {"dead10": {"multi": twin, "multi_aug": aug}}
         (line,) = [b for b in st.bars(aggregated, SECTIONS, B, twins, []) if b["bar"] == "dead"]
         assert line["pass"] is expected, (case, line["text"])
+
+    def text(aug):
+        (line,) = [
+            b
+            for b in st.bars({"dead10": {"multi": twin, "multi_aug": aug}}, SECTIONS, B, twins, [])
+            if b["bar"] == "dead"
+        ]
+        return line["text"]
+
     assert (
-        "psi68 +0.05° (< 0.1°); r68 +4 m (< 5 m); nominal σ_E/E 5.15 % against the twin's 5.00 %"
-        in (
-            st.bars({"dead10": {"multi": twin, "multi_aug": cases["passes"][0]}}, SECTIONS, B, twins, [])[1][
-                "text"
-            ]
-        )
+        "psi68 +0.05° (< 0.1° ✓); r68 +4 m (< 5 m ✓); nominal σ_E/E 5.150 % against the twin's 5.000 % "
+        "(+0.150 pp, ≤ 0.2 pp ✓)" in text(cases["passes"][0])
     )
+    # the failing check is the one marked, and a gap just over the bar does not print as on it
+    assert "r68 +5.5 m (< 5 m ✗)" in text(cases["core"][0])
+    assert "psi68 +0.05° (< 0.1° ✓)" in text(cases["core"][0])
+    assert "(+0.201 pp, ≤ 0.2 pp ✗)" in text(cases["nominal cost by 0.001 pp"][0])
     dead30 = {"dead30": PLAIN | {"dead_fraction": 0.3}}
     lines = st.bars({"dead30": {"multi": twin, "multi_aug": cases["core"][0]}}, dead30, B, twins, [])
     assert [b["model"] for b in lines if b["bar"] == "dead"] == []

@@ -35,10 +35,11 @@ def plus_minus(value: float | None, spread: float | None, scale: float = 1.0) ->
         return DASH
     v = value * scale
     if spread is None:
-        return f"{v:.{decimals(v, None) + 1}f}"
+        d = decimals(v, None) + 1
+        return f"{round(v, d) + 0.0:.{d}f}"
     s = spread * scale
     d = decimals(v, s)
-    return f"{v:.{d}f} ± {s:.{d}f}"
+    return f"{round(v, d) + 0.0:.{d}f} ± {s:.{d}f}"  # + 0.0: a value that rounds to zero prints 0, not -0
 
 
 def count(value: float | None, fmt: str = ",.0f") -> str:

@@ -256,9 +256,15 @@ def _calibration_bar(aggregated, variant, section, exponent) -> dict:
     return _line("calibration", variant, BASELINE, value, expected, ok, text)
 
 
+def _mark(ok: bool) -> str:
+    """Which of a bar's checks failed, at a glance."""
+    return "✓" if ok else "✗"
+
+
 def _dead_checks(aggregated, variant, model, twin) -> tuple[bool, list[str], float, float] | None:
-    """The dead-station bar's checks of one augmented network: (all pass, what each found, its
-    σ_E/E change and the limit of it, in %), or None where it has no energy shift on the variant."""
+    """The dead-station bar's checks of one augmented network: (all pass, what each found, marked
+    ✓ or ✗, its σ_E/E change and the limit of it, in %), or None where it has no energy shift on
+    the variant."""
     e = _shift(aggregated, variant, model, "energy", "relative_resolution")
     if e is None or e["mean"] is None:
         return None
@@ -269,7 +275,7 @@ def _dead_checks(aggregated, variant, model, twin) -> tuple[bool, list[str], flo
         against = f"< {100 * DEAD_LIMIT:g} %; no unaugmented twin to compare"
     else:
         against = f"< {100 * DEAD_LIMIT:g} % and < its twin {twin}'s {100 * twin_value:+.1f} %"
-    found = [f"σ_E/E changes by {100 * e['mean']:+.1f} % ({against})"]
+    found = [f"σ_E/E changes by {100 * e['mean']:+.1f} % ({against} {_mark(ok)})"]
     for target, name, limit, unit in (
         ("direction", "psi68_deg", DEAD_DIRECTION_LIMIT_DEG, "°"),
         ("core", "r68_m", DEAD_CORE_LIMIT_M, " m"),
@@ -277,14 +283,17 @@ def _dead_checks(aggregated, variant, model, twin) -> tuple[bool, list[str], flo
         d = _shift(aggregated, variant, model, target, name)
         if d is None or d["mean"] is None:
             continue
-        ok = ok and d["mean"] < limit
-        found.append(f"{name.split('_')[0]} {d['mean']:+.3g}{unit} (< {limit:g}{unit})")
+        passed = d["mean"] < limit
+        ok = ok and passed
+        found.append(f"{name.split('_')[0]} {d['mean']:+.3g}{unit} (< {limit:g}{unit} {_mark(passed)})")
     if t is not None and e["nominal"] is not None and t["nominal"] is not None:
         gap = 100 * (e["nominal"] - t["nominal"])
-        ok = ok and gap <= DEAD_NOMINAL_LIMIT_PP
+        passed = gap <= DEAD_NOMINAL_LIMIT_PP
+        ok = ok and passed
+        # three decimals: the check compares the unrounded gap (0.201 fails where +0.20 would not)
         found.append(
-            f"nominal σ_E/E {100 * e['nominal']:.2f} % against the twin's {100 * t['nominal']:.2f} % "
-            f"({gap:+.2f} pp, ≤ {DEAD_NOMINAL_LIMIT_PP:g} pp)"
+            f"nominal σ_E/E {100 * e['nominal']:.3f} % against the twin's {100 * t['nominal']:.3f} % "
+            f"({gap:+.3f} pp, ≤ {DEAD_NOMINAL_LIMIT_PP:g} pp {_mark(passed)})"
         )
     limit = min(DEAD_LIMIT, twin_value) if twin_value is not None else DEAD_LIMIT
     return ok, found, 100 * e["mean"], 100 * limit
