@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from airshower import augmentation as aug
-from airshower import preparation
+from airshower import normalization
 from conftest import fake_showers
 
 SETTINGS = aug.AugmentationSettings(station_dropout=0.3, signal_scale=0.1)
@@ -38,10 +38,10 @@ CHANNEL_SETS = [["time", "signal", "mask"], ["signal", "time"], ["mask", "signal
 def test_signal_scale_equals_preparing_the_scaled_event(showers, channels):
     time_us, signal = showers
     norm = norm_of(channels)
-    x = preparation.transform_inputs(time_us, signal, norm)
+    x = normalization.transform_inputs(time_us, signal, norm)
     factor = np.full(len(x), 1.05)
     factor[::3] = 0.9  # one factor per event
-    expected = preparation.transform_inputs(time_us, signal * factor[:, None, None], norm)
+    expected = normalization.transform_inputs(time_us, signal * factor[:, None, None], norm)
     got = aug.scale_signals(x, channels, norm, factor)
     assert got.dtype == np.float32
     np.testing.assert_allclose(got, expected, rtol=0, atol=2e-6)
@@ -54,9 +54,9 @@ def test_signal_scale_equals_preparing_the_scaled_event(showers, channels):
 def test_dropout_equals_preparing_the_event_with_silent_stations(showers, channels, time_mean):
     time_us, signal = showers
     norm = norm_of(channels, time_mean)
-    x = preparation.transform_inputs(time_us, signal, norm)
+    x = normalization.transform_inputs(time_us, signal, norm)
     dead = np.random.default_rng(5).random(signal.shape) < 0.25
-    expected = preparation.transform_inputs(
+    expected = normalization.transform_inputs(
         np.where(dead, np.nan, time_us), np.where(dead, np.nan, signal), norm
     )
     got = aug.drop_stations(x, channels, norm, dead)
@@ -73,7 +73,7 @@ def test_dropout_recentres_the_time_by_hand():
     time_us[0, 0, :3] = [1.0, 2.0, 6.0]
     signal[0, 0, :3] = 50.0
     norm = norm_of(["time", "signal", "mask"])
-    x = preparation.transform_inputs(time_us, signal, norm)
+    x = normalization.transform_inputs(time_us, signal, norm)
     np.testing.assert_allclose(x[0, 0, :3, 0] * 1.9, [-2.0, -1.0, 3.0], atol=1e-6)
     dead = np.zeros((1, 14, 14), bool)
     dead[0, 0, 2] = True
@@ -88,7 +88,7 @@ def test_triggered_stations_from_any_channel(showers):
     time_us, signal = showers
     truth = np.isfinite(signal)
     for channels in CHANNEL_SETS:
-        x = preparation.transform_inputs(time_us, signal, norm_of(channels))
+        x = normalization.transform_inputs(time_us, signal, norm_of(channels))
         np.testing.assert_array_equal(aug.triggered(x, channels), truth)
 
 
@@ -115,7 +115,7 @@ def batches(x, y, settings=SETTINGS, seed=11, batch_size=16):
 @pytest.fixture
 def arrays(showers):
     time_us, signal = showers
-    x = preparation.transform_inputs(time_us, signal, norm_of(["time", "signal", "mask"]))
+    x = normalization.transform_inputs(time_us, signal, norm_of(["time", "signal", "mask"]))
     return x, np.arange(len(x), dtype=np.float32)
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from airshower import config, preparation, study, training
+from airshower import config, normalization, preparation, study, training
 from airshower import targets as registry
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -108,7 +108,7 @@ def fit_arrays(data: tuple[dict, dict], settings: training.TrainingSettings) -> 
 def predicted_energies(model, data: tuple[dict, dict], settings: training.TrainingSettings) -> tuple:
     """Predicted energies and widths (None for a point output) in EeV of the test split."""
     splits, norm = data
-    x = preparation.select_channels(splits["test"]["x"], norm, settings.inputs)
+    x = normalization.select_channels(splits["test"]["x"], norm, settings.inputs)
     y, _ = training.predict(model, x, settings.batch_size)
     reconstructed = training.reconstruct(y, norm, ["energy"], settings.target_transform)
     return reconstructed["energy_pred"], reconstructed.get("energy_sigma")
@@ -282,7 +282,7 @@ def multi_target_fit(tmp: Path) -> dict:
     terms = {t: float(np.mean((pred[t] - y_val[t]) ** 2)) for t in MULTI_TARGETS if t != "mass"}
     picked = pred["mass"][np.arange(len(x_val)), y_val["mass"][:, 0].astype(int)]
     terms["mass"] = float(-np.mean(np.log(picked)))
-    x_test = preparation.select_channels(splits["test"]["x"], norm, settings.inputs)
+    x_test = normalization.select_channels(splits["test"]["x"], norm, settings.inputs)
     y, _ = training.predict(r.model, x_test, settings.batch_size)
     reco = training.reconstruct(y, norm, MULTI_TARGETS, "log10")
     saved = tmp / "multi.keras"
@@ -332,7 +332,7 @@ def trace_fit(tmp: Path) -> dict:
         for a in preparation.network_arrays(splits[s], norm, settings.inputs, "log10")
     ]
     r = training.train(*arrays, "traces", spec, settings, 3, 1, norm=norm)
-    x_test = preparation.select_channels(splits["test"]["x"], norm, settings.inputs)
+    x_test = normalization.select_channels(splits["test"]["x"], norm, settings.inputs)
     y, _ = training.predict(r.model, x_test, settings.batch_size)
     saved = tmp / "traces.keras"
     training.save_model(r.model, saved)

@@ -8,7 +8,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from airshower import augmentation, contract, geometry, inputs, io, preparation, systematics, widths
+from airshower import (
+    augmentation,
+    contract,
+    geometry,
+    inputs,
+    io,
+    normalization,
+    preparation,
+    systematics,
+    widths,
+)
 from airshower import baseline as bl
 from airshower import simulation as sim
 from airshower.schema import ConfigError
@@ -387,7 +397,7 @@ def test_a_small_network_learns_the_correction_to_the_plane_fit():
         for a in preparation.network_arrays(splits[s], norm, chans, "linear", ["direction"])
     ]
     r = training.train(*arrays, "correction", spec, train_settings, 3, 1)
-    x_test = preparation.select_channels(splits["test"]["x"], norm, chans)
+    x_test = normalization.select_channels(splits["test"]["x"], norm, chans)
     y, _ = training.predict(r.model, x_test, 256)
     axis_net = training.reconstruct(y, norm, ["direction"], "linear")["axis_pred"]
     truth = splits["test"]["axis"]
@@ -399,7 +409,7 @@ def test_a_small_network_learns_the_correction_to_the_plane_fit():
     assert psi_net < 0.8 * psi_fit
     # the width: in deg, informative, and calibrated on the validation split to ~ 68 % coverage
     test = {"axis_true": truth, **training.reconstruct(y, norm, ["direction"], "linear")}
-    x_val = preparation.select_channels(splits["val"]["x"], norm, chans)
+    x_val = normalization.select_channels(splits["val"]["x"], norm, chans)
     y_val, _ = training.predict(r.model, x_val, 256)
     val = {"axis_true": splits["val"]["axis"], **training.reconstruct(y_val, norm, ["direction"], "linear")}
     psi = np.degrees(geometry.opening_angle(test["axis_pred"], truth))

@@ -10,7 +10,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from airshower import io
+from airshower import io, normalization, preparation
 from conftest import ROOT, fake_showers
 
 
@@ -58,8 +58,6 @@ def test_damaged_files_say_what_to_run(tmp_path):
 
 
 def test_normalization_without_its_statistics_names_file_and_key(tmp_path):
-    from airshower import preparation
-
     _, norm = preparation.prepare(
         fake_showers(100, np.random.default_rng(1)),
         preparation.PreparationSettings.from_config({"fractions": {"train": 0.6, "val": 0.2, "test": 0.2}}),
@@ -67,15 +65,15 @@ def test_normalization_without_its_statistics_names_file_and_key(tmp_path):
     )
     path = tmp_path / "normalization.json"
     io.write_json(path, norm)
-    assert preparation.read_normalization(path) == io.read_json(path)
+    assert normalization.read_normalization(path) == io.read_json(path)
     io.write_json(path, {k: v for k, v in norm.items() if k != "signal"})
     with pytest.raises(
         io.DataError, match=rf"normalization.json: no statistics 'signal' .*--forcerun {path}"
     ):
-        preparation.read_normalization(path)
+        normalization.read_normalization(path)
     io.write_json(path, {**norm, "residual": {"mean": 0.0}})
     with pytest.raises(io.DataError, match="statistics 'residual' lack a numeric mean and std"):
-        preparation.read_normalization(path)
+        normalization.read_normalization(path)
 
 
 def test_missing_dataset_and_nan_labels_are_named(tmp_path):

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from airshower import inputs as input_registry
+from airshower import normalization, schema
 from airshower import preparation as prep
-from airshower import schema
 from airshower import targets as registry
 from conftest import fake_showers
 
@@ -132,10 +132,10 @@ def test_the_seed_models_channels_are_those_of_a_two_channel_preparation():
     data = fake_showers(100, np.random.default_rng(9))
     splits, norm = prep.prepare(data, settings(), np.random.default_rng(10))
     idx = splits["val"]["index"]
-    two = prep.transform_inputs(
+    two = normalization.transform_inputs(
         data["time"][idx], data["signal"][idx], {**norm, "channels": ["time", "signal"]}
     )
-    assert np.array_equal(prep.select_channels(splits["val"]["x"], norm, ("time", "signal")), two)
+    assert np.array_equal(normalization.select_channels(splits["val"]["x"], norm, ("time", "signal")), two)
 
 
 def test_inputs_by_hand():
@@ -147,16 +147,16 @@ def test_inputs_by_hand():
     }
     signal = np.array([[[9.0, np.nan], [99.0, np.nan]]])  # log10(1 + S) = 1, 2
     time = np.array([[[1.0, np.nan], [3.0, np.nan]]])  # event mean 2: -1, +1
-    x = prep.transform_inputs(time, signal, norm)
+    x = normalization.transform_inputs(time, signal, norm)
     assert x.dtype == np.float32
     np.testing.assert_array_equal(x[0, ..., 0], [[-0.5, 0.0], [0.5, 0.0]])  # (t - 2) / 2
     np.testing.assert_array_equal(x[0, ..., 1], [[0.0, 0.0], [2.0, 0.0]])  # (log10(1 + S) - 1) / 0.5
     np.testing.assert_array_equal(x[0, ..., 2], [[1.0, 0.0], [1.0, 0.0]])
     np.testing.assert_array_equal(x[0, ..., 3], [[1.0, 1.0], [1.0, 1.0]])  # no list: all working
-    dead = prep.transform_inputs(time, signal, norm, working=np.array([[[1, 0], [1, 1]]], np.uint8))
+    dead = normalization.transform_inputs(time, signal, norm, working=np.array([[[1, 0], [1, 1]]], np.uint8))
     np.testing.assert_array_equal(dead[0, ..., 3], [[1.0, 0.0], [1.0, 1.0]])
     with pytest.raises(ValueError, match="need the station positions and the plane fit's axis"):
-        prep.transform_inputs(time, signal, {**norm, "channels": ["time", "residual"]})
+        normalization.transform_inputs(time, signal, {**norm, "channels": ["time", "residual"]})
 
 
 def test_channel_selection_by_hand():
@@ -168,15 +168,15 @@ def test_channel_selection_by_hand():
         (["mask", "time"], [30, 10]),  # the model's order
         (["signal"], [20]),
     ]:
-        picked = prep.select_channels(x, norm, inputs)
+        picked = normalization.select_channels(x, norm, inputs)
         assert picked.shape == (2, 3, 3, len(inputs))
         np.testing.assert_array_equal(picked[0, 0, 0], values)
     with pytest.raises(
         ValueError, match="input channel 'mask' is not in the prepared data .channels time, signal."
     ):
-        prep.select_channels(x[..., :2], {"channels": ["time", "signal"]}, ["time", "mask"])
+        normalization.select_channels(x[..., :2], {"channels": ["time", "signal"]}, ["time", "mask"])
     with pytest.raises(ValueError, match="inputs have 2 channels, the normalization names 3"):
-        prep.select_channels(x[..., :2], norm, ["time"])
+        normalization.select_channels(x[..., :2], norm, ["time"])
 
 
 def test_targets_by_hand():

@@ -9,7 +9,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from airshower import contract, io, preparation, schema, simulation
+from airshower import contract, io, normalization, preparation, schema, simulation
 from airshower import systematics as sy
 
 NOMINAL = schema.complete_section("simulation", {"n_events": 50000, "n_shards": 5})
@@ -186,7 +186,7 @@ def test_variant_files_are_deterministic_and_prepared_with_the_nominal_normaliza
     first["front_axis"] = first["axis"]  # the prepare job's plane fit (not used by these channels)
     test = sy.prepare_variant(first, norm)
     np.testing.assert_array_equal(
-        test["x"], preparation.transform_inputs(first["time"], first["signal"], norm, first["working"])
+        test["x"], normalization.transform_inputs(first["time"], first["signal"], norm, first["working"])
     )
     assert test["x"][..., 3].mean() == pytest.approx(1 - round(0.05 * 196) / 196)  # the dead stations
     np.testing.assert_array_equal(test["index"], np.arange(90))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from airshower import geometry, io, models, preparation, training
+from airshower import geometry, io, models, normalization, preparation, training
 from airshower import targets as registry
 from airshower.training.fit import target_losses
 from conftest import fake_showers
@@ -457,7 +457,7 @@ def test_a_multi_target_cnn_learns_on_a_small_sample():
     assert sorted(result.model.output_names) == sorted(EVERY_TARGET)
 
     test = splits["test"]
-    x = preparation.select_channels(test["x"], norm, settings.inputs)
+    x = normalization.select_channels(test["x"], norm, settings.inputs)
     y, rate = training.predict(result.model, x, batch_size=256)
     assert rate > 0
     assert set(y) == set(EVERY_TARGET)

@@ -9,7 +9,7 @@ import h5py
 import numpy as np
 import pytest
 
-from airshower import augmentation, inputs, io, models, preparation, statistics
+from airshower import augmentation, inputs, io, models, normalization, preparation, statistics
 from airshower import simulation as sim
 from airshower.evaluation import muon as muon_metrics
 from airshower.schema import ConfigError
@@ -63,20 +63,20 @@ def test_trace_channels_are_normalized_on_the_training_split(prepared):
 
 def test_the_trace_input_names_every_bin_and_needs_traces(prepared):
     _, splits, norm = prepared
-    picked = preparation.select_channels(splits["val"]["x"], norm, ["signal", "trace"])
+    picked = normalization.select_channels(splits["val"]["x"], norm, ["signal", "trace"])
     assert picked.shape[-1] == 1 + N_BINS
     np.testing.assert_array_equal(picked[..., 1:], splits["val"]["x"][..., -N_BINS:])
     assert inputs.split_trace(["signal", "trace", "mask"], 2 + N_BINS) == ([0, 7], [1, 2, 3, 4, 5, 6])
     assert inputs.split_trace(["signal", "mask"], 2) == ([0, 1], [])
     plain = {"channels": ["time", "signal", "mask"]}
     with pytest.raises(ValueError, match="store_traces: true"):
-        preparation.select_channels(np.zeros((1, 14, 14, 3), np.float32), plain, ["time", "trace"])
+        normalization.select_channels(np.zeros((1, 14, 14, 3), np.float32), plain, ["time", "trace"])
 
 
 def test_dropping_and_scaling_act_on_the_trace_too(prepared):
     _, splits, norm = prepared
     channels = inputs.expand(["signal", "mask", "trace"], norm["channels"])
-    x = preparation.select_channels(splits["val"]["x"], norm, ["signal", "mask", "trace"])
+    x = normalization.select_channels(splits["val"]["x"], norm, ["signal", "mask", "trace"])
     on = x[..., 1] > 0.5
     dead = np.zeros(on.shape, bool)
     dead[0][on[0]] = True  # every triggered station of event 0
@@ -294,9 +294,9 @@ def test_training_inputs_read_from_disk(tmp_path):
     for name, split in splits.items():
         io.write_h5(tmp_path / f"{name}.h5", split, units=preparation.split_units())
     inputs = ["signal", "mask"]
-    channels = preparation.channel_indices(norm, inputs)
+    channels = normalization.channel_indices(norm, inputs)
     disk = {s: stream.SplitInputs(tmp_path / f"{s}.h5", channels) for s in ("train", "val")}
-    memory = {s: preparation.select_channels(splits[s]["x"], norm, inputs) for s in ("train", "val")}
+    memory = {s: normalization.select_channels(splits[s]["x"], norm, inputs) for s in ("train", "val")}
     assert disk["train"].shape == memory["train"].shape
     np.testing.assert_array_equal(disk["train"].read(5, 17), memory["train"][5:17])
     assert disk["train"].crc32() == zlib.crc32(np.ascontiguousarray(memory["train"]).data)
@@ -357,9 +357,11 @@ def test_prediction_from_disk_is_the_prediction_in_memory(tmp_path):
     }
     keras.utils.set_random_seed(2)
     model = models.build_model(spec, (14, 14, 2))
-    disk = stream.SplitInputs(tmp_path / "test.h5", preparation.channel_indices(norm, inputs))
+    disk = stream.SplitInputs(tmp_path / "test.h5", normalization.channel_indices(norm, inputs))
     from_disk, rate = training.predict(model, disk, batch_size=16)
-    in_memory, _ = training.predict(model, preparation.select_channels(splits["test"]["x"], norm, inputs), 16)
+    in_memory, _ = training.predict(
+        model, normalization.select_channels(splits["test"]["x"], norm, inputs), 16
+    )
     assert rate > 0
     for target in ("energy", "xmax"):
         np.testing.assert_allclose(from_disk[target], in_memory[target], rtol=1e-6, atol=1e-7)

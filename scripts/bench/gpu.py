@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from airshower import config, preparation, study, training
+from airshower import config, normalization, preparation, study, training
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -86,7 +86,7 @@ def time_model(name: str, cfg: dict, args: argparse.Namespace, x: np.ndarray, y:
     if args.batch_size:
         section["batch_size"] = args.batch_size
     settings = training.TrainingSettings.from_config(section)
-    x = preparation.select_channels(x, {"channels": preparation.CHANNELS}, settings.inputs)
+    x = normalization.select_channels(x, {"channels": preparation.CHANNELS}, settings.inputs)
     batch = settings.batch_size
     steps_per_epoch = math.ceil(len(x) / batch)
     targets = tuple(cfg["models"][name]["targets"])

@@ -1,8 +1,8 @@
 """Robust training: station dropout and signal-scale augmentation of prepared network inputs.
 
 The inputs ``x`` (N, side, side, C) hold the channels ``channels`` (names of
-:data:`airshower.preparation.CHANNELS`, any subset in any order) normalized with ``norm``
-(``normalization.json``): see :mod:`airshower.preparation`. Both augmentations are exact in
+:data:`airshower.inputs.CHANNELS`, any subset in any order) normalized with ``norm``
+(``normalization.json``): see :mod:`airshower.normalization`. Both augmentations are exact in
 those units, i.e. they give what preparing the modified event would give (up to float32
 rounding):
 

@@ -1,6 +1,6 @@
 """The network's input channels, declared once: their names, order and kinds.
 
-The prepared ``x`` (:mod:`airshower.preparation`, which computes and normalizes each channel)
+The prepared ``x`` (:mod:`airshower.normalization`, which computes and normalizes each channel)
 holds every channel of :data:`CHANNELS` in this order; a model reads the ones its
 ``training.inputs`` names. What a channel is matters to the code that edits prepared inputs
 (:mod:`airshower.augmentation`) and to the heads that read them (:mod:`airshower.models`):

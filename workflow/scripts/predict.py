@@ -11,22 +11,22 @@ Stops, writing nothing, when the Snakemake process that started it is gone
 (:func:`airshower.jobs.guard`): an orphan would otherwise overwrite a rerun's predictions.
 """
 
-from airshower import io, jobs, logs, preparation, training, widths
+from airshower import io, jobs, logs, normalization, training, widths
 from airshower.training import stream
 
 log = logs.setup(snakemake.log[0])
 p = snakemake.params
 with jobs.guard(f"prediction {p.model} seed {p.seed}", watch_s=5) as job:
-    norm = preparation.read_normalization(snakemake.input.normalization)
+    norm = normalization.read_normalization(snakemake.input.normalization)
     labels = io.prediction_labels(snakemake.input.test)
-    channels = preparation.channel_indices(norm, p.inputs)
+    channels = normalization.channel_indices(norm, p.inputs)
     if stream.inputs_mb(snakemake.input.test, len(channels)) > p.memory_budget_mb:
         log.info("test inputs above preparation.memory_budget_mb: read from disk batch by batch")
         test = io.read_h5(snakemake.input.test, labels)
         x = stream.SplitInputs(snakemake.input.test, channels)
     else:
         test = io.read_h5(snakemake.input.test, ["x", *labels], finite=["x"])
-        x = preparation.select_channels(test.pop("x"), norm, p.inputs)
+        x = normalization.select_channels(test.pop("x"), norm, p.inputs)
     training.configure_runtime(snakemake.threads, snakemake.resources.get("gpu", 0))
     model = training.load_model(snakemake.input.model)
     y, rate = training.predict(model, x, p.batch_size)

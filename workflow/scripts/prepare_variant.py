@@ -2,10 +2,10 @@
 prepare_variant): the layout of results/data/test.h5, ``index`` the rows of its showers.h5; the
 reference fit of every event first (the plane and LDF fits of the residual, front and ldf channels)."""
 
-from airshower import baseline, io, logs, preparation, systematics
+from airshower import baseline, io, logs, normalization, preparation, systematics
 
 log = logs.setup(snakemake.log[0])
-norm = preparation.read_normalization(snakemake.input.normalization)
+norm = normalization.read_normalization(snakemake.input.normalization)
 showers = io.read_showers(snakemake.input.showers, traces="trace" in norm)  # what the channels need
 front_settings = baseline.BaselineSettings.from_config(snakemake.params.baseline)
 showers, _ = baseline.with_reference_fit(showers, front_settings)  # logs its cost

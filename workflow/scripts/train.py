@@ -5,7 +5,7 @@ once (lock in the checkpoint folder), and the training stops after an epoch's ch
 Snakemake process that started it is gone.
 """
 
-from airshower import augmentation, baseline, io, jobs, logs, preparation, targets, training
+from airshower import augmentation, baseline, io, jobs, logs, normalization, preparation, targets, training
 from airshower.training import stream
 
 log = logs.setup(snakemake.log[0])
@@ -13,10 +13,10 @@ p = snakemake.params
 with jobs.guard(f"training {p.model} seed {p.seed}", lock=p.checkpoint_dir) as job:
     settings = training.TrainingSettings.from_config(p.training)
     training.configure_runtime(settings.threads, settings.gpus, settings.mixed_precision)  # before any tensor
-    norm = preparation.read_normalization(snakemake.input.normalization)
+    norm = normalization.read_normalization(snakemake.input.normalization)
     names = list(p.spec["targets"])  # what the network reconstructs (airshower.targets)
     labels = targets.labels_needed(names)
-    channels = preparation.channel_indices(norm, settings.inputs)
+    channels = normalization.channel_indices(norm, settings.inputs)
     estimate = sum(stream.inputs_mb(snakemake.input[s], len(channels)) for s in ("train", "val"))
     if estimate > p.memory_budget_mb:  # the inputs stay on disk, read batch by batch
         log.info("inputs of about %.0f MB, above preparation.memory_budget_mb: read from disk", estimate)

@@ -1,6 +1,6 @@
 """The networks' reference fit: the baseline's plane fit and its LDF fit of every event, computed in
 the prepare jobs before the split (the ``residual``, ``front_*`` and ``ldf_s1000`` input channels
-of :mod:`airshower.preparation`) and made again by the station dropout of
+of :mod:`airshower.normalization`) and made again by the station dropout of
 :mod:`airshower.augmentation` (the training job passes :func:`reference_fit` in)."""
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def reference_fit(
     ldf: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The networks' reference fit of every event (the ``residual``, ``front_*`` and
-    ``ldf_s1000`` channels of :mod:`airshower.preparation`): the plane fit's axis (N, 3) and the
+    ``ldf_s1000`` channels of :mod:`airshower.normalization`): the plane fit's axis (N, 3) and the
     LDF fit's S(1000) (N,) in VEM along that axis, by the baseline's code and ``settings``; NaN
     where fewer than ``min_stations`` triggered or the fit failed, as the baseline flags those
     events. Images (N, side, side), NaN where silent or dead. (Along the plane, whatever
