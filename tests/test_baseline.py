@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from airshower import baseline as bl
-from airshower import geometry, io, schema, showerfile
+from airshower import geometry, io, predictionfile, schema, showerfile
 from airshower import simulation as sim
 from airshower.baseline import pipeline
 from airshower.targets import BASELINE_TARGETS, TARGETS
@@ -437,7 +437,10 @@ def test_run_writes_the_predictions_contract(clean, tmp_path):
     # the reconstructions of BASELINE_TARGETS and the energy's width
     widths = {"energy_sigma", "axis_sigma", "core_sigma"}
     reconstructions = {"energy_pred", "axis_pred", "core_pred"} | widths
-    assert set(predictions) == set(io.PREDICTION_UNITS) | set(bl.RECONSTRUCTED_UNITS) | reconstructions
+    assert (
+        set(predictions)
+        == set(predictionfile.PREDICTION_UNITS) | set(bl.RECONSTRUCTED_UNITS) | reconstructions
+    )
     assert {TARGETS[t].predicted for t in BASELINE_TARGETS} == reconstructions - widths
     assert {TARGETS[t].width for t in BASELINE_TARGETS} == widths
     assert all(np.all(np.isfinite(predictions[w]) & (predictions[w] > 0)) for w in widths)
@@ -470,13 +473,13 @@ def test_run_writes_the_predictions_contract(clean, tmp_path):
     assert abs(calibration["test_statistics"]["all"]["relative_bias"]) < 0.02
     # what workflow/scripts/baseline.py writes, read back
     attrs = {**io.provenance({"enabled": True}, 0), "model": "baseline", "inference_events_per_s": 1.0}
-    io.write_predictions(tmp_path / "predictions.h5", predictions, attrs, bl.RECONSTRUCTED_UNITS)
+    predictionfile.write_predictions(tmp_path / "predictions.h5", predictions, attrs, bl.RECONSTRUCTED_UNITS)
     io.write_json(tmp_path / "calibration.json", calibration)
     back = io.read_h5(tmp_path / "predictions.h5")
     np.testing.assert_array_equal(back["energy_pred"], predictions["energy_pred"])
     np.testing.assert_array_equal(back["energy_sigma"], predictions["energy_sigma"])
-    read = io.read_predictions(tmp_path / "predictions.h5")
-    assert set(read) == set(io.PREDICTION_UNITS) - {"index"} | reconstructions
+    read = predictionfile.read_predictions(tmp_path / "predictions.h5")
+    assert set(read) == set(predictionfile.PREDICTION_UNITS) - {"index"} | reconstructions
     np.testing.assert_array_equal(read["axis_pred"], predictions["axis_pred"])
     assert io.read_attrs(tmp_path / "predictions.h5")["model"] == "baseline"
     assert io.read_json(tmp_path / "calibration.json")["A"] == pytest.approx(calibration["A"])

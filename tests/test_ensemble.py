@@ -8,13 +8,13 @@ import json
 import numpy as np
 import pytest
 
-from airshower import config, ensemble, io, schema, statistics, study
+from airshower import config, ensemble, io, predictionfile, schema, statistics, study
 
 N = 5
 
 
 def split_labels() -> dict[str, np.ndarray]:
-    """The labels of N test events (io.PREDICTION_LABELS)."""
+    """The labels of N test events (predictionfile.PREDICTION_LABELS)."""
     zenith = np.linspace(0.1, 0.9, N)
     return {
         "energy": np.array([3.5, 7.0, 12.0, 40.0, 90.0]),
@@ -34,7 +34,7 @@ def member(energy_pred, sigma=None, **predicted) -> dict[str, np.ndarray]:
         predicted["energy_pred"] = np.asarray(energy_pred, dtype=np.float64)
     if sigma is not None:
         predicted["energy_sigma"] = np.asarray(sigma, dtype=np.float64)
-    return io.prediction_datasets(split_labels(), predicted)
+    return predictionfile.prediction_datasets(split_labels(), predicted)
 
 
 E1 = [4.0, 6.0, 12.0, 38.0, 95.0]
@@ -54,7 +54,7 @@ def test_two_members_without_widths_give_the_mean_and_no_width():
     np.testing.assert_array_equal(out["index"], member(E1)["index"])
     np.testing.assert_array_equal(out["energy_true"], member(E1)["energy_true"])
     np.testing.assert_array_equal(out["axis_true"], member(E1)["axis_true"])
-    assert set(out) == set(io.PREDICTION_UNITS) | {"energy_pred"}
+    assert set(out) == set(predictionfile.PREDICTION_UNITS) | {"energy_pred"}
 
 
 def test_member_widths_add_in_quadrature_to_the_spread():
@@ -120,7 +120,7 @@ def test_the_other_targets_are_combined_by_their_mean_and_the_axis_normalized():
         muon_pred=np.full(N, 1.3),
     )
     out = ensemble.combine([a, b], NAMES)
-    assert set(out) == set(io.PREDICTION_UNITS) | set(ensemble.MEANS)
+    assert set(out) == set(predictionfile.PREDICTION_UNITS) | set(ensemble.MEANS)
     np.testing.assert_allclose(
         out["axis_pred"], np.tile([np.sqrt(0.5), 0.0, np.sqrt(0.5)], (N, 1)), rtol=1e-15
     )
@@ -169,7 +169,7 @@ def test_members_without_energy_are_combined():
     """A direction-only network's seeds: no energy_pred in the members, none in the ensemble."""
     tilted = np.tile([0.6, 0.0, 0.8], (N, 1))
     out = ensemble.combine([member(None, axis_pred=tilted), member(None, axis_pred=tilted * 2)], NAMES)
-    assert set(out) == set(io.PREDICTION_UNITS) | {"axis_pred"}
+    assert set(out) == set(predictionfile.PREDICTION_UNITS) | {"axis_pred"}
     np.testing.assert_allclose(out["axis_pred"], tilted, rtol=1e-15)
 
 
@@ -232,8 +232,8 @@ def test_the_ensemble_file_meets_the_predictions_contract(tmp_path):
     member_attrs = [{"inference_events_per_s": 100.0}, {"inference_events_per_s": 300.0}]
     attrs = ensemble.attributes("fcn", [1, 2], NAMES, member_attrs)
     path = tmp_path / "fcn_ensemble" / "seed0" / "predictions.h5"
-    io.write_predictions(path, out, attrs)
-    back = io.read_predictions(path)
+    predictionfile.write_predictions(path, out, attrs)
+    back = predictionfile.read_predictions(path)
     np.testing.assert_array_equal(back["energy_pred"], out["energy_pred"])
     np.testing.assert_array_equal(back["energy_sigma"], out["energy_sigma"])
     read = io.read_attrs(path)

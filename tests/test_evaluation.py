@@ -683,7 +683,8 @@ def run_metrics_script(tmp_path, predictions: dict, model: str = "cnn", seed: in
     """Run workflow/scripts/metrics.py as Snakemake would on a predictions file; the JSON written."""
     path = tmp_path / model / f"seed{seed}" / "predictions.h5"
     n = len(predictions["energy_true"])
-    truths = {  # the rest of the predictions contract (io.PREDICTION_UNITS), which metrics ignores
+    # the rest of the predictions contract (predictionfile.PREDICTION_UNITS), which metrics ignores
+    truths = {
         "index": np.arange(n),
         "zenith": np.zeros(n),
         "mass": np.ones(n),

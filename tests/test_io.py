@@ -10,7 +10,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from airshower import io, normalization, preparation
+from airshower import io, normalization, predictionfile, preparation
 from conftest import ROOT, fake_showers
 
 
@@ -145,9 +145,11 @@ def test_predictions_reader_names_a_required_reconstruction(tmp_path):
         "core_true": np.zeros((n, 2)),
     }
     io.write_h5(tmp_path / "predictions.h5", {**truths, "energy_pred": np.full(n, 11.0)})
-    assert "energy_pred" in io.read_predictions(tmp_path / "predictions.h5", require=["energy_pred"])
+    assert "energy_pred" in predictionfile.read_predictions(
+        tmp_path / "predictions.h5", require=["energy_pred"]
+    )
     with pytest.raises(io.DataError, match="predictions.h5: no dataset.s. energy_sigma"):
-        io.read_predictions(tmp_path / "predictions.h5", require=["energy_sigma"])
+        predictionfile.read_predictions(tmp_path / "predictions.h5", require=["energy_sigma"])
 
 
 def test_merge_concatenates_in_order_and_keeps_extras(tmp_path):
@@ -333,7 +335,7 @@ def test_split_and_prediction_labels_are_checked_when_read(tmp_path):
 
 
 def _test_split(n: int = 4) -> dict[str, np.ndarray]:
-    """The labels of a prepared test split (io.PREDICTION_LABELS)."""
+    """The labels of a prepared test split (predictionfile.PREDICTION_LABELS)."""
     zenith = np.full(n, 0.3)
     return {
         "energy": np.linspace(5.0, 50.0, n),
@@ -347,21 +349,23 @@ def _test_split(n: int = 4) -> dict[str, np.ndarray]:
     }
 
 
-TRUTHS = set(io.PREDICTION_UNITS) - {"index"}  # what read_predictions gives of every file
+TRUTHS = set(predictionfile.PREDICTION_UNITS) - {"index"}  # what read_predictions gives of every file
 
 
 def test_predictions_may_carry_energy_sigma_and_readers_handle_both(tmp_path):
     test = _test_split()
-    plain = io.prediction_datasets(test, {"energy_pred": test["energy"] * 1.1})
-    assert set(plain) == set(io.PREDICTION_UNITS) | {"energy_pred"}
-    io.write_predictions(tmp_path / "plain.h5", plain, {"model": "fcn"})
-    assert set(io.read_predictions(tmp_path / "plain.h5")) == TRUTHS | {"energy_pred"}
+    plain = predictionfile.prediction_datasets(test, {"energy_pred": test["energy"] * 1.1})
+    assert set(plain) == set(predictionfile.PREDICTION_UNITS) | {"energy_pred"}
+    predictionfile.write_predictions(tmp_path / "plain.h5", plain, {"model": "fcn"})
+    assert set(predictionfile.read_predictions(tmp_path / "plain.h5")) == TRUTHS | {"energy_pred"}
 
     sigma = np.array([0.5, 1, 2, 4], dtype=np.float32)  # a network's float32 output
-    with_sigma = io.prediction_datasets(test, {"energy_pred": test["energy"] * 1.1, "energy_sigma": sigma})
+    with_sigma = predictionfile.prediction_datasets(
+        test, {"energy_pred": test["energy"] * 1.1, "energy_sigma": sigma}
+    )
     assert with_sigma["energy_sigma"].dtype == np.float64
-    io.write_predictions(tmp_path / "gauss.h5", with_sigma, {"model": "gauss"})
-    got = io.read_predictions(tmp_path / "gauss.h5")
+    predictionfile.write_predictions(tmp_path / "gauss.h5", with_sigma, {"model": "gauss"})
+    got = predictionfile.read_predictions(tmp_path / "gauss.h5")
     assert set(got) == TRUTHS | {"energy_pred", "energy_sigma"}
     np.testing.assert_array_equal(got["energy_sigma"], [0.5, 1, 2, 4])
     np.testing.assert_allclose(got["energy_pred"], test["energy"] * 1.1)
@@ -374,16 +378,16 @@ def test_predictions_may_carry_energy_sigma_and_readers_handle_both(tmp_path):
 
 def test_the_truths_are_the_test_labels_under_their_prediction_names():
     test = _test_split()
-    out = io.prediction_datasets(test)
-    assert set(out) == set(io.PREDICTION_UNITS)  # no reconstruction: truths only
-    assert set(io.PREDICTION_LABELS.values()) == set(io.PREDICTION_UNITS)
-    for label, name in io.PREDICTION_LABELS.items():
+    out = predictionfile.prediction_datasets(test)
+    assert set(out) == set(predictionfile.PREDICTION_UNITS)  # no reconstruction: truths only
+    assert set(predictionfile.PREDICTION_LABELS.values()) == set(predictionfile.PREDICTION_UNITS)
+    for label, name in predictionfile.PREDICTION_LABELS.items():
         np.testing.assert_array_equal(out[name], test[label])
     assert out["energy_true"].dtype == np.float64
     assert out["index"].dtype == np.int64
     assert out["axis_true"].shape == (4, 3)
     assert out["core_true"].shape == (4, 2)
-    assert not set(io.PREDICTION_UNITS) & set(io.OPTIONAL_PREDICTION_UNITS)
+    assert not set(predictionfile.PREDICTION_UNITS) & set(predictionfile.OPTIONAL_PREDICTION_UNITS)
 
 
 def test_every_target_reconstruction_is_written_with_its_unit_and_read_back(tmp_path):
@@ -400,10 +404,10 @@ def test_every_target_reconstruction_is_written_with_its_unit_and_read_back(tmp_
         "muon_pred": np.full(4, 1.1, np.float32),
     }
     assert set(predicted) == {t.predicted for t in TARGETS.values()}  # the registry's names
-    out = io.prediction_datasets(test, predicted)
+    out = predictionfile.prediction_datasets(test, predicted)
     assert all(out[name].dtype == np.float64 for name in predicted)
-    io.write_predictions(tmp_path / "multi.h5", out, {"model": "multi"})
-    got = io.read_predictions(tmp_path / "multi.h5")
+    predictionfile.write_predictions(tmp_path / "multi.h5", out, {"model": "multi"})
+    got = predictionfile.read_predictions(tmp_path / "multi.h5")
     assert set(got) == TRUTHS | set(predicted)
     for name, values in predicted.items():
         np.testing.assert_array_equal(got[name], values.astype(np.float64))
@@ -411,37 +415,39 @@ def test_every_target_reconstruction_is_written_with_its_unit_and_read_back(tmp_
 
     with h5py.File(tmp_path / "multi.h5") as fh:
         for name in predicted:
-            assert fh[name].attrs["unit"] == io.OPTIONAL_PREDICTION_UNITS[name], name
-        for name in io.PREDICTION_UNITS:
-            assert fh[name].attrs["unit"] == io.PREDICTION_UNITS[name], name
+            assert fh[name].attrs["unit"] == predictionfile.OPTIONAL_PREDICTION_UNITS[name], name
+        for name in predictionfile.PREDICTION_UNITS:
+            assert fh[name].attrs["unit"] == predictionfile.PREDICTION_UNITS[name], name
 
     # a model without the energy target: its file has no energy_pred, and the reader does not ask
-    direction_only = io.prediction_datasets(test, {"axis_pred": predicted["axis_pred"]})
-    io.write_predictions(tmp_path / "direction.h5", direction_only, {"model": "direction"})
-    assert set(io.read_predictions(tmp_path / "direction.h5")) == TRUTHS | {"axis_pred"}
+    direction_only = predictionfile.prediction_datasets(test, {"axis_pred": predicted["axis_pred"]})
+    predictionfile.write_predictions(tmp_path / "direction.h5", direction_only, {"model": "direction"})
+    assert set(predictionfile.read_predictions(tmp_path / "direction.h5")) == TRUTHS | {"axis_pred"}
 
 
 def test_energy_sigma_length_and_values_are_checked(tmp_path):
     test = _test_split()
     energy = {"energy_pred": test["energy"]}
     with pytest.raises(ValueError, match="3 predictions 'energy_sigma' for 4 test events"):
-        io.prediction_datasets(test, {**energy, "energy_sigma": np.ones(3)})
+        predictionfile.prediction_datasets(test, {**energy, "energy_sigma": np.ones(3)})
     with pytest.raises(ValueError, match="3 predictions 'axis_pred' for 4 test events"):
-        io.prediction_datasets(test, {**energy, "axis_pred": np.ones((3, 3))})
+        predictionfile.prediction_datasets(test, {**energy, "axis_pred": np.ones((3, 3))})
     with pytest.raises(ValueError, match="'energy_sigma' without 'energy_pred'"):
-        io.prediction_datasets(test, {"energy_sigma": np.ones(4)})
+        predictionfile.prediction_datasets(test, {"energy_sigma": np.ones(4)})
     with pytest.raises(ValueError, match="do not match the contract"):  # an unknown extra needs its unit
-        io.write_predictions(tmp_path / "p.h5", {**io.prediction_datasets(test, energy), "w": np.ones(4)}, {})
+        predictionfile.write_predictions(
+            tmp_path / "p.h5", {**predictionfile.prediction_datasets(test, energy), "w": np.ones(4)}, {}
+        )
     sigma = np.array([1.0, np.nan, 1.0, np.inf])
-    bad = io.prediction_datasets(test, {**energy, "energy_sigma": sigma})
-    io.write_predictions(tmp_path / "p.h5", bad, {})
+    bad = predictionfile.prediction_datasets(test, {**energy, "energy_sigma": sigma})
+    predictionfile.write_predictions(tmp_path / "p.h5", bad, {})
     with pytest.raises(io.DataError, match=r"p.h5: dataset 'energy_sigma' has 2 NaN or infinite values"):
-        io.read_predictions(tmp_path / "p.h5")
-    short = io.prediction_datasets(test, energy)
+        predictionfile.read_predictions(tmp_path / "p.h5")
+    short = predictionfile.prediction_datasets(test, energy)
     short["energy_sigma"] = np.ones(3)
     io.write_h5(tmp_path / "short.h5", short)
     with pytest.raises(io.DataError, match=r"short.h5: dataset 'energy_sigma' has 3 entries, energy_true 4"):
-        io.read_predictions(tmp_path / "short.h5")
+        predictionfile.read_predictions(tmp_path / "short.h5")
 
 
 def test_merge_checks_each_shard_against_its_provenance(tmp_path):

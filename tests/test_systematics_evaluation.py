@@ -27,7 +27,7 @@ from conftest import ROOT, read_config
 
 
 def truths(n: int) -> dict:
-    """The truths of a predictions.h5 (io.read_predictions' keys) for n vertical showers."""
+    """The truths of a predictions.h5 (predictionfile.read_predictions' keys) for n vertical showers."""
     return {
         "energy_true": np.full(n, 10.0),
         "zenith": np.zeros(n),

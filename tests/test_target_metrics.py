@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from airshower import evaluation as ev
-from airshower import geometry, io, statistics
+from airshower import geometry, io, predictionfile, statistics
 from airshower.evaluation import direction, mass, xmax
 from airshower.schema import ConfigError
 from conftest import ROOT
@@ -382,7 +382,9 @@ def test_scripts_metrics_and_summary(tmp_path):
     outputs = []
     for seed in (0, 1):
         path = tmp_path / f"models/cnn/seed{seed}/predictions.h5"
-        io.write_h5(path, pred, units={**io.PREDICTION_UNITS, **io.OPTIONAL_PREDICTION_UNITS})
+        io.write_h5(
+            path, pred, units={**predictionfile.PREDICTION_UNITS, **predictionfile.OPTIONAL_PREDICTION_UNITS}
+        )
         out = tmp_path / f"models/cnn/seed{seed}/metrics/core.json"
         sm = _snakemake(
             log=[str(tmp_path / f"log{seed}")],

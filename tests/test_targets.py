@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from airshower import geometry, io, models, normalization, preparation, training
+from airshower import geometry, models, normalization, predictionfile, preparation, training
 from airshower import targets as registry
 from airshower.training.fit import target_losses
 from conftest import fake_showers
@@ -31,9 +31,9 @@ def test_every_target_names_its_datasets_in_the_contracts():
         assert target.name == name
         assert registry.get(name) is target
         assert target.label in preparation.LABELS + preparation.OPTIONAL_LABELS, name  # a split has its truth
-        assert io.PREDICTION_LABELS[target.label] == target.truth, name
-        assert target.truth in io.PREDICTION_UNITS, name
-        assert target.predicted in io.OPTIONAL_PREDICTION_UNITS, name
+        assert predictionfile.PREDICTION_LABELS[target.label] == target.truth, name
+        assert target.truth in predictionfile.PREDICTION_UNITS, name
+        assert target.predicted in predictionfile.OPTIONAL_PREDICTION_UNITS, name
     assert set(registry.BASELINE_TARGETS) <= set(registry.TARGETS)
     assert registry.labels_needed(["direction", "core"]) == ["axis", "core"]
     with pytest.raises(
@@ -252,7 +252,7 @@ def test_network_arrays_of_one_and_of_several_targets(prepared):
 
 def test_decode_and_reconstruct_give_the_predictions_datasets(prepared):
     """Outputs that are the encoded truths decode to the truths (the energy to float32 precision),
-    under the names of io.OPTIONAL_PREDICTION_UNITS."""
+    under the names of predictionfile.OPTIONAL_PREDICTION_UNITS."""
     splits, norm = prepared
     test = splits["test"]
     n = len(test["index"])
@@ -275,8 +275,8 @@ def test_decode_and_reconstruct_give_the_predictions_datasets(prepared):
     assert list(alone) == ["xmax_pred"]
     assert alone["xmax_pred"].shape == (n,)
     # what the predict job writes
-    datasets = io.prediction_datasets(test, reconstructed)
-    assert set(datasets) == set(io.PREDICTION_UNITS) | set(reconstructed)
+    datasets = predictionfile.prediction_datasets(test, reconstructed)
+    assert set(datasets) == set(predictionfile.PREDICTION_UNITS) | set(reconstructed)
 
 
 # --- the total loss of several targets -------------------------------------------------------------

@@ -17,7 +17,7 @@ import numpy as np
 import psutil
 import pytest
 
-from airshower import config, io, models, schema, study, training
+from airshower import config, io, models, predictionfile, schema, study, training
 from airshower import targets as registry
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -722,20 +722,22 @@ def test_predictions_file_contract(tmp_path, data):
     reconstructed = training.reconstruct(y, norm, ["energy"], "log10")
     assert set(reconstructed) == {"energy_pred"}
     np.testing.assert_array_equal(reconstructed["energy_pred"], inverse_target(y, norm, "log10"))
-    pred = io.prediction_datasets(test, reconstructed)
-    # the test labels lack the muon target's: its truth is left out (io.OPTIONAL_TRUTHS)
-    assert set(pred) == set(io.PREDICTION_UNITS) - set(io.OPTIONAL_TRUTHS) | {"energy_pred"}
+    pred = predictionfile.prediction_datasets(test, reconstructed)
+    # the test labels lack the muon target's: its truth is left out (predictionfile.OPTIONAL_TRUTHS)
+    assert set(pred) == set(predictionfile.PREDICTION_UNITS) - set(predictionfile.OPTIONAL_TRUTHS) | {
+        "energy_pred"
+    }
     assert pred["energy_pred"].dtype == np.float64
     assert pred["energy_true"].dtype == np.float64
     np.testing.assert_allclose(pred["energy_pred"], 10 ** (y * 0.5 + 1.0))
     with pytest.raises(ValueError, match="predictions 'energy_pred' for"):
-        io.prediction_datasets(test, {"energy_pred": y[:-1]})
+        predictionfile.prediction_datasets(test, {"energy_pred": y[:-1]})
     with pytest.raises(io.DataError, match="does not exist"):
         training.load_model(tmp_path / "missing.keras")
 
 
 def split_labels(n: int, energy: np.ndarray) -> dict[str, np.ndarray]:
-    """The labels of ``n`` test events (io.PREDICTION_LABELS) with true energies ``energy``."""
+    """The labels of ``n`` test events (predictionfile.PREDICTION_LABELS) with true energies ``energy``."""
     return {
         "energy": energy,
         "index": np.arange(n),
@@ -804,8 +806,10 @@ def test_gaussian_model_file_and_predictions(tmp_path, gaussian_fit):
     energy = reconstructed["energy_pred"]
     test = split_labels(50, np.full(50, 10.0, "f4"))
     out = tmp_path / "predictions.h5"
-    io.write_predictions(out, io.prediction_datasets(test, reconstructed), {"model": "m"})
-    back = io.read_predictions(out)
+    predictionfile.write_predictions(
+        out, predictionfile.prediction_datasets(test, reconstructed), {"model": "m"}
+    )
+    back = predictionfile.read_predictions(out)
     np.testing.assert_allclose(back["energy_sigma"], np.log(10) * 0.5 * energy * pred[:, 1])
     assert back["energy_sigma"].dtype == np.float64
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import yaml
 
-from airshower import io
+from airshower import io, predictionfile
 from conftest import copy_repo, snakemake
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slow]
@@ -133,7 +133,7 @@ def test_widths_are_calibrated_on_the_validation_split_only(study):
     as the model gave it."""
     import h5py
 
-    from airshower import io, widths
+    from airshower import widths
 
     proc = snakemake(study, "-n", "--forceall", "--cores", "1")
     jobs = re.split(r"\n(?=(?:local)?rule \w+:)", proc.stdout)
@@ -160,7 +160,7 @@ def test_widths_are_calibrated_on_the_validation_split_only(study):
         with h5py.File(run / "validation" / "predictions.h5") as fh:
             assert "energy_sigma_calibrated" not in fh
         for predictions in [run / "predictions.h5", *run.glob("variants/*/predictions.h5")]:
-            pred = io.read_predictions(predictions)
+            pred = predictionfile.read_predictions(predictions)
             raw = {k: v for k, v in pred.items() if not k.endswith("_calibrated")}
             expected = widths.apply(raw, record)
             assert set(expected) == {k for k in pred if k.endswith("_calibrated")}

@@ -39,11 +39,11 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from airshower import io, statistics
+from airshower import io, predictionfile, statistics
 from airshower.schema import ENSEMBLE_SUFFIX
 from airshower.targets import TARGETS
 
-SIGMA = "energy_sigma"  # the optional width of io.OPTIONAL_PREDICTION_UNITS
+SIGMA = "energy_sigma"  # the optional width of predictionfile.OPTIONAL_PREDICTION_UNITS
 # the other targets' widths (a network's ``widths``), combined with their members' spread
 TARGET_WIDTHS = tuple(t for t in TARGETS.values() if t.width and not t.gaussian_output)
 # the reconstructions combined by their mean (axis_pred is normalized after it)
@@ -112,7 +112,7 @@ def combine(members: Sequence[Mapping[str, np.ndarray]], names: Sequence[str]) -
     ----------
     members
         the datasets of each member's ``predictions.h5``: the truths of
-        :data:`airshower.io.PREDICTION_UNITS`, the reconstructions (:data:`MEANS`) and
+        :data:`airshower.predictionfile.PREDICTION_UNITS`, the reconstructions (:data:`MEANS`) and
         ``energy_sigma`` (EeV) where the members predict a width.
     names
         the members' file paths, for the errors.
@@ -120,7 +120,7 @@ def combine(members: Sequence[Mapping[str, np.ndarray]], names: Sequence[str]) -
     Returns
     -------
     dict
-        :func:`airshower.io.prediction_datasets`, with ``energy_sigma`` (EeV, float64, > 0)
+        :func:`airshower.predictionfile.prediction_datasets`, with ``energy_sigma`` (EeV, float64, > 0)
         where the members have one.
 
     Raises
@@ -130,7 +130,7 @@ def combine(members: Sequence[Mapping[str, np.ndarray]], names: Sequence[str]) -
     """
     with_sigma = check_members(members, names)
     first = members[0]
-    labels = {label: first[name] for label, name in io.PREDICTION_LABELS.items() if name in first}
+    labels = {label: first[name] for label, name in predictionfile.PREDICTION_LABELS.items() if name in first}
     stacked = {
         name: np.stack([np.asarray(m[name], dtype=np.float64) for m in members])
         for name in MEANS
@@ -148,7 +148,7 @@ def combine(members: Sequence[Mapping[str, np.ndarray]], names: Sequence[str]) -
     for target in TARGET_WIDTHS:
         if all(target.width in m for m in members):
             predicted[target.width] = combined_width(target, members, predicted[target.predicted])
-    return io.prediction_datasets(labels, predicted)
+    return predictionfile.prediction_datasets(labels, predicted)
 
 
 def combined_width(target, members: Sequence[Mapping[str, np.ndarray]], combined: np.ndarray) -> np.ndarray:

@@ -9,7 +9,7 @@ Stops, writing nothing, when the Snakemake process that started it is gone
 
 import numpy as np
 
-from airshower import baseline, io, jobs, logs, widths
+from airshower import baseline, io, jobs, logs, predictionfile, widths
 
 log = logs.setup(snakemake.log[0])
 testset = snakemake.wildcards.testset or "test split"
@@ -58,4 +58,6 @@ with jobs.guard(f"baseline on {testset}", watch_s=5) as job:
         "inference_events_per_s": record["inference_events_per_s"],
     }
     job.check("before writing its predictions")
-    io.write_predictions(snakemake.output.predictions, predictions, attrs, baseline.RECONSTRUCTED_UNITS)
+    predictionfile.write_predictions(
+        snakemake.output.predictions, predictions, attrs, baseline.RECONSTRUCTED_UNITS
+    )

@@ -2,12 +2,12 @@
 (rule calibrate_widths; the method and its bins: config ``calibration``, :mod:`airshower.widths`).
 """
 
-from airshower import io, logs, widths
+from airshower import io, logs, predictionfile, widths
 
 log = logs.setup(snakemake.log[0])
 path = str(snakemake.input.predictions)
 settings = snakemake.params.calibration
-predictions = io.read_predictions(path)
+predictions = predictionfile.read_predictions(path)
 try:
     calibration = widths.fit(predictions, settings["method"], settings["bins"], source=path)
 except ValueError as exc:

@@ -3,17 +3,17 @@
 
 import numpy as np
 
-from airshower import ensemble, io, logs, widths
+from airshower import ensemble, io, logs, predictionfile, widths
 
 log = logs.setup(snakemake.log[0])
 model, seeds = snakemake.params.model, list(snakemake.params.seeds)
 paths = [str(p) for p in snakemake.input.members]
-members = [io.read_predictions(path) | io.read_h5(path, ["index"]) for path in paths]
+members = [predictionfile.read_predictions(path) | io.read_h5(path, ["index"]) for path in paths]
 predictions = ensemble.combine(members, paths)
 if snakemake.input.widths:  # the ensemble's own calibration, fitted on its validation predictions
     predictions |= widths.apply_file(predictions, snakemake.input.widths[0])
 attrs = ensemble.attributes(model, seeds, paths, [io.read_attrs(path) for path in paths])
-io.write_predictions(snakemake.output.predictions, predictions, attrs)
+predictionfile.write_predictions(snakemake.output.predictions, predictions, attrs)
 log.info(
     "%s: mean of %d seeds %s over %d test events",
     attrs["model"],

@@ -4,19 +4,19 @@ with those of its per-event width where the predictions have one)."""
 
 import numpy as np
 
-from airshower import evaluation, io, logs
+from airshower import evaluation, io, logs, predictionfile
 
 log = logs.setup(snakemake.log[0])
 w, p = snakemake.wildcards, snakemake.params
 model, seed, target = w.model, int(w.seed), w.target
 settings = evaluation.EvaluationSettings.from_config(p.evaluation)
-pred = io.read_predictions(snakemake.input.predictions)
+pred = predictionfile.read_predictions(snakemake.input.predictions)
 extra = {}
 if hasattr(snakemake.input, "reference"):  # the classical fit's predictions of the same test events
     paths = (snakemake.input.predictions, snakemake.input.reference)
     if not np.array_equal(*(io.read_h5(path, ["index"])["index"] for path in paths)):
         raise io.DataError(f"{paths[1]}: not the test events of {paths[0]} (dataset 'index' differs)")
-    extra["reference"] = io.read_predictions(snakemake.input.reference)
+    extra["reference"] = predictionfile.read_predictions(snakemake.input.reference)
 try:
     computed = evaluation.compute_target_metrics(
         target,

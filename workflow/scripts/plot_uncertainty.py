@@ -1,7 +1,7 @@
 """Calibration of the predicted per-event uncertainty of one model: predicted vs observed spread,
 coverage per energy bin (calibrated and raw widths), pulls (rule plot_uncertainty)."""
 
-from airshower import evaluation, io, logs, plotting
+from airshower import evaluation, io, logs, plotting, predictionfile
 
 log = logs.setup(snakemake.log[0])
 model = snakemake.params.model
@@ -11,7 +11,7 @@ for metrics_path, predictions_path in zip(snakemake.input.metrics, snakemake.inp
     # uncertainty_models() lists the model as predicting a per-event uncertainty
     rec = io.read_record(metrics_path, ["uncertainty"], "the metrics of a per-event uncertainty")
     width = rec["uncertainty"].get("width", "energy_sigma")  # the width the metrics evaluated
-    pred = io.read_predictions(predictions_path, require=[width])
+    pred = predictionfile.read_predictions(predictions_path, require=[width])
     records.append(rec)
     pulls[int(rec["seed"])] = evaluation.pulls(pred["energy_true"], pred["energy_pred"], pred[width])
 color = plotting.model_color(model, snakemake.params.models)

@@ -11,14 +11,14 @@ Stops, writing nothing, when the Snakemake process that started it is gone
 (:func:`airshower.jobs.guard`): an orphan would otherwise overwrite a rerun's predictions.
 """
 
-from airshower import io, jobs, logs, normalization, training, widths
+from airshower import io, jobs, logs, normalization, predictionfile, training, widths
 from airshower.training import stream
 
 log = logs.setup(snakemake.log[0])
 p = snakemake.params
 with jobs.guard(f"prediction {p.model} seed {p.seed}", watch_s=5) as job:
     norm = normalization.read_normalization(snakemake.input.normalization)
-    labels = io.prediction_labels(snakemake.input.test)
+    labels = predictionfile.prediction_labels(snakemake.input.test)
     channels = normalization.channel_indices(norm, p.inputs)
     if stream.inputs_mb(snakemake.input.test, len(channels)) > p.memory_budget_mb:
         log.info("test inputs above preparation.memory_budget_mb: read from disk batch by batch")
@@ -31,7 +31,7 @@ with jobs.guard(f"prediction {p.model} seed {p.seed}", watch_s=5) as job:
     model = training.load_model(snakemake.input.model)
     y, rate = training.predict(model, x, p.batch_size)
     reconstructed = training.reconstruct(y, norm, p.targets, p.target_transform)
-    predictions = io.prediction_datasets(test, reconstructed)
+    predictions = predictionfile.prediction_datasets(test, reconstructed)
     if snakemake.input.widths:  # the widths' calibration, fitted on the validation split
         predictions |= widths.apply_file(predictions, snakemake.input.widths[0])
     log.info(
@@ -44,4 +44,4 @@ with jobs.guard(f"prediction {p.model} seed {p.seed}", watch_s=5) as job:
     )
     attrs = {**io.provenance(seed=p.seed), "model": p.model, "seed": p.seed, "inference_events_per_s": rate}
     job.check("before writing its predictions")
-    io.write_predictions(snakemake.output.predictions, predictions, attrs)
+    predictionfile.write_predictions(snakemake.output.predictions, predictions, attrs)

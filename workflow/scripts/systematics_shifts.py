@@ -1,7 +1,7 @@
 """The shift of every target's headline metrics of one model and seed from the nominal test set to
 a systematic variant's, with bootstrap intervals (rule systematics_shifts)."""
 
-from airshower import io, logs
+from airshower import io, logs, predictionfile
 from airshower.evaluation import EvaluationSettings
 from airshower.evaluation import systematics as shifts
 
@@ -9,8 +9,8 @@ log = logs.setup(snakemake.log[0])
 w = snakemake.wildcards
 model, seed, variant = w.model, int(w.seed), w.variant
 settings = EvaluationSettings.from_config(snakemake.params.evaluation)
-nominal = io.read_predictions(snakemake.input.nominal)
-varied = io.read_predictions(snakemake.input.variant)
+nominal = predictionfile.read_predictions(snakemake.input.nominal)
+varied = predictionfile.read_predictions(snakemake.input.variant)
 targets = list(snakemake.params.targets)
 try:
     computed = shifts.compute_shifts(

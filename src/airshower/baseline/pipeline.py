@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from airshower import geometry, io, showerfile
+from airshower import geometry, predictionfile, showerfile
 from airshower.baseline.calibration import (
     apply_calibration,
     energy_sigma,
@@ -41,7 +41,7 @@ from airshower.contract import (
 
 log = logging.getLogger(__name__)
 
-# what predictions.h5 of the baseline carries beyond io.PREDICTION_UNITS
+# what predictions.h5 of the baseline carries beyond predictionfile.PREDICTION_UNITS
 RECONSTRUCTED_UNITS = {
     "zenith_rec": "rad",
     "azimuth_rec": "rad",
@@ -269,7 +269,7 @@ def predict_with_calibration(
     Returns
     -------
     predictions
-        the datasets of ``predictions.h5``: :data:`io.PREDICTION_UNITS`, the reconstructed
+        the datasets of ``predictions.h5``: :data:`predictionfile.PREDICTION_UNITS`, the reconstructed
         ``energy_pred``, ``energy_sigma`` (EeV, :func:`airshower.baseline.calibration.energy_sigma`),
         ``axis_pred`` and ``core_pred`` (:func:`direction_and_core`), and :data:`RECONSTRUCTED_UNITS`.
     record
@@ -316,7 +316,7 @@ def predict_with_calibration(
         "core_sigma": core_sigma,
         **{key: reco[key] for key in RECONSTRUCTED_UNITS},
     }
-    return io.prediction_datasets(labels, predicted), record
+    return predictionfile.prediction_datasets(labels, predicted), record
 
 
 def reconstruct_rows(
