@@ -345,7 +345,7 @@ def test_a_width_head_does_not_train_the_reconstruction():
     import keras
     import tensorflow as tf
 
-    from airshower.training import fit
+    from airshower.training import losses
 
     spec = {"family": "dense", "units": [8], "targets": ["core", "xmax"], "widths": ["core", "xmax"]}
     model = models.build_model(spec, (3, 3, 2), n_outputs={"core": 2, "xmax": 1})
@@ -360,7 +360,7 @@ def test_a_width_head_does_not_train_the_reconstruction():
     with tf.GradientTape() as tape:
         out = model(x)
         nll = sum(
-            fit.point_and_width_loss(models.TARGETS[t].width_dims)(y[t], out[t])
+            losses.point_and_width_loss(models.TARGETS[t].width_dims)(y[t], out[t])
             - keras.ops.mean(keras.ops.square(y[t] - out[t][:, :-1]))
             for t in ("core", "xmax")
         )

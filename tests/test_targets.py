@@ -11,7 +11,7 @@ import pytest
 
 from airshower import geometry, models, normalization, predictionfile, preparation, training
 from airshower import targets as registry
-from airshower.training.fit import target_losses
+from airshower.training.losses import target_losses
 from conftest import fake_showers
 
 EVERY_TARGET = list(registry.TARGETS)

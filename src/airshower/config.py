@@ -42,7 +42,7 @@ from airshower.schema import (
 from airshower.simulation import SimulationSettings
 from airshower.study import mass_classes, merge_training, training_settings
 from airshower.targets import TARGETS
-from airshower.training.fit import check_output_loss
+from airshower.training.losses import check_output_loss
 from airshower.training.settings import TrainingSettings
 
 

@@ -7,9 +7,10 @@ One training job fits one model (``config["models"][name]``) with one seed:
 - :mod:`.runtime`: :func:`configure_runtime` (threads, GPUs, mixed precision; call it before
   anything builds a tensor), :func:`keras_seed` and :func:`seed_everything`: the same seed gives
   the same weights;
-- :mod:`.fit`: the loss registry :data:`LOSSES` (with :func:`gaussian_nll`, the loss of a
-  network with a ``gaussian`` output, :data:`OUTPUT_LOSSES` and :func:`check_output_loss`),
-  the learning-rate schedules
+- :mod:`.losses`: the loss registry :data:`LOSSES` (with :func:`gaussian_nll`, the loss of a
+  network with a ``gaussian`` output, :data:`OUTPUT_LOSSES` and :func:`check_output_loss`) and
+  each target's loss;
+- :mod:`.fit`: the learning-rate schedules
   :data:`LEARNING_RATE_SCHEDULES` (:func:`make_learning_rate`), :func:`compile_model`,
   :func:`fingerprint` and :func:`train`, which returns a :class:`TrainingResult`;
 - :mod:`.resume`: the one callback that checkpoints the whole training state at every epoch
@@ -31,18 +32,14 @@ imports), so importing this package does not start a backend.
 from airshower.training.checkpoint import CHECKPOINT, load_checkpoint, remove_checkpoint, save_checkpoint
 from airshower.training.fit import (
     LEARNING_RATE_SCHEDULES,
-    LOSSES,
-    OUTPUT_LOSSES,
     TrainingResult,
-    check_output_loss,
     compile_model,
     fingerprint,
-    gaussian_nll,
     make_learning_rate,
-    make_loss,
     train,
 )
 from airshower.training.inference import load_model, predict, reconstruct, save_model
+from airshower.training.losses import LOSSES, OUTPUT_LOSSES, check_output_loss, gaussian_nll, make_loss
 from airshower.training.runtime import configure_runtime, keras_seed, seed_everything
 from airshower.training.settings import RESULT_NEUTRAL, ReduceLR, TrainingSettings
 
