@@ -7,8 +7,8 @@ curves), :mod:`.performance` (one model: residuals, energy scatter, bias and res
 energy), :mod:`.uncertainty` (one model's predicted per-event uncertainty: calibration and
 pulls), :mod:`.comparison` (the energy of all models on one plot) and :mod:`.targets` (all
 models on one plot, per reconstructed target, the energy's from :mod:`.comparison`:
-:data:`TARGET_FIGURES`) and :mod:`.systematics` (the shift of every target's headline metrics per
-systematic variant and model).
+:data:`TARGET_FIGURES`; the mass's from :mod:`.mass`) and :mod:`.systematics` (the shift of
+every target's headline metrics per systematic variant and model).
 """
 
 from airshower.plotting.comparison import bias_vs_energy, relative_resolution_vs_energy, resolution_overall

@@ -335,3 +335,21 @@ def save(fig: Figure, png_path: str | Path, settings: PlotSettings | None = None
             fig.savefig(tmp, format=fmt, dpi=settings.dpi, metadata=metadata)
         written.append(target)
     return written
+
+
+# the error bars of the per-target figures (:mod:`.targets`, :mod:`.mass`)
+TARGET_ERRORS = "error bars: spread over seeds, or bootstrap 68 % for one seed"
+
+
+def present_models(summary: Mapping, models: Sequence[str]) -> list[str]:
+    """The models of ``models`` that ``summary`` has, in order; ValueError naming them where it
+    has none."""
+    present = [m for m in models if m in summary]
+    if not present:
+        raise ValueError(f"none of the models {', '.join(models)} is in the summary")
+    return present
+
+
+def target_title(fig: Figure, what: str) -> None:
+    """A per-target figure's title: ``what``, the test set and :data:`TARGET_ERRORS`."""
+    fig.suptitle(f"{what}\n(test set; {TARGET_ERRORS})")
